@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers point one way: kiln (CLI) -> VMM -> Devices / X86Boot -> GuestMemory / KVM -> CKiln.
+// Devices never import KVM: they see an interrupt line and guest memory only.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(name: "CKiln"),
+        .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
+        .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
+        .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln"], swiftSettings: strict),
+        .executableTarget(
+            name: "kiln",
+            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
+        .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
