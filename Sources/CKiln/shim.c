@@ -24,3 +24,23 @@ struct kvm_msr_list *kiln_msr_list_alloc(uint32_t count) {
     return l;
 }
 uint32_t *kiln_msr_list_indices(struct kvm_msr_list *list) { return list->indices; }
+
+#include <sys/prctl.h>
+int kiln_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
+
+#include <time.h>
+// Taken by a constructor so it precedes Swift's own start-up: the boot timer measures from here.
+static uint64_t process_start_ns;
+__attribute__((constructor)) static void kiln_record_process_start(void) { process_start_ns = kiln_monotonic_ns(); }
+uint64_t kiln_process_start_ns(void) { return process_start_ns; }
+uint64_t kiln_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+int kiln_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
+int kiln_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof(one)); }
+int kiln_eventfd_consume(int fd, uint64_t *value) { return (int)read(fd, value, sizeof(*value)); }

@@ -51,7 +51,48 @@ struct kvm_msr_entry *kiln_msrs_entries(struct kvm_msrs *msrs);
 struct kvm_msr_list *kiln_msr_list_alloc(uint32_t count);
 uint32_t *kiln_msr_list_indices(struct kvm_msr_list *list);
 
-// kvm_run's exit payload is a union; the I/O exit's data lives at an offset inside the mapping.
-static inline struct kvm_run *kiln_run(void *mapping) { return (struct kvm_run *)mapping; }
+// kvm_run's exit payload is an anonymous union; these accessors keep Swift away from its layout.
+static inline uint32_t kiln_run_exit_reason(const struct kvm_run *r) { return r->exit_reason; }
+static inline void kiln_run_set_immediate_exit(struct kvm_run *r, uint8_t v) {
+    __atomic_store_n(&r->immediate_exit, v, __ATOMIC_SEQ_CST);
+}
+static inline uint8_t kiln_run_io_direction(const struct kvm_run *r) { return r->io.direction; }
+static inline uint8_t kiln_run_io_size(const struct kvm_run *r) { return r->io.size; }
+static inline uint16_t kiln_run_io_port(const struct kvm_run *r) { return r->io.port; }
+static inline uint32_t kiln_run_io_count(const struct kvm_run *r) { return r->io.count; }
+static inline uint64_t kiln_run_io_data_offset(const struct kvm_run *r) { return r->io.data_offset; }
+static inline uint64_t kiln_run_mmio_address(const struct kvm_run *r) { return r->mmio.phys_addr; }
+static inline uint8_t *kiln_run_mmio_data(struct kvm_run *r) { return r->mmio.data; }
+static inline uint32_t kiln_run_mmio_length(const struct kvm_run *r) { return r->mmio.len; }
+static inline uint8_t kiln_run_mmio_is_write(const struct kvm_run *r) { return r->mmio.is_write; }
+static inline uint64_t kiln_run_fail_entry_reason(const struct kvm_run *r) { return r->fail_entry.hardware_entry_failure_reason; }
+static inline uint32_t kiln_run_fail_entry_cpu(const struct kvm_run *r) { return r->fail_entry.cpu; }
+static inline uint32_t kiln_run_internal_suberror(const struct kvm_run *r) { return r->internal.suberror; }
+static inline uint32_t kiln_run_internal_ndata(const struct kvm_run *r) { return r->internal.ndata; }
+static inline uint64_t kiln_run_internal_data(const struct kvm_run *r, uint32_t i) { return i < 16 ? r->internal.data[i] : 0; }
+static inline uint32_t kiln_run_system_event_type(const struct kvm_run *r) { return r->system_event.type; }
+static inline uint64_t kiln_run_hw_exit_reason(const struct kvm_run *r) { return r->hw.hardware_exit_reason; }
+
+// LAPIC registers live in a 1 KiB byte array; each register is 32 bits at its MMIO offset.
+static inline uint32_t kiln_lapic_get(const struct kvm_lapic_state *s, uint32_t offset) {
+    return offset + 4 <= sizeof(s->regs) ? *(const uint32_t *)(s->regs + offset) : 0;
+}
+static inline void kiln_lapic_set(struct kvm_lapic_state *s, uint32_t offset, uint32_t value) {
+    if (offset + 4 <= sizeof(s->regs)) *(uint32_t *)(s->regs + offset) = value;
+}
+
+// Names the calling thread (at most 15 bytes are kept).
+int kiln_set_thread_name(const char *name);
+
+// CLOCK_MONOTONIC now, and as recorded when the process image was initialised.
+uint64_t kiln_monotonic_ns(void);
+uint64_t kiln_process_start_ns(void);
+
+// eventfd wrappers: interrupts leave by irqfd and notifications arrive by ioeventfd.
+int kiln_eventfd(unsigned int initial, int flags);
+int kiln_eventfd_signal(int fd);
+int kiln_eventfd_consume(int fd, uint64_t *value);
+static const int KILN_EFD_CLOEXEC = 02000000;
+static const int KILN_EFD_NONBLOCK = 04000;
 
 #endif

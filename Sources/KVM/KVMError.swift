@@ -1,0 +1,30 @@
+/// A failed KVM operation: which ioctl or system call, and the errno it returned.
+public enum KVMError: Error, Equatable, Sendable, CustomStringConvertible {
+    case systemCall(operation: String, errno: Int32)
+    case unsupportedAPIVersion(Int32)
+    case missingCapability(String)
+    case allocationFailed(String)
+
+    public var description: String {
+        switch self {
+        case let .systemCall(operation, errno):
+            "\(operation) failed: \(errnoName(errno)) (errno \(errno))"
+        case let .unsupportedAPIVersion(version):
+            "/dev/kvm reports API version \(version), Kiln needs 12"
+        case let .missingCapability(name):
+            "/dev/kvm lacks the required capability \(name)"
+        case let .allocationFailed(what):
+            "could not allocate \(what)"
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `strerror` text for an errno, e.g. "No such file or directory".
+public func errnoName(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "error \(code)" }
+    return String(cString: text)
+}

@@ -1,0 +1,67 @@
+import CKiln
+import Devices
+import GuestMemory
+import KVM
+import X86Boot
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One running microVM: KVM state, guest memory, devices and the threads that drive them.
+public final class Machine: @unchecked Sendable {
+    let config: VMConfig
+    let vm: VirtualMachine
+    let memory: GuestMemory
+    let vcpus: [Vcpu]
+    let portBus: Bus
+    let mmioBus: Bus
+    let serial: Serial16550
+    let stop: StopCoordinator
+    private let keepAlive: [AnyObject]
+
+    init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
+         serial: Serial16550, stop: StopCoordinator, keepAlive: [AnyObject]) {
+        self.config = config
+        self.vm = vm
+        self.memory = memory
+        self.vcpus = vcpus
+        self.portBus = portBus
+        self.mmioBus = mmioBus
+        self.serial = serial
+        self.stop = stop
+        self.keepAlive = keepAlive
+    }
+
+    /// Builds the VM described by `config`, runs it to the end and returns how it ended.
+    public static func boot(_ config: VMConfig) throws(VMMError) -> VMOutcome {
+        let machine = try MachineBuilder.build(config)
+        return try machine.run()
+    }
+
+    /// Starts one thread per vCPU and the console input thread; returns when the VM stops.
+    func run() throws(VMMError) -> VMOutcome {
+        VcpuKickSignal.install()
+        var threads: [NativeThread] = []
+        var runners: [VcpuRunner] = []
+        for vcpu in vcpus {
+            let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop)
+            runners.append(runner)
+            let thread: NativeThread
+            do {
+                thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { _ = runner.run() }
+            } catch {
+                stop.requestStop(.failed("\(error)"))
+                threads.forEach { $0.join() }
+                throw error
+            }
+            stop.register(vcpu: vcpu, thread: thread)
+            threads.append(thread)
+        }
+        if config.forwardsStandardInput {
+            ConsoleInput.start(serial: serial, stop: stop)
+        }
+        threads.forEach { $0.join() }
+        serial.flush()
+        return stop.result ?? .stopped
+    }
+}

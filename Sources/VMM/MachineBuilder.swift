@@ -1,0 +1,126 @@
+import CKiln
+import Devices
+import GuestMemory
+import KVM
+import X86Boot
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Builds a `Machine` from a `VMConfig`: validate everything first, then create KVM state,
+/// load the kernel, configure the boot, and wire the legacy devices onto the buses.
+enum MachineBuilder {
+    static let serialPort: UInt64 = 0x3f8
+    static let serialIRQ: UInt32 = 4
+    static let i8042Port: UInt64 = 0x60
+
+    static func build(_ config: VMConfig) throws(VMMError) -> Machine {
+        let kvm: Kvm
+        do {
+            kvm = try Kvm()
+            try kvm.checkRequiredCapabilities()
+        } catch { throw .kvm(error) }
+        try config.validate(maxVcpus: maxVcpus(kvm), hostMemoryMiB: VMConfig.hostMemoryMiB())
+
+        let kernelImage = try MappedFile(path: config.kernelPath)
+        let initrdImage = try config.initrdPath.map { (path) throws(VMMError) in try MappedFile(path: path) }
+
+        let memory: GuestMemory
+        do {
+            memory = try GuestMemory(layout: GuestRAM.layout(mebibytes: UInt64(config.memoryMiB)))
+        } catch let error as BootError {
+            throw .boot(error.description)
+        } catch let error as GuestMemoryError {
+            throw .memory(error)
+        } catch { throw .boot("\(error)") }
+
+        let vm: VirtualMachine
+        let hostCPUID: [kvm_cpuid_entry2]
+        let hostMSRs: [UInt32]
+        do {
+            vm = try kvm.createVM()
+            try vm.setTSSAddress(Layout.kvmTSS)
+            try vm.setIdentityMapAddress(Layout.kvmIdentityMap)
+            try vm.createIRQChip()
+            try vm.createPIT2()
+            for (slot, region) in memory.regions.enumerated() {
+                try vm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: region.start.rawValue,
+                                           size: region.size, hostAddress: region.host)
+            }
+            hostCPUID = try kvm.supportedCPUID()
+            hostMSRs = try kvm.msrIndexList()
+        } catch { throw .kvm(error) }
+
+        let boot: BootSetup
+        do {
+            let kernel = try KernelLoader.load(kernelImage.bytes, into: memory)
+            boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: initrdImage?.bytes,
+                                                  commandLine: config.commandLine, vcpuCount: config.vcpuCount)
+        } catch { throw .boot("\(config.kernelPath): \(error)") }
+
+        let stop = StopCoordinator()
+        let serialLine = try IRQFDLine(vm: vm, gsi: serialIRQ)
+        let output = try SerialSink.open(config.serialOutputPath)
+        let serial = Serial16550(interrupt: serialLine, output: output)
+        let i8042 = I8042(onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
+        let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
+
+        var portBus = Bus(space: .portIO)
+        var mmioBus = Bus(space: .mmio)
+        do {
+            try portBus.insert(serial, base: serialPort, length: Serial16550.registerCount)
+            try portBus.insert(i8042, base: i8042Port, length: I8042.windowLength)
+            try mmioBus.insert(bootTimer, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize)
+        } catch { throw .boot("device layout: \(error)") }
+
+        var vcpus: [Vcpu] = []
+        let supported = hostCPUID.map(CPUIDConversion.entry)
+        for index in 0..<config.vcpuCount {
+            let cpuid: [CPUIDEntry]
+            do {
+                cpuid = try CPUID.adjust(supported, vcpuIndex: index, vcpuCount: config.vcpuCount)
+            } catch { throw .boot("CPUID for vCPU \(index): \(error)") }
+            do {
+                let vcpu = try vm.createVcpu(id: UInt32(index))
+                try vcpu.setCPUID(cpuid.map(CPUIDConversion.kvmEntry))
+                if index == 0 {
+                    try BootVcpuSetup.apply(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
+                } else {
+                    try BootVcpuSetup.applyCommon(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
+                }
+                try vcpu.configureLocalInterrupts()
+                vcpus.append(vcpu)
+            } catch { throw .kvm(error) }
+        }
+
+        return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
+                       serial: serial, stop: stop, keepAlive: [kvm, serialLine, kernelImage])
+    }
+
+    /// The most vCPUs both KVM and the MP table allow.
+    static func maxVcpus(_ kvm: Kvm) -> Int {
+        let kvmMaxVcpus: Int32 = 66, kvmRecommendedVcpus: Int32 = 9
+        let host = max(kvm.extensionValue(kvmMaxVcpus), kvm.extensionValue(kvmRecommendedVcpus), 1)
+        return min(Int(host), BootConfigurator.maxVcpus)
+    }
+}
+
+/// Between KVM's `kvm_cpuid_entry2` and X86Boot's plain `CPUIDEntry`.
+enum CPUIDConversion {
+    static func entry(_ raw: kvm_cpuid_entry2) -> CPUIDEntry {
+        CPUIDEntry(function: raw.function, index: raw.index, flags: raw.flags,
+                   eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx)
+    }
+
+    static func kvmEntry(_ entry: CPUIDEntry) -> kvm_cpuid_entry2 {
+        var raw = kvm_cpuid_entry2()
+        raw.function = entry.function
+        raw.index = entry.index
+        raw.flags = entry.flags
+        raw.eax = entry.eax
+        raw.ebx = entry.ebx
+        raw.ecx = entry.ecx
+        raw.edx = entry.edx
+        return raw
+    }
+}

@@ -1,0 +1,53 @@
+import CKiln
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A named POSIX thread. Kiln runs each vCPU and the device loop on its own thread, which
+/// seccomp filters and `/proc/PID/task/*/comm` can tell apart by name.
+final class NativeThread: @unchecked Sendable {
+    private(set) var handle: pthread_t = 0
+    private let name: String
+    private let body: @Sendable () -> Void
+
+    private init(name: String, body: @escaping @Sendable () -> Void) {
+        self.name = name
+        self.body = body
+    }
+
+    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(VMMError) -> NativeThread {
+        let thread = NativeThread(name: name, body: body)
+        let context = Unmanaged.passRetained(thread).toOpaque()
+        let result = pthread_create(&thread.handle, nil, { raw in
+            let thread = Unmanaged<NativeThread>.fromOpaque(raw!).takeRetainedValue()
+            // Linux limits thread names to 15 bytes.
+            _ = kiln_set_thread_name(String(thread.name.prefix(15)))
+            thread.body()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<NativeThread>.fromOpaque(context).release()
+            throw .thread(operation: "pthread_create \(name)", errno: result)
+        }
+        return thread
+    }
+
+    func join() { pthread_join(handle, nil) }
+
+    /// Interrupts a blocking system call (KVM_RUN) in this thread with the vCPU kick signal.
+    func kick() { pthread_kill(handle, VcpuKickSignal.number) }
+}
+
+/// The signal that interrupts KVM_RUN. Its handler does nothing: delivery alone makes the
+/// ioctl return EINTR, and `immediate_exit` covers a signal that lands before KVM_RUN starts.
+enum VcpuKickSignal {
+    static let number: Int32 = SIGUSR1
+
+    static func install() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(number, &action, nil)
+    }
+}

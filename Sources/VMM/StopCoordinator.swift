@@ -1,0 +1,31 @@
+import KVM
+import Synchronization
+
+/// Records the first reason the VM should stop and knocks every vCPU out of KVM_RUN.
+/// Several threads may ask at once (two vCPUs resetting, a device, a signal): the first wins.
+final class StopCoordinator: Sendable {
+    private let outcome = Mutex<VMOutcome?>(nil)
+    private let targets = Mutex<[(vcpu: Vcpu, thread: NativeThread)]>([])
+
+    var isStopping: Bool { outcome.withLock { $0 != nil } }
+    var result: VMOutcome? { outcome.withLock { $0 } }
+
+    func register(vcpu: Vcpu, thread: NativeThread) {
+        targets.withLock { $0.append((vcpu, thread)) }
+        // A stop requested while this vCPU was being started must still reach it.
+        if isStopping { vcpu.requestExit(); thread.kick() }
+    }
+
+    func requestStop(_ reason: VMOutcome) {
+        let first = outcome.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = reason
+            return true
+        }
+        guard first else { return }
+        for target in targets.withLock({ $0 }) {
+            target.vcpu.requestExit()
+            target.thread.kick()
+        }
+    }
+}

@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything needed to build one VM. Validated as a whole before anything is created, so a
+/// bad value never leaves a half-built VM behind.
+public struct VMConfig: Sendable {
+    public static let defaultCommandLine =
+        "console=ttyS0 reboot=k panic=1 pci=off nomodules i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+    public static let minimumMemoryMiB = 16
+    public static let defaultMemoryMiB = 128
+
+    public var kernelPath: String
+    public var initrdPath: String?
+    public var commandLine: String
+    public var vcpuCount: Int
+    public var memoryMiB: Int
+    /// Where the guest's serial output goes; nil means kiln's standard output.
+    public var serialOutputPath: String?
+    /// Feed kiln's standard input to the guest's serial port.
+    public var forwardsStandardInput: Bool
+
+    public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = VMConfig.defaultCommandLine,
+                vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,
+                serialOutputPath: String? = nil, forwardsStandardInput: Bool = true) {
+        self.kernelPath = kernelPath
+        self.initrdPath = initrdPath
+        self.commandLine = commandLine
+        self.vcpuCount = vcpuCount
+        self.memoryMiB = memoryMiB
+        self.serialOutputPath = serialOutputPath
+        self.forwardsStandardInput = forwardsStandardInput
+    }
+
+    /// Checks values that do not need KVM; `maxVcpus` comes from the host and the MP table.
+    public func validate(maxVcpus: Int, hostMemoryMiB: Int) throws(VMMError) {
+        guard vcpuCount >= 1 else { throw .invalidConfiguration("vCPU count must be at least 1 (got \(vcpuCount))") }
+        guard vcpuCount <= maxVcpus else {
+            throw .invalidConfiguration("vCPU count \(vcpuCount) exceeds the maximum of \(maxVcpus) on this host")
+        }
+        guard memoryMiB >= Self.minimumMemoryMiB else {
+            throw .invalidConfiguration("memory of \(memoryMiB) MiB is below the minimum of \(Self.minimumMemoryMiB) MiB")
+        }
+        guard memoryMiB <= hostMemoryMiB else {
+            throw .invalidConfiguration("memory of \(memoryMiB) MiB exceeds the host's \(hostMemoryMiB) MiB")
+        }
+        guard !commandLine.utf8.contains(0) else { throw .invalidConfiguration("kernel command line contains a NUL byte") }
+        try Self.requireReadableFile(kernelPath, role: "kernel")
+        if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
+    }
+
+    static func requireReadableFile(_ path: String, role: String) throws(VMMError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .file(operation: "\(role) image", path: path, errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .invalidConfiguration("\(role) image \(path) is not a regular file") }
+        guard access(path, R_OK) == 0 else { throw .file(operation: "\(role) image", path: path, errno: errno) }
+    }
+
+    /// Physical RAM of the host, in MiB.
+    public static func hostMemoryMiB() -> Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        return pages > 0 && pageSize > 0 ? Int(pages / 1024 * pageSize / 1024) : Int.max
+    }
+}

@@ -1,0 +1,23 @@
+import KVM
+import GuestMemory
+
+/// Why building or running a VM failed; each case renders as one line naming the problem.
+public enum VMMError: Error, CustomStringConvertible {
+    case invalidConfiguration(String)
+    case file(operation: String, path: String, errno: Int32)
+    case kvm(KVMError)
+    case memory(GuestMemoryError)
+    case boot(String)
+    case thread(operation: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(why): why
+        case let .file(operation, path, errno): "\(operation) \(path): \(errnoName(errno))"
+        case let .kvm(error): error.description
+        case let .memory(error): error.description
+        case let .boot(why): why
+        case let .thread(operation, errno): "\(operation) failed: \(errnoName(errno))"
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Devices
+import KVM
+
+/// The vCPU loop, an explicit state machine: `running` until an exit says the VM should end
+/// (or another thread asks it to), then `exited` with the outcome.
+/// It allocates nothing per exit: exits borrow the `kvm_run` area and buses dispatch in place.
+final class VcpuRunner: @unchecked Sendable {
+    enum State { case running, exited(VMOutcome) }
+
+    let vcpu: Vcpu
+    private let portBus: Bus
+    private let mmioBus: Bus
+    private let stop: StopCoordinator
+    private(set) var state: State = .running
+    /// Accesses no device claimed; the guest probing absent hardware is normal, so these are
+    /// counted rather than logged.
+    private(set) var unhandledPortAccesses: UInt64 = 0
+    private(set) var unhandledMMIOAccesses: UInt64 = 0
+    private(set) var exitCount: UInt64 = 0
+
+    init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator) {
+        self.vcpu = vcpu
+        self.portBus = portBus
+        self.mmioBus = mmioBus
+        self.stop = stop
+    }
+
+    /// Runs until the VM stops; the outcome is also reported to the stop coordinator.
+    func run() -> VMOutcome {
+        while case .running = state {
+            if stop.isStopping {
+                state = .exited(stop.result ?? .stopped)
+                break
+            }
+            let exit: VcpuExit
+            do {
+                exit = try vcpu.runOnce()
+            } catch {
+                finish(.failed("vCPU \(vcpu.id): \(error)"))
+                break
+            }
+            exitCount &+= 1
+            if let outcome = handle(exit) { finish(outcome) }
+        }
+        guard case let .exited(outcome) = state else { return .stopped }
+        return outcome
+    }
+
+    private func finish(_ outcome: VMOutcome) {
+        state = .exited(outcome)
+        stop.requestStop(outcome)
+    }
+
+    /// Handles one exit; returns an outcome when it ends the VM.
+    private func handle(_ exit: VcpuExit) -> VMOutcome? {
+        switch exit {
+        case let .ioOut(port, size, data):
+            forEachElement(of: data, size: size) { element in
+                if !portBus.write(address: UInt64(port), data: element) { unhandledPortAccesses &+= 1 }
+            }
+            return nil
+        case let .ioIn(port, size, data):
+            forEachElement(of: UnsafeRawBufferPointer(data), size: size) { element in
+                let target = UnsafeMutableRawBufferPointer(mutating: element)
+                if !portBus.read(address: UInt64(port), data: target) { unhandledPortAccesses &+= 1 }
+            }
+            return nil
+        case let .mmioWrite(address, data):
+            if !mmioBus.write(address: address, data: data) { unhandledMMIOAccesses &+= 1 }
+            return nil
+        case let .mmioRead(address, data):
+            if !mmioBus.read(address: address, data: data) { unhandledMMIOAccesses &+= 1 }
+            return nil
+        case .interrupted:
+            vcpu.clearExitRequest()
+            return nil
+        case .halt:
+            // With the in-kernel LAPIC KVM blocks HLT itself; reaching here means the guest
+            // halted with no way to be woken, which Firecracker also treats as the end.
+            return .poweredOff(reason: "vCPU \(vcpu.id) halted")
+        case .shutdown:
+            return .reset(reason: "vCPU \(vcpu.id) shut down (triple fault)")
+        case let .systemEvent(type):
+            switch type {
+            case 1: return .poweredOff(reason: "system event shutdown on vCPU \(vcpu.id)")
+            case 2: return .reset(reason: "system event reset on vCPU \(vcpu.id)")
+            case 3: return .guestCrashed(reason: "system event crash on vCPU \(vcpu.id)")
+            default: return .failed("vCPU \(vcpu.id): unexpected KVM_EXIT_SYSTEM_EVENT type \(type)")
+            }
+        case let .failEntry(reason, cpu):
+            return .failed("vCPU \(vcpu.id): KVM_EXIT_FAIL_ENTRY (hardware reason 0x\(String(reason, radix: 16)), host cpu \(cpu))")
+        case let .internalError(suberror):
+            return .failed("vCPU \(vcpu.id): KVM_EXIT_INTERNAL_ERROR (suberror \(suberror))")
+        case let .unhandled(reason):
+            return .failed("vCPU \(vcpu.id): unhandled KVM exit reason \(reason)")
+        }
+    }
+
+    /// String I/O (`rep outsb` and friends) hands over `count` elements of `size` bytes each.
+    @inline(__always)
+    private func forEachElement(of data: UnsafeRawBufferPointer, size: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var offset = 0
+        while offset + size <= data.count {
+            body(UnsafeRawBufferPointer(rebasing: data[offset..<(offset + size)]))
+            offset += size
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import VMM
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Boot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot a 64-bit kernel image (ELF vmlinux or bzImage) and attach its serial console.",
+        discussion: """
+            The guest's serial port (ttyS0) is connected to kiln's standard output and input. \
+            kiln exits 0 when the guest resets or powers off, 2 when the guest reports a crash, \
+            and 1 when the VM cannot be built or KVM fails.
+            """)
+
+    @Option(help: ArgumentHelp("Kernel image: ELF vmlinux or bzImage.", valueName: "path"))
+    var kernel: String
+
+    @Option(help: ArgumentHelp("Initial ramdisk loaded for the kernel.", valueName: "path"))
+    var initrd: String?
+
+    @Option(help: ArgumentHelp("Kernel command line.", valueName: "string"))
+    var cmdline: String = VMConfig.defaultCommandLine
+
+    @Option(help: "Number of vCPUs.")
+    var cpus: Int = 1
+
+    @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
+    var memory: Int = VMConfig.defaultMemoryMiB
+
+    @Option(help: ArgumentHelp("Write the serial console to this file instead of standard output.", valueName: "path"))
+    var serialOutput: String?
+
+    @Flag(help: "Do not forward standard input to the guest's serial port.")
+    var noStdin = false
+
+    func run() throws {
+        let config = VMConfig(
+            kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
+            memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin)
+        let outcome: VMOutcome
+        do {
+            outcome = try Machine.boot(config)
+        } catch {
+            fail("\(error)")
+        }
+        if outcome.exitCode != 0 { printError("kiln: \(outcome)") }
+        throw ExitCode(outcome.exitCode)
+    }
+}
+
+/// Prints one line to standard error.
+func printError(_ message: String) {
+    var line = message + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func fail(_ message: String) -> Never {
+    printError("kiln: error: \(message)")
+    exit(1)
+}

@@ -1,0 +1,3 @@
+enum KilnVersion {
+    static let string = "0.1.0"
+}
