@@ -105,7 +105,7 @@ while IFS= read -r line; do
     esac
 done <"$fragment"
 [ "$dropped" = 0 ] || die "merge_config/olddefconfig dropped options (unmet dependencies?)"
-log "all $(grep -c '^CONFIG_' "$fragment") fragment options are set"
+log "fragment applied: $(grep -c '^CONFIG_' "$fragment") options set, $(grep -c '^# CONFIG_.* is not set' "$fragment") unset, as asked"
 
 # --- build -------------------------------------------------------------------------
 jobs=$(nproc)
@@ -130,6 +130,7 @@ proto=$(od -An -tx2 -j $((0x206)) -N2 "$bzimage" | tr -d ' ')
 cp "$vmlinux" "$work/vmlinux"
 cp "$bzimage" "$work/bzImage"
 cp "$b/.config" "$work/config"
+cp "$b/System.map" "$work/System.map"
 {
     echo "source linux-source-6.1 $srcver"
     echo "fragment $fragment"

@@ -44,7 +44,6 @@ public struct Bus: Sendable {
     /// access (nothing there, an access straddling the end of a window, or a size outside
     /// 1...8); `data` is then filled with 0xFF, which is what an undecoded ISA/PCI read returns
     /// on a PC and what guests probe for.
-    @inline(__always)
     public func read(address: UInt64, data: UnsafeMutableRawBufferPointer) -> Bool {
         guard let (device, offset) = resolve(address: address, count: data.count) else {
             for index in data.indices { data[index] = 0xFF }
@@ -56,7 +55,6 @@ public struct Bus: Sendable {
 
     /// Writes `data` at `address`. Returns false (and drops the write) when no device claims
     /// the whole access, with the same rules as `read`.
-    @inline(__always)
     public func write(address: UInt64, data: UnsafeRawBufferPointer) -> Bool {
         guard let (device, offset) = resolve(address: address, count: data.count) else { return false }
         device.write(offset: offset, data: data)

@@ -38,13 +38,28 @@ public final class Machine: @unchecked Sendable {
         return try machine.run()
     }
 
+    /// Until the VM stops, probes now and then whether every vCPU has halted for good.
+    private func watchForHalt(_ detector: HaltDetector) {
+        let probeIntervalMilliseconds = 250, settleMilliseconds = 20
+        while !stop.waitForStop(milliseconds: probeIntervalMilliseconds) {
+            detector.beginRound()
+            stop.kickAll()
+            if stop.waitForStop(milliseconds: settleMilliseconds) { break }
+            if detector.allHalted {
+                stop.requestStop(.poweredOff(reason: "every vCPU halted with interrupts disabled"))
+            }
+        }
+    }
+
     /// Starts one thread per vCPU and the console input thread; returns when the VM stops.
     func run() throws(VMMError) -> VMOutcome {
         VcpuKickSignal.install()
         var threads: [NativeThread] = []
         var runners: [VcpuRunner] = []
+        let haltDetector = HaltDetector(vcpuCount: vcpus.count)
         for vcpu in vcpus {
-            let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop)
+            let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
+                                    haltDetector: haltDetector)
             runners.append(runner)
             let thread: NativeThread
             do {
@@ -60,6 +75,7 @@ public final class Machine: @unchecked Sendable {
         if config.forwardsStandardInput {
             ConsoleInput.start(serial: serial, stop: stop)
         }
+        watchForHalt(haltDetector)
         threads.forEach { $0.join() }
         serial.flush()
         return stop.result ?? .stopped

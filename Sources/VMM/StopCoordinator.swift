@@ -1,5 +1,8 @@
 import KVM
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Records the first reason the VM should stop and knocks every vCPU out of KVM_RUN.
 /// Several threads may ask at once (two vCPUs resetting, a device, a signal): the first wins.
@@ -14,6 +17,22 @@ final class StopCoordinator: Sendable {
         targets.withLock { $0.append((vcpu, thread)) }
         // A stop requested while this vCPU was being started must still reach it.
         if isStopping { vcpu.requestExit(); thread.kick() }
+    }
+
+    /// Knocks every vCPU out of KVM_RUN once without stopping the VM (they re-enter).
+    func kickAll() {
+        for target in targets.withLock({ $0 }) { target.thread.kick() }
+    }
+
+    /// Blocks until a stop is requested or `milliseconds` pass; true when stopping.
+    func waitForStop(milliseconds: Int) -> Bool {
+        var waited = 0
+        while waited < milliseconds {
+            if isStopping { return true }
+            usleep(10_000)
+            waited += 10
+        }
+        return isStopping
     }
 
     func requestStop(_ reason: VMOutcome) {

@@ -11,6 +11,7 @@ final class VcpuRunner: @unchecked Sendable {
     private let portBus: Bus
     private let mmioBus: Bus
     private let stop: StopCoordinator
+    private let haltDetector: HaltDetector
     private(set) var state: State = .running
     /// Accesses no device claimed; the guest probing absent hardware is normal, so these are
     /// counted rather than logged.
@@ -18,8 +19,9 @@ final class VcpuRunner: @unchecked Sendable {
     private(set) var unhandledMMIOAccesses: UInt64 = 0
     private(set) var exitCount: UInt64 = 0
 
-    init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator) {
+    init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator, haltDetector: HaltDetector) {
         self.vcpu = vcpu
+        self.haltDetector = haltDetector
         self.portBus = portBus
         self.mmioBus = mmioBus
         self.stop = stop
@@ -73,6 +75,7 @@ final class VcpuRunner: @unchecked Sendable {
             return nil
         case .interrupted:
             vcpu.clearExitRequest()
+            haltDetector.report(vcpu: Int(vcpu.id), haltedWithInterruptsOff: isHaltedWithInterruptsOff())
             return nil
         case .halt:
             // With the in-kernel LAPIC KVM blocks HLT itself; reaching here means the guest
@@ -94,6 +97,13 @@ final class VcpuRunner: @unchecked Sendable {
         case let .unhandled(reason):
             return .failed("vCPU \(vcpu.id): unhandled KVM exit reason \(reason)")
         }
+    }
+
+    private func isHaltedWithInterruptsOff() -> Bool {
+        let kvmMPStateHalted: UInt32 = 3, interruptFlag: UInt64 = 1 << 9
+        guard let state = try? vcpu.mpState(), state == kvmMPStateHalted,
+              let regs = try? vcpu.registers() else { return false }
+        return regs.rflags & interruptFlag == 0
     }
 
     /// String I/O (`rep outsb` and friends) hands over `count` elements of `size` bytes each.

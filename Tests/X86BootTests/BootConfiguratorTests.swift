@@ -205,11 +205,11 @@ struct ZeroPageReader {
     }
 
     @Test func tooLittleRAMForBootStructuresIsAnErrorNotACrash() throws {
-        // 1 MiB of RAM: the kernel cannot even load, but configuring must fail cleanly too.
-        let memory = try GuestMemory(layout: [(GuestAddress(0), 0x8000)])
+        // 192 KiB of RAM: room for the command line and page tables, not for the MP table.
+        let memory = try GuestMemory(layout: [(GuestAddress(0), 0x30000)])
         let kernel = LoadedKernel(kind: .elf, entry: GuestAddress(0x10_0000), loadAddress: GuestAddress(0x10_0000),
                                   end: GuestAddress(0x10_1000), setupHeader: nil)
-        #expect(throws: BootError.guestMemory(.outOfRange(address: 0x9000, length: 0x1000))) {
+        #expect(throws: BootError.guestMemory(.outOfRange(address: 0x9fc00, length: 304))) {
             try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: nil, commandLine: "", vcpuCount: 1)
         }
     }

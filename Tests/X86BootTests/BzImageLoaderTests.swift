@@ -112,10 +112,10 @@ import Testing
     }
 
     @Test func rejectsTruncatedSetup() throws {
-        // setup_sects = 8: the image ends inside the setup code.
+        // setup_sects = 20: the 7 KiB image ends inside the setup code.
         var image = BzImageBuilder().bytes()
-        image[0x1f1] = 8
-        #expect(throws: BootError.truncated(what: "bzImage setup code (8 sectors)", needed: 9 * 512 + 1,
+        image[0x1f1] = 20
+        #expect(throws: BootError.truncated(what: "bzImage setup code (20 sectors)", needed: 21 * 512 + 1,
                                             available: UInt64(image.count))) {
             try load(image, into: makeMemory(mebibytes: 128))
         }

@@ -23,10 +23,8 @@ func makeMemory(mebibytes: UInt64) throws -> GuestMemory {
     try GuestMemory(layout: GuestRAM.layout(mebibytes: mebibytes))
 }
 
-func load(_ image: [UInt8], into memory: GuestMemory) throws(BootError) -> LoadedKernel {
-    do {
-        return try image.withUnsafeBytes { raw throws(BootError) in try KernelLoader.load(raw, into: memory) }
-    }
+func load(_ image: [UInt8], into memory: GuestMemory) throws -> LoadedKernel {
+    try image.withUnsafeBytes { try KernelLoader.load($0, into: memory) }
 }
 
 /// An ELF64 x86_64 executable: header, program headers right after it, segment data after those.

@@ -24,9 +24,8 @@ public final class BootTimer: BusDevice {
     }
 
     public func write(offset: UInt64, data: UnsafeRawBufferPointer) {
-        guard offset == 0, data.first == Self.bootCompleteValue,
-              data.dropFirst().allSatisfy({ $0 == 0 })
-        else { return }
+        guard offset == 0, !data.isEmpty, data[0] == Self.bootCompleteValue else { return }
+        for index in 1..<data.count where data[index] != 0 { return }
         guard fired.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
             return
         }

@@ -218,7 +218,7 @@ struct UARTState {
         guard stagedCount > 0 else { return }
         let count = stagedCount
         stagedCount = 0
-        staging.span.withUnsafeBytes { sink(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+        withUnsafeBytes(of: &staging) { sink(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 }
 
