@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln"], swiftSettings: strict),
+        // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
+        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
             dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -28,9 +30,11 @@ let package = Package(
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory"]),
-        .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+        // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
+        .testTarget(name: "KilnTests", exclude: []),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -259,7 +259,7 @@ static void setup_mp_table(int nvcpus)
 
 static void setup_cpuid(void)
 {
-    for (int nent = 64;; nent *= 2) {
+    for (int nent = 256;; nent *= 2) { /* KVM_MAX_CPUID_ENTRIES: one call */
         cpuid = calloc(1, sizeof *cpuid + nent * sizeof(struct kvm_cpuid_entry2));
         cpuid->nent = (uint32_t)nent;
         if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)

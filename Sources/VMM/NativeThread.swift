@@ -22,6 +22,7 @@ final class NativeThread: @unchecked Sendable {
             let thread = Unmanaged<NativeThread>.fromOpaque(raw!).takeRetainedValue()
             // Linux limits thread names to 15 bytes.
             _ = kiln_set_thread_name(String(thread.name.prefix(15)))
+            VcpuKickSignal.unblockInCurrentThread()
             thread.body()
             return nil
         }, context)
@@ -43,11 +44,21 @@ final class NativeThread: @unchecked Sendable {
 enum VcpuKickSignal {
     static let number: Int32 = SIGUSR1
 
+    /// Installs the handler and unblocks the signal in the calling thread (threads inherit the
+    /// mask; a parent that spawned kiln with it blocked would otherwise make kicks vanish).
     static func install() {
+        unblockInCurrentThread()
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { _ in }
         sigemptyset(&action.sa_mask)
         action.sa_flags = 0
         sigaction(number, &action, nil)
+    }
+
+    static func unblockInCurrentThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, number)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

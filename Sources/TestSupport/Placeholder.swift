@@ -1,0 +1,1 @@
+// Mock virtio driver: see MockVirtioDriver.swift

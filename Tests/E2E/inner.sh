@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the scenarios listed in RUN/job.env where /dev/kvm can boot Linux:
+# directly on a host with hardware KVM, or inside L1 (chrooted into the host
+# root). One result file per scenario in RUN/results; a log in RUN/report.log.
+# usage: inner.sh RUN_DIR
+set -uo pipefail
+export LC_ALL=C
+RUN=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=/dev/null
+. "$RUN/job.env"
+. "$here/scenarios.sh"
+mkdir -p "$RUN/results" "$RUN/boots" "$RUN/tmp"
+export TMPDIR=$RUN/tmp
+
+for SCEN in $KILN_E2E_SCENARIOS; do
+    [ -e "$RUN/results/$SCEN" ] && continue   # done by an earlier L1 attempt
+    B_DIR=
+    if ! declare -F "scenario_$SCEN" >/dev/null; then
+        fail "no such scenario (known: $ALL_SCENARIOS bench)"; continue
+    fi
+    if [ "$SCEN" != bench ]; then
+        why=$(vmm_unavailable)
+        if [ -n "$why" ]; then fail "cannot run with VMM '$KILN_E2E_VMM': $why"; continue; fi
+    fi
+    "scenario_$SCEN"
+    [ -e "$RUN/results/$SCEN" ] || fail "the scenario recorded no result"
+done
+exit 0

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Kiln end-to-end tests: real Linux guests (L2) booted by a VMM on /dev/kvm.
+#
+# usage: Tests/E2E/run.sh [--vmm kiln|qemu] [--direct|--nested] [SCENARIO... | all | bench]
+#   --vmm      the L2 VMM (default $KILN_E2E_VMM, else kiln); qemu = QEMU -M microvm baseline
+#   --direct   run on this host's /dev/kvm (default when /proc/cpuinfo has vmx or svm)
+#   --nested   run inside L1: QEMU TCG emulating an AMD CPU with SVM, kvm-amd nested=1
+#              (default otherwise: this host's /dev/kvm cannot boot Linux)
+#   scenarios  default "all": see ALL_SCENARIOS in scenarios.sh; "bench" is the
+#              boot-time benchmark (bench-boot.sh)
+# Environment: KILN (kiln binary; default .build/{release,debug}/kiln), KILN_CACHE,
+#   KILN_E2E_L2_TIMEOUT (s per L2 boot, default 60), KILN_BENCH_RUNS (5),
+#   KILN_BENCH_VMMS ("qemu kiln"), KILN_BENCH_CMDLINE, KILN_BENCH_KERNEL.
+# Ends with the line "N passed, N failed"; exits 1 if anything failed.
+set -uo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=scenarios.sh
+. "$here/scenarios.sh"
+
+vmm=${KILN_E2E_VMM:-kiln}
+mode=auto
+scenarios=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --vmm) vmm=$2; shift ;;
+        --vmm=*) vmm=${1#--vmm=} ;;
+        --direct) mode=direct ;;
+        --nested) mode=nested ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        all) scenarios+=($ALL_SCENARIOS) ;;
+        -*) echo "unknown option $1" >&2; exit 2 ;;
+        *) scenarios+=("$1") ;;
+    esac
+    shift
+done
+[ ${#scenarios[@]} -gt 0 ] || scenarios=($ALL_SCENARIOS)
+
+say() { echo "E2E: $*"; }
+cache=${KILN_CACHE:-$HOME/.cache/kiln}
+l2_timeout=${KILN_E2E_L2_TIMEOUT:-60}
+t0=$EPOCHREALTIME
+secs() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- results ------------------------------------------------------------------------------
+RUN=$cache/e2e/run-$(date +%Y%m%d-%H%M%S)-$$
+mkdir -p "$RUN/results" "$RUN/boots" "$RUN/tmp"
+: >"$RUN/report.log"
+
+# Records FAIL for every scenario that has no result yet, with the reason.
+fail_remaining() {
+    local s
+    for s in "${scenarios[@]}"; do
+        [ -e "$RUN/results/$s" ] && continue
+        echo "FAIL $s: $1" | tee -a "$RUN/report.log"
+        echo "FAIL $1" >"$RUN/results/$s"
+    done
+}
+
+summarize() {
+    local s r passed=0 failed=0
+    echo
+    say "summary (VMM $vmm, path $path, results in $RUN, $(secs "$t0") s):"
+    for s in "${scenarios[@]}"; do
+        r=$(cat "$RUN/results/$s" 2>/dev/null || echo "FAIL no result")
+        printf '  %-4s %-15s %s\n' "${r%% *}" "$s" "${r#* }"
+        case $r in PASS*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
+    done
+    [ -s "$RUN/retries" ] && say "retries after a timeout: $(sort -u "$RUN/retries" | tr '\n' ' ')"
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+    exit $?
+}
+
+# --- which path -------------------------------------------------------------------------------
+hw=$(grep -m1 -owE 'vmx|svm' /proc/cpuinfo || true)
+if [ "$mode" = auto ]; then
+    if [ -n "$hw" ] && [ -c /dev/kvm ]; then mode=direct; else mode=nested; fi
+fi
+path=$mode
+if [ "$mode" = direct ]; then
+    say "path: direct: hardware KVM (${hw:-no vmx/svm flag, forced by --direct}), L2 guests boot on this host's /dev/kvm"
+else
+    say "path: nested: /proc/cpuinfo has ${hw:-no vmx/svm} (this /dev/kvm cannot boot Linux);" \
+        "L2 guests boot inside L1 = QEMU TCG, AMD CPU with SVM, kvm-amd nested=1"
+fi
+say "VMM: $vmm; scenarios: ${scenarios[*]}"
+
+# --- prerequisites -------------------------------------------------------------------------------
+missing=()
+perl -MTime::HiRes -e 1 2>/dev/null || missing+=(perl)
+command -v timeout >/dev/null && command -v flock >/dev/null || missing+=(coreutils util-linux)
+if [ "$mode" = nested ] || [ "$vmm" = qemu ] || [[ " ${scenarios[*]} " == *" bench "* ]]; then
+    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+fi
+[ "$mode" = direct ] || ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "cannot run: missing packages; install them with:  apt-get install -y ${missing[*]}"
+    fail_remaining "cannot run: missing packages ${missing[*]}"
+    summarize
+fi
+
+if [ -z "${KILN:-}" ]; then
+    for c in "$repo/.build/release/kiln" "$repo/.build/debug/kiln"; do
+        [ -x "$c" ] && { KILN=$c; break; }
+    done
+fi
+[ -n "${KILN:-}" ] && [ -e "$KILN" ] && KILN=$(realpath "$KILN")
+
+# --- guest artefacts (cached outside the clone) -----------------------------------------------------
+tb=$EPOCHREALTIME
+artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") || {
+    fail_remaining "cannot run: building the guest kernel or rootfs failed (see above)"; summarize; }
+eval "$artefacts"
+say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
+
+{
+    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 \
+             KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE; do
+        [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
+    done
+    printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
+} >"$RUN/job.env"
+
+# --- direct ---------------------------------------------------------------------------------------------
+if [ "$mode" = direct ]; then
+    bash "$here/inner.sh" "$RUN"
+    fail_remaining "inner.sh ended without a result"
+    summarize
+fi
+
+# --- nested: L1 sessions ---------------------------------------------------------------------------------
+l1=$("$here/l1/build-initramfs.sh") || { fail_remaining "cannot run: building the L1 initramfs failed"; summarize; }
+eval "$l1"
+
+# The L1 /tmp is a tmpfs, unless something the run needs lives under the host's /tmp.
+tmpfs=1
+for p in "$repo" "$cache" "${KILN:-}"; do case $p in /tmp|/tmp/*) tmpfs=0 ;; esac; done
+
+boots=${#scenarios[@]}
+[[ " ${scenarios[*]} " == *" bench "* ]] && boots=$((boots + ${KILN_BENCH_RUNS:-5} * 2))
+l1_timeout=$((120 + boots * (2 * l2_timeout + 10)))   # hard cap; the stall watchdog acts first
+l1_stall=$((l2_timeout + 45))                         # no progress for this long: L1 is wedged
+
+# l1_session ATTEMPT: one L1 boot running inner.sh on the scenarios without a result.
+# Returns 0 if L1 ran inner.sh to the end.
+l1_session() {
+    local attempt=$1 log=$RUN/l1-console.$1.log start qpid now last up= off=0 size killed=
+    rm -f "$RUN/l1-started" "$RUN/l1-rc" "$RUN/l1-error"
+    start=$EPOCHREALTIME
+    timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -M pc -smp 2 -m 2G \
+        -kernel "$KILN_L1_KERNEL" -initrd "$KILN_L1_INITRAMFS" \
+        -append "console=ttyS0 quiet panic=-1 kiln.run=$RUN kiln.inner=$here/inner.sh kiln.tmpfs=$tmpfs" \
+        -nodefaults -no-user-config -display none -serial "file:$log" -no-reboot \
+        -virtfs local,path=/,mount_tag=kilnhost,security_model=none,readonly=on,multidevs=remap \
+        -virtfs "local,path=$RUN,mount_tag=kilnrun,security_model=none,multidevs=remap" \
+        </dev/null >"$RUN/l1-qemu.$attempt.log" 2>&1 &
+    qpid=$!
+    last=${start%.*}
+    while kill -0 "$qpid" 2>/dev/null; do
+        sleep 0.5
+        size=$(stat -c %s "$RUN/report.log")
+        if [ "$size" -gt "$off" ]; then tail -c +$((off + 1)) "$RUN/report.log" | head -c $((size - off)); off=$size; fi
+        if [ -z "$up" ] && [ -e "$RUN/l1-started" ]; then
+            up=$(secs "$start"); say "L1 up (chrooted into the host root) after ${up} s"
+        fi
+        now=$(date +%s)
+        [ -e "$RUN/progress" ] && last=$(( $(stat -c %Y "$RUN/progress") > last ? $(stat -c %Y "$RUN/progress") : last ))
+        if [ -z "$up" ] && [ $((now - ${start%.*})) -gt 120 ]; then killed="L1 did not reach its /init chroot within 120 s"
+        elif [ $((now - last)) -gt "$l1_stall" ]; then killed="L1 made no progress for ${l1_stall} s (wedged)"
+        fi
+        if [ -n "$killed" ]; then kill -TERM "$qpid"; break; fi
+    done
+    wait "$qpid"; local rc=$?
+    size=$(stat -c %s "$RUN/report.log")
+    [ "$size" -gt "$off" ] && tail -c +$((off + 1)) "$RUN/report.log"
+    [ "$rc" = 124 ] || [ "$rc" = 137 ] && killed=${killed:-"L1 hit its ${l1_timeout} s limit"}
+    say "L1 session $attempt: $(secs "$start") s (up after ${up:-never} s), qemu exit $rc${killed:+, killed: $killed}"
+    if [ -s "$RUN/l1-error" ]; then say "L1 error: $(cat "$RUN/l1-error")"; fi
+    if [ -n "$killed" ] || [ ! -e "$RUN/l1-rc" ]; then
+        echo "  --- last L1 console lines ($log):"; tail -n 15 "$log" | sed 's/^/  | /'
+        L1_WHY=${killed:-"L1 ended without finishing (qemu exit $rc${up:+}${up:-, never reached its /init})"}
+        [ -s "$RUN/l1-error" ] && L1_WHY="L1: $(cat "$RUN/l1-error")"
+        return 1
+    fi
+}
+
+if ! l1_session 1; then
+    pending=0
+    for s in "${scenarios[@]}"; do [ -e "$RUN/results/$s" ] || pending=$((pending + 1)); done
+    if [ "$pending" -gt 0 ]; then
+        say "RETRY L1: $L1_WHY; retrying once for the $pending scenario(s) without a result"
+        echo "L1" >>"$RUN/retries"
+        l1_session 2 || true
+    fi
+fi
+fail_remaining "did not run: ${L1_WHY:-L1 ended early}"
+summarize

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// Runs the `kiln` executable built next to this test bundle, and the test guests built from
+/// Tests/Guests. Both are located relative to this file and the running test binary.
+enum KilnProcess {
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var lines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["KILN_BIN"] { return path }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // .build/<triple>/<config>/KilnPackageTests.xctest -> .build/<triple>/<config>/kiln
+        return exe.deletingLastPathComponent().appendingPathComponent("kiln").path
+    }
+
+    /// Builds the test guests once (make is incremental) and returns the path of `name`.
+    static func guest(_ name: String) throws -> String {
+        try buildGuestsOnce()
+        let path = packageRoot.appendingPathComponent("Tests/Guests/build/\(name)").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw KilnTestError("test guest \(path) missing after make")
+        }
+        return path
+    }
+
+    nonisolated(unsafe) private static var guestsBuilt = false
+    private static let buildLock = NSLock()
+
+    private static func buildGuestsOnce() throws {
+        buildLock.lock()
+        defer { buildLock.unlock() }
+        if guestsBuilt { return }
+        let make = try execute("/usr/bin/make", ["-s", "-C", packageRoot.appendingPathComponent("Tests/Guests").path],
+                               timeout: 120)
+        guard make.status == 0 else { throw KilnTestError("building test guests failed: \(make.stderr)") }
+        guestsBuilt = true
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval = 30) throws -> Result {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw KilnTestError("kiln binary not found at \(binary); build it with `swift build` first")
+        }
+        return try execute(binary, arguments, stdin: stdin, timeout: timeout)
+    }
+
+    static func execute(_ executable: String, _ arguments: [String], stdin: String? = nil,
+                        timeout: TimeInterval) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+
+        // Drain both pipes concurrently so a chatty guest cannot block on a full pipe.
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw KilnTestError("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+struct KilnTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
