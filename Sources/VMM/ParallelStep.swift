@@ -1,0 +1,30 @@
+import Synchronization
+
+/// A start-up step run on its own thread while the caller goes on; `finish()` joins it and
+/// rethrows its error. Used for KVM calls that mostly wait in the kernel.
+final class ParallelStep<Failure: Error>: Sendable {
+    private let thread: NativeThread
+    private let outcome: Outcome
+
+    private final class Outcome: Sendable {
+        let failure = Mutex<Failure?>(nil)
+    }
+
+    private init(thread: NativeThread, outcome: Outcome) {
+        self.thread = thread
+        self.outcome = outcome
+    }
+
+    static func start(name: String, _ body: @escaping @Sendable () throws(Failure) -> Void) throws(VMMError) -> ParallelStep {
+        let outcome = Outcome()
+        let thread = try NativeThread.spawn(name: name) {
+            do throws(Failure) { try body() } catch { outcome.failure.withLock { $0 = error } }
+        }
+        return ParallelStep(thread: thread, outcome: outcome)
+    }
+
+    func finish() throws(Failure) {
+        thread.join()
+        if let error = outcome.failure.withLock({ $0 }) { throw error }
+    }
+}
