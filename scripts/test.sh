@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (no /dev/kvm needed), test guests booted by kiln on this
+# host's /dev/kvm, and the real-Linux end-to-end scenarios (directly on hardware KVM, else in
+# the nested QEMU harness). Ends with "N passed, N failed"; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+log() { echo "test.sh: $*"; }
+passed=0
+failed=0
+
+log "swift build (debug, with tests)"
+if ! swift build --build-tests 2>&1 | tail -n 5; then
+    echo "0 passed, 1 failed"; exit 1
+fi
+
+log "swift test (unit tests and test guests on /dev/kvm)"
+swift test --skip-build 2>&1 | tee /tmp/kiln-swift-test.$$ | grep -vE '^(✔|􀟈|◇) ' | tail -n 60
+unit_status=${PIPESTATUS[0]}
+unit_passed=$(grep -oE 'Test run with [0-9]+ tests? in [0-9]+ suites? passed' /tmp/kiln-swift-test.$$ | grep -oE '[0-9]+' | head -1)
+unit_failed=$(grep -E '^✘ Test ' /tmp/kiln-swift-test.$$ | grep -v '^✘ Test run' | grep -c 'failed after' || true)
+rm -f /tmp/kiln-swift-test.$$
+if [ "$unit_status" -eq 0 ] && [ -n "$unit_passed" ]; then
+    passed=$((passed + unit_passed))
+else
+    # A crash or a build problem fails the run even when no single test reported failing.
+    [ "$unit_failed" -gt 0 ] || unit_failed=1
+    failed=$((failed + unit_failed))
+fi
+log "swift test: exit $unit_status, ${unit_passed:-?} passed, $unit_failed failed"
+
+log "swift build -c release (end-to-end tests and benchmarks use it)"
+if swift build -c release 2>&1 | tail -n 3; then
+    export KILN="$PWD/.build/release/kiln"
+    log "end-to-end: real Linux guests"
+    e2e_out=$(mktemp)
+    bash Tests/E2E/run.sh all 2>&1 | tee "$e2e_out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$e2e_out" | tail -n 1)
+    rm -f "$e2e_out"
+    if [ -n "$line" ]; then
+        passed=$((passed + ${line%% passed*}))
+        rest=${line#*, }
+        failed=$((failed + ${rest%% failed*}))
+    else
+        log "end-to-end harness printed no summary"; failed=$((failed + 1))
+    fi
+    log "benchmark (informational): boot core against the C loader"
+    make -s -C Benchmarks/c-loader && python3 Benchmarks/boot-core.py -n 20 || log "benchmark did not run"
+else
+    log "release build failed"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
