@@ -44,3 +44,21 @@ uint64_t kiln_monotonic_ns(void) {
 int kiln_eventfd(unsigned int initial, int flags) { return eventfd(initial, flags); }
 int kiln_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof(one)); }
 int kiln_eventfd_consume(int fd, uint64_t *value) { return (int)read(fd, value, sizeof(*value)); }
+
+#include <sys/epoll.h>
+#include <errno.h>
+int kiln_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+static int kiln_epoll_ctl(int ep, int op, int fd, uint32_t events) {
+    struct epoll_event event = { .events = events, .data.fd = fd };
+    return epoll_ctl(ep, op, fd, &event);
+}
+int kiln_epoll_add(int ep, int fd, uint32_t events) { return kiln_epoll_ctl(ep, EPOLL_CTL_ADD, fd, events); }
+int kiln_epoll_modify(int ep, int fd, uint32_t events) { return kiln_epoll_ctl(ep, EPOLL_CTL_MOD, fd, events); }
+int kiln_epoll_remove(int ep, int fd) { return epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL); }
+int kiln_epoll_wait(int ep, int32_t *fds, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event ready[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(ep, ready, max, timeout_ms);
+    for (int i = 0; i < n; i++) { fds[i] = ready[i].data.fd; events[i] = ready[i].events; }
+    return n;
+}

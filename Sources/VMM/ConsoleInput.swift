@@ -1,26 +1,83 @@
+import CKiln
 import Devices
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Forwards kiln's standard input to the guest's UART. The UART's receive FIFO is bounded, so
-/// input the guest has not read yet waits here (at most one read's worth), never unbounded.
-enum ConsoleInput {
-    static func start(serial: Serial16550, stop: StopCoordinator) {
-        _ = try? NativeThread.spawn(name: "kiln_console") {
+/// Forwards kiln's standard input to the guest's UART from the device loop. The UART's receive
+/// FIFO is bounded; input the guest has not taken yet waits here (one read's worth at most)
+/// while standard input is paused, until the UART reports space again. Nothing is dropped and
+/// nothing spins.
+final class ConsoleInput: @unchecked Sendable {
+    private let input: Int32
+    private let spaceAvailable: Int32
+    private var buffer = [UInt8](repeating: 0, count: 4096)
+    private var pending = 0..<0
+    private var serial: Serial16550?
+    private weak var loop: EventLoop?
+
+    init(input: Int32 = 0) throws(VMMError) {
+        self.input = input
+        spaceAvailable = kiln_eventfd(0, KILN_EFD_CLOEXEC | KILN_EFD_NONBLOCK)
+        guard spaceAvailable >= 0 else { throw .thread(operation: "eventfd for console input", errno: errno) }
+    }
+
+    deinit { close(spaceAvailable) }
+
+    /// For the UART's `onReceiveSpace`: called on a vCPU thread, so it only signals the loop.
+    func receiveSpaceAvailable() { _ = kiln_eventfd_signal(spaceAvailable) }
+
+    /// Starts forwarding. Standard input that epoll cannot watch (a regular file, /dev/null)
+    /// is read by a plain blocking thread instead.
+    func attach(serial: Serial16550, to loop: EventLoop, stop: StopCoordinator) throws(VMMError) {
+        self.serial = serial
+        self.loop = loop
+        try loop.add(spaceAvailable, events: KILN_EPOLLIN) { [unowned self] _ in
+            var value: UInt64 = 0
+            _ = kiln_eventfd_consume(spaceAvailable, &value)
+            offerPending()
+        }
+        do {
+            try loop.add(input, events: KILN_EPOLLIN) { [unowned self] events in readInput(events) }
+        } catch {
+            guard case let .thread(_, code) = error, code == EPERM else { throw error }
+            try startBlockingReader(serial: serial, stop: stop)
+        }
+    }
+
+    private func readInput(_ events: UInt32) {
+        let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        if count < 0 && (errno == EINTR || errno == EAGAIN) { return }
+        guard count > 0 else {
+            loop?.remove(input) // end of input (or an error): the guest keeps running
+            return
+        }
+        pending = 0..<count
+        offerPending()
+    }
+
+    private func offerPending() {
+        guard let serial, !pending.isEmpty else { return }
+        let taken = buffer.withUnsafeBytes { serial.enqueue(input: UnsafeRawBufferPointer(rebasing: $0[pending])) }
+        pending = (pending.lowerBound + taken)..<pending.upperBound
+        // Pause standard input while the guest has not drained its FIFO.
+        loop?.modify(input, events: pending.isEmpty ? KILN_EPOLLIN : 0)
+    }
+
+    private func startBlockingReader(serial: Serial16550, stop: StopCoordinator) throws(VMMError) {
+        let input = input
+        _ = try NativeThread.spawn(name: "kiln_console") {
             var buffer = [UInt8](repeating: 0, count: 4096)
             while !stop.isStopping {
-                let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { return }
                 var offset = 0
                 while offset < count && !stop.isStopping {
-                    let taken = buffer.withUnsafeBytes {
+                    offset += buffer.withUnsafeBytes {
                         serial.enqueue(input: UnsafeRawBufferPointer(rebasing: $0[offset..<count]))
                     }
-                    offset += taken
-                    // The guest has not drained its FIFO: wait a little instead of spinning.
-                    if taken == 0 { usleep(1000) }
+                    if offset < count { usleep(1000) }
                 }
             }
         }

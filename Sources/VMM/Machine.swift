@@ -16,11 +16,12 @@ public final class Machine: @unchecked Sendable {
     let portBus: Bus
     let mmioBus: Bus
     let serial: Serial16550
+    let console: ConsoleInput
     let stop: StopCoordinator
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
-         serial: Serial16550, stop: StopCoordinator, keepAlive: [AnyObject]) {
+         serial: Serial16550, console: ConsoleInput, stop: StopCoordinator, keepAlive: [AnyObject]) {
         self.config = config
         self.vm = vm
         self.memory = memory
@@ -28,6 +29,7 @@ public final class Machine: @unchecked Sendable {
         self.portBus = portBus
         self.mmioBus = mmioBus
         self.serial = serial
+        self.console = console
         self.stop = stop
         self.keepAlive = keepAlive
     }
@@ -72,11 +74,15 @@ public final class Machine: @unchecked Sendable {
             stop.register(vcpu: vcpu, thread: thread)
             threads.append(thread)
         }
+        let devices = try EventLoop()
         if config.forwardsStandardInput {
-            ConsoleInput.start(serial: serial, stop: stop)
+            try console.attach(serial: serial, to: devices, stop: stop)
         }
+        let deviceThread = try NativeThread.spawn(name: "kiln_devices") { devices.run() }
         watchForHalt(haltDetector)
         threads.forEach { $0.join() }
+        devices.stop()
+        deviceThread.join()
         serial.flush()
         return stop.result ?? .stopped
     }

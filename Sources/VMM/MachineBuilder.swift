@@ -68,7 +68,9 @@ enum MachineBuilder {
         let stop = StopCoordinator()
         let serialLine = try IRQFDLine(vm: vm, gsi: serialIRQ)
         let output = try SerialSink.open(config.serialOutputPath)
-        let serial = Serial16550(interrupt: serialLine, output: output)
+        let console = try ConsoleInput()
+        let serial = Serial16550(interrupt: serialLine, output: output,
+                                 onReceiveSpace: { console.receiveSpaceAvailable() })
         let i8042 = I8042(onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
         let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
 
@@ -105,7 +107,7 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, stop: stop, keepAlive: [kvm, serialLine, kernelImage])
+                       serial: serial, console: console, stop: stop, keepAlive: [kvm, serialLine, kernelImage])
     }
 
     /// The most vCPUs both KVM and the MP table allow.

@@ -12,6 +12,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/scenarios.sh"
 mkdir -p "$RUN/results" "$RUN/boots" "$RUN/tmp"
 export TMPDIR=$RUN/tmp
+# Local scratch (FIFOs): /dev/shm or /tmp, never the 9p run directory.
+SCRATCH=$(mktemp -d -p /dev/shm kiln-e2e.XXXXXX 2>/dev/null || mktemp -d -p /tmp kiln-e2e.XXXXXX) || {
+    echo "inner.sh: no local scratch directory" >&2; exit 1; }
+trap 'rm -rf "$SCRATCH"' EXIT
 
 for SCEN in $KILN_E2E_SCENARIOS; do
     [ -e "$RUN/results/$SCEN" ] && continue   # done by an earlier L1 attempt

@@ -14,7 +14,8 @@ ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot pow
 # panic=-1 (also the kernel's built-in default): a panic resets at once;
 # panic_warm makes that reset write 0x1234 at 0x472 first, so a VMM can tell
 # a panic from a reboot without any extra device.
-BASE_CMDLINE="console=ttyS0 reboot=k,panic_warm panic=-1"
+# pci=off: the kernel has PCI only for ACPI's sake (see Kernels/microvm.config).
+BASE_CMDLINE="console=ttyS0 reboot=k,panic_warm panic=-1 pci=off"
 
 # --- reporting ------------------------------------------------------------------------
 note() { echo "$*" | tee -a "$RUN/report.log"; touch "$RUN/progress"; }
@@ -37,12 +38,13 @@ vmm_command() {
     local kernel=$1 cpus=$2 mem=$3 cmdline=$4
     case $KILN_E2E_VMM in
         qemu)
-            # Baseline: QEMU microvm (ACPI on by default: power-off through the
-            # GED sleep register; pvpanic on port 0x505 reports panics).
+            # Baseline: QEMU microvm. ACPI is on by default (power-off through
+            # the GED sleep register); an i8042 for the reset of reboot=k, as
+            # Kiln; pvpanic (ACPI QEMU0001, port 0x505) reports panics.
             CMD=(qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp "$cpus" -m "$mem"
                  -kernel "$kernel" -initrd "$KILN_INITRAMFS" -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
-                 -device pvpanic -action panic=exit-failure) ;;
+                 -device i8042 -device pvpanic -action panic=exit-failure) ;;
         kiln)
             CMD=("$KILN" boot --kernel "$kernel" --initrd "$KILN_INITRAMFS" --cmdline "$cmdline"
                  --cpus "$cpus" --memory "$mem") ;;
@@ -84,17 +86,19 @@ l2_boot_once() {
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
     vmm_command "$kernel" "$cpus" "$mem" "$cmdline"
     printf '%q ' "${CMD[@]}" >"$B_DIR/command"
-    mkfifo "$B_DIR/stdin"
+    # The VMM's stdin is a FIFO in local scratch space (9p cannot hold one).
+    local fifo=$SCRATCH/stdin.$id
+    rm -f "$fifo"; mkfifo "$fifo"
     touch "$RUN/progress" "$B_DIR/console"
     local start=$EPOCHREALTIME
     # timeout (not --foreground) runs in its own process group and kills the
     # whole group when the time is up (SIGTERM, then SIGKILL 5 s later).
-    { timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${CMD[@]}" <"$B_DIR/stdin" 2>"$B_DIR/stderr"
+    { timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${CMD[@]}" <"$fifo" 2>"$B_DIR/stderr"
       echo $? >"$B_DIR/rc"; } |
         perl -MTime::HiRes=time -e '$| = 1; my $s = shift;
             while (<STDIN>) { s/\r//g; printf "%.3f %s", time - $s, $_ }' "$start" >"$B_DIR/console" &
     local job=$! w
-    exec {w}>"$B_DIR/stdin"   # held open: the VMM never sees EOF on its stdin
+    exec {w}>"$fifo"   # held open: the VMM never sees EOF on its stdin
     if [ -n "$wait_re" ]; then
         while kill -0 "$job" 2>/dev/null; do
             if grep -qE "$wait_re" "$B_DIR/console"; then printf '%s\n' "$input" >&$w; break; fi
@@ -103,6 +107,7 @@ l2_boot_once() {
     fi
     wait "$job"
     exec {w}>&-
+    rm -f "$fifo"
     B_ELAPSED=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
     B_RC=$(cat "$B_DIR/rc")
     B_TIMEDOUT=0

@@ -57,6 +57,15 @@ import Testing
         #expect(result.stdout == "READY\nGOT line from the host\n")
     }
 
+    /// Longer than the UART's 64-byte FIFO: the rest waits in kiln until the guest reads.
+    @Test func longInputLineIsFlowControlledNotDropped() throws {
+        let line = String((0..<200).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+        let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("serial_echo.elf")],
+                                         stdin: line + "\n")
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout == "READY\nGOT \(line)\n")
+    }
+
     @Test func unmappedMMIOReadsAllOnesAndGuestContinues() throws {
         let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("mmio_unmapped.elf")])
         #expect(result.status == 0, "stderr: \(result.stderr)")

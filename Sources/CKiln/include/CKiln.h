@@ -95,4 +95,14 @@ int kiln_eventfd_consume(int fd, uint64_t *value);
 static const int KILN_EFD_CLOEXEC = 02000000;
 static const int KILN_EFD_NONBLOCK = 04000;
 
+// epoll with the file descriptor as the event's key (epoll_event is packed, awkward in Swift).
+int kiln_epoll_create(void);
+int kiln_epoll_add(int ep, int fd, uint32_t events);
+int kiln_epoll_modify(int ep, int fd, uint32_t events);
+int kiln_epoll_remove(int ep, int fd);
+int kiln_epoll_wait(int ep, int32_t *fds, uint32_t *events, int max, int timeout_ms);
+static const uint32_t KILN_EPOLLIN = 0x001;
+static const uint32_t KILN_EPOLLHUP = 0x010;
+static const uint32_t KILN_EPOLLERR = 0x008;
+
 #endif
