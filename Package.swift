@@ -20,7 +20,12 @@ let package = Package(
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
-        .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln"], swiftSettings: strict),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
+        .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
+        .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
+                swiftSettings: strict),
+        // Installs one role's filter and then makes a syscall the role does not allow (tests only).
+        .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
         .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
         .executableTarget(
@@ -33,6 +38,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", exclude: []),
     ],

@@ -1,0 +1,1 @@
+// Seccomp filters per thread role: see Filters/
