@@ -64,6 +64,11 @@ enum MachineBuilder {
             boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: initrdImage?.bytes,
                                                   commandLine: config.commandLine, vcpuCount: config.vcpuCount)
         } catch { throw .boot("\(config.kernelPath): \(error)") }
+        do {
+            // Minimal ACPI (hardware-reduced FADT with a sleep register, MADT, a DSDT with \_S5
+            // and pvpanic) gives a Linux guest a power-off path and a way to report panics.
+            try ACPITables.write(vcpuCount: config.vcpuCount, to: memory)
+        } catch { throw .boot("ACPI tables: \(error)") }
 
         let stop = StopCoordinator()
         let serialLine = try IRQFDLine(vm: vm, gsi: serialIRQ)
@@ -73,12 +78,18 @@ enum MachineBuilder {
                                  onReceiveSpace: { console.receiveSpaceAvailable() })
         let i8042 = I8042(onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
         let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
+        let sleepControl = ACPISleepControl(onPowerOff: { stop.requestStop(.poweredOff(reason: "ACPI S5")) })
+        let pvpanic = PvPanic(onPanic: { events in
+            stop.requestStop(.guestCrashed(reason: "kernel panic reported through pvpanic, events 0x\(String(events, radix: 16))"))
+        })
 
         var portBus = Bus(space: .portIO)
         var mmioBus = Bus(space: .mmio)
         do {
             try portBus.insert(serial, base: serialPort, length: Serial16550.registerCount)
             try portBus.insert(i8042, base: i8042Port, length: I8042.windowLength)
+            try portBus.insert(sleepControl, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize)
+            try portBus.insert(pvpanic, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize)
             try mmioBus.insert(bootTimer, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize)
         } catch { throw .boot("device layout: \(error)") }
 

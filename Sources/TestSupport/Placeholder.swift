@@ -1,1 +1,0 @@
-// Mock virtio driver: see MockVirtioDriver.swift

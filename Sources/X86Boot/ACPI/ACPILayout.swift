@@ -1,0 +1,27 @@
+import GuestMemory
+
+/// Where Kiln's ACPI tables and the two ACPI-described devices live. The tables, the devices'
+/// bus registrations and the DSDT all read these values, so they change together here.
+public enum ACPILayout {
+    /// The RSDP. Linux (drivers/acpi/acpica/tbxfroot.c) scans [0xE0000, 0x100000) on 16-byte
+    /// boundaries for "RSD PTR " when boot_params.acpi_rsdp_addr is 0, so a VMM that forgets
+    /// to set that field still boots with ACPI.
+    public static let rsdp = GuestAddress(0xe_0000)
+    /// The other tables follow the RSDP and must end here: the BIOS area is backed by guest RAM
+    /// but left out of the e820 map, so the kernel never hands the tables out as free memory.
+    public static let tablesEnd = GuestAddress(0x10_0000)
+    /// Each table starts on this boundary (8 would do for the XSDT's 64-bit entries).
+    static let tableAlignment = 16
+
+    /// The FADT's SLEEP_CONTROL_REG and SLEEP_STATUS_REG: one byte of I/O space, as in Cloud
+    /// Hypervisor. A hardware-reduced platform has no PM1 blocks; this is its power-off switch.
+    public static let sleepControlPort: UInt64 = 0x3c0
+    public static let sleepControlSize: UInt64 = 1
+    /// SLP_TYP for S5 (soft off), from the DSDT's `\_S5_` package. `ACPISleepControl` in
+    /// Devices powers off on exactly this value; its tests pin the same number.
+    public static let s5SleepType: UInt8 = 5
+
+    /// QEMU's pvpanic ISA port, described in the DSDT as device QEMU0001 with an I/O resource.
+    public static let pvpanicPort: UInt64 = 0x505
+    public static let pvpanicSize: UInt64 = 1
+}
