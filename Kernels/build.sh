@@ -44,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ] || [ ! -f "$tarball" ]; then
 fi
 
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
-cache=${KILN_CACHE:-$HOME/.cache/kiln}
+cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { echo "source $srcver"; gcc --version | head -1; cat "$fragment" "${BASH_SOURCE[0]}"; } \
        | sha256sum | cut -c1-16)
 out=$cache/kernel/$key

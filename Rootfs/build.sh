@@ -32,7 +32,7 @@ file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
     ldd "$busybox" 2>&1 | grep -q 'not a dynamic executable' ||
     die "$busybox is not the static busybox (busybox-static)"
 
-cache=${KILN_CACHE:-$HOME/.cache/kiln}
+cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { dpkg-query -W -f='${Version}\n' busybox-static e2fsprogs
          cat "${BASH_SOURCE[0]}" "$here/init.sh"; } | sha256sum | cut -c1-16)
 out=$cache/rootfs/$key

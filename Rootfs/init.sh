@@ -23,9 +23,11 @@
 #   panic     kernel panic via sysrq-c (or, without sysrq, by ending PID 1)
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sysfs /sys
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+# (Debian's busybox has no `mountpoint`; a disk root already has /dev mounted.)
+[ -e /proc/self ] || mount -t proc proc /proc
+mounted() { grep -q "^[^ ]* $1 " /proc/mounts; }
+mounted /sys || mount -t sysfs sysfs /sys
+mounted /dev || mount -t devtmpfs devtmpfs /dev
 
 # Boot-time marker, as in Firecracker: the VMM logs the time since it started.
 if [ -c /dev/mem ] && command -v devmem >/dev/null &&

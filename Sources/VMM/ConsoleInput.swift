@@ -15,9 +15,11 @@ final class ConsoleInput: @unchecked Sendable {
     private var pending = 0..<0
     private var serial: Serial16550?
     private weak var loop: EventLoop?
+    private let seccomp: Bool
 
-    init(input: Int32 = 0) throws(VMMError) {
+    init(input: Int32 = 0, seccomp: Bool) throws(VMMError) {
         self.input = input
+        self.seccomp = seccomp
         spaceAvailable = kiln_eventfd(0, KILN_EFD_CLOEXEC | KILN_EFD_NONBLOCK)
         guard spaceAvailable >= 0 else { throw .thread(operation: "eventfd for console input", errno: errno) }
     }
@@ -66,7 +68,9 @@ final class ConsoleInput: @unchecked Sendable {
 
     private func startBlockingReader(serial: Serial16550, stop: StopCoordinator) throws(VMMError) {
         let input = input
+        let seccomp = self.seccomp
         _ = try NativeThread.spawn(name: "kiln_console") {
+            guard ThreadConfinement.enter(.devices, enabled: seccomp, stop: stop) else { return }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while !stop.isStopping {
                 let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }

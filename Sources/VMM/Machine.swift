@@ -17,11 +17,12 @@ public final class Machine: @unchecked Sendable {
     let mmioBus: Bus
     let serial: Serial16550
     let console: ConsoleInput
+    let loop: EventLoop
     let stop: StopCoordinator
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
-         serial: Serial16550, console: ConsoleInput, stop: StopCoordinator, keepAlive: [AnyObject]) {
+         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, keepAlive: [AnyObject]) {
         self.config = config
         self.vm = vm
         self.memory = memory
@@ -30,12 +31,14 @@ public final class Machine: @unchecked Sendable {
         self.mmioBus = mmioBus
         self.serial = serial
         self.console = console
+        self.loop = loop
         self.stop = stop
         self.keepAlive = keepAlive
     }
 
     /// Builds the VM described by `config`, runs it to the end and returns how it ended.
     public static func boot(_ config: VMConfig) throws(VMMError) -> VMOutcome {
+        VcpuKickSignal.unblockAllSignals()
         let machine = try MachineBuilder.build(config)
         return try machine.run()
     }
@@ -65,7 +68,10 @@ public final class Machine: @unchecked Sendable {
             runners.append(runner)
             let thread: NativeThread
             do {
-                thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { _ = runner.run() }
+                thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in
+                    guard ThreadConfinement.enter(.vcpu, enabled: config.seccomp, stop: stop) else { return }
+                    _ = runner.run()
+                }
             } catch {
                 stop.requestStop(.failed("\(error)"))
                 threads.forEach { $0.join() }
@@ -74,12 +80,18 @@ public final class Machine: @unchecked Sendable {
             stop.register(vcpu: vcpu, thread: thread)
             threads.append(thread)
         }
-        let devices = try EventLoop()
+        let devices = loop
         if config.forwardsStandardInput {
             try console.attach(serial: serial, to: devices, stop: stop)
         }
-        let deviceThread = try NativeThread.spawn(name: "kiln_devices") { devices.run() }
-        watchForHalt(haltDetector)
+        let deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
+            guard ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop) else { return }
+            devices.run()
+        }
+        // Last: threads spawned after this would inherit the control filter on top of their own.
+        if ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop) {
+            watchForHalt(haltDetector)
+        }
         threads.forEach { $0.join() }
         devices.stop()
         deviceThread.join()

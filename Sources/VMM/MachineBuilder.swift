@@ -58,22 +58,31 @@ enum MachineBuilder {
             hostMSRs = try kvm.msrIndexList()
         } catch { throw .kvm(error) }
 
+        var mmioBus = Bus(space: .mmio)
+        let loop = try EventLoop()
+        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory,
+                                              mmioBus: &mmioBus, loop: loop)
+        let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
+
         let boot: BootSetup
         do {
             let kernel = try KernelLoader.load(kernelImage.bytes, into: memory)
             boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: initrdImage?.bytes,
-                                                  commandLine: config.commandLine, vcpuCount: config.vcpuCount)
+                                                  commandLine: commandLine, vcpuCount: config.vcpuCount)
         } catch { throw .boot("\(config.kernelPath): \(error)") }
-        do {
-            // Minimal ACPI (hardware-reduced FADT with a sleep register, MADT, a DSDT with \_S5
-            // and pvpanic) gives a Linux guest a power-off path and a way to report panics.
-            try ACPITables.write(vcpuCount: config.vcpuCount, to: memory)
-        } catch { throw .boot("ACPI tables: \(error)") }
+        if config.acpi {
+            // Minimal ACPI (hardware-reduced FADT with a sleep register, MADT, a DSDT with \_S5,
+            // COM1, pvpanic and the virtio devices) gives a Linux guest a power-off path and a
+            // way to report panics.
+            do {
+                try ACPITables.write(vcpuCount: config.vcpuCount, virtioDevices: virtio.acpiDevices, to: memory)
+            } catch { throw .boot("ACPI tables: \(error)") }
+        }
 
         let stop = StopCoordinator()
         let serialLine = try IRQFDLine(vm: vm, gsi: serialIRQ)
         let output = try SerialSink.open(config.serialOutputPath)
-        let console = try ConsoleInput()
+        let console = try ConsoleInput(seccomp: config.seccomp)
         let serial = Serial16550(interrupt: serialLine, output: output,
                                  onReceiveSpace: { console.receiveSpaceAvailable() })
         let i8042 = I8042(onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
@@ -84,7 +93,6 @@ enum MachineBuilder {
         })
 
         var portBus = Bus(space: .portIO)
-        var mmioBus = Bus(space: .mmio)
         do {
             try portBus.insert(serial, base: serialPort, length: Serial16550.registerCount)
             try portBus.insert(i8042, base: i8042Port, length: I8042.windowLength)
@@ -118,7 +126,21 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, stop: stop, keepAlive: [kvm, serialLine, kernelImage])
+                       serial: serial, console: console, loop: loop, stop: stop,
+                       keepAlive: [kvm, serialLine, kernelImage] + virtio.keepAlive)
+    }
+
+    /// The virtio devices `config` asks for, in bus order: drives first, then entropy.
+    static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [any VirtioDevice] {
+        var devices: [any VirtioDevice] = []
+        for (index, drive) in config.drives.enumerated() {
+            do {
+                let backend = try FileBlockBackend(path: drive.path, readOnly: drive.readOnly)
+                devices.append(Block(backend: backend, serial: "kiln-drive\(index)"))
+            } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
+        }
+        if config.entropy { devices.append(Rng()) }
+        return devices
     }
 
     /// The most vCPUs both KVM and the MP table allow.

@@ -55,6 +55,14 @@ enum VcpuKickSignal {
         sigaction(number, &action, nil)
     }
 
+    /// Clears the signal mask inherited from whoever spawned kiln (test runners and some
+    /// supervisors block SIGTERM and friends), so that kiln can be stopped the usual way.
+    static func unblockAllSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        pthread_sigmask(SIG_SETMASK, &set, nil)
+    }
+
     static func unblockInCurrentThread() {
         var set = sigset_t()
         sigemptyset(&set)

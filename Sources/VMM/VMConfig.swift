@@ -19,10 +19,20 @@ public struct VMConfig: Sendable {
     public var serialOutputPath: String?
     /// Feed kiln's standard input to the guest's serial port.
     public var forwardsStandardInput: Bool
+    /// virtio-blk drives, in order: the first is /dev/vda in the guest.
+    public var drives: [DriveConfig]
+    /// Attach a virtio-rng (entropy) device fed from the host's getrandom.
+    public var entropy: Bool
+    /// Describe the machine with ACPI tables (power-off, pvpanic, virtio devices in the DSDT).
+    /// Without it virtio devices are announced on the kernel command line.
+    public var acpi: Bool
+    /// Confine every thread with its role's seccomp filter before the guest runs.
+    public var seccomp: Bool
 
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = VMConfig.defaultCommandLine,
                 vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,
-                serialOutputPath: String? = nil, forwardsStandardInput: Bool = true) {
+                serialOutputPath: String? = nil, forwardsStandardInput: Bool = true,
+                drives: [DriveConfig] = [], entropy: Bool = false, acpi: Bool = true, seccomp: Bool = true) {
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
         self.commandLine = commandLine
@@ -30,6 +40,10 @@ public struct VMConfig: Sendable {
         self.memoryMiB = memoryMiB
         self.serialOutputPath = serialOutputPath
         self.forwardsStandardInput = forwardsStandardInput
+        self.drives = drives
+        self.entropy = entropy
+        self.acpi = acpi
+        self.seccomp = seccomp
     }
 
     /// Checks values that do not need KVM; `maxVcpus` comes from the host and the MP table.
@@ -47,6 +61,10 @@ public struct VMConfig: Sendable {
         guard !commandLine.utf8.contains(0) else { throw .invalidConfiguration("kernel command line contains a NUL byte") }
         try Self.requireReadableFile(kernelPath, role: "kernel")
         if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
+        for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
+        guard drives.count + (entropy ? 1 : 0) <= VirtioDevices.irqs.count else {
+            throw .invalidConfiguration("too many virtio devices; at most \(VirtioDevices.irqs.count)")
+        }
     }
 
     static func requireReadableFile(_ path: String, role: String) throws(VMMError) {

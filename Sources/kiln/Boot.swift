@@ -34,10 +34,25 @@ struct Boot: ParsableCommand {
     @Flag(help: "Do not forward standard input to the guest's serial port.")
     var noStdin = false
 
+    @Option(name: .customLong("drive"),
+            help: ArgumentHelp("A virtio-blk disk backed by a host file; append ',ro' for read-only. "
+                               + "Repeatable: the first is /dev/vda.", valueName: "path[,ro]"))
+    var drives: [String] = []
+
+    @Flag(help: "Attach a virtio-rng entropy device fed from the host's getrandom.")
+    var entropy = false
+
+    @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
+    var noACPI = false
+
+    @Flag(help: "Do not confine kiln's threads with seccomp filters (for debugging only).")
+    var noSeccomp = false
+
     func run() throws {
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
-            memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin)
+            memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
+            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp)
         let outcome: VMOutcome
         do {
             outcome = try Machine.boot(config)
@@ -46,6 +61,24 @@ struct Boot: ParsableCommand {
         }
         if outcome.exitCode != 0 { printError("kiln: \(outcome)") }
         throw ExitCode(outcome.exitCode)
+    }
+}
+
+extension Boot {
+    /// `PATH` or `PATH,ro` (also `,rw`).
+    static func parseDrive(_ text: String) throws -> DriveConfig {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let path = parts.removeFirst()
+        guard !path.isEmpty else { fail("--drive needs a path (got '\(text)')") }
+        var readOnly = false
+        for option in parts {
+            switch option {
+            case "ro": readOnly = true
+            case "rw": readOnly = false
+            default: fail("--drive \(text): unknown option '\(option)' (use ro or rw)")
+            }
+        }
+        return DriveConfig(path: path, readOnly: readOnly)
     }
 }
 

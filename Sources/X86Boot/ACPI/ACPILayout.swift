@@ -21,6 +21,14 @@ public enum ACPILayout {
     /// Devices powers off on exactly this value; its tests pin the same number.
     public static let s5SleepType: UInt8 = 5
 
+    /// COM1, described in the DSDT (PNP0501) so that Linux maps its interrupt: on a
+    /// hardware-reduced platform there is no 8259, Linux reserves no ISA IRQ numbers, and the
+    /// 8250 driver's built-in "IRQ 4" for 0x3f8 has no Linux IRQ behind it. Same values as
+    /// the VMM's serial wiring (MachineBuilder.serialPort / serialIRQ).
+    public static let serialPort: UInt16 = 0x3f8
+    public static let serialPortCount: UInt8 = 8
+    public static let serialGSI: UInt32 = 4
+
     /// QEMU's pvpanic ISA port, described in the DSDT as device QEMU0001 with an I/O resource.
     public static let pvpanicPort: UInt64 = 0x505
     public static let pvpanicSize: UInt64 = 1

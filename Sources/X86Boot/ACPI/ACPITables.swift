@@ -5,6 +5,10 @@ import GuestMemory
 /// FADT's sleep control register) and report a panic (the pvpanic device in the DSDT); the
 /// MADT repeats what the MP table says, because with ACPI on Linux reads only the MADT.
 ///
+/// Hardware-reduced means no 8259 for Linux: it numbers IRQs dynamically and gives an
+/// interrupt only to devices the DSDT describes. So COM1 is in the DSDT, and virtio-mmio
+/// devices must be passed here rather than on the command line.
+///
 /// All tables form one image written at `rsdpAddress`, inside the BIOS area that the e820
 /// map leaves out. The VMM should also set `boot_params.acpi_rsdp_addr` to `rsdpAddress`
 /// (Linux then skips the scan), and must serve `ACPILayout.sleepControlPort` and
@@ -25,11 +29,11 @@ public enum ACPITables {
         var end: UInt64
     }
 
-    /// The tables for `vcpuCount` vCPUs with APIC ids 0..<vcpuCount, as one image to be
-    /// written at `rsdpAddress`.
-    public static func bytes(vcpuCount: Int) throws(ACPIError) -> [UInt8] {
+    /// The tables for `vcpuCount` vCPUs with APIC ids 0..<vcpuCount and the given virtio-mmio
+    /// transports, as one image to be written at `rsdpAddress`.
+    public static func bytes(vcpuCount: Int, virtioDevices: [ACPIVirtioDevice] = []) throws(ACPIError) -> [UInt8] {
         guard vcpuCount >= 1, vcpuCount <= maxVcpus else { throw .invalidVcpuCount(vcpuCount, maximum: maxVcpus) }
-        let dsdt = try DSDT.bytes()
+        let dsdt = try DSDT.bytes(virtioDevices: virtioDevices)
         let madt = MADT.bytes(vcpuCount: vcpuCount)
         let place = placement(dsdtSize: dsdt.count, madtSize: madt.count)
         let used = Int(place.end - rsdpAddress.rawValue)
@@ -49,8 +53,9 @@ public enum ACPITables {
     }
 
     /// Builds the tables and writes them at `rsdpAddress`.
-    public static func write(vcpuCount: Int, to memory: GuestMemory) throws(ACPIError) {
-        let image = try bytes(vcpuCount: vcpuCount)
+    public static func write(vcpuCount: Int, virtioDevices: [ACPIVirtioDevice] = [],
+                             to memory: GuestMemory) throws(ACPIError) {
+        let image = try bytes(vcpuCount: vcpuCount, virtioDevices: virtioDevices)
         do throws(GuestMemoryError) {
             try memory.write(image, to: rsdpAddress)
         } catch {

@@ -62,6 +62,19 @@ public enum AML {
         return [stringPrefix] + bytes + [0]
     }
 
+    /// `EisaId("PNP0501")`: three upper-case letters packed five bits each, then four hex
+    /// digits, stored big-endian in a DWord (ACPI 6.5 section 19.6.35).
+    public static func eisaID(_ id: String) throws(ACPIError) -> [UInt8] {
+        let bytes = Array(id.utf8)
+        let letters = UInt8(ascii: "A")...UInt8(ascii: "Z")
+        let hexDigits = Array("0123456789ABCDEF".utf8)
+        guard bytes.count == 7, bytes[0..<3].allSatisfy(letters.contains),
+              bytes[3...].allSatisfy(hexDigits.contains) else { throw .invalidEISAID(id) }
+        let product = bytes[3...].reduce(UInt16(0)) { $0 << 4 | UInt16(hexDigits.firstIndex(of: $1) ?? 0) }
+        let vendor = bytes[0..<3].reduce(UInt16(0)) { $0 << 5 | UInt16($1 - 0x40) }
+        return [dwordPrefix, UInt8(vendor >> 8), UInt8(vendor & 0xff), UInt8(product >> 8), UInt8(product & 0xff)]
+    }
+
     /// A NameString: an optional root ("\") or parent ("^") prefix, then dot-separated
     /// segments of 1-4 characters, each padded with "_" to four (ASL's `_S5` is `_S5_`).
     public static func nameString(_ path: String) throws(ACPIError) -> [UInt8] {

@@ -8,6 +8,21 @@ public enum AMLResource {
             + [alignment, length]
     }
 
+    /// Large fixed-location 32-bit memory range descriptor (section 6.4.3.4), read-write.
+    public static func memory32Fixed(base: UInt32, length: UInt32) -> [UInt8] {
+        [0x86, 0x09, 0x00, 0x01] + AML.littleEndian(UInt64(base), count: 4) + AML.littleEndian(UInt64(length), count: 4)
+    }
+
+    /// Extended interrupt descriptor (section 6.4.3.6) for one GSI, consumed by the device,
+    /// edge-triggered, active-high, exclusive: how Kiln's irqfd lines behave. Linux maps the
+    /// GSI to an IRQ through this (acpi_register_gsi), which is the only way a device gets an
+    /// interrupt on a hardware-reduced platform.
+    public static func interrupt(gsi: UInt32) -> [UInt8] {
+        let consumer: UInt8 = 1 << 0
+        let edge: UInt8 = 1 << 1
+        return [0x89, 0x06, 0x00, consumer | edge, 0x01] + AML.littleEndian(UInt64(gsi), count: 4)
+    }
+
     /// `ResourceTemplate(){descriptors}`: a Buffer ending in the end tag (section 6.4.2.9).
     /// The checksum byte is 0, which the specification defines as "treat as correct" and is
     /// what iasl emits.

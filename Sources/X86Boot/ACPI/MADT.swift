@@ -16,21 +16,19 @@ enum MADT {
     static let enabled: UInt32 = 1
     static let allProcessors: UInt8 = 0xff
 
-    /// ISA IRQ 0 (the PIT) reaches the IOAPIC on pin 2, as on every PC.
+    /// ISA IRQ 0 (the PIT) reaches the IOAPIC on pin 2, as on every PC. Linux parses it but,
+    /// hardware-reduced, never sets up the PIT as a timer (acpi_generic_reduced_hw_init), so
+    /// this is for fidelity only. Identity overrides for other ISA IRQs would not help either:
+    /// with no 8259 Linux numbers IOAPIC pins dynamically (from 24 up), so devices get their
+    /// interrupts through the DSDT instead.
     static let timerOverride = (irq: UInt8(0), gsi: UInt32(2))
-    /// Every other ISA IRQ gets an identity override. A hardware-reduced platform has no
-    /// 8259, so Linux pre-allocates no legacy IRQs (arch/x86/kernel/i8259.c, null_legacy_pic)
-    /// and maps an IOAPIC pin at boot only if an override names it (io_apic.c,
-    /// setup_IO_APIC_irqs); without these, the serial port's IRQ 4 and IRQs given on the
-    /// command line (virtio_mmio.device=...:IRQ) would have no Linux IRQ to request.
-    static let identityOverrides: [UInt8] = [1] + Array(3...15)
 
     /// The IOAPIC id follows the vCPUs' APIC ids, as in the MP table, so none collide.
     static func ioAPICID(vcpuCount: Int) -> UInt8 { UInt8(vcpuCount) }
 
     static func size(vcpuCount: Int) -> Int {
         fixedSize + vcpuCount * localAPICEntrySize + ioAPICEntrySize
-            + (1 + identityOverrides.count) * overrideEntrySize + localAPICNMIEntrySize
+            + overrideEntrySize + localAPICNMIEntrySize
     }
 
     /// `vcpuCount` must already be validated (1...ACPITables.maxVcpus).
@@ -58,13 +56,10 @@ enum MADT {
             table.set(UInt32(Layout.ioAPIC), at: at + 4)
             table.set(UInt32(0), at: at + 8)  // global system interrupt base
         }
-        let overrides = [timerOverride] + identityOverrides.map { (irq: $0, gsi: UInt32($0)) }
-        for (irq, gsi) in overrides {
-            // Bus 0 (ISA); flags 0: polarity and trigger conform to the bus (edge, active high).
-            entry(overrideType, overrideEntrySize) { table, at in
-                table.set(irq, at: at + 3)
-                table.set(gsi, at: at + 4)
-            }
+        // Bus 0 (ISA); flags 0: polarity and trigger conform to the bus (edge, active high).
+        entry(overrideType, overrideEntrySize) { table, at in
+            table.set(timerOverride.irq, at: at + 3)
+            table.set(timerOverride.gsi, at: at + 4)
         }
         // NMI reaches every processor on LINT1, as the MP table says too.
         entry(localAPICNMIType, localAPICNMIEntrySize) { table, at in

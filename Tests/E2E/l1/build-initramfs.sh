@@ -27,7 +27,7 @@ kernel=/boot/vmlinuz-$kver
 # Order matters: kvm-amd needs kvm and ccp; 9p needs the virtio-pci transport.
 modules=(irqbypass kvm ccp kvm-amd virtio_pci 9pnet_virtio 9p vhost_vsock)
 
-cache=${KILN_CACHE:-$HOME/.cache/kiln}
+cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { echo "$kver"; stat -c '%s %Y' "$kernel"; echo "${modules[*]}"
          dpkg-query -W -f='${Version}\n' busybox-static 2>/dev/null || true
          cat "${BASH_SOURCE[0]}" "$here/init.sh"; } | sha256sum | cut -c1-16)
@@ -45,7 +45,7 @@ tree=$work/tree
 mkdir -p "$tree"/{bin,sbin,proc,sys,dev,host,lib/modules}
 
 cp /bin/busybox "$tree/bin/busybox"
-for a in sh mount umount mkdir insmod cat echo sleep poweroff chroot grep sed ls dmesg mountpoint; do
+for a in sh mount umount mkdir insmod cat echo sleep sync poweroff chroot grep sed ls dmesg cut; do
     ln -s busybox "$tree/bin/$a"
 done
 install -m 0755 "$here/init.sh" "$tree/init"

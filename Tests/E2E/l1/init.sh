@@ -20,7 +20,7 @@ done
 say() { echo "L1: $*"; }
 die() {
     say "ERROR: $*"
-    [ -n "$run" ] && mountpoint -q "/host$run" && echo "$*" >"/host$run/l1-error"
+    [ -n "$run" ] && grep -q " /host$run " /proc/mounts && echo "$*" >"/host$run/l1-error"
     poweroff -f
 }
 

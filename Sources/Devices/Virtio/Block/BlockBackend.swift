@@ -1,0 +1,39 @@
+/// Where a virtio-blk device's sectors live. A class so a backend can own a file descriptor;
+/// `Sendable` because the device thread and the VMM both hold it.
+///
+/// Every call moves the whole buffer or throws: a backend never reports partial success, so
+/// short I/O cannot be mistaken for a completed request.
+public protocol BlockBackend: AnyObject, Sendable {
+    /// Size in bytes, read once when the device is built.
+    var size: UInt64 { get }
+    /// A read-only backend makes a read-only disk (VIRTIO_BLK_F_RO).
+    var isReadOnly: Bool { get }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError)
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError)
+    /// Makes every completed write durable (fdatasync for a file).
+    func flush() throws(BlockIOError)
+}
+
+/// A host I/O failure. The guest only ever sees VIRTIO_BLK_S_IOERR; this is for the VMM's
+/// logs and tests.
+public enum BlockIOError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Operation: String, Sendable { case open, size, read, write, flush }
+
+    /// The system call failed with `errno`.
+    case system(Operation, errno: Int32)
+    /// A read or write made no progress at `offset` (end of file, e.g. the image shrank).
+    case endOfFile(Operation, offset: UInt64)
+    /// The offset does not fit `off_t`.
+    case offsetTooLarge(UInt64)
+    /// Opening `path` failed.
+    case open(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .system(operation, errno): "block \(operation.rawValue) failed (errno \(errno))"
+        case let .endOfFile(operation, offset): "block \(operation.rawValue) hit end of file at \(offset)"
+        case let .offsetTooLarge(offset): "block offset \(offset) does not fit off_t"
+        case let .open(path, errno): "cannot open block image \(path) (errno \(errno))"
+        }
+    }
+}

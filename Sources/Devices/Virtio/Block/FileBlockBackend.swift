@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A disk image (regular file or block device) accessed with pread/pwrite/fdatasync on one
+/// file descriptor, which this object owns. Positional calls need no shared file offset, so
+/// the object is safe to use from any thread.
+public final class FileBlockBackend: BlockBackend {
+    public let size: UInt64
+    public let isReadOnly: Bool
+    private let fd: Int32
+
+    /// Opens `path` read-write, or read-only (then the guest sees a read-only disk and no
+    /// write can reach the file even if the device had a bug).
+    public convenience init(path: String, readOnly: Bool) throws(BlockIOError) {
+        let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        guard fd >= 0 else { throw .open(path: path, errno: errno) }
+        try self.init(adopting: fd, readOnly: readOnly)
+    }
+
+    /// Takes ownership of `fd` (closed on deinit, or now if this throws). Size is found with
+    /// lseek rather than fstat so that a block device reports its real size.
+    public init(adopting fd: Int32, readOnly: Bool) throws(BlockIOError) {
+        let end = lseek(fd, 0, SEEK_END)
+        guard end >= 0 else {
+            let error = errno
+            close(fd)
+            throw .system(.size, errno: error)
+        }
+        self.fd = fd
+        size = UInt64(end)
+        isReadOnly = readOnly
+    }
+
+    deinit { close(fd) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        guard let base = buffer.baseAddress else { return }
+        var done = 0
+        // A regular file returns less than asked only at its end, but a signal or a block
+        // device may cut a transfer short: continue until all is moved or no progress is made.
+        while done < buffer.count {
+            let position = try fileOffset(offset, plus: done)
+            let result = pread(fd, base + done, buffer.count - done, position)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .system(.read, errno: errno)
+            }
+            if result == 0 { throw .endOfFile(.read, offset: offset + UInt64(done)) }
+            done += result
+        }
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        guard let base = buffer.baseAddress else { return }
+        var done = 0
+        while done < buffer.count {
+            let position = try fileOffset(offset, plus: done)
+            let result = pwrite(fd, base + done, buffer.count - done, position)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .system(.write, errno: errno)
+            }
+            if result == 0 { throw .endOfFile(.write, offset: offset + UInt64(done)) }
+            done += result
+        }
+    }
+
+    public func flush() throws(BlockIOError) {
+        while fdatasync(fd) != 0 {
+            if errno != EINTR { throw .system(.flush, errno: errno) }
+        }
+    }
+
+    private func fileOffset(_ offset: UInt64, plus done: Int) throws(BlockIOError) -> off_t {
+        let (sum, overflow) = offset.addingReportingOverflow(UInt64(done))
+        guard !overflow, let position = off_t(exactly: sum) else { throw .offsetTooLarge(offset) }
+        return position
+    }
+}

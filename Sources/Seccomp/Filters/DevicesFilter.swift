@@ -1,0 +1,31 @@
+/// The device event loop (`kiln_devices`) and the blocking console reader (`kiln_console`,
+/// used when standard input cannot be polled), from the start of their bodies.
+/// Evidence: strace of serial_echo with piped, slow and long input, of hello with /dev/null and
+/// a pipe on stdin, of virtio_blk (read-write, read-only, two drives) and virtio_rng, of every
+/// other test guest. Hot calls first.
+extension SyscallRule {
+    static let devices: [SyscallRule] = [
+        allow("epoll_wait", because: "the event loop"),
+        allow("read", because: "eventfds (queue notifications, UART space, stop), standard input"),
+        allow("write", because: "irqfd eventfds (virtio and UART interrupts), error messages"),
+        allow("epoll_ctl", because: "pause, resume and remove standard input"),
+        allow("pread64", because: "virtio-blk reads from the disk image"),
+        allow("pwrite64", because: "virtio-blk writes to the disk image"),
+        allow("fdatasync", because: "virtio-blk flush"),
+        allow("getrandom", because: "virtio-rng fills guest buffers from the host CSPRNG (getentropy)"),
+        futex,
+        gettid,
+        allow("clock_nanosleep", because: "kiln_console waits for UART FIFO space (usleep)"),
+        restartSyscall,
+        rtSigreturn,
+        rtSigprocmask,
+        clockGettime,
+        mmapAnonymous,
+        mprotectNoExec,
+        munmap,
+        madvise,
+        brk,
+        exit,
+        exitGroup,
+    ]
+}

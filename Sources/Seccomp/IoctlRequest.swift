@@ -1,0 +1,42 @@
+/// ioctl request numbers, encoded the way <asm-generic/ioctl.h> does on x86_64:
+/// `direction << 30 | size << 16 | type << 8 | number`, direction 0 none, 1 write, 2 read.
+/// Swift cannot import the `_IO*` macros, so the encoding is spelled out here and the unit tests
+/// check every number against a C program compiled with the kernel headers.
+public enum IoctlRequest {
+    static func encode(direction: UInt64, type: UInt64, number: UInt64, size: UInt64) -> UInt64 {
+        direction << 30 | size << 16 | type << 8 | number
+    }
+    /// `_IO(type, nr)`: no argument data.
+    public static func io(_ type: UInt64, _ number: UInt64) -> UInt64 {
+        encode(direction: 0, type: type, number: number, size: 0)
+    }
+    /// `_IOR(type, nr, T)`: the kernel writes `size` bytes back to the caller.
+    public static func ior(_ type: UInt64, _ number: UInt64, size: UInt64) -> UInt64 {
+        encode(direction: 2, type: type, number: number, size: size)
+    }
+    /// `_IOW(type, nr, T)`: the kernel reads `size` bytes from the caller.
+    public static func iow(_ type: UInt64, _ number: UInt64, size: UInt64) -> UInt64 {
+        encode(direction: 1, type: type, number: number, size: size)
+    }
+    /// `_IOWR(type, nr, T)`.
+    public static func iowr(_ type: UInt64, _ number: UInt64, size: UInt64) -> UInt64 {
+        encode(direction: 3, type: type, number: number, size: size)
+    }
+}
+
+/// The KVM ioctls that appear in filters (<linux/kvm.h>, `KVMIO` = 0xAE).
+public enum KVMRequest {
+    static let kvmio: UInt64 = 0xAE
+
+    /// `KVM_RUN = _IO(KVMIO, 0x80)` = 0xAE80: enter the guest (vCPU).
+    public static let run = IoctlRequest.io(kvmio, 0x80)
+    /// `KVM_GET_REGS = _IOR(KVMIO, 0x81, struct kvm_regs)`, 18 × u64 = 144 bytes → 0x8090AE81:
+    /// the halt probe reads RFLAGS.IF (vCPU).
+    public static let getRegisters = IoctlRequest.ior(kvmio, 0x81, size: 144)
+    /// `KVM_GET_MP_STATE = _IOR(KVMIO, 0x98, struct kvm_mp_state)`, one u32 → 0x8004AE98:
+    /// the halt probe asks whether the vCPU is halted (vCPU).
+    public static let getMPState = IoctlRequest.ior(kvmio, 0x98, size: 4)
+    /// `KVM_CREATE_VM = _IO(KVMIO, 0x01)` = 0xAE01. In no filter: the probe uses it as the
+    /// forbidden KVM ioctl.
+    public static let createVM = IoctlRequest.io(kvmio, 0x01)
+}

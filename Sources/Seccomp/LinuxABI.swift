@@ -1,0 +1,24 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Kernel ABI values the filters compare arguments against. Glibc's module map exports the
+/// mmap and signal constants; the futex ones live in <linux/futex.h>, which it does not, so they
+/// are written out (uapi values, fixed by the kernel ABI).
+enum LinuxABI {
+    static let protExec = UInt64(PROT_EXEC)
+    static let mapAnonymous = UInt64(MAP_ANONYMOUS)
+    /// The signal that kicks a vCPU out of KVM_RUN (VMM's `VcpuKickSignal`).
+    static let vcpuKickSignal = UInt64(SIGUSR1)
+
+    /// `FUTEX_CMD_MASK` = ~(FUTEX_PRIVATE_FLAG 128 | FUTEX_CLOCK_REALTIME 256), low 32 bits:
+    /// the kernel strips exactly these two flags to find the command, so the filter does too.
+    static let futexCommandMask: UInt64 = 0xFFFF_FE7F
+    static let futexWait: UInt64 = 0
+    static let futexWake: UInt64 = 1
+    static let futexLockPI: UInt64 = 6
+    static let futexUnlockPI: UInt64 = 7
+    static let futexTrylockPI: UInt64 = 8
+    static let futexWaitBitset: UInt64 = 9
+    static let futexWakeBitset: UInt64 = 10
+}

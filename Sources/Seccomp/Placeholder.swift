@@ -1,1 +1,0 @@
-// Seccomp filters per thread role: see Filters/

@@ -1,0 +1,96 @@
+import CKiln
+import Devices
+import GuestMemory
+import KVM
+import X86Boot
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A drive as the user configured it: a host file, optionally read-only.
+public struct DriveConfig: Sendable, Equatable {
+    public var path: String
+    public var readOnly: Bool
+
+    public init(path: String, readOnly: Bool) {
+        self.path = path
+        self.readOnly = readOnly
+    }
+}
+
+/// Puts the configured virtio devices on the MMIO bus: each gets a 4 KiB window after the boot
+/// marker, its own IRQ (an irqfd), one ioeventfd per queue serviced by the device loop, and a
+/// description the guest finds it by: a DSDT entry (ACPI) or a `virtio_mmio.device=` entry on
+/// the kernel command line (no ACPI).
+enum VirtioDevices {
+    /// ISA IRQs free on our machine (4 is the UART); edge-triggered, as irqfd injects them.
+    static let irqs: [UInt32] = [5, 6, 7, 9, 10, 11, 12, 13, 14, 15]
+
+    struct Attached {
+        let transports: [MMIOTransport]
+        /// `virtio_mmio.device=` entries, for a guest booted without ACPI.
+        let commandLineEntries: [String]
+        /// DSDT entries: with hardware-reduced ACPI Linux maps only interrupts ACPI describes.
+        let acpiDevices: [ACPIVirtioDevice]
+        let keepAlive: [AnyObject]
+    }
+
+    static func attach(_ devices: [any VirtioDevice], vm: VirtualMachine, memory: GuestMemory,
+                       mmioBus: inout Bus, loop: EventLoop) throws(VMMError) -> Attached {
+        guard devices.count <= irqs.count else {
+            throw .invalidConfiguration("too many virtio devices (\(devices.count)); at most \(irqs.count)")
+        }
+        var transports: [MMIOTransport] = []
+        var entries: [String] = []
+        var acpiDevices: [ACPIVirtioDevice] = []
+        var keepAlive: [AnyObject] = []
+        for (index, device) in devices.enumerated() {
+            let base = Layout.virtioMMIOStart.rawValue + UInt64(index) * Layout.virtioMMIOSize
+            let irq = irqs[index]
+            let line = try IRQFDLine(vm: vm, gsi: irq)
+            let transport = MMIOTransport(device: device, memory: memory, interrupt: line)
+            do {
+                try mmioBus.insert(transport, base: base, length: MMIOTransport.windowSize)
+            } catch { throw .boot("virtio device \(index): \(error)") }
+            for queue in 0..<transport.queueCount {
+                let notifier = try QueueNotifier(vm: vm, address: base + MMIOTransport.queueNotifyOffset, queue: queue)
+                try loop.add(notifier.eventFD, events: KILN_EPOLLIN) { _ in
+                    notifier.consume()
+                    transport.processQueue(queue)
+                }
+                keepAlive.append(notifier)
+            }
+            keepAlive.append(line)
+            transports.append(transport)
+            entries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
+            acpiDevices.append(ACPIVirtioDevice(base: base, size: MMIOTransport.windowSize, gsi: irq))
+        }
+        return Attached(transports: transports, commandLineEntries: entries, acpiDevices: acpiDevices,
+                        keepAlive: keepAlive)
+    }
+}
+
+/// An ioeventfd for one queue's QueueNotify write: KVM signals it without exiting to the vCPU
+/// thread, and the device loop processes the queue.
+final class QueueNotifier: @unchecked Sendable {
+    let eventFD: Int32
+
+    init(vm: VirtualMachine, address: UInt64, queue: Int) throws(VMMError) {
+        let fd = kiln_eventfd(0, KILN_EFD_CLOEXEC | KILN_EFD_NONBLOCK)
+        guard fd >= 0 else { throw .thread(operation: "eventfd for queue \(queue)", errno: errno) }
+        do {
+            try vm.registerIOEventFD(eventFD: fd, address: address, length: 4, datamatch: UInt64(queue))
+        } catch {
+            close(fd)
+            throw .kvm(error)
+        }
+        eventFD = fd
+    }
+
+    deinit { close(eventFD) }
+
+    func consume() {
+        var value: UInt64 = 0
+        _ = kiln_eventfd_consume(eventFD, &value)
+    }
+}

@@ -1,0 +1,101 @@
+import Devices
+import GuestMemory
+import Synchronization
+import TestSupport
+
+/// An in-memory disk whose operations can be made to fail, counting flushes.
+final class MemoryBackend: BlockBackend {
+    let size: UInt64
+    let isReadOnly: Bool
+    private let storage: Mutex<[UInt8]>
+    private let flushCount = Atomic<Int>(0)
+    /// Reads/writes touching a byte at or past this offset fail with EIO.
+    let failFrom = Atomic<UInt64>(.max)
+    let failFlush = Atomic<Bool>(false)
+
+    init(size: Int, readOnly: Bool = false) {
+        self.size = UInt64(size)
+        isReadOnly = readOnly
+        storage = Mutex([UInt8](repeating: 0, count: size))
+    }
+
+    var flushes: Int { flushCount.load(ordering: .relaxed) }
+    var bytes: [UInt8] { storage.withLock { $0 } }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        guard offset + UInt64(buffer.count) <= failFrom.load(ordering: .relaxed) else {
+            throw .system(.read, errno: 5)
+        }
+        storage.withLock { storage in
+            for index in buffer.indices { buffer[index] = storage[Int(offset) + index] }
+        }
+    }
+
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        guard offset + UInt64(buffer.count) <= failFrom.load(ordering: .relaxed) else {
+            throw .system(.write, errno: 5)
+        }
+        storage.withLock { storage in
+            for index in buffer.indices { storage[Int(offset) + index] = buffer[index] }
+        }
+    }
+
+    func flush() throws(BlockIOError) {
+        flushCount.add(1, ordering: .relaxed)
+        if failFlush.load(ordering: .relaxed) { throw .system(.flush, errno: 5) }
+    }
+}
+
+/// A virtio-blk device on a test driver, with helpers to send one request.
+struct BlockBench {
+    static let typeIn: UInt32 = 0, typeOut: UInt32 = 1, typeFlush: UInt32 = 4, typeGetID: UInt32 = 8
+
+    let block: Block
+    let driver: MockVirtioDriver
+    let queue: MockQueue
+
+    init(backend: any BlockBackend, serial: String = "kiln-disk-0", queueSize: UInt16 = 256,
+         sizeMax: UInt32 = Block.defaultSizeMax, features: UInt64? = nil) {
+        block = Block(backend: backend, serial: serial, queueSize: queueSize, sizeMax: sizeMax)
+        driver = MockVirtioDriver(device: block, memorySize: 4 << 20)
+        queue = driver.start(features: features)[0]
+    }
+
+    func header(_ type: UInt32, sector: UInt64 = 0) -> MockBuffer {
+        var bytes: [UInt8] = []
+        withUnsafeBytes(of: type.littleEndian) { bytes += $0 }
+        bytes += [0, 0, 0, 0]
+        withUnsafeBytes(of: sector.littleEndian) { bytes += $0 }
+        return driver.readable(bytes)
+    }
+
+    /// A device-readable buffer of `count` copies of `byte`.
+    func payload(_ byte: UInt8, count: Int = 512) -> MockBuffer {
+        driver.readable([UInt8](repeating: byte, count: count))
+    }
+
+    /// A status buffer pre-filled with 0xEE, so "no status written" is visible.
+    func status() -> MockBuffer { driver.writable(1, fill: 0xEE) }
+
+    /// Submits `buffers` as one chain (indirect if asked), notifies, and returns the used
+    /// entries and the status byte (the last buffer's first byte).
+    @discardableResult
+    func send(_ buffers: [MockBuffer], indirect: Bool = false) -> (used: [UsedElement], status: UInt8) {
+        if indirect { queue.submitIndirect(buffers) } else { queue.submit(buffers) }
+        queue.notify()
+        return (queue.takeUsed(), driver.bytes(of: buffers.last!).first ?? 0xEE)
+    }
+
+    /// Header + data + status.
+    @discardableResult
+    func request(_ type: UInt32, sector: UInt64 = 0, data: [MockBuffer] = [], indirect: Bool = false)
+        -> (used: UInt32?, status: UInt8) {
+        let (used, status) = send([header(type, sector: sector)] + data + [self.status()], indirect: indirect)
+        return (used.count == 1 ? used[0].length : nil, status)
+    }
+}
+
+/// 0, 1, 2, ... 250, 0, 1, ...: every sector differs from its neighbours.
+func diskPattern(_ count: Int) -> [UInt8] {
+    (0..<count).map { UInt8($0 % 251) }
+}

@@ -1,0 +1,132 @@
+import Foundation
+@testable import Seccomp
+import Testing
+
+/// The rule lists as data: they resolve, they stay small, and the numbers in them are the kernel's.
+/// Nothing here loads a filter, so the test process itself stays unconfined.
+@Suite struct FilterRuleTests {
+    @Test(arguments: ThreadRole.allCases)
+    func everySyscallNameResolves(role: ThreadRole) {
+        for rule in role.rules {
+            #expect(Seccomp.syscallNumber(rule.syscall) != nil, "\(role): \(rule.syscall) does not resolve")
+        }
+    }
+
+    @Test(arguments: ThreadRole.allCases)
+    func noSyscallIsListedTwice(role: ThreadRole) {
+        let names = role.rules.map(\.syscall)
+        #expect(Set(names).count == names.count, "\(role) lists a syscall twice: \(names)")
+    }
+
+    @Test(arguments: ThreadRole.allCases)
+    func everyRuleSaysWhy(role: ThreadRole) {
+        for rule in role.rules { #expect(!rule.reason.isEmpty, "\(role): \(rule.syscall) has no reason") }
+    }
+
+    /// Pinned so that widening a filter is a deliberate change (update the README table too).
+    @Test func allowedSyscallCounts() {
+        #expect(Seccomp.allowedSyscallCount(.control) == 17)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 22)
+        #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
+        #expect(ThreadRole.vmm == .control)
+    }
+
+    /// Calls that would turn a compromised thread into a foothold on the host.
+    @Test(arguments: ThreadRole.allCases)
+    func noRoleAllowsEscapeHatches(role: ThreadRole) {
+        let forbidden: Set = [
+            "execve", "execveat", "fork", "vfork", "clone", "clone3", "ptrace", "process_vm_readv",
+            "process_vm_writev", "socket", "socketpair", "connect", "bind", "open", "openat", "openat2",
+            "creat", "seccomp", "prctl", "bpf", "mount", "umount2", "pivot_root", "chroot", "setns",
+            "unshare", "kill", "tkill", "kexec_load", "init_module", "finit_module", "mremap",
+            "io_uring_setup", "userfaultfd", "perf_event_open", "keyctl", "add_key", "personality",
+        ]
+        let allowed = Set(role.rules.map(\.syscall))
+        #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
+    }
+
+    @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirThree() throws {
+        #expect(!ThreadRole.control.rules.contains { $0.syscall == "ioctl" })
+        #expect(!ThreadRole.devices.rules.contains { $0.syscall == "ioctl" })
+        let ioctl = try #require(ThreadRole.vcpu.rules.first { $0.syscall == "ioctl" })
+        #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98])])
+        // KVM_RUN is the hot call: first rule, first test in the BPF program.
+        #expect(ThreadRole.vcpu.rules.first?.syscall == "ioctl")
+    }
+
+    @Test func kvmRequestNumbersMatchTheirEncodings() {
+        #expect(KVMRequest.run == 0xAE80)
+        #expect(KVMRequest.getRegisters == 0x8090_AE81)
+        #expect(KVMRequest.getMPState == 0x8004_AE98)
+        #expect(KVMRequest.createVM == 0xAE01)
+        #expect(IoctlRequest.iow(0xAE, 0x46, size: 32) == 0x4020_AE46) // KVM_SET_USER_MEMORY_REGION
+        #expect(IoctlRequest.iowr(0xAE, 0x05, size: 8) == 0xC008_AE05) // KVM_GET_SUPPORTED_CPUID
+    }
+
+    /// Compiles a C program against the installed <linux/kvm.h> and compares its macros with ours.
+    @Test func kvmRequestNumbersMatchTheKernelHeaders() throws {
+        let source = """
+            #include <linux/kvm.h>
+            #include <stdio.h>
+            int main(void) {
+                printf("%lx %lx %lx %lx\\n", (unsigned long)KVM_RUN, (unsigned long)KVM_GET_REGS,
+                       (unsigned long)KVM_GET_MP_STATE, (unsigned long)KVM_CREATE_VM);
+                return 0;
+            }
+            """
+        let directory = NSTemporaryDirectory() + "kiln-seccomp-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try source.write(toFile: directory + "/kvm.c", atomically: true, encoding: .utf8)
+        let compile = try ProbeProcess.execute("/usr/bin/cc", ["-o", directory + "/kvm", directory + "/kvm.c"])
+        try #require(compile.status == 0, "cc failed: \(compile.stderr)")
+        let run = try ProbeProcess.execute(directory + "/kvm", [])
+        let expected = [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState, KVMRequest.createVM]
+            .map { String($0, radix: 16) }.joined(separator: " ")
+        #expect(run.stdout == expected + "\n")
+    }
+
+    @Test func memoryRulesNeverAllowExecutableOrFileMappings() throws {
+        for role in ThreadRole.allCases {
+            let mmap = try #require(role.rules.first { $0.syscall == "mmap" })
+            #expect(mmap.conditions.contains(.argument(2, hasNone: UInt64(PROT_EXEC))))
+            #expect(mmap.conditions.contains(.argument(3, hasAll: UInt64(MAP_ANONYMOUS))))
+            let mprotect = try #require(role.rules.first { $0.syscall == "mprotect" })
+            #expect(mprotect.conditions == [.argument(2, hasNone: UInt64(PROT_EXEC))])
+        }
+    }
+
+    @Test func signalsAreLimitedToTheKick() {
+        for role in ThreadRole.allCases {
+            for rule in role.rules where rule.syscall == "tgkill" {
+                #expect(rule.conditions == [.argument(2, isOneOf: [UInt64(SIGUSR1)])])
+            }
+        }
+    }
+
+    @Test func conditionsMultiplyOutIntoLibseccompRules() {
+        let rule = SyscallRule.allow("mmap", .argument(2, isOneOf: [1, 2]), .argument(3, masked: 0xF0, isOneOf: [0x10, 0x20, 0x30]),
+                                     because: "test")
+        let expanded = rule.expandedComparisons
+        #expect(expanded.count == 6)
+        #expect(expanded.allSatisfy { $0.count == 2 && $0[0].index == 2 && $0[1].index == 3 && $0[1].mask == 0xF0 })
+        #expect(SyscallRule.allow("write", because: "test").expandedComparisons.map(\.count) == [0])
+    }
+
+    /// Builds each filter (without loading it) and reads back what libseccomp would load.
+    @Test(arguments: ThreadRole.allCases)
+    func filterBuildsAndDefaultsToKillProcess(role: ThreadRole) throws {
+        let pipe = Pipe()
+        try Seccomp.writePseudoFilterCode(role, to: pipe.fileHandleForWriting.fileDescriptor)
+        try pipe.fileHandleForWriting.close()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("# default action\n  action KILL_PROCESS;"))
+        #expect(text.contains("# invalid architecture action\naction KILL_PROCESS;"))
+        for name in Seccomp.allowedSyscalls(role) { #expect(text.contains("filter for syscall \"\(name)\"")) }
+    }
+
+    @Test func errorsNameTheOperationAndErrno() {
+        let error = SeccompError(operation: "seccomp_load", errno: EACCES)
+        #expect(error.description == "seccomp: seccomp_load failed: Permission denied (errno 13)")
+    }
+}
