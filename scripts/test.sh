@@ -34,7 +34,7 @@ if swift build -c release 2>&1 | tail -n 3; then
     export KILN="$PWD/.build/release/kiln"
     log "end-to-end: real Linux guests"
     e2e_out=$(mktemp)
-    bash Tests/E2E/run.sh all 2>&1 | tee "$e2e_out"
+    bash Tests/E2E/run.sh all bench 2>&1 | tee "$e2e_out"
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$e2e_out" | tail -n 1)
     rm -f "$e2e_out"
     if [ -n "$line" ]; then
