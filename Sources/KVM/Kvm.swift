@@ -31,41 +31,40 @@ public final class Kvm: @unchecked Sendable {
         Int(try check("KVM_GET_VCPU_MMAP_SIZE") { kiln_ioctl_val(descriptor.raw, KILN_KVM_GET_VCPU_MMAP_SIZE, 0) })
     }
 
-    /// KVM_GET_SUPPORTED_CPUID, growing the buffer until the kernel stops answering E2BIG.
+    /// KVM_GET_SUPPORTED_CPUID.
     public func supportedCPUID() throws(KVMError) -> [kvm_cpuid_entry2] {
-        var capacity: UInt32 = 128
-        while true {
-            guard let cpuid = kiln_cpuid_alloc(capacity) else { throw .allocationFailed("CPUID buffer") }
-            defer { free(cpuid) }
-            let result = kiln_ioctl_ptr(descriptor.raw, KILN_KVM_GET_SUPPORTED_CPUID, cpuid)
-            if result >= 0 {
-                let entries = kiln_cpuid_entries(cpuid)!
-                return (0..<Int(cpuid.pointee.nent)).map { entries[$0] }
-            }
-            let code = errno
-            guard code == E2BIG, capacity < 4096 else {
-                throw .systemCall(operation: "KVM_GET_SUPPORTED_CPUID", errno: code)
-            }
-            capacity *= 2
-        }
+        try growingQuery("KVM_GET_SUPPORTED_CPUID", initialCapacity: 128, limit: 4096,
+                         allocate: kiln_cpuid_alloc) { cpuid in
+            let entries = kiln_cpuid_entries(cpuid)!
+            return (0..<Int(cpuid.pointee.nent)).map { entries[$0] }
+        } issue: { kiln_ioctl_ptr(descriptor.raw, KILN_KVM_GET_SUPPORTED_CPUID, $0) }
     }
 
     /// KVM_GET_MSR_INDEX_LIST: the MSRs this host lets a guest save and restore.
     public func msrIndexList() throws(KVMError) -> [UInt32] {
-        var capacity: UInt32 = 256
+        try growingQuery("KVM_GET_MSR_INDEX_LIST", initialCapacity: 256, limit: 8192,
+                         allocate: kiln_msr_list_alloc) { list in
+            let indices = kiln_msr_list_indices(list)!
+            return (0..<Int(list.pointee.nmsrs)).map { indices[$0] }
+        } issue: { kiln_ioctl_ptr(descriptor.raw, KILN_KVM_GET_MSR_INDEX_LIST, $0) }
+    }
+
+    /// Issues a query whose answer has a kernel-chosen length, doubling the buffer while the
+    /// kernel answers E2BIG.
+    private func growingQuery<Buffer, Result>(
+        _ operation: String, initialCapacity: UInt32, limit: UInt32,
+        allocate: (UInt32) -> UnsafeMutablePointer<Buffer>?,
+        read: (UnsafeMutablePointer<Buffer>) -> Result,
+        issue: (UnsafeMutablePointer<Buffer>) -> Int32
+    ) throws(KVMError) -> Result {
+        var capacity = initialCapacity
         while true {
-            guard let list = kiln_msr_list_alloc(capacity) else { throw .allocationFailed("MSR list") }
-            defer { free(list) }
-            let result = kiln_ioctl_ptr(descriptor.raw, KILN_KVM_GET_MSR_INDEX_LIST, list)
-            if result >= 0 {
-                let indices = kiln_msr_list_indices(list)!
-                return (0..<Int(list.pointee.nmsrs)).map { indices[$0] }
-            }
+            guard let buffer = allocate(capacity) else { throw .allocationFailed("\(operation) buffer") }
+            defer { free(buffer) }
+            if issue(buffer) >= 0 { return read(buffer) }
             let code = errno
-            guard code == E2BIG, capacity < 8192 else {
-                throw .systemCall(operation: "KVM_GET_MSR_INDEX_LIST", errno: code)
-            }
-            capacity *= 4
+            guard code == E2BIG, capacity < limit else { throw .systemCall(operation: operation, errno: code) }
+            capacity *= 2
         }
     }
 
