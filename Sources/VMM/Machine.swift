@@ -46,11 +46,15 @@ public final class Machine: @unchecked Sendable {
     /// Until the VM stops, probes now and then whether every vCPU has halted for good.
     private func watchForHalt(_ detector: HaltDetector) {
         let probeIntervalMilliseconds = 250, settleMilliseconds = 20
+        var haltedRounds = 0
         while !stop.waitForStop(milliseconds: probeIntervalMilliseconds) {
             detector.beginRound()
             stop.kickAll()
             if stop.waitForStop(milliseconds: settleMilliseconds) { break }
-            if detector.allHalted {
+            // A dead halt lasts forever: require it in consecutive rounds, so a state seen only
+            // in passing (or misreported once) never ends a running guest.
+            haltedRounds = detector.allHalted ? haltedRounds + 1 : 0
+            if haltedRounds >= 2 {
                 stop.requestStop(.poweredOff(reason: "every vCPU halted with interrupts disabled"))
             }
         }

@@ -59,7 +59,8 @@ struct Boot: ParsableCommand {
         } catch {
             fail("\(error)")
         }
-        if outcome.exitCode != 0 { printError("kiln: \(outcome)") }
+        // Always say how the VM ended: an exit status of 0 covers several different endings.
+        printError("kiln: VM ended: \(outcome)")
         throw ExitCode(outcome.exitCode)
     }
 }

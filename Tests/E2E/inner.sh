@@ -21,9 +21,9 @@ for SCEN in $KILN_E2E_SCENARIOS; do
     [ -e "$RUN/results/$SCEN" ] && continue   # done by an earlier L1 attempt
     B_DIR=
     if ! declare -F "scenario_$SCEN" >/dev/null; then
-        fail "no such scenario (known: $ALL_SCENARIOS bench)"; continue
+        fail "no such scenario (known: $ALL_SCENARIOS $EXTRA_SCENARIOS)"; continue
     fi
-    if [ "$SCEN" != bench ]; then
+    if [ "$SCEN" != bench ] && [ "$SCEN" != blkbench ]; then   # these check each VMM
         why=$(vmm_unavailable)
         if [ -n "$why" ]; then fail "cannot run with VMM '$KILN_E2E_VMM': $why"; continue; fi
     fi

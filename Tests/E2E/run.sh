@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Kiln end-to-end tests: real Linux guests (L2) booted by a VMM on /dev/kvm.
 #
-# usage: Tests/E2E/run.sh [--vmm kiln|qemu] [--direct|--nested] [SCENARIO... | all | bench]
+# usage: Tests/E2E/run.sh [--vmm kiln|qemu] [--direct|--nested] [SCENARIO... | all | bench | blkbench]
 #   --vmm      the L2 VMM (default $KILN_E2E_VMM, else kiln); qemu = QEMU -M microvm baseline
 #   --direct   run on this host's /dev/kvm (default when /proc/cpuinfo has vmx or svm)
 #   --nested   run inside L1: QEMU TCG emulating an AMD CPU with SVM, kvm-amd nested=1
 #              (default otherwise: this host's /dev/kvm cannot boot Linux)
 #   scenarios  default "all": see ALL_SCENARIOS in scenarios.sh; "bench" is the
-#              boot-time benchmark (bench-boot.sh)
+#              boot-time benchmark (bench-boot.sh); "blkbench" is the virtio-blk
+#              dd benchmark, QEMU microvm vs kiln (neither is in "all")
 # Environment: KILN (kiln binary; default .build/{release,debug}/kiln), KILN_CACHE,
 #   KILN_E2E_L2_TIMEOUT (s per L2 boot, default 60), KILN_BENCH_RUNS (5),
-#   KILN_BENCH_VMMS ("qemu kiln"), KILN_BENCH_CMDLINE, KILN_BENCH_KERNEL.
+#   KILN_BENCH_VMMS ("qemu kiln"), KILN_BENCH_CMDLINE, KILN_BENCH_KERNEL,
+#   KILN_BLKBENCH_RUNS (5), KILN_BLKBENCH_REPS (3), KILN_BLKBENCH_MIB (128),
+#   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 150)).
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
 export LC_ALL=C
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
         --vmm=*) vmm=${1#--vmm=} ;;
         --direct) mode=direct ;;
         --nested) mode=nested ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         all) scenarios+=($ALL_SCENARIOS) ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1") ;;
@@ -64,7 +67,7 @@ summarize() {
     local s r passed=0 failed=0
     echo
     local what="VMM $vmm"
-    [ "${scenarios[*]}" = bench ] && what="VMMs ${KILN_BENCH_VMMS:-qemu kiln}"
+    case "${scenarios[*]}" in bench|blkbench|"bench blkbench"|"blkbench bench") what="VMMs ${KILN_BENCH_VMMS:-qemu kiln}" ;; esac
     say "summary ($what, path $path, results in $RUN, $(secs "$t0") s):"
     for s in "${scenarios[@]}"; do
         r=$(cat "$RUN/results/$s" 2>/dev/null || echo "FAIL no result")
@@ -95,7 +98,8 @@ say "VMM: $vmm; scenarios: ${scenarios[*]}"
 missing=()
 perl -MTime::HiRes -e 1 2>/dev/null || missing+=(perl)
 command -v timeout >/dev/null && command -v flock >/dev/null || missing+=(coreutils util-linux)
-if [ "$mode" = nested ] || [ "$vmm" = qemu ] || [[ " ${scenarios[*]} " == *" bench "* ]]; then
+if [ "$mode" = nested ] || [ "$vmm" = qemu ] || [[ " ${scenarios[*]} " == *" bench "* ]] ||
+   [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
     command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 fi
 [ "$mode" = direct ] || ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
@@ -121,7 +125,8 @@ say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb"
 
 {
     for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 \
-             KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE; do
+             KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
+             KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
@@ -144,8 +149,15 @@ for p in "$repo" "$cache" "${KILN:-}"; do case $p in /tmp|/tmp/*) tmpfs=0 ;; esa
 
 boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" bench "* ]] && boots=$((boots + ${KILN_BENCH_RUNS:-5} * 2))
-l1_timeout=$((120 + boots * (2 * l2_timeout + 10)))   # hard cap; the stall watchdog acts first
-l1_stall=$((l2_timeout + 45))                         # no progress for this long: L1 is wedged
+# A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
+boot_timeout=$l2_timeout
+if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
+    boots=$((boots + (${KILN_BLKBENCH_RUNS:-5} + 1) * 2))
+    bt=${KILN_BLKBENCH_TIMEOUT:-$(( l2_timeout > 150 ? l2_timeout : 150 ))}
+    [ "$bt" -gt "$boot_timeout" ] && boot_timeout=$bt
+fi
+l1_timeout=$((120 + boots * (2 * boot_timeout + 10)))   # hard cap; the stall watchdog acts first
+l1_stall=$((boot_timeout + 45))                         # no progress for this long: L1 is wedged
 
 off=0   # how much of report.log has been shown
 # l1_session ATTEMPT: one L1 boot running inner.sh on the scenarios without a result.

@@ -8,7 +8,9 @@
 # Needs from the job environment: RUN KILN_E2E_VMM KILN KILN_VMLINUX KILN_BZIMAGE
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
-ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo"
+ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly"
+# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd).
+EXTRA_SCENARIOS="bench blkbench"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;
@@ -34,20 +36,34 @@ fail() {
 
 # --- the VMM command ----------------------------------------------------------------
 # vmm_command KERNEL CPUS MEM_MIB CMDLINE  -> sets the array CMD
+# Optional, set by a scenario around its l2_boot calls:
+#   L2_DRIVES=(PATH[,ro] ...)  virtio-blk disks, the first is /dev/vda
+#   L2_NO_INITRD=1             boot without the initramfs (root on a disk)
+L2_DRIVES=()
+L2_NO_INITRD=
 vmm_command() {
-    local kernel=$1 cpus=$2 mem=$3 cmdline=$4
+    local kernel=$1 cpus=$2 mem=$3 cmdline=$4 d i=0 path ro
+    local initrd=("$KILN_INITRAMFS")
+    [ -n "$L2_NO_INITRD" ] && initrd=()
     case $KILN_E2E_VMM in
         qemu)
             # Baseline: QEMU microvm. ACPI is on by default (power-off through
             # the GED sleep register); an i8042 for the reset of reboot=k, as
             # Kiln; pvpanic (ACPI QEMU0001, port 0x505) reports panics.
             CMD=(qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp "$cpus" -m "$mem"
-                 -kernel "$kernel" -initrd "$KILN_INITRAMFS" -append "$cmdline"
+                 -kernel "$kernel" ${initrd[@]:+-initrd "${initrd[@]}"} -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
-                 -device i8042 -device pvpanic -action panic=exit-failure) ;;
+                 -device i8042 -device pvpanic -action panic=exit-failure)
+            # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
+            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
+                path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on
+                CMD+=(-drive "id=d$i,file=$path,format=raw,if=none$ro" -device "virtio-blk-device,drive=d$i")
+                i=$((i + 1))
+            done ;;
         kiln)
-            CMD=("$KILN" boot --kernel "$kernel" --initrd "$KILN_INITRAMFS" --cmdline "$cmdline"
-                 --cpus "$cpus" --memory "$mem") ;;
+            CMD=("$KILN" boot --kernel "$kernel" ${initrd[@]:+--initrd "${initrd[@]}"} --cmdline "$cmdline"
+                 --cpus "$cpus" --memory "$mem")
+            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done ;;
         *) echo "unknown KILN_E2E_VMM=$KILN_E2E_VMM" >&2; return 1 ;;
     esac
 }
@@ -284,4 +300,171 @@ scenario_bench() {
     done
     note "bench:$summary"
     if [ -n "$bad" ]; then fail "benchmark incomplete:$bad"; else pass "${summary# }"; fi
+}
+
+# --- virtio-blk ---------------------------------------------------------------------------------
+# Disk images are copied per boot from the cached $KILN_ROOTFS into local scratch
+# ($SCRATCH: /dev/shm or /tmp, not the 9p run directory), so the cache is never modified.
+guest_script() { printf '%s' "$1" | base64 -w0; }   # for kiln.exec=
+e2fs_tool() { command -v "$1" 2>/dev/null || { [ -x "/sbin/$1" ] && echo "/sbin/$1"; } || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; }; }
+blk_prereqs() {   # fails the scenario (returns 1) without KILN_ROOTFS or e2fsprogs
+    if [ -z "${KILN_ROOTFS:-}" ] || [ ! -f "$KILN_ROOTFS" ]; then fail "no ext4 image (KILN_ROOTFS='${KILN_ROOTFS:-}')"; return 1; fi
+    DEBUGFS=$(e2fs_tool debugfs); E2FSCK=$(e2fs_tool e2fsck)
+    [ -n "$DEBUGFS" ] && [ -n "$E2FSCK" ] || { fail "debugfs/e2fsck not found (apt-get install -y e2fsprogs)"; return 1; }
+}
+
+scenario_blk-root() {
+    blk_prereqs || return 0
+    # Root on /dev/vda (no initramfs); the guest writes a file, syncs it,
+    # remounts / read-only (the clean shutdown of a real init) and powers off.
+    local img=$SCRATCH/blk-root.ext4 token="kiln-blk-$RANDOM$RANDOM-$$" file=/root/kiln-blk-test script got fsck rc
+    cp "$KILN_ROOTFS" "$img"
+    script="echo \"KILN-ROOT=\$(awk '\$2 == \"/\" { print \$1, \$3, \$4 }' /proc/mounts)\"
+echo \"KILN-VDA-RO=\$(cat /sys/block/vda/ro) KILN-VDA-SECTORS=\$(cat /sys/block/vda/size)\"
+echo $token >$file && sync && echo KILN-BLK-WRITTEN
+mount -o remount,ro / && echo KILN-BLK-REMOUNTED-RO"
+    L2_DRIVES=("$img"); L2_NO_INITRD=1
+    l2_boot blk-root "$KILN_VMLINUX" 1 128 \
+        "$BASE_CMDLINE root=/dev/vda rw rootfstype=ext4 kiln.end=poweroff kiln.exec=$(guest_script "$script")"
+    L2_DRIVES=(); L2_NO_INITRD=
+    expect_ready || { rm -f "$img"; return 0; }
+    console_has 'KILN-ROOT=/dev/root ext4 rw' ||
+        { fail "root is not a read-write ext4 on the disk: $(grep -m1 -o 'KILN-ROOT=.*' "$B_DIR/console")"; rm -f "$img"; return 0; }
+    console_has KILN-BLK-WRITTEN || { fail "the guest could not write and sync $file"; rm -f "$img"; return 0; }
+    console_has KILN-BLK-REMOUNTED-RO || { fail "the guest could not remount / read-only"; rm -f "$img"; return 0; }
+    [ "$B_RC" = 0 ] || { fail "guest poweroff -f: VMM exit code $B_RC, want 0"; rm -f "$img"; return 0; }
+    got=$("$DEBUGFS" -R "cat $file" "$img" 2>"$B_DIR/debugfs.err")
+    [ "$got" = "$token" ] ||
+        { fail "the image does not hold the guest's file: debugfs cat $file gave '$got' ($(tail -1 "$B_DIR/debugfs.err")), want '$token'"; rm -f "$img"; return 0; }
+    fsck=$("$E2FSCK" -fn "$img" 2>&1); rc=$?
+    echo "$fsck" >"$B_DIR/e2fsck"
+    if [ "$rc" != 0 ]; then
+        cp "$img" "$B_DIR/image.ext4" 2>/dev/null
+        fail "e2fsck -fn exit $rc: $(echo "$fsck" | grep -v '^Pass\|^e2fsck' | head -3 | tr '\n' ' ') (image kept in $B_DIR)"; rm -f "$img"; return 0
+    fi
+    rm -f "$img"
+    pass "root=/dev/vda: the guest's file is in the image, e2fsck -fn clean ($(echo "$fsck" | tail -1)): $(boot_summary)"
+}
+
+scenario_blk-readonly() {
+    blk_prereqs || return 0
+    # vda: a writable root; vdb: a read-only second drive the guest tries to write
+    # (raw dd with O_DIRECT, mount -o rw, a file on whatever mount it got).
+    local root=$SCRATCH/blk-ro-root.ext4 ro=$SCRATCH/blk-ro-data.ext4 before after script v
+    cp "$KILN_ROOTFS" "$root"; cp "$KILN_ROOTFS" "$ro"
+    before=$(sha256sum <"$ro" | cut -d' ' -f1)
+    script='echo "KILN-VDA-RO=$(cat /sys/block/vda/ro) KILN-VDB-RO=$(cat /sys/block/vdb/ro)"
+if dd if=/dev/urandom of=/dev/vdb bs=4096 count=1 oflag=direct conv=notrunc,fsync 2>/tmp/err; then
+    echo KILN-VDB-DD=written
+else echo "KILN-VDB-DD=failed: $(grep -m1 error /tmp/err || tail -1 /tmp/err)"; fi
+if mount -t ext4 -o rw /dev/vdb /mnt 2>/tmp/err; then
+    echo "KILN-VDB-MOUNT=$(awk '"'"'$2 == "/mnt" { print $4 }'"'"' /proc/mounts | cut -d, -f1)"
+    if (echo x >/mnt/kiln-ro-test) 2>/tmp/err && sync; then echo KILN-VDB-FILE=written
+    else echo "KILN-VDB-FILE=failed: $(tail -1 /tmp/err)"; fi
+    umount /mnt
+else echo "KILN-VDB-MOUNT=failed: $(tail -1 /tmp/err)"; fi'
+    L2_DRIVES=("$root" "$ro,ro"); L2_NO_INITRD=1
+    l2_boot blk-readonly "$KILN_VMLINUX" 1 128 \
+        "$BASE_CMDLINE root=/dev/vda rw rootfstype=ext4 kiln.end=poweroff kiln.exec=$(guest_script "$script")"
+    L2_DRIVES=(); L2_NO_INITRD=
+    after=$(sha256sum <"$ro" | cut -d' ' -f1)
+    rm -f "$root" "$ro"
+    expect_ready || return 0
+    console_has 'KILN-VDA-RO=0 KILN-VDB-RO=1' ||
+        { fail "want vda writable and vdb read-only, guest says: $(grep -m1 -o 'KILN-VDA-RO=.*' "$B_DIR/console")"; return 0; }
+    console_has 'KILN-VDB-DD=failed' || { fail "dd to the read-only /dev/vdb: $(grep -m1 -o 'KILN-VDB-DD=.*' "$B_DIR/console")"; return 0; }
+    v=$(grep -m1 -o 'KILN-VDB-MOUNT=.*' "$B_DIR/console")
+    case $v in
+        KILN-VDB-MOUNT=failed*|KILN-VDB-MOUNT=ro*) ;;
+        *) fail "mount -o rw of the read-only /dev/vdb: $v"; return 0 ;;
+    esac
+    if console_has 'KILN-VDB-FILE=written'; then fail "the guest wrote a file on the read-only drive"; return 0; fi
+    console_has 'KILN-TEST-DONE' || { fail "the guest script did not finish"; return 0; }
+    [ "$after" = "$before" ] || { fail "the read-only image changed: sha256 $before -> $after"; return 0; }
+    [ "$B_RC" = 0 ] || { fail "guest poweroff -f: VMM exit code $B_RC, want 0"; return 0; }
+    pass "guest: vdb ro=1, dd $(grep -m1 -o 'KILN-VDB-DD=failed: .*' "$B_DIR/console" | sed 's/KILN-VDB-DD=//'), mount -o rw gave ${v#KILN-VDB-MOUNT=}, $(grep -m1 -o 'KILN-VDB-FILE=.*' "$B_DIR/console" | sed 's/KILN-VDB-FILE=/file write /'); image sha256 unchanged: $(boot_summary)"
+}
+
+# --- virtio-blk throughput benchmark ------------------------------------------------------------
+# KILN_BLKBENCH_RUNS (5) boots of each VMM in KILN_BENCH_VMMS ("qemu kiln"),
+# interleaved, after one discarded warm-up boot each, on the same raw data image (KILN_BLKBENCH_MIB MiB, in
+# local scratch, default 128) attached as /dev/vda to the usual initramfs guest. Each boot runs
+# KILN_BLKBENCH_REPS (3) rounds of busybox dd, bs=1M, O_DIRECT in the guest:
+#   write: dd if=/dev/zero of=/dev/vda oflag=direct conv=fsync   (fsync = virtio-blk flush)
+#   read:  dd if=/dev/vda of=/dev/null iflag=direct
+# MB/s = bytes / seconds / 1e6 (guest kernel clock around dd); medians over all rounds of all boots.
+blkbench_mbps() {   # "... 67108864 bytes 0.9 seconds ..." -> MB/s
+    awk '{ for (i = 1; i <= NF; i++) { if ($(i+1) == "bytes") b = $i; if ($(i+1) ~ /^seconds/) s = $i }
+           if (b > 0 && s > 0) printf "%.1f\n", b / s / 1e6 }'
+}
+
+scenario_blkbench() {
+    local runs=${KILN_BLKBENCH_RUNS:-5} reps=${KILN_BLKBENCH_REPS:-3} mib=${KILN_BLKBENCH_MIB:-128}
+    local vmms=${KILN_BENCH_VMMS:-qemu kiln} vmm i why bad= script img=$SCRATCH/blkbench.img line dir
+    local saved=$KILN_E2E_VMM saved_timeout=$KILN_E2E_L2_TIMEOUT
+    KILN_E2E_L2_TIMEOUT=${KILN_BLKBENCH_TIMEOUT:-$(( KILN_E2E_L2_TIMEOUT > 150 ? KILN_E2E_L2_TIMEOUT : 150 ))}
+    # Written (not sparse), so reads hit allocated pages of the host file for both VMMs.
+    dd if=/dev/zero of="$img" bs=1M count="$mib" status=none || { fail "cannot create $img"; return 0; }
+    # Debian's busybox dd prints no timing, its date has no %N and this kernel has
+    # no adjtimex: the times are those of /dev/kmsg records (microseconds) written
+    # around each dd (so they include starting dd, ~ms).
+    script="for i in \$(seq 1 $reps); do
+  for dir in write read; do
+    echo \"kiln-blkbench \$dir \$i start\" >/dev/kmsg
+    if [ \$dir = write ]; then dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct conv=fsync 2>/tmp/dd
+    else dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/tmp/dd; fi
+    echo \"kiln-blkbench \$dir \$i end rc=\$?\" >/dev/kmsg
+  done
+done
+timeout 1 cat /dev/kmsg >/tmp/kmsg
+awk -F '[,;]' '/kiln-blkbench/ { split(\$5, w, \" \"); k = w[2] \" \" w[3]; if (w[4] == \"start\") t[k] = \$3
+    else printf \"KILN-BLKBENCH %s %s %d bytes %.6f seconds\\n\", k, w[5], $((mib * 1048576)), (\$3 - t[k]) / 1e6 }' /tmp/kmsg"
+    note "blkbench: $runs boots x $reps rounds each of [$vmms], $mib MiB sequential, bs=1M, O_DIRECT, busybox dd"
+    for vmm in $vmms; do
+        KILN_E2E_VMM=$vmm
+        why=$(vmm_unavailable)
+        if [ -n "$why" ]; then note "blkbench: $vmm cannot run: $why"; bad="$bad $vmm(cannot run: $why)"; fi
+        : >"$RUN/blkbench-$vmm.write"; : >"$RUN/blkbench-$vmm.read"
+    done
+    L2_DRIVES=("$img")
+    # One discarded boot per VMM first (fresh L1: TCG has not translated the VMM's I/O path yet).
+    for vmm in $vmms; do
+        KILN_E2E_VMM=$vmm
+        [ -z "$(vmm_unavailable)" ] || continue
+        l2_boot "blkbench-$vmm-warmup" "$KILN_VMLINUX" 1 128 \
+            "$BASE_CMDLINE kiln.exec=$(guest_script "${script//seq 1 $reps/seq 1 1}") kiln.end=poweroff"
+        note "blkbench: $vmm warm-up (not counted) MB/s: $(grep -E 'KILN-BLKBENCH (write|read) 1 rc=0 ' "$B_DIR/console" | blkbench_mbps | tr '\n' ' ')"
+    done
+    for i in $(seq 1 "$runs"); do
+        for vmm in $vmms; do
+            KILN_E2E_VMM=$vmm
+            [ -z "$(vmm_unavailable)" ] || continue
+            l2_boot "blkbench-$vmm-$i" "$KILN_VMLINUX" 1 128 \
+                "$BASE_CMDLINE kiln.exec=$(guest_script "$script") kiln.end=poweroff"
+            if [ -z "$B_READY" ] || ! console_has 'KILN-TEST-DONE test=exec rc=0'; then
+                note "blkbench: $vmm boot $i: FAILED ($(boot_summary))"; bad="$bad $vmm-boot-$i"; continue
+            fi
+            for dir in write read; do
+                grep -E "KILN-BLKBENCH $dir [0-9]+ rc=0 " "$B_DIR/console" | blkbench_mbps >>"$RUN/blkbench-$vmm.$dir"
+                line=$(grep -E "KILN-BLKBENCH $dir [0-9]+ rc=0 " "$B_DIR/console" | blkbench_mbps | tr '\n' ' ')
+                [ "$(echo $line | wc -w)" = "$reps" ] || bad="$bad $vmm-boot-$i-$dir"
+                note "blkbench: $vmm boot $i $dir MB/s: $line"
+            done
+        done
+    done
+    L2_DRIVES=()
+    rm -f "$img"
+    KILN_E2E_VMM=$saved KILN_E2E_L2_TIMEOUT=$saved_timeout
+    local summary="" w r qw= qr=
+    for vmm in $vmms; do
+        w=$(median <"$RUN/blkbench-$vmm.write" | awk 'NF { printf "%.1f", $1 }')
+        r=$(median <"$RUN/blkbench-$vmm.read" | awk 'NF { printf "%.1f", $1 }')
+        [ -n "$w$r" ] || continue
+        summary="$summary $vmm: write ${w:-?} MB/s, read ${r:-?} MB/s (medians of $(wc -l <"$RUN/blkbench-$vmm.write")/$(wc -l <"$RUN/blkbench-$vmm.read"));"
+        [ "$vmm" = qemu ] && { qw=$w; qr=$r; }
+        [ "$vmm" = kiln ] && [ -n "$qw" ] && [ -n "$w" ] && [ -n "$r" ] && [ -n "$qr" ] &&
+            summary="$summary ratio kiln/qemu write $(awk -v a="$w" -v b="$qw" 'BEGIN { printf "%.2f", a / b }'), read $(awk -v a="$r" -v b="$qr" 'BEGIN { printf "%.2f", a / b }');"
+    done
+    note "blkbench:$summary"
+    if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
 }
