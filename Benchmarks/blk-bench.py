@@ -155,7 +155,7 @@ def main():
     args = parser.parse_args()
     for path in (args.kiln, args.guest):
         if not os.path.exists(path):
-            sys.exit(f"missing {path}: run `swift build -c release` and `make -C Tests/Guests`")
+            sys.exit(f"missing {path}: run `swift build -c release --static-swift-stdlib` and `make -C Tests/Guests`")
     if not shutil.which("fio"):
         sys.exit("fio not found: apt-get install -y fio")
     cold = not args.no_cold

@@ -86,7 +86,7 @@ def main():
     args = parser.parse_args()
     for path in (args.kiln, args.loader, os.path.join(GUESTS, "hello.elf"), os.path.join(GUESTS, "idle.elf")):
         if not os.access(path, os.X_OK if path in (args.kiln, args.loader) else os.R_OK):
-            sys.exit(f"missing {path}: run `swift build -c release`, `make -C Benchmarks/c-loader`, `make -C Tests/Guests`")
+            sys.exit(f"missing {path}: run `swift build -c release --static-swift-stdlib`, `make -C Benchmarks/c-loader`, `make -C Tests/Guests`")
 
     hello, idle = os.path.join(GUESTS, "hello.elf"), os.path.join(GUESTS, "idle.elf")
     kiln_boot = [args.kiln, "boot", "--kernel", hello, "--memory", str(MEMORY_MIB)]

@@ -29,8 +29,8 @@ else
 fi
 log "swift test: exit $unit_status, ${unit_passed:-?} passed, $unit_failed failed"
 
-log "swift build -c release (end-to-end tests and benchmarks use it)"
-if swift build -c release 2>&1 | tail -n 3; then
+log "swift build -c release --static-swift-stdlib (end-to-end tests and benchmarks use it)"
+if swift build -c release --static-swift-stdlib 2>&1 | tail -n 3; then
     export KILN="$PWD/.build/release/kiln"
     log "end-to-end: real Linux guests"
     e2e_out=$(mktemp)

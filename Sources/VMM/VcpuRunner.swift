@@ -29,6 +29,8 @@ final class VcpuRunner: @unchecked Sendable {
 
     /// Runs until the VM stops; the outcome is also reported to the stop coordinator.
     func run() -> VMOutcome {
+        // Splits boot time into VMM set-up (until here) and guest (until the boot marker).
+        if vcpu.id == 0 { BootClock.reportFirstEntry() }
         while case .running = state {
             if stop.isStopping {
                 state = .exited(stop.result ?? .stopped)

@@ -74,7 +74,7 @@ vmm_unavailable() {
     case $KILN_E2E_VMM in
         qemu) command -v qemu-system-x86_64 >/dev/null || echo "qemu-system-x86_64 not found (apt-get install -y qemu-system-x86)" ;;
         kiln) [ -n "${KILN:-}" ] && [ -x "$KILN" ] ||
-                  echo "kiln binary not found (KILN='${KILN:-}'): build it with 'swift build -c release' or set KILN=/path/to/kiln" ;;
+                  echo "kiln binary not found (KILN='${KILN:-}'): build it with 'swift build -c release --static-swift-stdlib' or set KILN=/path/to/kiln" ;;
         *) echo "unknown KILN_E2E_VMM='$KILN_E2E_VMM' (qemu or kiln)" ;;
     esac
 }
