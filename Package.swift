@@ -24,13 +24,15 @@ let package = Package(
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
                 swiftSettings: strict),
+        // Firecracker-compatible configuration (config file now, the HTTP API next).
+        .target(name: "API", dependencies: ["VMM"], swiftSettings: strict),
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
         .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
@@ -39,6 +41,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", exclude: []),
     ],

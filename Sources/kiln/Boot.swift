@@ -53,15 +53,7 @@ struct Boot: ParsableCommand {
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
             drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp)
-        let outcome: VMOutcome
-        do {
-            outcome = try Machine.boot(config)
-        } catch {
-            fail("\(error)")
-        }
-        // Always say how the VM ended: an exit status of 0 covers several different endings.
-        printError("kiln: VM ended: \(outcome)")
-        throw ExitCode(outcome.exitCode)
+        try runVM(config)
     }
 }
 
@@ -81,6 +73,19 @@ extension Boot {
         }
         return DriveConfig(path: path, readOnly: readOnly)
     }
+}
+
+/// Boots `config`, reports how the VM ended and exits with the matching code.
+func runVM(_ config: VMConfig) throws -> Never {
+    let outcome: VMOutcome
+    do {
+        outcome = try Machine.boot(config)
+    } catch {
+        fail("\(error)")
+    }
+    // Always say how the VM ended: an exit status of 0 covers several different endings.
+    printError("kiln: VM ended: \(outcome)")
+    throw ExitCode(outcome.exitCode)
 }
 
 /// Prints one line to standard error.

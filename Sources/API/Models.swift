@@ -1,0 +1,91 @@
+/// Firecracker's API/config-file bodies (../shared/firecracker-api.yaml), the subset Kiln
+/// implements. Field names are Firecracker's, so existing configs and SDKs work unchanged.
+
+/// `boot-source` / `PUT /boot-source`.
+public struct BootSource: Decodable, Equatable, Sendable {
+    public var kernelImagePath: String
+    public var bootArgs: String?
+    public var initrdPath: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kernelImagePath = "kernel_image_path", bootArgs = "boot_args", initrdPath = "initrd_path"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "boot-source")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kernelImagePath = try c.decode(String.self, forKey: .kernelImagePath)
+        bootArgs = try c.decodeIfPresent(String.self, forKey: .bootArgs)
+        initrdPath = try c.decodeIfPresent(String.self, forKey: .initrdPath)
+    }
+}
+
+/// `machine-config` / `PUT /machine-config`.
+public struct MachineConfiguration: Decodable, Equatable, Sendable {
+    public static let maxVcpus = 32
+    public var vcpuCount: Int
+    public var memSizeMiB: Int
+    public var smt: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case vcpuCount = "vcpu_count", memSizeMiB = "mem_size_mib", smt, trackDirtyPages = "track_dirty_pages"
+        case cpuTemplate = "cpu_template", hugePages = "huge_pages"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "machine-config")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vcpuCount = try c.decode(Int.self, forKey: .vcpuCount)
+        memSizeMiB = try c.decode(Int.self, forKey: .memSizeMiB)
+        smt = try c.decodeIfPresent(Bool.self, forKey: .smt) ?? false
+        guard (1...Self.maxVcpus).contains(vcpuCount) else {
+            throw ConfigurationError("machine-config: vcpu_count must be 1 to \(Self.maxVcpus) (got \(vcpuCount))")
+        }
+        guard memSizeMiB > 0 else { throw ConfigurationError("machine-config: mem_size_mib must be positive (got \(memSizeMiB))") }
+        // Accepted with their default values only: anything else asks for a feature Kiln lacks.
+        if smt { throw ConfigurationError("machine-config: smt=true is not supported") }
+        if try c.decodeIfPresent(Bool.self, forKey: .trackDirtyPages) == true {
+            throw ConfigurationError("machine-config: track_dirty_pages=true is not supported yet")
+        }
+        if let template = try c.decodeIfPresent(String.self, forKey: .cpuTemplate), template != "None" {
+            throw ConfigurationError("machine-config: cpu_template '\(template)' is not supported")
+        }
+        if let pages = try c.decodeIfPresent(String.self, forKey: .hugePages), pages != "None" {
+            throw ConfigurationError("machine-config: huge_pages '\(pages)' is not supported yet")
+        }
+    }
+}
+
+/// An entry of `drives` / `PUT /drives/{drive_id}` (virtio-blk on a host file).
+public struct Drive: Decodable, Equatable, Sendable {
+    public var driveID: String
+    public var pathOnHost: String
+    public var isRootDevice: Bool
+    public var isReadOnly: Bool
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case driveID = "drive_id", pathOnHost = "path_on_host", isRootDevice = "is_root_device"
+        case isReadOnly = "is_read_only", partuuid, cacheType = "cache_type", ioEngine = "io_engine"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "drive")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        driveID = try c.decode(String.self, forKey: .driveID)
+        pathOnHost = try c.decode(String.self, forKey: .pathOnHost)
+        isRootDevice = try c.decode(Bool.self, forKey: .isRootDevice)
+        isReadOnly = try c.decodeIfPresent(Bool.self, forKey: .isReadOnly) ?? false
+        guard !driveID.isEmpty, driveID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw ConfigurationError("drive: drive_id '\(driveID)' must be non-empty alphanumeric or '_'")
+        }
+        if let partuuid = try c.decodeIfPresent(String.self, forKey: .partuuid), !partuuid.isEmpty {
+            throw ConfigurationError("drive \(driveID): partuuid is not supported yet")
+        }
+        if let engine = try c.decodeIfPresent(String.self, forKey: .ioEngine), engine != "Sync" {
+            throw ConfigurationError("drive \(driveID): io_engine '\(engine)' is not supported (Sync only)")
+        }
+        if let cache = try c.decodeIfPresent(String.self, forKey: .cacheType), !["Unsafe", "Writeback"].contains(cache) {
+            throw ConfigurationError("drive \(driveID): cache_type must be Unsafe or Writeback (got '\(cache)')")
+        }
+    }
+}
