@@ -29,9 +29,7 @@ enum BootVcpuSetup {
         regs.rsi = state.rsi
         regs.rflags = state.rflags
         try vcpu.setRegisters(regs)
-
-        try applyFPU(controlWord: state.fpuControlWord, mxcsr: state.mxcsr, to: vcpu)
-        try applyMSRs(state.msrs, to: vcpu, hostMSRs: hostMSRs)
+        try applyCommon(state, to: vcpu, hostMSRs: hostMSRs)
     }
 
     /// FPU and MSRs every vCPU gets, application processors included (the kernel's INIT/SIPI

@@ -64,12 +64,10 @@ public final class Machine: @unchecked Sendable {
     func run() throws(VMMError) -> VMOutcome {
         VcpuKickSignal.install()
         var threads: [NativeThread] = []
-        var runners: [VcpuRunner] = []
         let haltDetector = HaltDetector(vcpuCount: vcpus.count)
         for vcpu in vcpus {
             let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
                                     haltDetector: haltDetector)
-            runners.append(runner)
             let thread: NativeThread
             do {
                 thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in

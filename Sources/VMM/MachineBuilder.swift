@@ -10,8 +10,6 @@ import Glibc
 /// Builds a `Machine` from a `VMConfig`: validate everything first, then create KVM state,
 /// load the kernel, configure the boot, and wire the legacy devices onto the buses.
 enum MachineBuilder {
-    static let serialPort: UInt64 = 0x3f8
-    static let serialIRQ: UInt32 = 4
     static let i8042Port: UInt64 = 0x60
 
     static func build(_ config: VMConfig) throws(VMMError) -> Machine {
@@ -80,7 +78,7 @@ enum MachineBuilder {
         }
 
         let stop = StopCoordinator()
-        let serialLine = try IRQFDLine(vm: vm, gsi: serialIRQ)
+        let serialLine = try IRQFDLine(vm: vm, gsi: ACPILayout.serialGSI)
         let output = try SerialSink.open(config.serialOutputPath)
         let console = try ConsoleInput(seccomp: config.seccomp)
         let serial = Serial16550(interrupt: serialLine, output: output,
@@ -94,7 +92,7 @@ enum MachineBuilder {
 
         var portBus = Bus(space: .portIO)
         do {
-            try portBus.insert(serial, base: serialPort, length: Serial16550.registerCount)
+            try portBus.insert(serial, base: UInt64(ACPILayout.serialPort), length: Serial16550.registerCount)
             try portBus.insert(i8042, base: i8042Port, length: I8042.windowLength)
             try portBus.insert(sleepControl, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize)
             try portBus.insert(pvpanic, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize)

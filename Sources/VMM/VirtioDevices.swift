@@ -27,7 +27,6 @@ enum VirtioDevices {
     static let irqs: [UInt32] = [5, 6, 7, 9, 10, 11, 12, 13, 14, 15]
 
     struct Attached {
-        let transports: [MMIOTransport]
         /// `virtio_mmio.device=` entries, for a guest booted without ACPI.
         let commandLineEntries: [String]
         /// DSDT entries: with hardware-reduced ACPI Linux maps only interrupts ACPI describes.
@@ -40,7 +39,6 @@ enum VirtioDevices {
         guard devices.count <= irqs.count else {
             throw .invalidConfiguration("too many virtio devices (\(devices.count)); at most \(irqs.count)")
         }
-        var transports: [MMIOTransport] = []
         var entries: [String] = []
         var acpiDevices: [ACPIVirtioDevice] = []
         var keepAlive: [AnyObject] = []
@@ -61,11 +59,10 @@ enum VirtioDevices {
                 keepAlive.append(notifier)
             }
             keepAlive.append(line)
-            transports.append(transport)
             entries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
             acpiDevices.append(ACPIVirtioDevice(base: base, size: MMIOTransport.windowSize, gsi: irq))
         }
-        return Attached(transports: transports, commandLineEntries: entries, acpiDevices: acpiDevices,
+        return Attached(commandLineEntries: entries, acpiDevices: acpiDevices,
                         keepAlive: keepAlive)
     }
 }

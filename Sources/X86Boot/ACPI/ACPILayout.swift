@@ -24,7 +24,7 @@ public enum ACPILayout {
     /// COM1, described in the DSDT (PNP0501) so that Linux maps its interrupt: on a
     /// hardware-reduced platform there is no 8259, Linux reserves no ISA IRQ numbers, and the
     /// 8250 driver's built-in "IRQ 4" for 0x3f8 has no Linux IRQ behind it. Same values as
-    /// the VMM's serial wiring (MachineBuilder.serialPort / serialIRQ).
+    /// the VMM's serial wiring, which MachineBuilder takes from here.
     public static let serialPort: UInt16 = 0x3f8
     public static let serialPortCount: UInt8 = 8
     public static let serialGSI: UInt32 = 4

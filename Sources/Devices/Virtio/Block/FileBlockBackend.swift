@@ -36,32 +36,32 @@ public final class FileBlockBackend: BlockBackend {
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
         guard let base = buffer.baseAddress else { return }
-        var done = 0
-        // A regular file returns less than asked only at its end, but a signal or a block
-        // device may cut a transfer short: continue until all is moved or no progress is made.
-        while done < buffer.count {
-            let position = try fileOffset(offset, plus: done)
-            let result = pread(fd, base + done, buffer.count - done, position)
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw .system(.read, errno: errno)
-            }
-            if result == 0 { throw .endOfFile(.read, offset: offset + UInt64(done)) }
-            done += result
+        try transfer(.read, count: buffer.count, at: offset) { done, position in
+            pread(fd, base + done, buffer.count - done, position)
         }
     }
 
     public func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
         guard let base = buffer.baseAddress else { return }
+        try transfer(.write, count: buffer.count, at: offset) { done, position in
+            pwrite(fd, base + done, buffer.count - done, position)
+        }
+    }
+
+    /// Moves `count` bytes with `step(done, position)` (one pread/pwrite). A regular file moves
+    /// less than asked only at its end, but a signal or a block device may cut a transfer
+    /// short: continue until all is moved or no progress is made.
+    private func transfer(_ operation: BlockIOError.Operation, count: Int, at offset: UInt64,
+                          _ step: (Int, off_t) -> Int) throws(BlockIOError) {
         var done = 0
-        while done < buffer.count {
+        while done < count {
             let position = try fileOffset(offset, plus: done)
-            let result = pwrite(fd, base + done, buffer.count - done, position)
+            let result = step(done, position)
             if result < 0 {
                 if errno == EINTR { continue }
-                throw .system(.write, errno: errno)
+                throw .system(operation, errno: errno)
             }
-            if result == 0 { throw .endOfFile(.write, offset: offset + UInt64(done)) }
+            if result == 0 { throw .endOfFile(operation, offset: offset + UInt64(done)) }
             done += result
         }
     }
