@@ -58,6 +58,13 @@ enum VirtioDevices {
                 }
                 keepAlive.append(notifier)
             }
+            if let eventDriven = device as? any EventDrivenDevice {
+                let events = TransportEvents(loop: loop, transport: transport)
+                do { try eventDriven.connect(events: events) } catch {
+                    throw .thread(operation: "virtio device \(index): \(error.operation)", errno: error.errno)
+                }
+                keepAlive.append(events)
+            }
             keepAlive.append(line)
             entries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
             acpiDevices.append(ACPIVirtioDevice(base: base, size: MMIOTransport.windowSize, gsi: irq))
@@ -90,4 +97,29 @@ final class QueueNotifier: @unchecked Sendable {
         var value: UInt64 = 0
         _ = kiln_eventfd_consume(eventFD, &value)
     }
+}
+
+/// `DeviceEvents` for one device: its descriptors join the device loop, and `serviceQueue`
+/// goes through its transport.
+final class TransportEvents: DeviceEvents, @unchecked Sendable {
+    private unowned let loop: EventLoop
+    private unowned let transport: MMIOTransport
+
+    init(loop: EventLoop, transport: MMIOTransport) {
+        self.loop = loop
+        self.transport = transport
+    }
+
+    func watch(_ fd: Int32, for events: DeviceEventMask,
+               handler: @escaping (DeviceEventMask) -> Void) throws(DeviceEventsError) {
+        do {
+            try loop.add(fd, events: events.rawValue) { handler(DeviceEventMask(rawValue: $0)) }
+        } catch {
+            throw DeviceEventsError(operation: "epoll_ctl ADD fd \(fd)", errno: errno)
+        }
+    }
+
+    func rewatch(_ fd: Int32, for events: DeviceEventMask) { loop.modify(fd, events: events.rawValue) }
+    func unwatch(_ fd: Int32) { loop.remove(fd) }
+    func serviceQueue(_ queue: Int) { transport.processQueue(queue) }
 }
