@@ -186,4 +186,6 @@ public struct MachineMetrics: Sendable {
     public var vcpuExits: [String: UInt64] = [:]
     public var block: [(id: String, counters: BlockCounters)] = []
     public var entropy: RngCounters?
+
+    public init() {}
 }
