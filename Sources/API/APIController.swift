@@ -250,7 +250,7 @@ public final class APIController {
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
-            throw ConfigurationError(ConfigFile.describe(error))
+            throw ConfigurationError(ConfigFile.describe(error, body: Data(body)))
         } catch {
             throw ConfigurationError("invalid JSON body: \(error)")
         }
