@@ -229,6 +229,8 @@ public final class APIController {
         } catch {
             throw ConfigurationError("InstanceStart failed: \(error)")
         }
+        metricsSink.driveIDs = resources.drives.filter(\.isRootDevice).map(\.driveID)
+            + resources.drives.filter { !$0.isRootDevice }.map(\.driveID)
         logger.info("VM started: \(config.vcpuCount) vCPU, \(config.memoryMiB) MiB, kernel \(config.kernelPath)")
     }
 
