@@ -15,6 +15,7 @@ Prints PASS/FAIL per check and "N passed, N failed"; exits 1 on any failure."""
 import json
 import traceback
 import os
+import re
 import sys
 import time
 
@@ -380,6 +381,10 @@ def lifecycle():
               "VM started" in log and "VM paused" in log and "VM resumed" in log, log[-500:])
         check("logger file shows levels (show_level) and names refused requests",
               ":WARN" in log and "PATCH /drives/nope" in log, log[-500:])
+        stamps = [line.split(" ", 1)[0] for line in log.splitlines()]
+        check("logger lines start with a seconds.microseconds timestamp (6 digits)",
+              stamps and all(re.fullmatch(r"[0-9]+\.[0-9]{6}", stamp) for stamp in stamps),
+              str([s for s in stamps if not re.fullmatch(r"[0-9]+\.[0-9]{6}", s)][:5]))
         with open(metrics_path) as f:
             lines = f.readlines()
         check("metrics file: one JSON line per FlushMetrics", len(lines) >= 7

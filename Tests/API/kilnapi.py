@@ -3,6 +3,7 @@ temporary directory, talk HTTP/1.1 to it over the Unix socket (http.client) or s
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -185,10 +186,7 @@ class Kiln:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        try:
-            os.unlink(self.sock)
-        except FileNotFoundError:
-            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
 
     def wait_exit(self, timeout):
