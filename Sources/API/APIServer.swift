@@ -28,17 +28,23 @@ public final class APIServer: Sendable {
         self.socketPath = socketPath
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 16)
+            // No accept until the thread is named and confined (below): a client that connects
+            // the moment the socket appears was served first, and its request, which waits for
+            // the VMM thread, deadlocked with the VMM thread waiting for that set-up.
+            .serverChannelOption(ChannelOptions.autoRead, value: false)
             .childChannelInitializer { child in
                 child.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
                     .flatMap { child.pipeline.addHandler(APIHTTPHandler(channel: channel)) }
             }
         do {
-            _ = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
+            let server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
             try group.next().submit {
                 _ = kiln_set_thread_name("kiln_api")
                 APIServer.primeHeapShrinkCheck()
                 if seccomp { try Seccomp.install(.api) }
             }.wait()
+            // Not waited for: accepting can serve a request at once, which needs this thread.
+            _ = server.setOption(ChannelOptions.autoRead, value: true)
         } catch {
             try? group.syncShutdownGracefully()
             unlink(socketPath)
