@@ -426,8 +426,35 @@ def idle_ctrl_alt_del():
         kiln.stop()
 
 
+def early_clients(starts=50):
+    """Clients that connect the moment the socket appears (as orchestrators poll for it) must be
+    answered: kiln once served such a request before its API thread was set up, and deadlocked."""
+    import socket
+    hung = []
+    for _ in range(starts):
+        kiln = Kiln(instance_id="early", wait=False)
+        answered = False
+        deadline = time.monotonic() + 5
+        while not answered and time.monotonic() < deadline and kiln.alive():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                s.connect(kiln.sock)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answered = s.recv(64).startswith(b"HTTP/1.1 200")
+            except OSError:
+                pass
+            finally:
+                s.close()
+        if not answered:
+            hung.append(kiln.pid)
+        kiln.stop()
+    check(f"{starts} starts, a client connecting as soon as the socket exists: always answered",
+          not hung, f"{len(hung)} of {starts} never answered")
+
+
 def main():
-    for scenario in (lifecycle, idle_ctrl_alt_del):
+    for scenario in (lifecycle, idle_ctrl_alt_del, early_clients):
         try:
             scenario()
         except Exception as error:  # a broken scenario is a failure, not a skip
