@@ -164,13 +164,13 @@ class Kiln:
             result[int(tid)] = (name, mode)
         return result
 
-    def thread_cpu_ticks(self, name):
-        """utime+stime (clock ticks) of the thread named `name`."""
+    def thread_cpu_ms(self, name):
+        """Time on CPU (ms, from /proc/PID/task/TID/schedstat: ns resolution, guest time
+        included) of the thread named `name`."""
         for tid, (comm, _) in self.threads().items():
             if comm == name:
-                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                return int(fields[11]) + int(fields[12])
+                with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
+                    return int(f.read().split()[0]) / 1e6
         return None
 
     def private_kib(self):
