@@ -173,14 +173,20 @@ class Kiln:
                     return int(f.read().split()[0]) / 1e6
         return None
 
-    def private_kib(self):
-        """Private_Clean + Private_Dirty of the whole process, in KiB."""
-        total = 0
+    def memory_kib(self):
+        """{field: KiB} of /proc/PID/smaps_rollup (Rss, Private_Clean, Private_Dirty...)."""
+        fields = {}
         with open(f"/proc/{self.pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                    total += int(line.split()[1])
-        return total
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    fields[parts[0].rstrip(":")] = int(parts[1])
+        return fields
+
+    def private_kib(self):
+        """Private_Clean + Private_Dirty of the whole process, in KiB."""
+        fields = self.memory_kib()
+        return fields["Private_Clean"] + fields["Private_Dirty"]
 
     def stop(self):
         if self.proc.poll() is None:
