@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "kiln-jailer", targets: ["kiln-jailer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,6 +36,15 @@ let package = Package(
             dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
+        // The jailer: builds a jail and execs kiln in it without capabilities.
+        .systemLibrary(name: "CCap", pkgConfig: "libcap"),
+        .target(name: "CJailer"),
+        .target(name: "Jailer", dependencies: ["CCap", "CJailer"], swiftSettings: strict),
+        .executableTarget(
+            name: "kiln-jailer",
+            dependencies: ["Jailer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
@@ -44,6 +54,8 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", exclude: []),
+        // Unit parts of the jailer, and real jails (as root) around the static release kiln.
+        .testTarget(name: "JailerTests", dependencies: ["Jailer"]),
     ],
     swiftLanguageModes: [.v6]
 )
