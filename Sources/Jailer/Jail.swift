@@ -33,7 +33,9 @@ public enum Jail {
                 close(netns)
             }
             if let devNull {
-                try check("daemonize", "setsid") { setsid() }
+                // In a new PID namespace the child starts the session: a process group leader
+                // (as the jailer may be) cannot call setsid.
+                if !config.newPidNamespace { try check("daemonize", "setsid (the jailer must not lead a process group)") { setsid() } }
                 for fd in Int32(0)...2 { try check("daemonize", "redirect \(fd) to /dev/null") { dup2(devNull, fd) } }
                 close(devNull)
             }
@@ -73,6 +75,7 @@ public enum Jail {
         if child == 0 {
             close(pipeFDs[0])
             do {
+                if config.daemonize { try check("daemonize", "setsid") { setsid() } }
                 try becomeVMM(config, layout, keeping: rollback.ownDescriptors + [pipeFDs[1]])
             } catch {
                 // The parent reports it and undoes the jail once this process is gone.

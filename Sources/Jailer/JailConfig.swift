@@ -28,6 +28,10 @@ public struct JailConfig: Equatable, Sendable {
 public struct CgroupSetting: Equatable, Sendable {
     public let file: String
     public let value: String
+    public init(file: String, value: String) {
+        self.file = file
+        self.value = value
+    }
     public var controller: Substring { file.prefix { $0 != "." } }
 }
 
@@ -39,4 +43,8 @@ public struct ResourceLimit: Equatable, Sendable {
     }
     public let resource: Resource
     public let value: UInt64
+    public init(resource: Resource, value: UInt64) {
+        self.resource = resource
+        self.value = value
+    }
 }

@@ -86,7 +86,34 @@ extension JailConfig {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw JailerError(step: step, "\(what) \(path) is not a regular file")
         }
-        if executable && access(path, X_OK) != 0 { throw .system(step, "\(what) \(path) is not executable") }
+        if executable {
+            guard info.st_mode & 0o111 != 0 else { throw JailerError(step: step, "\(what) \(path) is not executable") }
+            try requireStaticELF(path, what: what)
+        }
+    }
+
+    /// The jail holds the executable and nothing else: no dynamic loader, no shared libraries.
+    /// A dynamically linked file would only fail at exec, after the privileges are gone and
+    /// the jail can no longer be undone, so it is refused here.
+    static func requireStaticELF(_ path: String, what: String) throws(JailerError) {
+        let fd = try check(step, "open \(what) \(path)") { open(path, O_RDONLY | O_CLOEXEC) }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 64)
+        guard pread(fd, &header, 64, 0) == 64, header[0..<4] == [0x7f, 0x45, 0x4c, 0x46], header[4] == 2 else {
+            throw JailerError(step: step, "\(what) \(path) is not a 64-bit ELF executable")
+        }
+        func little(_ bytes: ArraySlice<UInt8>) -> Int { bytes.reversed().reduce(0) { $0 << 8 | Int($1) } }
+        let tableOffset = little(header[32..<40]), entrySize = little(header[54..<56]), count = little(header[56..<58])
+        guard entrySize >= 4, count < 4096 else { throw JailerError(step: step, "\(what) \(path) has a malformed program header table") }
+        var entry = [UInt8](repeating: 0, count: 4)
+        for index in 0..<count {
+            guard pread(fd, &entry, 4, off_t(tableOffset + index * entrySize)) == 4 else {
+                throw JailerError(step: step, "\(what) \(path) has a truncated program header table")
+            }
+            if little(entry[0..<4]) == 3 { // PT_INTERP
+                throw JailerError(step: step, "\(what) \(path) is dynamically linked; the jail holds no shared libraries (build kiln with `swift build -c release --static-swift-stdlib -Xswiftc -static-executable`)")
+            }
+        }
     }
 
     /// An absolute path without '.' or '..' components (it is created if missing), never '/'.
