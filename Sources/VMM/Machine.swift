@@ -60,6 +60,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Creates every KVM object, loads the kernel and wires the devices; no guest code runs yet.
     public static func build(_ config: VMConfig) throws(VMMError) -> Machine {
+        BootClock.markBuildStart()
         VcpuKickSignal.unblockAllSignals()
         return try MachineBuilder.build(config)
     }
