@@ -40,6 +40,9 @@ public final class MetricsSink: @unchecked Sendable {
         if let metrics = vm?.metrics {
             members.append(("vcpu", .object(metrics.vcpuExits.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })))
             members.append(("block", .object(metrics.block.map { ($0.id, Self.json($0.counters)) })))
+            members.append(("virtio", .object(metrics.transports.map {
+                ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
+            })))
             if let entropy = metrics.entropy {
                 members.append(("entropy", .object([("requests", .uint(entropy.requests)),
                                                     ("bytes", .uint(entropy.bytes)), ("errors", .uint(entropy.errors))])))

@@ -23,9 +23,9 @@ public final class Machine: @unchecked Sendable {
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         devices: [any VirtioDevice], keepAlive: [AnyObject]) {
+         transports: [MMIOTransport], keepAlive: [AnyObject]) {
         self.i8042 = i8042
-        self.devices = devices
+        self.transports = transports
         haltDetector = HaltDetector(vcpuCount: vcpus.count)
         self.config = config
         self.vm = vm
@@ -41,7 +41,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     private let i8042: I8042
-    private let devices: [any VirtioDevice]
+    private let transports: [MMIOTransport]
     private let pauseGate = PauseGate()
     private let haltDetector: HaltDetector
     private var runners: [VcpuRunner] = []
@@ -170,13 +170,20 @@ public final class Machine: @unchecked Sendable {
             }
         }
         var blockIndex = 0
-        for device in devices {
-            if let block = device as? Block {
-                result.block.append((id: "drive\(blockIndex)", counters: block.counters))
+        for transport in transports {
+            let (events, interrupts) = transport.counters
+            let name: String
+            if let block = transport.device as? Block {
+                name = "drive\(blockIndex)"
+                result.block.append((id: name, counters: block.counters))
                 blockIndex += 1
-            } else if let rng = device as? Rng {
+            } else if let rng = transport.device as? Rng {
+                name = "entropy"
                 result.entropy = rng.counters
+            } else {
+                name = "\(transport.device.deviceType)\(result.transports.count)"
             }
+            result.transports.append((device: name, queueEvents: events, interrupts: interrupts))
         }
         return result
     }
@@ -187,6 +194,8 @@ public struct MachineMetrics: Sendable {
     public var vcpuExits: [String: UInt64] = [:]
     public var block: [(id: String, counters: BlockCounters)] = []
     public var entropy: RngCounters?
+    /// Per virtio device: queue notifications serviced and interrupts raised.
+    public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
 
     public init() {}
 }

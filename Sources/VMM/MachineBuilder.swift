@@ -128,7 +128,7 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, devices: devices,
+                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, transports: virtio.transports,
                        keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
     }
 
