@@ -14,6 +14,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CKiln"),
@@ -26,7 +28,14 @@ let package = Package(
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
                 swiftSettings: strict),
         // Firecracker-compatible configuration (config file now, the HTTP API next).
-        .target(name: "API", dependencies: ["VMM"], swiftSettings: strict),
+        // The HTTP side: NIOHTTP1 on one event-loop thread, forwarding each request to the VMM thread.
+        .target(name: "API", dependencies: [
+            "VMM", "Seccomp", "CKiln",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).

@@ -10,39 +10,37 @@ import Glibc
 
 /// Firecracker's `--config-file` JSON: the whole VM in one document, turned into a `VMConfig`.
 public struct ConfigFile: Decodable, Sendable {
-    /// Firecracker's default kernel command line, plus the serial console Kiln's users expect.
-    public static let defaultBootArgs = VMConfig.defaultCommandLine
-
-    public var bootSource: BootSource
-    public var machineConfig: MachineConfiguration?
-    public var drives: [Drive]
-    public var entropy: Bool
+    public var resources = VMResources()
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case bootSource = "boot-source", machineConfig = "machine-config", drives, entropy
-        // Known to Firecracker, not implemented by Kiln yet: rejected by name, unless empty.
-        case networkInterfaces = "network-interfaces", vsock, logger, metrics, mmdsConfig = "mmds-config"
-        case balloon, cpuConfig = "cpu-config"
+        case networkInterfaces = "network-interfaces", vsock, logger, metrics
+        // Known to Firecracker, not implemented by Kiln: rejected by name, unless empty.
+        case mmdsConfig = "mmds-config", balloon, cpuConfig = "cpu-config"
     }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "the configuration")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        bootSource = try c.decode(BootSource.self, forKey: .bootSource)
-        machineConfig = try c.decodeIfPresent(MachineConfiguration.self, forKey: .machineConfig)
-        drives = try c.decodeIfPresent([Drive].self, forKey: .drives) ?? []
-        entropy = try c.decodeIfPresent(EntropyDevice.self, forKey: .entropy) != nil
-        for key in [CodingKeys.networkInterfaces, .vsock, .logger, .metrics, .mmdsConfig, .balloon, .cpuConfig]
-            where c.contains(key) && (try? c.decodeNil(forKey: key)) != true {
-            if key == .networkInterfaces, let list = try? c.decode([AnyKeyObject].self, forKey: key), list.isEmpty { continue }
-            throw ConfigurationError("'\(key.rawValue)' is not supported by this version of kiln")
-        }
+        resources.bootSource = try c.decode(BootSource.self, forKey: .bootSource)
+        resources.machineConfig = try c.decodeIfPresent(MachineConfiguration.self, forKey: .machineConfig) ?? .default
         var seen = Set<String>()
-        for drive in drives where !seen.insert(drive.driveID).inserted {
-            throw ConfigurationError("drive_id '\(drive.driveID)' appears twice")
+        for drive in try c.decodeIfPresent([Drive].self, forKey: .drives) ?? [] {
+            guard seen.insert(drive.driveID).inserted else { throw ConfigurationError("drive_id '\(drive.driveID)' appears twice") }
+            do { try resources.put(drive) } catch { throw ConfigurationError("more than one drive has is_root_device=true") }
         }
-        guard drives.filter(\.isRootDevice).count <= 1 else {
-            throw ConfigurationError("more than one drive has is_root_device=true")
+        for interface in try c.decodeIfPresent([NetworkInterface].self, forKey: .networkInterfaces) ?? [] {
+            guard seen.insert("net:" + interface.ifaceID).inserted else {
+                throw ConfigurationError("iface_id '\(interface.ifaceID)' appears twice")
+            }
+            try resources.put(interface)
+        }
+        resources.vsock = try c.decodeIfPresent(Vsock.self, forKey: .vsock)
+        resources.entropy = try c.decodeIfPresent(EntropyDevice.self, forKey: .entropy) != nil
+        resources.logger = try c.decodeIfPresent(LoggerConfig.self, forKey: .logger)
+        resources.metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics)
+        for key in [CodingKeys.mmdsConfig, .balloon, .cpuConfig] where c.contains(key) && (try? c.decodeNil(forKey: key)) != true {
+            throw ConfigurationError("'\(key.rawValue)' is not supported by this version of kiln")
         }
     }
 
@@ -63,19 +61,8 @@ public struct ConfigFile: Decodable, Sendable {
         }
     }
 
-    /// The VM this file describes. As in Firecracker, the root device becomes /dev/vda and
-    /// `root=/dev/vda ro|rw` is added to the command line.
-    public func vmConfig() -> VMConfig {
-        let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
-        var commandLine = bootSource.bootArgs ?? Self.defaultBootArgs
-        if let root = drives.first(where: \.isRootDevice) {
-            commandLine += " root=/dev/vda " + (root.isReadOnly ? "ro" : "rw")
-        }
-        return VMConfig(
-            kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
-            vcpuCount: machineConfig?.vcpuCount ?? 1, memoryMiB: machineConfig?.memSizeMiB ?? VMConfig.defaultMemoryMiB,
-            drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy)
-    }
+    /// The VM this file describes (see `VMResources.vmConfig`).
+    public func vmConfig() throws(ConfigurationError) -> VMConfig { try resources.vmConfig() }
 
     /// Config files are small: at most 1 MiB is read, so a wrong path (a device, a huge file)
     /// cannot make kiln read without end.
@@ -97,7 +84,7 @@ public struct ConfigFile: Decodable, Sendable {
         return Array(bytes[..<count])
     }
 
-    private static func describe(_ error: DecodingError) -> String {
+    static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
             return keys.isEmpty ? "the configuration" : keys.joined(separator: ".")
@@ -119,5 +106,3 @@ struct EntropyDevice: Decodable {
     }
 }
 
-/// Any JSON object, for lists whose emptiness is all that matters.
-struct AnyKeyObject: Decodable {}

@@ -10,6 +10,9 @@ public enum ThreadRole: String, CaseIterable, Sendable {
     case devices
     /// One per vCPU (`kiln_vcpuN`): KVM_RUN and exit dispatch.
     case vcpu
+    /// The API server's event-loop thread (`kiln_api`): HTTP on the API socket, handing each
+    /// request to the VMM thread.
+    case api
 
     /// Firecracker calls the main thread's role "vmm"; same role.
     public static var vmm: ThreadRole { .control }
@@ -20,6 +23,7 @@ public enum ThreadRole: String, CaseIterable, Sendable {
         case .control: SyscallRule.control
         case .devices: SyscallRule.devices
         case .vcpu: SyscallRule.vcpu
+        case .api: SyscallRule.api
         }
     }
 }

@@ -22,7 +22,11 @@ public final class Machine: @unchecked Sendable {
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
-         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, keepAlive: [AnyObject]) {
+         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
+         transports: [MMIOTransport], keepAlive: [AnyObject]) {
+        self.i8042 = i8042
+        self.transports = transports
+        haltDetector = HaltDetector(vcpuCount: vcpus.count)
         self.config = config
         self.vm = vm
         self.memory = memory
@@ -36,21 +40,41 @@ public final class Machine: @unchecked Sendable {
         self.keepAlive = keepAlive
     }
 
+    private let i8042: I8042
+    private let transports: [MMIOTransport]
+    private let pauseGate = PauseGate()
+    private let haltDetector: HaltDetector
+    private var runners: [VcpuRunner] = []
+    private var vcpuThreads: [NativeThread] = []
+    private var deviceThread: NativeThread?
+    /// False when the VMM thread's own filter could not be installed (the VM is then stopping).
+    private var supervising = false
+    public private(set) var isPaused = false
+
     /// Builds the VM described by `config`, runs it to the end and returns how it ended.
     public static func boot(_ config: VMConfig) throws(VMMError) -> VMOutcome {
+        let machine = try build(config)
+        try machine.start()
+        return machine.waitUntilStopped()
+    }
+
+    /// Creates every KVM object, loads the kernel and wires the devices; no guest code runs yet.
+    public static func build(_ config: VMConfig) throws(VMMError) -> Machine {
+        BootClock.markBuildStart()
         VcpuKickSignal.unblockAllSignals()
-        let machine = try MachineBuilder.build(config)
-        return try machine.run()
+        return try MachineBuilder.build(config)
     }
 
     /// Until the VM stops, probes now and then whether every vCPU has halted for good.
-    private func watchForHalt(_ detector: HaltDetector) {
+    private func watchForHalt(idle: (Int) -> Void) {
         let probeIntervalMilliseconds = 250, settleMilliseconds = 20
         var haltedRounds = 0
-        while !stop.waitForStop(milliseconds: probeIntervalMilliseconds) {
+        while !stop.waitForStop(milliseconds: probeIntervalMilliseconds, idle: idle) {
+            // A paused vCPU is parked outside KVM_RUN: nothing to probe.
+            if isPaused { haltedRounds = 0; continue }
             detector.beginRound()
             stop.kickAll()
-            if stop.waitForStop(milliseconds: settleMilliseconds) { break }
+            if stop.waitForStop(milliseconds: settleMilliseconds, idle: idle) { break }
             // A dead halt lasts forever: require it in consecutive rounds, so a state seen only
             // in passing (or misreported once) never ends a running guest.
             haltedRounds = detector.allHalted ? haltedRounds + 1 : 0
@@ -60,14 +84,17 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Starts one thread per vCPU and the console input thread; returns when the VM stops.
-    func run() throws(VMMError) -> VMOutcome {
+    private var detector: HaltDetector { haltDetector }
+
+    /// Starts one thread per vCPU and the device thread, then confines the calling (VMM) thread.
+    /// Nothing may spawn threads from the calling thread after this.
+    public func start() throws(VMMError) {
         VcpuKickSignal.install()
-        var threads: [NativeThread] = []
-        let haltDetector = HaltDetector(vcpuCount: vcpus.count)
+        let gate = pauseGate
+        stop.onStop { gate.wakeAll() }
         for vcpu in vcpus {
             let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
-                                    haltDetector: haltDetector)
+                                    haltDetector: haltDetector, pauseGate: pauseGate)
             let thread: NativeThread
             do {
                 thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in
@@ -76,28 +103,99 @@ public final class Machine: @unchecked Sendable {
                 }
             } catch {
                 stop.requestStop(.failed("\(error)"))
-                threads.forEach { $0.join() }
+                vcpuThreads.forEach { $0.join() }
                 throw error
             }
             stop.register(vcpu: vcpu, thread: thread)
-            threads.append(thread)
+            runners.append(runner)
+            vcpuThreads.append(thread)
         }
-        let devices = loop
+        let loop = self.loop
         if config.forwardsStandardInput {
-            try console.attach(serial: serial, to: devices, stop: stop)
+            try console.attach(serial: serial, to: loop, stop: stop)
         }
-        let deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
+        deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
             guard ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop) else { return }
-            devices.run()
+            loop.run()
         }
         // Last: threads spawned after this would inherit the control filter on top of their own.
-        if ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop) {
-            watchForHalt(haltDetector)
-        }
-        threads.forEach { $0.join() }
-        devices.stop()
-        deviceThread.join()
+        supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
+    }
+
+    /// Supervises the VM until it stops, then joins its threads and returns how it ended.
+    /// `idle` is called with a number of milliseconds to wait (the API serves requests there).
+    public func waitUntilStopped(idle: (Int) -> Void = { usleep(UInt32($0) * 1000) }) -> VMOutcome {
+        if supervising { watchForHalt(idle: idle) }
+        vcpuThreads.forEach { $0.join() }
+        loop.stop()
+        deviceThread?.join()
         serial.flush()
         return stop.result ?? .stopped
     }
+
+    /// Stops every vCPU outside KVM_RUN (devices keep running, as in Firecracker).
+    public func pause() throws(VMMError) {
+        guard !isPaused else { return }
+        isPaused = true
+        let parked = pauseGate.pause(vcpuCount: vcpus.count, milliseconds: 2000) {
+            for vcpu in vcpus { vcpu.requestExit() }
+            stop.kickAll()
+        }
+        guard parked else {
+            resume()
+            throw .invalidState("vCPUs did not stop within 2 s")
+        }
+    }
+
+    public func resume() {
+        guard isPaused else { return }
+        isPaused = false
+        pauseGate.resume()
+    }
+
+    /// Firecracker's SendCtrlAltDel: the scan codes go to the i8042, whose IRQ 1 the guest's
+    /// keyboard driver turns into an orderly reboot.
+    public func sendCtrlAltDel() throws(VMMError) {
+        guard i8042.pressCtrlAltDel() else { throw .invalidState("the i8042 output buffer is full") }
+    }
+
+    /// Asks the VM to stop from outside (the API's process exit, a signal).
+    public func requestStop(_ outcome: VMOutcome) { stop.requestStop(outcome) }
+
+    public var metrics: MachineMetrics {
+        var result = MachineMetrics()
+        for runner in runners {
+            for reason in VcpuExitCounters.Reason.allCases {
+                result.vcpuExits[reason.metricName, default: 0] &+= runner.exits.value(reason)
+            }
+        }
+        var blockIndex = 0
+        for transport in transports {
+            let (events, interrupts) = transport.counters
+            let name: String
+            if let block = transport.device as? Block {
+                name = "drive\(blockIndex)"
+                result.block.append((id: name, counters: block.counters))
+                blockIndex += 1
+            } else if let rng = transport.device as? Rng {
+                name = "entropy"
+                result.entropy = rng.counters
+            } else {
+                name = "\(transport.device.deviceType)\(result.transports.count)"
+            }
+            result.transports.append((device: name, queueEvents: events, interrupts: interrupts))
+        }
+        return result
+    }
+}
+
+/// Counters of one VM, for the metrics sink.
+public struct MachineMetrics: Sendable {
+    public var vcpuExits: [String: UInt64] = [:]
+    public var block: [(id: String, counters: BlockCounters)] = []
+    public var entropy: RngCounters?
+    /// Per virtio device: queue notifications serviced and interrupts raised.
+    public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
+
+    public init() {}
 }

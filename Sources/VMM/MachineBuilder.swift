@@ -11,6 +11,8 @@ import Glibc
 /// load the kernel, configure the boot, and wire the legacy devices onto the buses.
 enum MachineBuilder {
     static let i8042Port: UInt64 = 0x60
+    /// The PC keyboard's ISA IRQ, for SendCtrlAltDel.
+    static let keyboardGSI: UInt32 = 1
 
     static func build(_ config: VMConfig) throws(VMMError) -> Machine {
         let kvm: Kvm
@@ -58,7 +60,8 @@ enum MachineBuilder {
 
         var mmioBus = Bus(space: .mmio)
         let loop = try EventLoop()
-        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory,
+        let devices = try virtioDevices(config)
+        let virtio = try VirtioDevices.attach(devices, vm: vm, memory: memory,
                                               mmioBus: &mmioBus, loop: loop)
         let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
 
@@ -83,7 +86,8 @@ enum MachineBuilder {
         let console = try ConsoleInput(seccomp: config.seccomp)
         let serial = Serial16550(interrupt: serialLine, output: output,
                                  onReceiveSpace: { console.receiveSpaceAvailable() })
-        let i8042 = I8042(onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
+        let keyboardLine = try IRQFDLine(vm: vm, gsi: keyboardGSI)
+        let i8042 = I8042(keyboardInterrupt: keyboardLine, onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
         let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
         let sleepControl = ACPISleepControl(onPowerOff: { stop.requestStop(.poweredOff(reason: "ACPI S5")) })
         let pvpanic = PvPanic(onPanic: { events in
@@ -124,8 +128,8 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop,
-                       keepAlive: [kvm, serialLine, kernelImage] + virtio.keepAlive)
+                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, transports: virtio.transports,
+                       keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
     }
 
     /// The virtio devices `config` asks for, in bus order: drives first, then entropy.

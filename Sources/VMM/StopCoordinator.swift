@@ -9,6 +9,13 @@ import Glibc
 final class StopCoordinator: Sendable {
     private let outcome = Mutex<VMOutcome?>(nil)
     private let targets = Mutex<[(vcpu: Vcpu, thread: NativeThread)]>([])
+    private let observers = Mutex<[@Sendable () -> Void]>([])
+
+    /// `observer` runs once, on the thread that requests the stop (a vCPU parked by a pause
+    /// must be woken to see it).
+    func onStop(_ observer: @escaping @Sendable () -> Void) {
+        observers.withLock { $0.append(observer) }
+    }
 
     var isStopping: Bool { outcome.withLock { $0 != nil } }
     var result: VMOutcome? { outcome.withLock { $0 } }
@@ -25,11 +32,13 @@ final class StopCoordinator: Sendable {
     }
 
     /// Blocks until a stop is requested or `milliseconds` pass; true when stopping.
-    func waitForStop(milliseconds: Int) -> Bool {
+    /// `idle` waits up to the milliseconds it is given (by default it sleeps; the API's VMM
+    /// thread serves requests meanwhile).
+    func waitForStop(milliseconds: Int, idle: (Int) -> Void = { usleep(UInt32($0) * 1000) }) -> Bool {
         var waited = 0
         while waited < milliseconds {
             if isStopping { return true }
-            usleep(10_000)
+            idle(10)
             waited += 10
         }
         return isStopping
@@ -42,6 +51,7 @@ final class StopCoordinator: Sendable {
             return true
         }
         guard first else { return }
+        for observer in observers.withLock({ $0 }) { observer() }
         for target in targets.withLock({ $0 }) {
             target.vcpu.requestExit()
             target.thread.kick()

@@ -9,6 +9,8 @@ public enum VMMError: Error, CustomStringConvertible {
     case memory(GuestMemoryError)
     case boot(String)
     case thread(operation: String, errno: Int32)
+    /// The request does not fit the VM's current state (pausing a stopped VM, ...).
+    case invalidState(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,7 @@ public enum VMMError: Error, CustomStringConvertible {
         case let .memory(error): error.description
         case let .boot(why): why
         case let .thread(operation, errno): "\(operation) failed: \(errnoName(errno))"
+        case let .invalidState(why): why
         }
     }
 }

@@ -12,6 +12,8 @@ final class VcpuRunner: @unchecked Sendable {
     private let mmioBus: Bus
     private let stop: StopCoordinator
     private let haltDetector: HaltDetector
+    private let pauseGate: PauseGate
+    let exits = VcpuExitCounters()
     private(set) var state: State = .running
     /// Accesses no device claimed; the guest probing absent hardware is normal, so these are
     /// counted rather than logged.
@@ -19,8 +21,10 @@ final class VcpuRunner: @unchecked Sendable {
     private(set) var unhandledMMIOAccesses: UInt64 = 0
     private(set) var exitCount: UInt64 = 0
 
-    init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator, haltDetector: HaltDetector) {
+    init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator, haltDetector: HaltDetector,
+         pauseGate: PauseGate) {
         self.vcpu = vcpu
+        self.pauseGate = pauseGate
         self.haltDetector = haltDetector
         self.portBus = portBus
         self.mmioBus = mmioBus
@@ -35,6 +39,10 @@ final class VcpuRunner: @unchecked Sendable {
             if stop.isStopping {
                 state = .exited(stop.result ?? .stopped)
                 break
+            }
+            if pauseGate.isPauseRequested {
+                pauseGate.park(unlessStopping: { stop.isStopping })
+                continue
             }
             let exit: VcpuExit
             do {
@@ -59,33 +67,41 @@ final class VcpuRunner: @unchecked Sendable {
     private func handle(_ exit: VcpuExit) -> VMOutcome? {
         switch exit {
         case let .ioOut(port, size, data):
+            exits.count(.ioOut)
             forEachElement(of: data, size: size) { element in
                 if !portBus.write(address: UInt64(port), data: element) { unhandledPortAccesses &+= 1 }
             }
             return nil
         case let .ioIn(port, size, data):
+            exits.count(.ioIn)
             forEachElement(of: UnsafeRawBufferPointer(data), size: size) { element in
                 let target = UnsafeMutableRawBufferPointer(mutating: element)
                 if !portBus.read(address: UInt64(port), data: target) { unhandledPortAccesses &+= 1 }
             }
             return nil
         case let .mmioWrite(address, data):
+            exits.count(.mmioWrite)
             if !mmioBus.write(address: address, data: data) { unhandledMMIOAccesses &+= 1 }
             return nil
         case let .mmioRead(address, data):
+            exits.count(.mmioRead)
             if !mmioBus.read(address: address, data: data) { unhandledMMIOAccesses &+= 1 }
             return nil
         case .interrupted:
+            exits.count(.interrupted)
             vcpu.clearExitRequest()
             haltDetector.report(vcpu: Int(vcpu.id), haltedWithInterruptsOff: isHaltedWithInterruptsOff())
             return nil
         case .halt:
+            exits.count(.halt)
             // With the in-kernel LAPIC KVM blocks HLT itself; reaching here means the guest
             // halted with no way to be woken, which Firecracker also treats as the end.
             return .poweredOff(reason: "vCPU \(vcpu.id) halted")
         case .shutdown:
+            exits.count(.shutdown)
             return .reset(reason: "vCPU \(vcpu.id) shut down (triple fault)")
         case let .systemEvent(type):
+            exits.count(.systemEvent)
             switch type {
             case 1: return .poweredOff(reason: "system event shutdown on vCPU \(vcpu.id)")
             case 2: return .reset(reason: "system event reset on vCPU \(vcpu.id)")
@@ -93,6 +109,7 @@ final class VcpuRunner: @unchecked Sendable {
             default: return .failed("vCPU \(vcpu.id): unexpected KVM_EXIT_SYSTEM_EVENT type \(type)")
             }
         case let .failEntry(reason, cpu):
+            exits.count(.failure)
             return .failed("vCPU \(vcpu.id): KVM_EXIT_FAIL_ENTRY (hardware reason 0x\(String(reason, radix: 16)), host cpu \(cpu))")
         case let .internalError(suberror):
             return .failed("vCPU \(vcpu.id): KVM_EXIT_INTERNAL_ERROR (suberror \(suberror))")

@@ -52,12 +52,18 @@ struct Boot: ParsableCommand {
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
-            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp)
+            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI,
+            seccomp: !(noSeccomp || Self.rootTookNoSeccomp))
         try runVM(config)
     }
 }
 
 extension Boot {
+    /// `kiln` itself declares `--no-seccomp` too (Firecracker's flag, for API mode), and
+    /// ArgumentParser hands a flag both levels declare to the root command, so `kiln boot
+    /// --no-seccomp` would otherwise be dropped silently.
+    static var rootTookNoSeccomp: Bool { CommandLine.arguments.dropFirst().contains("--no-seccomp") }
+
     /// `PATH` or `PATH,ro` (also `,rw`).
     static func parseDrive(_ text: String) throws -> DriveConfig {
         var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

@@ -1,6 +1,9 @@
 import API
 import ArgumentParser
 import VMM
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Kiln: ParsableCommand {
@@ -8,28 +11,95 @@ struct Kiln: ParsableCommand {
         commandName: "kiln",
         abstract: "A microVM monitor and sandbox for Linux/KVM.",
         discussion: """
-            `kiln --config-file PATH --no-api` starts the VM a Firecracker configuration file \
-            describes (boot-source, machine-config, drives, entropy). `kiln boot` takes the same \
-            settings as flags.
+            `kiln --api-sock PATH` serves Firecracker's HTTP API on a Unix socket: configure the VM \
+            with PUT requests, then PUT /actions {"action_type": "InstanceStart"}. \
+            `kiln --config-file PATH` starts the VM a Firecracker configuration file describes at \
+            once (and still serves the API if --api-sock is given; --no-api: no API at all). \
+            `kiln boot` takes the same settings as flags. kiln exits when the guest does.
             """,
         version: KilnVersion.string,
         subcommands: [Boot.self])
 
+    @Option(help: ArgumentHelp("Serve the API on this Unix socket path (must not exist).", valueName: "path"))
+    var apiSock: String?
+
     @Option(help: ArgumentHelp("Start the VM described by this Firecracker-format JSON file.", valueName: "path"))
     var configFile: String?
 
-    @Flag(help: "Run without the API server (required with --config-file until the API exists).")
+    @Flag(help: "Run without the API server (only with --config-file).")
     var noAPI = false
 
+    @Option(help: ArgumentHelp("Instance id reported by GET /.", valueName: "id"))
+    var id: String = "anonymous-instance"
+
+    @Flag(name: .customLong("no-seccomp"), help: "Do not confine kiln's threads with seccomp filters (debugging only).")
+    var noSeccompFilters = false
+
     func run() throws {
-        guard let configFile else { throw CleanExit.helpRequest(self) }
-        guard noAPI else { fail("the API server is not implemented yet: pass --no-api with --config-file") }
-        let config: VMConfig
-        do {
-            config = try ConfigFile.load(path: configFile).vmConfig()
-        } catch {
-            fail("\(configFile): \(error)")
+        LogSink.bootstrap()
+        if noAPI && apiSock != nil { fail("--no-api and --api-sock exclude each other") }
+        if noAPI && configFile == nil { fail("--no-api needs --config-file") }
+        guard configFile != nil || apiSock != nil else { throw CleanExit.helpRequest(self) }
+        guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
+
+        var resources = VMResources()
+        if let configFile {
+            do {
+                resources = try ConfigFile.load(path: configFile).resources
+            } catch {
+                fail("\(configFile): \(error)")
+            }
         }
-        try runVM(config)
+        var machine: Machine?
+        let controller = APIController(resources: resources, instanceID: id, seccomp: !noSeccompFilters) {
+            (config: VMConfig) throws(VMMError) -> any RunningVM in
+            let built = try Machine.build(config)
+            try built.start()
+            machine = built
+            return built
+        }
+
+        let channel: RequestChannel?
+        if let apiSock {
+            do {
+                channel = try RequestChannel()
+                _ = try APIServer(socketPath: apiSock, channel: channel!, seccomp: !noSeccompFilters)
+            } catch {
+                fail("\(error)")
+            }
+        } else {
+            channel = nil
+        }
+
+        if configFile != nil {
+            do {
+                try controller.applyObservability()
+                try controller.startInstance()
+            } catch {
+                fail("\(configFile!): \(error)")
+            }
+        } else if let channel {
+            while machine == nil { channel.serve(waitingUpTo: -1, controller.handle) }
+        }
+        guard let machine else { fail("the VM did not start") }
+
+        // Firecracker flushes metrics every 60 s besides FlushMetrics.
+        let flushInterval = 60_000
+        var sinceFlush = 0
+        let outcome = machine.waitUntilStopped { milliseconds in
+            if let channel {
+                channel.serve(waitingUpTo: Int32(milliseconds), controller.handle)
+            } else {
+                usleep(UInt32(milliseconds) * 1000)
+            }
+            sinceFlush += milliseconds
+            if sinceFlush >= flushInterval {
+                sinceFlush = 0
+                controller.flushMetricsIfConfigured()
+            }
+        }
+        controller.flushMetricsIfConfigured()
+        printError("kiln: VM ended: \(outcome)")
+        throw ExitCode(outcome.exitCode)
     }
 }

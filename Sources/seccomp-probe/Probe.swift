@@ -177,7 +177,20 @@ enum Probe {
         case .control:
             usleep(1000) // the halt watch
             pthread_kill(pthread_self(), SIGUSR1)
+            var request = pollfd(fd: d.event, events: Int16(POLLIN), revents: 0)
+            _ = poll(&request, 1, 0) // API requests from the API thread
             close(d.spare) // teardown
+        case .api:
+            var event = [UInt8](repeating: 0, count: 12)
+            event[0] = 1
+            event.withUnsafeMutableBytes { raw in
+                let pointer = Int(bitPattern: raw.baseAddress)
+                _ = rawSyscall(sys("epoll_ctl"), Int(d.epoll), 1, Int(d.event), pointer, 0, 0)
+                _ = rawSyscall(sys("epoll_wait"), Int(d.epoll), pointer, 1, 0, 0, 0)
+                _ = rawSyscall(sys("epoll_ctl"), Int(d.epoll), 2, Int(d.event), 0, 0, 0)
+            }
+            _ = read(d.event, &one, 8)
+            close(d.spare) // a client's connection ends
         }
     }
 

@@ -21,7 +21,7 @@ import VMM
                         {"drive_id": "rootfs", "path_on_host": "/r", "is_root_device": true, "is_read_only": false}],
              "entropy": {}, "network-interfaces": []}
             """)
-        let config = file.vmConfig()
+        let config = try file.vmConfig()
         #expect(config.kernelPath == "/k")
         #expect(config.initrdPath == "/i")
         #expect(config.vcpuCount == 2 && config.memoryMiB == 256)
@@ -74,10 +74,12 @@ import VMM
     }
 
     @Test func unimplementedSectionsAreRefusedByName() {
-        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "vsock": {"guest_cid": 3, "uds_path": "/v"}}"#)?
-            .contains("'vsock' is not supported") == true)
+        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "mmds-config": {"network_interfaces": []}}"#)?
+            .contains("'mmds-config' is not supported") == true)
+        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "vsock": {"guest_cid": 2, "uds_path": "/v"}}"#)?
+            .contains("guest_cid must be 3") == true)
         #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "network-interfaces": [{"iface_id": "eth0"}]}"#)?
-            .contains("'network-interfaces' is not supported") == true)
+            .contains("host_dev_name") == true)
         #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {"rate_limiter": {}}}"#)?
             .contains("rate_limiter") == true)
     }

@@ -5,7 +5,7 @@ import Testing
 /// filter. The filter must let the role's ordinary calls through and kill the whole process with
 /// SIGSYS at the first call outside it.
 @Suite(.serialized) struct ProbeTests {
-    static let roles = ["control", "devices", "vcpu"]
+    static let roles = ["control", "devices", "vcpu", "api"]
     static let forbidden = [
         "socket", "socket-unix", "execve", "ptrace", "openat", "kvm-create-vm", "ioctl-tcgets", "clone",
         "mmap-exec", "mprotect-exec", "mmap-file", "tgkill-sigterm", "futex-requeue", "x32-write",

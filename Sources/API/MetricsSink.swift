@@ -1,0 +1,73 @@
+import Synchronization
+import Devices
+import VMM
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Firecracker-style metrics: one JSON object per line, written to a file or FIFO on
+/// FlushMetrics and periodically. Counters are cumulative since the process started.
+public final class MetricsSink: @unchecked Sendable {
+    private var fd: Int32 = -1
+    private var requestCounts: [String: UInt64] = [:]
+    private var clientErrors: UInt64 = 0
+    private(set) var linesWritten: UInt64 = 0
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Opens `path` for appending (created if missing). Non-blocking, so a FIFO nobody reads
+    /// never stalls the VMM thread: a line that does not fit is dropped and counted.
+    func open(_ path: String) throws(ConfigurationError) {
+        let opened = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0o600)
+        guard opened >= 0 else {
+            throw ConfigurationError("metrics: cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        fd = opened
+    }
+
+    func count(method: String, status: Int) {
+        requestCounts[method.lowercased(), default: 0] &+= 1
+        if status >= 400 { clientErrors &+= 1 }
+    }
+
+    func line(vm: (any RunningVM)?) -> JSONValue {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let milliseconds = Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        var api: [(String, JSONValue)] = requestCounts.sorted { $0.key < $1.key }.map { ("\($0.key)_requests", .uint($0.value)) }
+        api.append(("client_errors", .uint(clientErrors)))
+        var members: [(String, JSONValue)] = [("utc_timestamp_ms", .int(milliseconds)), ("api_server", .object(api))]
+        if let metrics = vm?.metrics {
+            members.append(("vcpu", .object(metrics.vcpuExits.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })))
+            members.append(("block", .object(metrics.block.map { ($0.id, Self.json($0.counters)) })))
+            members.append(("virtio", .object(metrics.transports.map {
+                ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
+            })))
+            if let entropy = metrics.entropy {
+                members.append(("entropy", .object([("requests", .uint(entropy.requests)),
+                                                    ("bytes", .uint(entropy.bytes)), ("errors", .uint(entropy.errors))])))
+            }
+        }
+        return .object(members)
+    }
+
+    /// Writes one line now.
+    func flush(vm: (any RunningVM)?) throws(ConfigurationError) {
+        guard fd >= 0 else { throw ConfigurationError("metrics are not configured") }
+        let text = line(vm: vm).serialized + "\n"
+        let written = text.utf8.withContiguousStorageIfAvailable { write(fd, $0.baseAddress, $0.count) }
+            ?? Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == text.utf8.count else {
+            throw ConfigurationError("metrics: write failed: \(written < 0 ? String(cString: strerror(errno)) : "short write")")
+        }
+        linesWritten &+= 1
+    }
+
+    private static func json(_ c: BlockCounters) -> JSONValue {
+        .object([("requests", .uint(c.requests)), ("read_count", .uint(c.readRequests)),
+                 ("write_count", .uint(c.writeRequests)), ("flush_count", .uint(c.flushes)),
+                 ("get_id_count", .uint(c.getIDs)), ("read_bytes", .uint(c.bytesRead)),
+                 ("write_bytes", .uint(c.bytesWritten)), ("io_errors", .uint(c.ioErrors)),
+                 ("unsupported", .uint(c.unsupported)), ("malformed_chains", .uint(c.malformedChains))])
+    }
+}

@@ -1,0 +1,91 @@
+import VMM
+
+/// Everything configured for the VM before it starts, by API calls or a config file. Each
+/// request is applied whole or not at all: callers decode and validate first, then store.
+public struct VMResources: Sendable {
+    public var bootSource: BootSource?
+    public var machineConfig: MachineConfiguration = .default
+    /// In the order they were first configured; replacing one keeps its place.
+    public private(set) var drives: [Drive] = []
+    public private(set) var networkInterfaces: [NetworkInterface] = []
+    public var vsock: Vsock?
+    public var entropy = false
+    public var logger: LoggerConfig?
+    public var metrics: MetricsConfig?
+
+    public init() {}
+
+    /// `PUT /drives/{id}`: adds or replaces; at most one root device.
+    public mutating func put(_ drive: Drive) throws(ConfigurationError) {
+        if drive.isRootDevice, let root = drives.first(where: \.isRootDevice), root.driveID != drive.driveID {
+            throw ConfigurationError("drive '\(root.driveID)' is already the root device")
+        }
+        if let index = drives.firstIndex(where: { $0.driveID == drive.driveID }) {
+            drives[index] = drive
+        } else {
+            guard drives.count + networkInterfaces.count < VMResources.maxVirtioDevices else {
+                throw ConfigurationError("too many devices: at most \(VMResources.maxVirtioDevices) virtio devices")
+            }
+            drives.append(drive)
+        }
+    }
+
+    /// `PUT /network-interfaces/{id}`: adds or replaces; TAP names and MACs must be unique.
+    public mutating func put(_ interface: NetworkInterface) throws(ConfigurationError) {
+        for other in networkInterfaces where other.ifaceID != interface.ifaceID {
+            if other.hostDevName == interface.hostDevName {
+                throw ConfigurationError("host_dev_name '\(interface.hostDevName)' is already used by '\(other.ifaceID)'")
+            }
+            if let mac = interface.guestMAC, other.guestMAC?.lowercased() == mac.lowercased() {
+                throw ConfigurationError("guest_mac '\(mac)' is already used by '\(other.ifaceID)'")
+            }
+        }
+        if let index = networkInterfaces.firstIndex(where: { $0.ifaceID == interface.ifaceID }) {
+            networkInterfaces[index] = interface
+        } else {
+            guard drives.count + networkInterfaces.count < VMResources.maxVirtioDevices else {
+                throw ConfigurationError("too many devices: at most \(VMResources.maxVirtioDevices) virtio devices")
+            }
+            networkInterfaces.append(interface)
+        }
+    }
+
+    /// One IRQ each, with the entropy and vsock devices counted in.
+    static let maxVirtioDevices = 8
+
+    /// The VM these resources describe. As in Firecracker, the root drive becomes /dev/vda and
+    /// `root=/dev/vda ro|rw` is added to the command line.
+    public func vmConfig(seccomp: Bool = true) throws(ConfigurationError) -> VMConfig {
+        guard let bootSource else { throw ConfigurationError("no boot source: PUT /boot-source first") }
+        if !networkInterfaces.isEmpty { try VMResources.requireSupport("network interfaces") }
+        if vsock != nil { try VMResources.requireSupport("vsock") }
+        let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
+        var commandLine = bootSource.bootArgs ?? VMConfig.defaultCommandLine
+        if let root = drives.first(where: \.isRootDevice) {
+            commandLine += " root=/dev/vda " + (root.isReadOnly ? "ro" : "rw")
+        }
+        return VMConfig(
+            kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
+            vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
+            drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy,
+            seccomp: seccomp)
+    }
+
+    private static func requireSupport(_ feature: String) throws(ConfigurationError) {
+        throw ConfigurationError("\(feature) are configured but this build of kiln cannot attach them yet")
+    }
+
+    /// `GET /vm/config`: Firecracker's FullVmConfiguration.
+    var json: JSONValue {
+        var members: [(String, JSONValue)] = []
+        if let bootSource { members.append(("boot-source", bootSource.json)) }
+        members.append(("machine-config", machineConfig.json))
+        members.append(("drives", .array(drives.map(\.json))))
+        members.append(("network-interfaces", .array(networkInterfaces.map(\.json))))
+        if let vsock { members.append(("vsock", vsock.json)) }
+        if entropy { members.append(("entropy", .object([]))) }
+        if let logger { members.append(("logger", logger.json)) }
+        if let metrics { members.append(("metrics", metrics.json)) }
+        return .object(members)
+    }
+}

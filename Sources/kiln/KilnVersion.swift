@@ -1,3 +1,0 @@
-enum KilnVersion {
-    static let string = "0.1.0"
-}
