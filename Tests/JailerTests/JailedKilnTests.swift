@@ -77,6 +77,45 @@ import Testing
         #expect(openFiles?[3] == "512" && openFiles?[4] == "512", "\(openFiles ?? [])")
     }
 
+    /// Firecracker's flow: kiln starts with its API socket inside the jail, the guest is put
+    /// in the jail, configured and started through the socket from outside.
+    @Test func apiSocketInsideTheJailAnswersAndBootsTheGuest() throws {
+        let harness = try JailerHarness()
+        defer { harness.cleanUp() }
+        let id = "api-1"
+        let root = harness.jailRoot(id)
+        let jailed = try harness.start(harness.arguments(
+            id: id, extra: ["--copy-in", try JailerHarness.guest("idle.elf"), "--cgroup", "pids.max=32"],
+            kiln: ["--api-sock", "/api.sock", "--id", id]), ready: "", timeout: 1)
+        defer { jailed.stop() }
+        let socket = root + "/api.sock"
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: socket) {
+            guard Date() < deadline, jailed.process.isRunning else { throw HarnessError("no API socket at \(socket): \(jailed.errorText())") }
+            usleep(10_000)
+        }
+        var info = stat()
+        #expect(stat(socket, &info) == 0 && info.st_uid == harness.uid, "the socket belongs to the VMM's uid")
+
+        let describe = try UnixHTTP.request(socket, "GET", "/")
+        #expect(describe.status == 200 && describe.body.contains(id), "\(describe)")
+        let bootSource = try UnixHTTP.request(socket, "PUT", "/boot-source",
+                                              body: #"{"kernel_image_path": "/idle.elf", "boot_args": "console=ttyS0"}"#)
+        #expect(bootSource.status == 204, "\(bootSource)")
+        let machine = try UnixHTTP.request(socket, "PUT", "/machine-config", body: #"{"vcpu_count": 1, "mem_size_mib": 64}"#)
+        #expect(machine.status == 204, "\(machine)")
+        let start = try UnixHTTP.request(socket, "PUT", "/actions", body: #"{"action_type": "InstanceStart"}"#)
+        #expect(start.status == 204, "\(start)")
+        try jailed.waitForOutput("IDLE", timeout: 20)
+
+        try expectConfined(jailed.pid, uid: harness.uid, gid: harness.gid)
+        let names = try ProcFS.threads(jailed.pid).compactMap { try? ProcFS.status("/proc/\(jailed.pid)/task/\($0)/status")["Name"] }
+        #expect(names.contains("kiln_api"), "\(names)")
+        let tree = try ProcFS.tree("/proc/\(jailed.pid)/root")
+        #expect(tree == ["kiln", "idle.elf", "api.sock", "dev", "dev/kvm", "dev/net", "dev/net/tun", "dev/urandom"], "\(tree)")
+        #expect(try UnixHTTP.request(socket, "GET", "/machine-config").body.contains("\"mem_size_mib\":64"))
+    }
+
     /// pids.max below what kiln needs (main, device thread, two vCPUs): thread creation fails.
     @Test func pidsLimitIsEnforced() throws {
         let harness = try JailerHarness()

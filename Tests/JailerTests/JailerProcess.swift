@@ -99,22 +99,8 @@ final class JailerHarness {
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let jailed = Jailed(process: process, stderr: err)
-        let deadline = Date().addingTimeInterval(timeout)
-        var seen = Data()
-        let fd = out.fileHandleForReading.fileDescriptor
-        while !String(decoding: seen, as: UTF8.self).contains(ready) {
-            guard Date() < deadline, process.isRunning else {
-                jailed.stop()
-                throw HarnessError("jailed kiln did not print \(ready): stdout \(String(decoding: seen, as: UTF8.self)); stderr \(jailed.errorText())")
-            }
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 100) > 0 {
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                let count = read(fd, &buffer, buffer.count)
-                if count > 0 { seen.append(contentsOf: buffer[..<count]) }
-            }
-        }
+        let jailed = Jailed(process: process, stdout: out, stderr: err)
+        if !ready.isEmpty { try jailed.waitForOutput(ready, timeout: timeout) }
         return jailed
     }
 
@@ -141,12 +127,33 @@ final class JailerHarness {
 /// A running jailed kiln.
 final class Jailed {
     let process: Process
+    let stdout: Pipe
     let stderr: Pipe
+    private var seen = Data()
     var pid: Int32 { process.processIdentifier }
 
-    init(process: Process, stderr: Pipe) {
+    init(process: Process, stdout: Pipe, stderr: Pipe) {
         self.process = process
+        self.stdout = stdout
         self.stderr = stderr
+    }
+
+    /// Reads the guest's console (kiln's stdout) until it contains `text`.
+    func waitForOutput(_ text: String, timeout: TimeInterval) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        let fd = stdout.fileHandleForReading.fileDescriptor
+        while !String(decoding: seen, as: UTF8.self).contains(text) {
+            guard Date() < deadline, process.isRunning else {
+                let output = String(decoding: seen, as: UTF8.self)
+                throw HarnessError("jailed kiln did not print \(text): stdout \(output); stderr \(errorText())")
+            }
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 100) > 0 {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                let count = read(fd, &buffer, buffer.count)
+                if count > 0 { seen.append(contentsOf: buffer[..<count]) }
+            }
+        }
     }
 
     func stop() {
@@ -210,4 +217,46 @@ enum ProcFS {
 struct HarnessError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// One HTTP/1.1 request over a Unix socket (the API socket of a jailed kiln, seen from outside).
+enum UnixHTTP {
+    static func request(_ socketPath: String, _ method: String, _ path: String, body: String? = nil) throws -> (status: Int, body: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw HarnessError("socket path too long: \(socketPath)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { throw HarnessError("connect \(socketPath): errno \(errno)") }
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+        if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "\r\n" }
+        let out = Array(text.utf8)
+        guard write(fd, out, out.count) == out.count else { throw HarnessError("write request: errno \(errno)") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let response = String(decoding: received, as: UTF8.self)
+            if let end = response.range(of: "\r\n\r\n") {
+                let head = response[..<end.lowerBound].lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                let body = response[end.upperBound...]
+                if body.utf8.count >= length {
+                    let status = Int(response.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    return (status, String(body))
+                }
+            }
+            let count = read(fd, &buffer, buffer.count)
+            guard count > 0 else { throw HarnessError("\(method) \(path): connection ended after \(received.count) bytes: \(response)") }
+            received += buffer[..<count]
+        }
+    }
 }
