@@ -6,9 +6,10 @@ Time from CLOCK_MONOTONIC just before posix_spawn to the guest's boot marker wri
 instruction of Tests/Guests/build/hello.elf; kiln prints the monotonic time it saw it) for
   unjailed   kiln boot --kernel hello.elf
   jailed     kiln-jailer ... --copy-in hello.elf -- boot --kernel /hello.elf
-             (jail directory, copy of the static kiln, device nodes, mount namespace,
+             (jail directory, kiln hard-linked in, device nodes, mount namespace,
              pivot_root, rlimits, uid/gid, capabilities dropped, no_new_privs, exec)
-  +cgroups   the same with v1 cgroups pids.max, memory.limit_in_bytes, cpu.cfs_quota_us
+  jailed-copy  the same with kiln copied in (an exec file not owned by root is never linked)
+  +cgroups   jailed with v1 cgroups pids.max, memory.limit_in_bytes, cpu.cfs_quota_us
 Each jail and cgroup is removed after its run (not timed). Needs root.
 Reports medians over RUNS (default 20) and the ratios to unjailed.
 
@@ -58,14 +59,20 @@ def main():
             sys.exit(f"missing {path}: run `swift build -c release --static-swift-stdlib -Xswiftc -static-executable` and `make -C Tests/Guests`")
 
     base = tempfile.mkdtemp(prefix="kiln-jailer-bench-")
-    times = {"unjailed": [], "jailed": [], "jailed+cgroups": []}
+    times = {"unjailed": [], "jailed": [], "jailed-copy": [], "jailed+cgroups": []}
+    # A kiln the jailer must copy: owned by a non-root user, so a link could be rewritten.
+    copy_source = os.path.join(base, "copy-source", "kiln")
+    os.makedirs(os.path.dirname(copy_source))
+    shutil.copy2(args.kiln, copy_source)
+    os.chown(copy_source, 65534, 65534)
     try:
         for run in range(args.runs):
             times["unjailed"].append(spawn_to_marker([args.kiln, "boot", "--kernel", HELLO, "--no-stdin"]))
-            for variant in ("jailed", "jailed+cgroups"):
+            for variant in ("jailed", "jailed-copy", "jailed+cgroups"):
                 vm_id = f"{variant.replace('+', '-')}-{run}"
                 extra = [x for setting in CGROUPS for x in ("--cgroup", setting)] if "cgroups" in variant else []
-                argv = [args.jailer, "--id", vm_id, "--exec-file", args.kiln, "--uid", "23456", "--gid", "23456",
+                exec_file = copy_source if variant == "jailed-copy" else args.kiln
+                argv = [args.jailer, "--id", vm_id, "--exec-file", exec_file, "--uid", "23456", "--gid", "23456",
                         "--chroot-base-dir", base, "--parent-cgroup", PARENT, "--copy-in", HELLO, *extra,
                         "--", "boot", "--kernel", "/hello.elf", "--no-stdin"]
                 times[variant].append(spawn_to_marker(argv))
@@ -79,7 +86,7 @@ def main():
                 os.rmdir(path)
 
     size = os.path.getsize(args.kiln) / (1 << 20)
-    print(f"jailer benchmark: {args.runs} runs each, static kiln {size:.1f} MiB copied into each jail, host {os.uname().release}")
+    print(f"jailer benchmark: {args.runs} runs each, static kiln {size:.1f} MiB, host {os.uname().release}")
     baseline = statistics.median(times["unjailed"])
     for variant, values in times.items():
         m = statistics.median(values)

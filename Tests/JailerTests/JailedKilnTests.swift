@@ -53,6 +53,10 @@ import Testing
             #expect(info.st_uid == harness.uid && info.st_gid == harness.gid && info.st_mode & S_IFMT == S_IFCHR, "\(device)")
         }
 
+        var executable = stat()
+        #expect(stat("/proc/\(pid)/root/kiln", &executable) == 0)
+        #expect(executable.st_uid == 0 && executable.st_mode & 0o022 == 0, "the VMM must not be able to change its executable")
+
         // It sits in the requested cgroups, with the limits written.
         let cgroups = try ProcFS.text("/proc/\(pid)/cgroup")
         for controller in ["pids", "memory", "cpu"] {
@@ -114,6 +118,37 @@ import Testing
         let tree = try ProcFS.tree("/proc/\(jailed.pid)/root")
         #expect(tree == ["kiln", "idle.elf", "api.sock", "dev", "dev/kvm", "dev/net", "dev/net/tun", "dev/urandom"], "\(tree)")
         #expect(try UnixHTTP.request(socket, "GET", "/machine-config").body.contains("\"mem_size_mib\":64"))
+    }
+
+    /// The executable is hard-linked when that is as safe as a copy (root's, writable by no one
+    /// else, same filesystem); otherwise copied. Either way the jail's /kiln is root's, mode 0755.
+    @Test func executableIsLinkedOnlyWhenSafeOtherwiseCopied() throws {
+        let harness = try JailerHarness()
+        defer { harness.cleanUp() }
+        func inode(_ path: String) throws -> stat {
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw HarnessError("stat \(path): errno \(errno)") }
+            return info
+        }
+        let linked = try harness.run(harness.arguments(id: "link-1", extra: [], kiln: ["--version"]))
+        #expect(linked.status == 0, "\(linked.stderr)")
+        let original = try inode(JailerHarness.staticKiln)
+        let inJail = try inode(harness.jailRoot("link-1") + "/kiln")
+        #expect(inJail.st_ino == original.st_ino && inJail.st_dev == original.st_dev)
+
+        // Owned by the VM's uid: linking would let the VMM rewrite its own executable.
+        let owned = harness.base + "/owned/kiln"
+        try FileManager.default.createDirectory(atPath: harness.base + "/owned", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: JailerHarness.staticKiln, toPath: owned)
+        #expect(chown(owned, harness.uid, harness.gid) == 0)
+        var arguments = harness.arguments(id: "copy-1", extra: [], kiln: ["--version"])
+        arguments[arguments.firstIndex(of: "--exec-file")! + 1] = owned
+        let copied = try harness.run(arguments)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        let copy = try inode(harness.jailRoot("copy-1") + "/kiln")
+        #expect(copy.st_ino != (try inode(owned)).st_ino)
+        #expect(copy.st_uid == 0 && copy.st_gid == 0 && copy.st_mode & 0o7777 == 0o755)
+        #expect(copy.st_size == original.st_size)
     }
 
     /// pids.max below what kiln needs (main, device thread, two vCPUs): thread creation fails.
