@@ -28,8 +28,8 @@ public enum Jail {
             let mounts = try Cgroups.read("/proc/mounts")
             try Cgroups.join(config, mounts: CgroupMount.parse(mounts: mounts), rollback: rollback)
             try MountNamespace.enter(root: layout.root)
-            if let netns {
-                try check("netns", "setns(\(config.netns!))") { jailer_setns(netns, JAILER_CLONE_NEWNET) }
+            if let netns, let path = config.netns {
+                try check("netns", "setns(\(path))") { jailer_setns(netns, JAILER_CLONE_NEWNET) }
                 close(netns)
             }
             if let devNull {

@@ -36,7 +36,7 @@ import Testing
             id: id,
             extra: ["--copy-in", try JailerHarness.guest("idle.elf"),
                     "--cgroup", "pids.max=16", "--cgroup", "memory.limit_in_bytes=536870912",
-                    "--cgroup", "cpu.cfs_quota_us=50000",
+                    "--cgroup", "cpu.cfs_quota_us=50000", "--cgroup", "cpuset.cpus=0",
                     "--resource-limit", "fsize=1048576", "--resource-limit", "no-file=512"],
             kiln: ["boot", "--kernel", "/idle.elf", "--memory", "64", "--no-stdin"]), ready: "IDLE")
         defer { jailed.stop() }
@@ -59,7 +59,7 @@ import Testing
 
         // It sits in the requested cgroups, with the limits written.
         let cgroups = try ProcFS.text("/proc/\(pid)/cgroup")
-        for controller in ["pids", "memory", "cpu"] {
+        for controller in ["pids", "memory", "cpu", "cpuset"] {
             #expect(cgroups.contains(":\(controller):/\(harness.parentCgroup)/\(id)\n"), "\(cgroups)")
         }
         let group = { (hierarchy: String, file: String) throws -> String in
@@ -72,6 +72,10 @@ import Testing
         let usage = UInt64(try group("memory", "memory.usage_in_bytes")) ?? 0
         #expect(usage > 0 && usage <= 536_870_912, "memory.usage_in_bytes \(usage)")
         #expect(try group("cpu", "cpu.cfs_quota_us") == "50000")
+        // A new cpuset group gets its memory nodes from its parent, or no task could join it.
+        #expect(try group("cpuset", "cpuset.cpus") == "0")
+        #expect(try group("cpuset", "cpuset.mems") == (try ProcFS.text("/sys/fs/cgroup/cpuset/cpuset.mems")).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(try ProcFS.status("/proc/\(pid)/status")["Cpus_allowed_list"] == "0")
 
         // And the resource limits are set.
         let limits = try ProcFS.text("/proc/\(pid)/limits").split(separator: "\n")
@@ -163,12 +167,30 @@ import Testing
         #expect(result.stderr.contains("kiln: error:"), "\(result.stderr)")
     }
 
-    @Test func newPidNamespaceAndDaemonize() throws {
+    @Test func newPidNamespaceNetworkNamespaceAndDaemonize() throws {
         let harness = try JailerHarness()
         defer { harness.cleanUp() }
+        // A network namespace to join: the one of a process unshare(1) started in a new one.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        holder.arguments = ["--net", "sleep", "60"]
+        try holder.run()
+        defer {
+            holder.terminate()
+            holder.waitUntilExit()
+        }
+        let hostNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        let netns = "/proc/\(holder.processIdentifier)/ns/net"
+        let netDeadline = Date().addingTimeInterval(5)
+        while (try? FileManager.default.destinationOfSymbolicLink(atPath: netns)) ?? hostNet == hostNet {
+            guard Date() < netDeadline else { throw HarnessError("unshare --net did not create a network namespace") }
+            usleep(5_000)
+        }
+        let vmNet = try FileManager.default.destinationOfSymbolicLink(atPath: netns)
+
         let id = "pidns-1"
         let result = try harness.run(harness.arguments(
-            id: id, extra: ["--new-pid-ns", "--daemonize", "--copy-in", try JailerHarness.guest("idle.elf")],
+            id: id, extra: ["--new-pid-ns", "--daemonize", "--netns", netns, "--copy-in", try JailerHarness.guest("idle.elf")],
             kiln: ["boot", "--kernel", "/idle.elf", "--serial-output", "/serial.log", "--no-stdin"]))
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.isEmpty && result.stderr.isEmpty)
@@ -188,6 +210,7 @@ import Testing
         #expect(status["NSpid"]?.split(separator: "\t").last == "1", "NSpid \(status["NSpid"] ?? "-")")
         let own = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid") != own)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net") == vmNet)
         // Daemonized: its own session, standard streams on /dev/null.
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/1") == "/dev/null")
         let tree = try ProcFS.tree("/proc/\(pid)/root")
