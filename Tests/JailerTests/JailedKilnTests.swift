@@ -176,7 +176,7 @@ import Testing
         holder.arguments = ["--net", "sleep", "60"]
         try holder.run()
         defer {
-            holder.terminate()
+            kill(holder.processIdentifier, SIGKILL)
             holder.waitUntilExit()
         }
         let hostNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
@@ -198,7 +198,10 @@ import Testing
         let pid = try #require(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
         defer {
             kill(pid, SIGKILL)
-            for _ in 0..<100 where FileManager.default.fileExists(atPath: "/proc/\(pid)") { usleep(20_000) }
+            // Not our child (its parent, the jailer, exited): wait until it is gone or a zombie.
+            for _ in 0..<100 where ((try? ProcFS.status("/proc/\(pid)/status"))?["State"]?.hasPrefix("Z") == false) {
+                usleep(20_000)
+            }
         }
         let deadline = Date().addingTimeInterval(20)
         while !((try? ProcFS.text(harness.jailRoot(id) + "/serial.log"))?.contains("IDLE") ?? false) {
