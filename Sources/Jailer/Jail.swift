@@ -65,7 +65,7 @@ public enum Jail {
     /// exec the VMM. The parent waits until the exec happened (a close-on-exec pipe closes),
     /// writes the VMM's host pid to `/<exec name>.pid` in the jail and exits 0; if the child
     /// failed, the parent waits for it, undoes the jail and reports the failure.
-    static func startInNewPidNamespace(_ config: JailConfig, _ layout: JailLayout, _ rollback: Rollback) throws(JailerError) {
+    static func startInNewPidNamespace(_ config: JailConfig, _ layout: JailLayout, _ rollback: Rollback) throws(JailerError) -> Never {
         let step = "new pid namespace"
         try check(step, "unshare(CLONE_NEWPID)") { jailer_unshare(JAILER_CLONE_NEWPID) }
         var pipeFDs: [Int32] = [0, 0]

@@ -33,7 +33,7 @@ enum JailDirectory {
             }
             throw .system(step, "mkdir \(layout.jailDirectory)")
         }
-        rollback.record(.removeTree(parent: execDirectory, name: String(layout.jailDirectory.split(separator: "/").last!)))
+        rollback.record(.removeTree(parent: execDirectory, name: config.id))
         try check(step, "mkdir \(layout.root)") { mkdir(layout.root, 0o700) }
         // The VMM creates its API socket in its root, so the root is the VMM's own.
         try check(step, "chown \(layout.root)") { chown(layout.root, config.uid, config.gid) }
