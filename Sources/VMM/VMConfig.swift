@@ -67,7 +67,7 @@ public struct VMConfig: Sendable {
         }
     }
 
-    static func requireReadableFile(_ path: String, role: String) throws(VMMError) {
+    public static func requireReadableFile(_ path: String, role: String) throws(VMMError) {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .file(operation: "\(role) image", path: path, errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw .invalidConfiguration("\(role) image \(path) is not a regular file") }
