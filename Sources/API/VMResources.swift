@@ -57,7 +57,6 @@ public struct VMResources: Sendable {
     /// `root=/dev/vda ro|rw` is added to the command line.
     public func vmConfig(seccomp: Bool = true) throws(ConfigurationError) -> VMConfig {
         guard let bootSource else { throw ConfigurationError("no boot source: PUT /boot-source first") }
-        if !networkInterfaces.isEmpty { try VMResources.requireSupport("network interfaces") }
         if vsock != nil { try VMResources.requireSupport("vsock") }
         let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
         var commandLine = bootSource.bootArgs ?? VMConfig.defaultCommandLine
@@ -68,6 +67,7 @@ public struct VMResources: Sendable {
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy,
+            networkInterfaces: networkInterfaces.map { NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC) },
             seccomp: seccomp)
     }
 

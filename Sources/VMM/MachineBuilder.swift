@@ -132,7 +132,8 @@ enum MachineBuilder {
                        keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
     }
 
-    /// The virtio devices `config` asks for, in bus order: drives first, then entropy.
+    /// The virtio devices `config` asks for, in bus order: drives first, then entropy, then
+    /// network interfaces (each TAP opened here, before any filter is in place).
     static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [any VirtioDevice] {
         var devices: [any VirtioDevice] = []
         for (index, drive) in config.drives.enumerated() {
@@ -142,6 +143,12 @@ enum MachineBuilder {
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy { devices.append(Rng()) }
+        for interface in config.networkInterfaces {
+            let mac = try interface.resolvedMAC()
+            do {
+                devices.append(Net(backend: try Tap(name: interface.tapName), mac: mac))
+            } catch { throw .invalidConfiguration("network interface \(interface.id): \(error)") }
+        }
         return devices
     }
 

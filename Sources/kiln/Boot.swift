@@ -42,6 +42,12 @@ struct Boot: ParsableCommand {
     @Flag(help: "Attach a virtio-rng entropy device fed from the host's getrandom.")
     var entropy = false
 
+    @Option(name: .customLong("net"),
+            help: ArgumentHelp("A virtio-net interface backed by the host TAP device TAP (created if missing, "
+                               + "which needs CAP_NET_ADMIN); the guest's MAC is derived from the name unless "
+                               + "given. Repeatable: the first is eth0.", valueName: "TAP[,mac=AA:BB:CC:DD:EE:FF]"))
+    var networkInterfaces: [String] = []
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -52,8 +58,9 @@ struct Boot: ParsableCommand {
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
-            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI,
-            seccomp: !(noSeccomp || Self.rootTookNoSeccomp))
+            drives: try drives.map(Self.parseDrive), entropy: entropy,
+            networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
+            acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp))
         try runVM(config)
     }
 }
@@ -78,6 +85,25 @@ extension Boot {
             }
         }
         return DriveConfig(path: path, readOnly: readOnly)
+    }
+}
+
+extension Boot {
+    /// `TAP` or `TAP,mac=AA:BB:CC:DD:EE:FF`; the interface ID is `eth<index>`. The MAC itself
+    /// is checked with the rest of the configuration.
+    static func parseNet(_ text: String, index: Int) -> NetConfig {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let tap = parts.removeFirst()
+        guard !tap.isEmpty else { fail("--net needs a TAP interface name (got '\(text)')") }
+        var mac: String?
+        for option in parts {
+            if option.hasPrefix("mac=") {
+                mac = String(option.dropFirst(4))
+            } else {
+                fail("--net \(text): unknown option '\(option)' (use mac=AA:BB:CC:DD:EE:FF)")
+            }
+        }
+        return NetConfig(id: "eth\(index)", tapName: tap, mac: mac)
     }
 }
 

@@ -39,6 +39,16 @@ import Testing
         try expectOneLineError(["boot", "--kernel", truncated], mentioning: truncated)
     }
 
+    @Test func badNetworkInterfaces() throws {
+        let guest = try KilnProcess.guest("hello.elf")
+        try expectOneLineError(["boot", "--kernel", guest, "--net", "tap0,mac=06:00:zz:00:00:01"],
+                               mentioning: "invalid MAC address '06:00:zz:00:00:01'")
+        try expectOneLineError(["boot", "--kernel", guest, "--net", "tap0,speed=10"], mentioning: "unknown option 'speed=10'")
+        try expectOneLineError(["boot", "--kernel", guest, "--net", ""], mentioning: "--net needs a TAP")
+        try expectOneLineError(["boot", "--kernel", guest, "--net", "a/b"], mentioning: "invalid TAP interface name")
+        try expectOneLineError(["boot", "--kernel", guest, "--net", "tap0", "--net", "tap0"], mentioning: "TAP tap0 is used by two")
+    }
+
     @Test func directoryAsKernel() throws {
         try expectOneLineError(["boot", "--kernel", "/tmp"], mentioning: "not a regular file")
     }

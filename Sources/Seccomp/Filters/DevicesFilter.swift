@@ -2,13 +2,15 @@
 /// used when standard input cannot be polled), from the start of their bodies.
 /// Evidence: strace of serial_echo with piped, slow and long input, of hello with /dev/null and
 /// a pipe on stdin, of virtio_blk (read-write, read-only, two drives) and virtio_rng, of every
-/// other test guest. Hot calls first.
+/// other test guest; virtio-net RX/TX (readv/writev on the TAP) by reading Devices/Virtio/Net. Hot calls first.
 extension SyscallRule {
     static let devices: [SyscallRule] = [
         allow("epoll_wait", because: "the event loop"),
         allow("read", because: "eventfds (queue notifications, UART space, stop), standard input"),
         allow("write", because: "irqfd eventfds (virtio and UART interrupts), error messages"),
-        allow("epoll_ctl", because: "pause, resume and remove standard input"),
+        allow("epoll_ctl", because: "pause, resume and remove standard input; pause and resume a TAP"),
+        allow("readv", because: "virtio-net reads a frame from the TAP straight into guest RX buffers"),
+        allow("writev", because: "virtio-net writes a TX chain to the TAP straight from guest memory"),
         allow("pread64", because: "virtio-blk reads from the disk image"),
         allow("pwrite64", because: "virtio-blk writes to the disk image"),
         allow("fdatasync", because: "virtio-blk flush"),
