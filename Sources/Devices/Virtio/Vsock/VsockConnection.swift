@@ -55,6 +55,8 @@ final class VsockConnection {
     /// The host socket may have bytes (an edge was seen and no read has found it empty since).
     var hostReadable = false
     var hostHungUp = false
+    /// The host shut its writing side (EPOLLRDHUP): after the bytes left, a read returns 0.
+    var hostPeerClosed = false
     var hostEOF = false
     /// In the muxer's RX schedule.
     var isScheduled = false

@@ -53,6 +53,7 @@ extension VsockMuxer {
             // Already at EOF: the guest may now also stop sending.
             if connection.hostEOF { return hostFinishedSending(connection) }
         }
+        if !mask.isDisjoint(with: [.hangUp, .peerClosed]) { connection.hostPeerClosed = true }
         if !mask.isDisjoint(with: [.readable, .hangUp, .peerClosed]) {
             connection.hostReadable = true
             if connection.canSendData { schedule(connection) }

@@ -85,8 +85,8 @@ extension VsockMuxer {
         let result = VsockHostSockets.read(connection.fd, rxBuffers.iovecs(from: VsockHeader.size, length: room))
         if result > 0 {
             // A stream socket returns less than asked only when it is empty; the next bytes
-            // bring a new edge.
-            if result < room { connection.hostReadable = false }
+            // bring a new edge. After the host's EOF no edge comes: read on to find the 0.
+            if result < room && !connection.hostPeerClosed { connection.hostReadable = false }
             connection.sentCount &+= UInt32(result)
             return put(.rw, connection, length: result)
         }
