@@ -1,6 +1,9 @@
 import Devices
 import TestSupport
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite(.serialized) struct VsockLifecycleTests {
     @Test func hostHalfCloseLetsTheGuestKeepSending() throws {
@@ -132,7 +135,14 @@ import Testing
             #expect(fixture.device.counters.connectionsClosed == 400)
             #expect(fixture.events.watchedCount == 1)  // only the listener
         }
-        #expect(openDescriptorCount() == before)
+        // Other suites run in parallel and open descriptors for a moment; a leak stays. So the
+        // count must come back to where it was (run alone, it is equal at once).
+        var after = openDescriptorCount()
+        for _ in 0..<100 where after > before {
+            usleep(100_000)
+            after = openDescriptorCount()
+        }
+        #expect(after <= before, "\(after - before) descriptors left open after 400 connections")
     }
 
     @Test func connectionLimitRefusesMore() throws {

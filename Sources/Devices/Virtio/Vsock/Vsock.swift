@@ -44,7 +44,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
     private let muxer: VsockMuxer
     /// Set once by `connect(events:)` before the guest runs; read-only afterwards.
     private var events: (any DeviceEvents)?
-    private var unlinkOnClose = true
+    private var listenerOpen = true
 
     /// Creates the listening socket at `udsPath` (which must not exist).
     public init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
@@ -64,14 +64,23 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
         }
     }
 
-    deinit {
-        let listener = muxer.listener
-        events?.unwatch(listener)
-        lock.withLock { _ in muxer.closeAll() }
+    /// Closes every host socket and the listener and removes the `uds_path` socket file, so
+    /// the next VMM with this path can bind it. For the VMM's teardown, after the device loop
+    /// has stopped (the loop may already be gone: no event-loop calls here, only close and
+    /// unlink). Idempotent; the device is unusable afterwards.
+    public func closeHostSide() {
+        let listener = lock.withLock { _ -> Int32 in
+            muxer.events = nil
+            muxer.closeAll()
+            defer { listenerOpen = false }
+            return listenerOpen ? muxer.listener : -1
+        }
+        guard listener >= 0 else { return }
         VsockHostSockets.close(listener)
-        // The socket file is ours: the next VMM with this path must be able to bind it.
-        if unlinkOnClose { unlink(udsPath) }
+        unlink(udsPath)
     }
+
+    deinit { closeHostSide() }
 
     public var counters: VsockCounters { lock.withLock { _ in muxer.counters } }
 

@@ -143,6 +143,5 @@ enum VsockHostSockets {
     }
 
     static func shutdownWrite(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_WR)) }
-    static func shutdownRead(_ fd: Int32) { _ = Glibc.shutdown(fd, Int32(SHUT_RD)) }
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 }
