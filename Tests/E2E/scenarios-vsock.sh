@@ -79,7 +79,7 @@ scenario_vsock-100m() {
     VSOCK_UDS=$SCRATCH/vsock-100m.sock
     local mib=${KILN_VSOCK_MIB:-100} in=$SCRATCH/vsock-in.bin out=$SCRATCH/vsock-out.bin
     local saved_timeout=$KILN_E2E_L2_TIMEOUT in_sum out_sum guest_in guest_out job_in job_out script t0
-    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-600}
+    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
     rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6001" "$out"
     head -c $((mib * 1048576)) /dev/urandom >"$in"
     in_sum=$(sha256sum <"$in" | cut -d' ' -f1)
@@ -130,7 +130,7 @@ scenario_vsockbench() {
     local runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h
     local saved_timeout=$KILN_E2E_L2_TIMEOUT base=$RUN/vsockbench-unix h2gf=$RUN/vsockbench-h2g g2hf=$RUN/vsockbench-g2h
     bytes=$((mib * 1048576))
-    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-600}
+    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
     rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002"
     : >"$base"; : >"$h2gf"; : >"$g2hf"
     note "vsockbench: $runs x $mib MiB each way (+1 warm-up) vs a Unix socketpair, vsock-tool both ends"
