@@ -8,6 +8,7 @@ extension VsockMuxer {
     /// Handles every available TX chain; each is returned with used length 0 (the device
     /// writes nothing into TX buffers).
     func processTX(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        applyPendingReset()
         while var chain = try queue.popChain(memory: memory) {
             handlePacket(&chain, memory: memory)
             try queue.addUsed(head: chain.head, length: 0, memory: memory)
