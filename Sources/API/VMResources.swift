@@ -57,7 +57,6 @@ public struct VMResources: Sendable {
     /// `root=/dev/vda ro|rw` is added to the command line.
     public func vmConfig(seccomp: Bool = true) throws(ConfigurationError) -> VMConfig {
         guard let bootSource else { throw ConfigurationError("no boot source: PUT /boot-source first") }
-        if vsock != nil { try VMResources.requireSupport("vsock") }
         let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
         var commandLine = bootSource.bootArgs ?? VMConfig.defaultCommandLine
         if let root = drives.first(where: \.isRootDevice) {
@@ -68,11 +67,7 @@ public struct VMResources: Sendable {
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy,
             networkInterfaces: networkInterfaces.map { NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC) },
-            seccomp: seccomp)
-    }
-
-    private static func requireSupport(_ feature: String) throws(ConfigurationError) {
-        throw ConfigurationError("\(feature) are configured but this build of kiln cannot attach them yet")
+            seccomp: seccomp, vsock: vsock.map { VsockConfig(guestCID: UInt64($0.guestCID), udsPath: $0.udsPath) })
     }
 
     /// `GET /vm/config`: Firecracker's FullVmConfiguration.

@@ -25,6 +25,8 @@ public struct VMConfig: Sendable {
     public var entropy: Bool
     /// virtio-net interfaces backed by host TAP devices, after the drives and entropy on the bus.
     public var networkInterfaces: [NetConfig]
+    /// A virtio-vsock device whose host side is Unix sockets at `uds_path` (Firecracker's model).
+    public var vsock: VsockConfig?
     /// Describe the machine with ACPI tables (power-off, pvpanic, virtio devices in the DSDT).
     /// Without it virtio devices are announced on the kernel command line.
     public var acpi: Bool
@@ -35,7 +37,7 @@ public struct VMConfig: Sendable {
                 vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,
                 serialOutputPath: String? = nil, forwardsStandardInput: Bool = true,
                 drives: [DriveConfig] = [], entropy: Bool = false, networkInterfaces: [NetConfig] = [],
-                acpi: Bool = true, seccomp: Bool = true) {
+                acpi: Bool = true, seccomp: Bool = true, vsock: VsockConfig? = nil) {
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
         self.commandLine = commandLine
@@ -46,6 +48,7 @@ public struct VMConfig: Sendable {
         self.drives = drives
         self.entropy = entropy
         self.networkInterfaces = networkInterfaces
+        self.vsock = vsock
         self.acpi = acpi
         self.seccomp = seccomp
     }
@@ -67,7 +70,8 @@ public struct VMConfig: Sendable {
         if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
         for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
         try NetConfig.validate(networkInterfaces)
-        guard drives.count + (entropy ? 1 : 0) + networkInterfaces.count <= VirtioDevices.irqs.count else {
+        try vsock?.validate()
+        guard drives.count + (entropy ? 1 : 0) + networkInterfaces.count + (vsock == nil ? 0 : 1) <= VirtioDevices.irqs.count else {
             throw .invalidConfiguration("too many virtio devices; at most \(VirtioDevices.irqs.count)")
         }
     }

@@ -48,6 +48,12 @@ struct Boot: ParsableCommand {
                                + "given. Repeatable: the first is eth0.", valueName: "TAP[,mac=AA:BB:CC:DD:EE:FF]"))
     var networkInterfaces: [String] = []
 
+    @Option(help: ArgumentHelp("A virtio-vsock device with guest CID (3 or more) whose host side is Unix "
+                               + "sockets: host clients connect to PATH and send 'CONNECT <port>\\n'; guest "
+                               + "connections to host port P reach PATH_P (Firecracker's model).",
+                               valueName: "CID,PATH"))
+    var vsock: String?
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -60,7 +66,7 @@ struct Boot: ParsableCommand {
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
             drives: try drives.map(Self.parseDrive), entropy: entropy,
             networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
-            acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp))
+            acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
         try runVM(config)
     }
 }
@@ -104,6 +110,15 @@ extension Boot {
             }
         }
         return NetConfig(id: "eth\(index)", tapName: tap, mac: mac)
+    }
+
+    /// `CID,PATH`: a decimal CID, then the socket path (which may itself contain commas).
+    static func parseVsock(_ text: String) -> VsockConfig {
+        guard let comma = text.firstIndex(of: ",") else { fail("--vsock needs CID,PATH (got '\(text)')") }
+        let cidText = text[..<comma], path = String(text[text.index(after: comma)...])
+        guard let cid = UInt64(cidText) else { fail("--vsock: guest CID '\(cidText)' is not a number") }
+        guard !path.isEmpty else { fail("--vsock needs a socket path after the CID (got '\(text)')") }
+        return VsockConfig(guestCID: cid, udsPath: path)
     }
 }
 
