@@ -233,6 +233,8 @@ public final class APIController {
         } catch {
             throw ConfigurationError("InstanceStart failed: \(error)")
         }
+        metricsSink.driveIDs = resources.drives.filter(\.isRootDevice).map(\.driveID)
+            + resources.drives.filter { !$0.isRootDevice }.map(\.driveID)
         logger.info("VM started: \(config.vcpuCount) vCPU, \(config.memoryMiB) MiB, kernel \(config.kernelPath)")
     }
 
@@ -260,7 +262,7 @@ public final class APIController {
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
-            throw ConfigurationError(ConfigFile.describe(error))
+            throw ConfigurationError(ConfigFile.describe(error, body: Data(body)))
         } catch {
             throw ConfigurationError("invalid JSON body: \(error)")
         }
