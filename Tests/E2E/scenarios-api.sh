@@ -17,7 +17,7 @@ api_expect() {   # api_expect STATUS METHOD PATH [JSON]; fails the scenario on a
     [ "${got%% *}" = "$1" ] || { fail "$2 $3: expected $1, got '$got'"; return 1; }
 }
 
-ticks() { grep -c 'KILN-TICK' "$B_DIR/console" 2>/dev/null || true; }
+ticks() { touch "$RUN/progress"; grep -c 'KILN-TICK' "$B_DIR/console" 2>/dev/null || true; }
 
 scenario_api-lifecycle() {
     if [ "$KILN_E2E_VMM" != kiln ]; then fail "api-lifecycle drives kiln's API; run it with --vmm kiln"; return 0; fi
