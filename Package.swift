@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
@@ -39,7 +39,7 @@ let package = Package(
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
-        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
             dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],

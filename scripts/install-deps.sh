@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package in scripts/packages.txt that is missing (run as root).
+# Installs every Debian package in scripts/packages.txt that is missing (run as root), and the
+# Python packages in scripts/requirements.txt (PyPI, with the python3 on PATH: the one the tests run).
 # The Swift 6.3 toolchain itself is expected at /opt/swift or on PATH.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,9 +11,13 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#packages[@]} packages present"
-    exit 0
+else
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# A Debian python3 is externally managed (PEP 668): then the packages go in system-wide.
+pip_install() { python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" -r requirements.txt; }
+pip_install 2>/dev/null || pip_install --break-system-packages
+echo "install-deps: schemathesis $(python3 -c 'import schemathesis; print(schemathesis.__version__)')"

@@ -36,6 +36,7 @@ public final class APIServer: Sendable {
             _ = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
             try group.next().submit {
                 _ = kiln_set_thread_name("kiln_api")
+                APIServer.primeHeapShrinkCheck()
                 if seccomp { try Seccomp.install(.api) }
             }.wait()
         } catch {
@@ -43,6 +44,17 @@ public final class APIServer: Sendable {
             unlink(socketPath)
             throw ConfigurationError("API socket \(socketPath): \(error)")
         }
+    }
+
+    /// glibc opens /proc/sys/vm/overcommit_memory (openat) the first time a thread arena's heap
+    /// shrinks, and caches the answer for the process. Under the filter (no open) that first
+    /// shrink killed kiln: a request with ~90 KiB of headers grew this thread's arena, and freeing
+    /// it was fatal. Growing and shrinking the arena once here, before the filter, does that read.
+    static func primeHeapShrinkCheck() {
+        // Below the mmap threshold (128 KiB), so they come from this thread's arena; freed from
+        // the top down, they merge into the top chunk, which then exceeds the trim threshold.
+        let blocks = (0..<8).map { _ in malloc(96 * 1024) }
+        for block in blocks.reversed() { free(block) }
     }
 
     /// Removes the socket file (the process is about to exit).

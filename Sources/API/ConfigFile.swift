@@ -55,7 +55,7 @@ public struct ConfigFile: Decodable, Sendable {
         } catch let error as ConfigurationError {
             throw error
         } catch let error as DecodingError {
-            throw ConfigurationError(describe(error))
+            throw ConfigurationError(describe(error, body: data))
         } catch {
             throw ConfigurationError("invalid configuration: \(error)")
         }
@@ -84,17 +84,66 @@ public struct ConfigFile: Decodable, Sendable {
         return Array(bytes[..<count])
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    /// One line naming the problem; `body` (the JSON decoded) lets it name a number that does
+    /// not fit its field, which the decoder reports as "not valid JSON" without a path.
+    static func describe(_ error: DecodingError, body: Data? = nil) -> String {
         func path(_ context: DecodingError.Context) -> String {
             let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
             return keys.isEmpty ? "the configuration" : keys.joined(separator: ".")
         }
         switch error {
         case let .keyNotFound(key, context): return "missing field '\(key.stringValue)' in \(path(context))"
-        case let .typeMismatch(type, context): return "\(path(context)): expected \(type)"
-        case let .valueNotFound(type, context): return "\(path(context)): expected \(type), found null"
-        case let .dataCorrupted(context): return "invalid JSON at \(path(context)): \(context.debugDescription)"
+        case let .typeMismatch(type, context): return "\(path(context)): expected \(jsonName(type))"
+        case let .valueNotFound(type, context): return "\(path(context)): expected \(jsonName(type)), found null"
+        case let .dataCorrupted(context):
+            if context.codingPath.isEmpty, let body, let probe = try? JSONDecoder().decode(NumberProbe.self, from: body),
+               let misfit = probe.misfit {
+                return "\(misfit.path.isEmpty ? "the configuration" : misfit.path.joined(separator: ".")): \(misfit.value) is not an integer in range"
+            }
+            return "invalid JSON at \(path(context)): \(context.debugDescription)"
         @unknown default: return "invalid configuration"
+        }
+    }
+
+    private static func jsonName(_ type: Any.Type) -> String {
+        switch type {
+        case is [String: Any].Type: "a JSON object"
+        case is [Any].Type: "a JSON array"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Int64.Type, is UInt32.Type, is UInt64.Type: "an integer"
+        default: "\(type)"
+        }
+    }
+}
+
+/// Any JSON document, walked for the first number that is not an Int64 (1.5, 2^70): the field
+/// a "not valid JSON" error from the decoder was really about.
+struct NumberProbe: Decodable {
+    var misfit: (path: [String], value: Double)?
+
+    init(from decoder: any Decoder) throws {
+        if let object = try? decoder.container(keyedBy: AnyKey.self) {
+            for key in object.allKeys {
+                if let inner = try object.decode(NumberProbe.self, forKey: key).misfit {
+                    misfit = ([key.stringValue] + inner.path, inner.value)
+                    return
+                }
+            }
+        } else if var array = try? decoder.unkeyedContainer() {
+            var index = 0
+            while !array.isAtEnd {
+                if let inner = try array.decode(NumberProbe.self).misfit {
+                    misfit = (["[\(index)]"] + inner.path, inner.value)
+                    return
+                }
+                index += 1
+            }
+        } else {
+            let value = try decoder.singleValueContainer()
+            if (try? value.decode(Int64.self)) == nil, let number = try? value.decode(Double.self) {
+                misfit = ([], number)
+            }
         }
     }
 }

@@ -52,7 +52,8 @@ public final class LogSink: Sendable {
         }
         var timestamp = timespec()
         clock_gettime(CLOCK_REALTIME, &timestamp)
-        var text = "\(timestamp.tv_sec).\(String(timestamp.tv_nsec / 1000)) [\(label)\(prefix)] \(message)\n"
+        let micros = String(timestamp.tv_nsec / 1000)
+        var text = "\(timestamp.tv_sec).\(String(repeating: "0", count: 6 - micros.count) + micros) [\(label)\(prefix)] \(message)\n"
         text.withUTF8 { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -19,13 +19,16 @@ public final class Machine: @unchecked Sendable {
     let console: ConsoleInput
     let loop: EventLoop
     let stop: StopCoordinator
+    /// Run on the main thread once every other thread has ended (e.g. remove vsock's socket file).
+    private let teardown: [() -> Void]
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         transports: [MMIOTransport], keepAlive: [AnyObject]) {
+         transports: [MMIOTransport], teardown: [() -> Void] = [], keepAlive: [AnyObject]) {
         self.i8042 = i8042
         self.transports = transports
+        self.teardown = teardown
         haltDetector = HaltDetector(vcpuCount: vcpus.count)
         self.config = config
         self.vm = vm
@@ -129,6 +132,7 @@ public final class Machine: @unchecked Sendable {
         vcpuThreads.forEach { $0.join() }
         loop.stop()
         deviceThread?.join()
+        teardown.forEach { $0() }
         serial.flush()
         return stop.result ?? .stopped
     }
