@@ -264,6 +264,43 @@ import Testing
         }
     }
 
+    /// A v2 controller limit: the jailer turns the controller on in each ancestor's
+    /// cgroup.subtree_control down to the VM's group. Uses a controller the v2 hierarchy has
+    /// here (hugetlb on our machines; v1 holds the others). A failed run turns it off again.
+    @Test func cgroupV2ControllerIsTurnedOnDownToTheGroup() throws {
+        let root = "/sys/fs/cgroup/unified"
+        let available = try ProcFS.text(root + "/cgroup.controllers").split(whereSeparator: \.isWhitespace).map(String.init)
+        let candidates = [("hugetlb", "hugetlb.2MB.max", "0"), ("pids", "pids.max", "16"), ("memory", "memory.max", "536870912")]
+        guard let (controller, file, value) = candidates.first(where: { available.contains($0.0) }) else {
+            throw HarnessError("no controller in \(root)/cgroup.controllers ('\(available.joined(separator: " "))'): v2 controller limits cannot be tested on this machine")
+        }
+        let enabledBefore = try ProcFS.text(root + "/cgroup.subtree_control").split(whereSeparator: \.isWhitespace).contains(Substring(controller))
+        let harness = try JailerHarness()
+        defer {
+            harness.cleanUp()
+            if !enabledBefore { try? "-\(controller)".write(toFile: root + "/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+        }
+        let idle = try JailerHarness.guest("idle.elf")
+
+        // A failing run (a bad file after the controller was turned on) undoes it.
+        let failed = try harness.run(harness.arguments(
+            id: "v2-bad", extra: ["--cgroup-version", "2", "--cgroup", "\(file)=\(value)", "--cgroup", "\(controller).no_such_file=1"],
+            kiln: []))
+        #expect(failed.status == 1 && failed.stderr.contains("\(controller).no_such_file"), "\(failed.stderr)")
+        #expect(!harness.cgroupExists("unified", "v2-bad"))
+        let afterFailure = try ProcFS.text(root + "/cgroup.subtree_control").split(whereSeparator: \.isWhitespace)
+        #expect(afterFailure.contains(Substring(controller)) == enabledBefore, "subtree_control after the failed run: \(afterFailure)")
+
+        let id = "v2-ctl"
+        let jailed = try harness.start(harness.arguments(
+            id: id, extra: ["--cgroup-version", "2", "--cgroup", "\(file)=\(value)", "--copy-in", idle],
+            kiln: ["boot", "--kernel", "/idle.elf", "--no-stdin"]), ready: "IDLE")
+        defer { jailed.stop() }
+        #expect(try ProcFS.text("/proc/\(jailed.pid)/cgroup").contains("0::/\(harness.parentCgroup)/\(id)\n"))
+        #expect(try ProcFS.text("\(root)/\(harness.parentCgroup)/\(id)/\(file)") == "\(value)\n")
+        #expect(try ProcFS.text("\(root)/\(harness.parentCgroup)/cgroup.subtree_control").contains(controller))
+    }
+
     @Test func rootNeedsConsentAndStillLosesEveryCapability() throws {
         let harness = try JailerHarness()
         defer { harness.cleanUp() }
