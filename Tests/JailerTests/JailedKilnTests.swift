@@ -168,6 +168,20 @@ import Testing
                 "\(result.stderr)")
     }
 
+    /// memory.limit_in_bytes below what kiln needs to start: the kernel's OOM killer ends it.
+    @Test func memoryLimitIsEnforced() throws {
+        let harness = try JailerHarness()
+        defer { harness.cleanUp() }
+        let id = "mem-1m"
+        let result = try harness.run(harness.arguments(
+            id: id, extra: ["--copy-in", try JailerHarness.guest("idle.elf"), "--cgroup", "memory.limit_in_bytes=1048576"],
+            kiln: ["boot", "--kernel", "/idle.elf", "--no-stdin"]))
+        #expect(result.status == SIGKILL, "kiln was not killed under a 1 MiB limit: status \(result.status), \(result.stderr)")
+        #expect(!result.stdout.contains("IDLE"))
+        let control = try ProcFS.text("/sys/fs/cgroup/memory/\(harness.parentCgroup)/\(id)/memory.oom_control")
+        #expect(control.split(separator: "\n").contains("oom_kill 1"), "\(control)")
+    }
+
     @Test func newPidNamespaceNetworkNamespaceAndDaemonize() throws {
         let harness = try JailerHarness()
         defer { harness.cleanUp() }
