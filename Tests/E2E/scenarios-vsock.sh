@@ -119,47 +119,53 @@ echo \"KILN-VSOCK-OUT-SHA=\$(cut -d' ' -f1 /tmp/out.sum)\""
 }
 
 # --- vsock throughput benchmark ------------------------------------------------------------------
-# One kiln boot; KILN_VSOCKBENCH_RUNS (3) transfers of KILN_VSOCKBENCH_MIB (64) MiB each way after
-# one discarded warm-up each, timed on the host (L1 clock) by vsock-tool: host->guest from the
-# OK line to the guest's close after reading everything, guest->host from accept to EOF. The
-# baseline is the same amount through a Unix stream socketpair between two processes in L1, run
-# before and after the boot. MB/s = 10^6 bytes/s; medians; ratios vsock/socketpair.
+# One kiln boot; KILN_VSOCKBENCH_RUNS (3) rounds after one discarded warm-up round. A round is,
+# strictly one after the other: KILN_VSOCKBENCH_MIB (64) MiB host -> guest, the same guest -> host,
+# then the same through a Unix stream socketpair between two L1 processes (the baseline), so the
+# machine's load (other builds, other QEMUs) hits both alike. Timed in L1 by vsock-tool: host ->
+# guest from the OK line to the guest's close after it read everything, guest -> host from accept
+# to EOF. MB/s = 10^6 bytes/s; medians; ratios vsock/socketpair.
 scenario_vsockbench() {
     vsock_prereqs || return 0
     VSOCK_UDS=$SCRATCH/vsockbench.sock
-    local runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h
+    local runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h go=$SCRATCH/vsockbench.go
     local saved_timeout=$KILN_E2E_L2_TIMEOUT base=$RUN/vsockbench-unix h2gf=$RUN/vsockbench-h2g g2hf=$RUN/vsockbench-g2h
     bytes=$((mib * 1048576))
     KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
-    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002"
-    : >"$base"; : >"$h2gf"; : >"$g2hf"
-    note "vsockbench: $runs x $mib MiB each way (+1 warm-up) vs a Unix socketpair, vsock-tool both ends"
-    for i in $(seq 1 "$runs"); do "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$base"; done
-    # Host ends, one transfer at a time, as many as the guest makes.
+    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002" "$go".*
+    note "vsockbench: $runs rounds (+1 warm-up) of $mib MiB host->guest, guest->host, Unix socketpair; vsock-tool both ends"
+    touch "$go.0"
+    # Host ends. Round i: wait for go.i, host -> guest; then (other loop) guest -> host, the
+    # socketpair, go.i+1.
     ( for i in $(seq 0 "$runs"); do
+          for _ in $(seq 1 600); do [ -e "$go.$i" ] && break; sleep 0.1; done
           timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-connect "$VSOCK_UDS" 5002 "$bytes" || break
       done >"$h2gf.all" 2>"$h2gf.err" ) &
     h2g=$!
     ( for i in $(seq 0 "$runs"); do
-          timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-listen "${VSOCK_UDS}_6002" sink || break
-      done >"$g2hf.all" 2>"$g2hf.err" ) &
+          timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-listen "${VSOCK_UDS}_6002" sink >>"$g2hf.all" || break
+          "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$base.all"
+          touch "$go.$((i + 1))"
+      done 2>"$g2hf.err" ) &
     g2h=$!
     script="for i in \$(seq 0 $runs); do
   vsock-tool sink 5002 || echo KILN-VSOCKBENCH-SINK-FAILED
   n=0; until vsock-tool source 2 6002 $bytes 2>/dev/null; do n=\$((n + 1)); [ \$n -lt 50 ] || { echo KILN-VSOCKBENCH-SOURCE-FAILED; break; }; sleep 0.2; done
 done; echo KILN-VSOCKBENCH-DONE"
+    : >"$h2gf.all"; : >"$g2hf.all"; : >"$base.all"
     vsock_boot vsockbench "$script"
     KILN_E2E_L2_TIMEOUT=$saved_timeout
     wait "$h2g" "$g2h"
-    for i in $(seq 1 "$runs"); do "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$base"; done
-    tail -n +2 "$h2gf.all" >"$h2gf"; tail -n +2 "$g2hf.all" >"$g2hf"
-    cp "$h2gf.all" "$g2hf.all" "$base" "$B_DIR/" 2>/dev/null
+    tail -n +2 "$h2gf.all" >"$h2gf"; tail -n +2 "$g2hf.all" >"$g2hf"; tail -n +2 "$base.all" >"$base"
+    cp "$h2gf.all" "$g2hf.all" "$base.all" "$B_DIR/" 2>/dev/null
     local mbps='{ for (i = 1; i <= NF; i++) if ($i ~ /^MBps=/) print substr($i, 6) }'
     local u hg gh
     u=$(awk "$mbps" "$base" | median); hg=$(awk "$mbps" "$h2gf" | median); gh=$(awk "$mbps" "$g2hf" | median)
+    note "vsockbench: per round MB/s host->guest: $(awk "$mbps" "$h2gf" | tr '\n' ' ')guest->host: $(awk "$mbps" "$g2hf" | tr '\n' ' ')socketpair: $(awk "$mbps" "$base" | tr '\n' ' ')"
     local summary="host->guest ${hg:-?} MB/s, guest->host ${gh:-?} MB/s, Unix socketpair ${u:-?} MB/s (medians of $(awk "$mbps" "$h2gf" | wc -l)/$(awk "$mbps" "$g2hf" | wc -l)/$(awk "$mbps" "$base" | wc -l)); ratio vsock/socketpair"
     summary="$summary $(awk -v a="$hg" -v b="$u" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }') host->guest, $(awk -v a="$gh" -v b="$u" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }') guest->host"
     note "vsockbench: $summary"
+    rm -f "$go".*
     expect_ready || return 0
     console_has KILN-VSOCKBENCH-DONE && ! console_has 'KILN-VSOCKBENCH-(SINK|SOURCE)-FAILED' &&
         [ "$(awk "$mbps" "$h2gf" | wc -l)" = "$runs" ] && [ "$(awk "$mbps" "$g2hf" | wc -l)" = "$runs" ] ||
