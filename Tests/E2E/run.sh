@@ -101,7 +101,7 @@ missing=()
 perl -MTime::HiRes -e 1 2>/dev/null || missing+=(perl)
 command -v timeout >/dev/null && command -v flock >/dev/null || missing+=(coreutils util-linux)
 if [ "$mode" = nested ] || [ "$vmm" = qemu ] || [[ " ${scenarios[*]} " == *" bench "* ]] ||
-   [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
+   [[ " ${scenarios[*]} " == *" blkbench "* ]] || [[ " ${scenarios[*]} " == *" vsockbench "* ]]; then
     command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 fi
 [ "$mode" = direct ] || ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
@@ -152,6 +152,7 @@ for p in "$repo" "$cache" "${KILN:-}"; do case $p in /tmp|/tmp/*) tmpfs=0 ;; esa
 
 boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" bench "* ]] && boots=$((boots + ${KILN_BENCH_RUNS:-5} * 2))
+[[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 1))   # one boot per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
 boot_timeout=$l2_timeout
 if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then

@@ -62,7 +62,9 @@ vmm_command() {
                 path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on
                 CMD+=(-drive "id=d$i,file=$path,format=raw,if=none$ro" -device "virtio-blk-device,drive=d$i")
                 i=$((i + 1))
-            done ;;
+            done
+            # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
+            [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}") ;;
         kiln)
             CMD=("$KILN" boot --kernel "$kernel" ${initrd[@]:+--initrd "${initrd[@]}"} --cmdline "$cmdline"
                  --cpus "$cpus" --memory "$mem")
