@@ -101,7 +101,7 @@ missing=()
 perl -MTime::HiRes -e 1 2>/dev/null || missing+=(perl)
 command -v timeout >/dev/null && command -v flock >/dev/null || missing+=(coreutils util-linux)
 if [ "$mode" = nested ] || [ "$vmm" = qemu ] || [[ " ${scenarios[*]} " == *" bench "* ]] ||
-   [[ " ${scenarios[*]} " == *" blkbench "* ]] || [[ " ${scenarios[*]} " == *" vsockbench "* ]]; then
+   [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
     command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 fi
 [ "$mode" = direct ] || ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
