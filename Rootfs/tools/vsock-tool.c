@@ -3,9 +3,12 @@
 // Guest side (AF_VSOCK):
 //   vsock-tool listen PORT            accept one connection, copy it to stdout until EOF
 //   vsock-tool echo PORT              accept one connection, echo it back until EOF
-//   vsock-tool sink PORT              accept one connection, discard it until EOF
+//   vsock-tool sink PORT              accept one connection, discard it until EOF, print the
+//                                     bench line (accept to EOF)
 //   vsock-tool connect CID PORT       stdin -> connection (then shutdown), connection -> stdout
-//   vsock-tool source CID PORT BYTES  send BYTES zero bytes, shutdown, wait for EOF
+//   vsock-tool source CID PORT BYTES  send BYTES zero bytes, shutdown, wait for EOF, print the
+//                                     bench line (connected to EOF)
+// (These also run on a host with vhost-vsock: QEMU's baseline in vsockbench.)
 // Host side (the VMM's Unix sockets, Firecracker's hybrid vsock):
 //   vsock-tool uds-connect PATH PORT [BYTES]
 //        connect to PATH, send "CONNECT PORT\n", wait for "OK <n>\n" (retrying for 60 s while
@@ -179,8 +182,11 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "listen") || !strcmp(mode, "echo") || !strcmp(mode, "sink")) {
         int sock = vsock_accept((unsigned)strtoul(argv[2], NULL, 10));
         if (!strcmp(mode, "listen")) copy(sock, 1);
-        else if (!strcmp(mode, "sink")) copy(sock, -1);
-        else {
+        else if (!strcmp(mode, "sink")) {
+            double start = now();
+            uint64_t bytes = copy(sock, -1);
+            bench_line(bytes, now() - start);
+        } else {
             for (;;) {
                 ssize_t n = read(sock, buffer, sizeof buffer);
                 if (n < 0 && errno == EINTR) continue;
@@ -195,8 +201,11 @@ int main(int argc, char **argv) {
         close(sock);
     } else if (!strcmp(mode, "source") && argc == 5) {
         int sock = vsock_connect((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10));
-        send_zeros(sock, strtoull(argv[4], NULL, 10));
+        uint64_t bytes = strtoull(argv[4], NULL, 10);
+        double start = now();
+        send_zeros(sock, bytes);
         copy(sock, -1);
+        bench_line(bytes, now() - start);
         close(sock);
     } else if (!strcmp(mode, "uds-connect") && (argc == 4 || argc == 5)) {
         int sock = uds_connect(argv[2], (unsigned)strtoul(argv[3], NULL, 10));

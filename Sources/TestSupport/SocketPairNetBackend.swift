@@ -75,3 +75,11 @@ public final class SocketPairNetBackend: NetBackend {
         return recv(fileDescriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
     }
 }
+
+extension SocketPairNetBackend {
+    /// Ends the host side for reading: the device's next receive sees end of file, as it would
+    /// if the backend went away. (Sends would raise SIGPIPE, so tests do not send after this.)
+    public func shutDownPeerWrites() {
+        _ = shutdown(peer, Int32(SHUT_WR))
+    }
+}

@@ -5,7 +5,7 @@
 #   vsock-guest-connect  guest -> CID 2 port 6000 = host listener PATH_6000 (echo); port 6999
 #                        with nobody listening must be refused
 #   vsock-100m           KILN_VSOCK_MIB (100) MiB of random bytes each way, sha256 compared
-#   vsockbench (extra)   throughput both ways vs a Unix socketpair in L1, same session
+#   vsockbench (extra)   throughput both ways vs a Unix socketpair in L1 and vs QEMU's vhost-vsock
 
 VSOCK_CID=3
 
@@ -119,51 +119,93 @@ echo \"KILN-VSOCK-OUT-SHA=\$(cut -d' ' -f1 /tmp/out.sum)\""
 }
 
 # --- vsock throughput benchmark ------------------------------------------------------------------
-# One kiln boot; KILN_VSOCKBENCH_RUNS (3) transfers of KILN_VSOCKBENCH_MIB (64) MiB each way after
-# one discarded warm-up each, timed on the host (L1 clock) by vsock-tool: host->guest from the
-# OK line to the guest's close after reading everything, guest->host from accept to EOF. The
-# baseline is the same amount through a Unix stream socketpair between two processes in L1, run
-# before and after the boot. MB/s = 10^6 bytes/s; medians; ratios vsock/socketpair.
-scenario_vsockbench() {
-    vsock_prereqs || return 0
-    VSOCK_UDS=$SCRATCH/vsockbench.sock
-    local runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h
-    local saved_timeout=$KILN_E2E_L2_TIMEOUT base=$RUN/vsockbench-unix h2gf=$RUN/vsockbench-h2g g2hf=$RUN/vsockbench-g2h
+# One boot per VMM in KILN_BENCH_VMMS ("qemu kiln"): kiln with --vsock (host side: Unix sockets),
+# QEMU microvm with vhost-vsock-device (host side: AF_VSOCK in L1), the same guest script.
+# KILN_VSOCKBENCH_RUNS (3) rounds after one discarded warm-up round; a round is, strictly one after
+# the other, KILN_VSOCKBENCH_MIB (64) MiB host -> guest, the same guest -> host, then the same
+# through a Unix stream socketpair between two L1 processes (the baseline), so the machine's load
+# (other builds, other QEMUs) hits all alike. Timed in L1 by vsock-tool: host -> guest from the
+# connection (kiln: the OK line) to the guest's close after it read everything, guest -> host
+# from accept to EOF. MB/s = 10^6 bytes/s; medians; ratios vsock/socketpair and kiln/qemu.
+VSOCKBENCH_MBPS='{ for (i = 1; i <= NF; i++) if ($i ~ /^MBps=/) print substr($i, 6) }'
+vsockbench_median() { awk "$VSOCKBENCH_MBPS" "$1" | median; }
+vsockbench_count() { awk "$VSOCKBENCH_MBPS" "$1" | wc -l; }
+vsockbench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }'; }
+
+# vsockbench_boot VMM: one boot and its rounds; results in $RUN/vsockbench-VMM.{h2g,g2h,unix}.
+vsockbench_boot() {
+    local vmm=$1 runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h
+    local go=$SCRATCH/vsockbench.go out=$RUN/vsockbench-$vmm
     bytes=$((mib * 1048576))
-    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
-    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002"
-    : >"$base"; : >"$h2gf"; : >"$g2hf"
-    note "vsockbench: $runs x $mib MiB each way (+1 warm-up) vs a Unix socketpair, vsock-tool both ends"
-    for i in $(seq 1 "$runs"); do "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$base"; done
-    # Host ends, one transfer at a time, as many as the guest makes.
+    VSOCK_UDS=$SCRATCH/vsockbench.sock
+    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002" "$go".*
+    : >"$out.h2g.all"; : >"$out.g2h.all"; : >"$out.unix.all"
+    touch "$go.0"
+    # Host ends. Round i: wait for go.i, host -> guest; then (other loop) guest -> host, the
+    # socketpair, go.i+1.
     ( for i in $(seq 0 "$runs"); do
-          timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-connect "$VSOCK_UDS" 5002 "$bytes" || break
-      done >"$h2gf.all" 2>"$h2gf.err" ) &
+          for _ in $(seq 1 600); do [ -e "$go.$i" ] && break; sleep 0.1; done
+          if [ "$vmm" = kiln ]; then
+              timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-connect "$VSOCK_UDS" 5002 "$bytes" || break
+          else   # AF_VSOCK to the guest: retried until the guest listens
+              n=0
+              until timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" source "$VSOCK_CID" 5002 "$bytes" 2>/dev/null; do
+                  n=$((n + 1)); [ "$n" -lt 600 ] || break 2; sleep 0.1
+              done
+          fi
+      done >>"$out.h2g.all" 2>"$out.h2g.err" ) &
     h2g=$!
     ( for i in $(seq 0 "$runs"); do
-          timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-listen "${VSOCK_UDS}_6002" sink || break
-      done >"$g2hf.all" 2>"$g2hf.err" ) &
+          if [ "$vmm" = kiln ]; then
+              timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-listen "${VSOCK_UDS}_6002" sink >>"$out.g2h.all" || break
+          else
+              timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" sink 6002 >>"$out.g2h.all" || break
+          fi
+          "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$out.unix.all"
+          touch "$go.$((i + 1))"
+      done 2>"$out.g2h.err" ) &
     g2h=$!
     script="for i in \$(seq 0 $runs); do
-  vsock-tool sink 5002 || echo KILN-VSOCKBENCH-SINK-FAILED
-  n=0; until vsock-tool source 2 6002 $bytes 2>/dev/null; do n=\$((n + 1)); [ \$n -lt 50 ] || { echo KILN-VSOCKBENCH-SOURCE-FAILED; break; }; sleep 0.2; done
+  vsock-tool sink 5002 >/dev/null || echo KILN-VSOCKBENCH-SINK-FAILED
+  n=0; until vsock-tool source 2 6002 $bytes >/dev/null 2>&1; do n=\$((n + 1)); [ \$n -lt 50 ] || { echo KILN-VSOCKBENCH-SOURCE-FAILED; break; }; sleep 0.2; done
 done; echo KILN-VSOCKBENCH-DONE"
-    vsock_boot vsockbench "$script"
-    KILN_E2E_L2_TIMEOUT=$saved_timeout
-    wait "$h2g" "$g2h"
-    for i in $(seq 1 "$runs"); do "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$base"; done
-    tail -n +2 "$h2gf.all" >"$h2gf"; tail -n +2 "$g2hf.all" >"$g2hf"
-    cp "$h2gf.all" "$g2hf.all" "$base" "$B_DIR/" 2>/dev/null
-    local mbps='{ for (i = 1; i <= NF; i++) if ($i ~ /^MBps=/) print substr($i, 6) }'
-    local u hg gh
-    u=$(awk "$mbps" "$base" | median); hg=$(awk "$mbps" "$h2gf" | median); gh=$(awk "$mbps" "$g2hf" | median)
-    local summary="host->guest ${hg:-?} MB/s, guest->host ${gh:-?} MB/s, Unix socketpair ${u:-?} MB/s (medians of $(awk "$mbps" "$h2gf" | wc -l)/$(awk "$mbps" "$g2hf" | wc -l)/$(awk "$mbps" "$base" | wc -l)); ratio vsock/socketpair"
-    summary="$summary $(awk -v a="$hg" -v b="$u" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }') host->guest, $(awk -v a="$gh" -v b="$u" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }') guest->host"
-    note "vsockbench: $summary"
-    expect_ready || return 0
-    console_has KILN-VSOCKBENCH-DONE && ! console_has 'KILN-VSOCKBENCH-(SINK|SOURCE)-FAILED' &&
-        [ "$(awk "$mbps" "$h2gf" | wc -l)" = "$runs" ] && [ "$(awk "$mbps" "$g2hf" | wc -l)" = "$runs" ] ||
-        { fail "benchmark incomplete: $summary"; return 0; }
-    vsock_socket_removed || return 0
-    pass "$summary"
+    KILN_E2E_VMM=$vmm
+    vsock_boot "vsockbench-$vmm" "$script"
+    # A boot that ended early leaves host ends waiting: end them (and their vsock-tool).
+    if ! console_has KILN-VSOCKBENCH-DONE; then
+        pkill -P "$h2g" 2>/dev/null; pkill -P "$g2h" 2>/dev/null; kill "$h2g" "$g2h" 2>/dev/null
+    fi
+    wait "$h2g" "$g2h" 2>/dev/null
+    for f in h2g g2h unix; do tail -n +2 "$out.$f.all" >"$out.$f"; cp "$out.$f.all" "$B_DIR/" 2>/dev/null; done
+    rm -f "$go".* "${VSOCK_UDS}_6002"
+    note "vsockbench: $vmm per round MB/s host->guest: $(awk "$VSOCKBENCH_MBPS" "$out.h2g" | tr '\n' ' ')guest->host: $(awk "$VSOCKBENCH_MBPS" "$out.g2h" | tr '\n' ' ')socketpair: $(awk "$VSOCKBENCH_MBPS" "$out.unix" | tr '\n' ' ')"
+    VSOCKBENCH_OK=1
+    [ -n "$B_READY" ] && console_has KILN-VSOCKBENCH-DONE && ! console_has 'KILN-VSOCKBENCH-(SINK|SOURCE)-FAILED' &&
+        [ "$(vsockbench_count "$out.h2g")" = "$runs" ] && [ "$(vsockbench_count "$out.g2h")" = "$runs" ] || VSOCKBENCH_OK=0
+    [ "$vmm" != kiln ] || vsock_socket_removed || VSOCKBENCH_OK=0
+}
+
+scenario_vsockbench() {
+    [ -n "${KILN_VSOCK_TOOL:-}" ] && [ -x "$KILN_VSOCK_TOOL" ] ||
+        { fail "no host vsock-tool (KILN_VSOCK_TOOL='${KILN_VSOCK_TOOL:-}'; Rootfs/build.sh builds it)"; return 0; }
+    local vmms=${KILN_BENCH_VMMS:-qemu kiln} vmm why bad= summary= hg gh u saved=$KILN_E2E_VMM saved_timeout=$KILN_E2E_L2_TIMEOUT
+    local qhg= qgh=
+    KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
+    note "vsockbench: [$vmms], ${KILN_VSOCKBENCH_RUNS:-3} rounds (+1 warm-up) of ${KILN_VSOCKBENCH_MIB:-64} MiB host->guest, guest->host, Unix socketpair"
+    for vmm in $vmms; do
+        KILN_E2E_VMM=$vmm
+        why=$(vmm_unavailable)
+        if [ -n "$why" ]; then note "vsockbench: $vmm cannot run: $why"; bad="$bad $vmm(cannot run: $why)"; continue; fi
+        vsockbench_boot "$vmm"
+        [ "$VSOCKBENCH_OK" = 1 ] || bad="$bad $vmm($(boot_summary))"
+        local out=$RUN/vsockbench-$vmm
+        hg=$(vsockbench_median "$out.h2g"); gh=$(vsockbench_median "$out.g2h"); u=$(vsockbench_median "$out.unix")
+        summary="$summary $vmm: host->guest ${hg:-?} MB/s, guest->host ${gh:-?} MB/s, socketpair ${u:-?} MB/s, vsock/socketpair $(vsockbench_ratio "$hg" "$u") / $(vsockbench_ratio "$gh" "$u");"
+        [ "$vmm" = qemu ] && { qhg=$hg; qgh=$gh; }
+        [ "$vmm" = kiln ] && [ -n "$qhg$qgh" ] &&
+            summary="$summary kiln/qemu host->guest $(vsockbench_ratio "$hg" "$qhg"), guest->host $(vsockbench_ratio "$gh" "$qgh");"
+    done
+    KILN_E2E_VMM=$saved KILN_E2E_L2_TIMEOUT=$saved_timeout
+    note "vsockbench:$summary (medians of ${KILN_VSOCKBENCH_RUNS:-3})"
+    if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
 }

@@ -61,6 +61,8 @@ vmm_command() {
                  -kernel "$kernel" ${initrd[@]:+-initrd "${initrd[@]}"} -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
                  -device i8042 -device pvpanic -action panic=exit-failure)
+            # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
+            [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}")
             # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
                 path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on

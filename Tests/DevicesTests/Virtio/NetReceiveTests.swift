@@ -125,6 +125,19 @@ private let withoutMergeable = NetFeature.offered & ~NetFeature.mergeableRxBuffe
         #expect(!rig.net.isReceivePaused)
     }
 
+    @Test func backendEndStopsReadingWithoutSpinning() {
+        let rig = NetRig()
+        let (rx, _) = rig.start(features: withoutMergeable)
+        _ = rig.driver.postReceiveBuffers(rx, count: 4, size: 2048)
+        rx.notify()
+        rig.backend.shutDownPeerWrites()
+        #expect(rig.backendReadable())
+        #expect(rx.takeUsed().isEmpty)
+        #expect(rig.net.counters.rxErrors == 1)
+        #expect(rig.net.isReceivePaused)
+        #expect(!rig.backendReadable())
+    }
+
     @Test func backendEmptyKeepsWatching() {
         let rig = NetRig()
         let (rx, _) = rig.start(features: withoutMergeable)

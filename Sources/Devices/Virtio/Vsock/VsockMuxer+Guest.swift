@@ -140,7 +140,7 @@ extension VsockMuxer {
         connection.forwardCount &+= UInt32(count)
         counters.bytesToHost += UInt64(count)
         // Tell the guest before it can run dry (a sender with no credit just waits for us).
-        if connection.forwardCount &- connection.advertisedForwardCount >= bufferAllocation / 4 {
+        if connection.forwardCount &- connection.advertisedForwardCount >= bufferAllocation / 2 {
             owe(connection, .creditUpdate)
         }
     }
