@@ -38,7 +38,7 @@ import Testing
         defer { harness.cleanUp() }
         let marker = "\(harness.base)/kiln/taken/root/marker"
         try FileManager.default.createDirectory(atPath: "\(harness.base)/kiln/taken/root", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: marker, contents: Data("old".utf8))
+        _ = FileManager.default.createFile(atPath: marker, contents: Data("old".utf8))
         let result = try harness.run(harness.arguments(id: "taken", extra: ["--cgroup", "pids.max=8"], kiln: []))
         #expect(result.status == 1 && result.stderr.contains("already exists"), "\(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)

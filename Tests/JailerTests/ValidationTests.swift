@@ -46,7 +46,7 @@ import Testing
         directory.execFile = "/tmp"
         #expect(error(directory)?.detail.contains("not a regular file") == true)
         let plain = NSTemporaryDirectory() + "jailer-plain-\(getpid())"
-        FileManager.default.createFile(atPath: plain, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: plain, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
         defer { try? FileManager.default.removeItem(atPath: plain) }
         var notExecutable = request()
         notExecutable.execFile = plain
