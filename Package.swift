@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
+        .executable(name: "kiln-jailer", targets: ["kiln-jailer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,7 +22,7 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
@@ -38,10 +39,19 @@ let package = Package(
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
-        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
             dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
+        // The jailer: builds a jail and execs kiln in it without capabilities.
+        .systemLibrary(name: "CCap", pkgConfig: "libcap"),
+        .target(name: "CJailer"),
+        .target(name: "Jailer", dependencies: ["CCap", "CJailer"], swiftSettings: strict),
+        .executableTarget(
+            name: "kiln-jailer",
+            dependencies: ["Jailer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
@@ -53,6 +63,8 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", exclude: []),
+        // Unit parts of the jailer, and real jails (as root) around the static release kiln.
+        .testTarget(name: "JailerTests", dependencies: ["Jailer"]),
     ],
     swiftLanguageModes: [.v6]
 )

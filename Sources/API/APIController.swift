@@ -132,12 +132,16 @@ public final class APIController {
             return .noContent
         case ("PUT", "boot-source", 1):
             try requireNotStarted("boot-source")
-            resources.bootSource = try decode(BootSource.self, request.body)
+            let source = try decode(BootSource.self, request.body)
+            try requireFile(source.kernelImagePath, role: "kernel")
+            if let initrd = source.initrdPath { try requireFile(initrd, role: "initrd") }
+            resources.bootSource = source
             return .noContent
         case ("PUT", "drives", 2):
             try requireNotStarted("drives")
             let drive = try decode(Drive.self, request.body)
             try requireSameID(path: parts[1], body: drive.driveID, field: "drive_id")
+            try requireFile(drive.pathOnHost, role: "drive")
             try resources.put(drive)
             return .noContent
         case ("PATCH", "drives", 2):
@@ -236,6 +240,12 @@ public final class APIController {
 
     private func requireNotStarted(_ what: String) throws(ConfigurationError) {
         guard vm == nil else { throw ConfigurationError("\(what) cannot be changed after InstanceStart") }
+    }
+
+    /// As Firecracker, files are checked when they are configured, so a typo fails the PUT
+    /// that made it rather than the later InstanceStart (which checks again).
+    private func requireFile(_ path: String, role: String) throws(ConfigurationError) {
+        do { try VMConfig.requireReadableFile(path, role: role) } catch { throw ConfigurationError("\(error)") }
     }
 
     private func requireSameID(path: String, body: String, field: String) throws(ConfigurationError) {

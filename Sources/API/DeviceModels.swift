@@ -23,7 +23,7 @@ public struct NetworkInterface: Decodable, Equatable, Sendable {
         guard (1...15).contains(hostDevName.utf8.count), !hostDevName.contains("/"), !hostDevName.contains(" ") else {
             throw ConfigurationError("network-interface \(ifaceID): host_dev_name '\(hostDevName)' must be 1 to 15 characters, no '/' or spaces")
         }
-        if let guestMAC, MACAddress.parse(guestMAC) == nil {
+        if let guestMAC, MACText.parse(guestMAC) == nil {
             throw ConfigurationError("network-interface \(ifaceID): guest_mac '\(guestMAC)' is not a MAC address like 06:00:ac:10:00:02")
         }
         if c.contains(.mtu) { throw ConfigurationError("network-interface \(ifaceID): mtu is not supported yet") }
@@ -78,7 +78,7 @@ enum Identifier {
 }
 
 /// Six colon-separated hex bytes.
-enum MACAddress {
+enum MACText {
     static func parse(_ text: String) -> [UInt8]? {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 6 else { return nil }

@@ -45,6 +45,9 @@ public final class MetricsSink: @unchecked Sendable {
             members.append(("block", .object(metrics.block.enumerated().map { index, block in
                 (index < driveIDs.count ? driveIDs[index] : block.id, Self.json(block.counters))
             })))
+            members.append(("virtio", .object(metrics.transports.map {
+                ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
+            })))
             if let entropy = metrics.entropy {
                 members.append(("entropy", .object([("requests", .uint(entropy.requests)),
                                                     ("bytes", .uint(entropy.bytes)), ("errors", .uint(entropy.errors))])))

@@ -57,8 +57,6 @@ public struct VMResources: Sendable {
     /// `root=/dev/vda ro|rw` is added to the command line.
     public func vmConfig(seccomp: Bool = true) throws(ConfigurationError) -> VMConfig {
         guard let bootSource else { throw ConfigurationError("no boot source: PUT /boot-source first") }
-        if !networkInterfaces.isEmpty { try VMResources.requireSupport("network interfaces") }
-        if vsock != nil { try VMResources.requireSupport("vsock") }
         let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
         var commandLine = bootSource.bootArgs ?? VMConfig.defaultCommandLine
         if let root = drives.first(where: \.isRootDevice) {
@@ -68,11 +66,8 @@ public struct VMResources: Sendable {
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy,
-            seccomp: seccomp)
-    }
-
-    private static func requireSupport(_ feature: String) throws(ConfigurationError) {
-        throw ConfigurationError("\(feature) are configured but this build of kiln cannot attach them yet")
+            networkInterfaces: networkInterfaces.map { NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC) },
+            seccomp: seccomp, vsock: vsock.map { VsockConfig(guestCID: UInt64($0.guestCID), udsPath: $0.udsPath) })
     }
 
     /// `GET /vm/config`: Firecracker's FullVmConfiguration.

@@ -40,3 +40,13 @@ public enum KVMRequest {
     /// forbidden KVM ioctl.
     public static let createVM = IoctlRequest.io(kvmio, 0x01)
 }
+
+/// The TUN/TAP ioctls that appear in filters (<linux/if_tun.h>, type 'T' = 0x54).
+public enum TunRequest {
+    static let tunType: UInt64 = 0x54
+
+    /// `TUNSETOFFLOAD = _IOW('T', 208, unsigned int)` = 0x400454D0: virtio-net sets the guest's
+    /// receive offloads on its TAP when the guest sets DRIVER_OK, an MMIO write that runs on a
+    /// vCPU thread (vCPU).
+    public static let setOffload = IoctlRequest.iow(tunType, 208, size: 4)
+}

@@ -19,13 +19,16 @@ public final class Machine: @unchecked Sendable {
     let console: ConsoleInput
     let loop: EventLoop
     let stop: StopCoordinator
+    /// Run on the main thread once every other thread has ended (e.g. remove vsock's socket file).
+    private let teardown: [() -> Void]
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         devices: [any VirtioDevice], keepAlive: [AnyObject]) {
+         transports: [MMIOTransport], teardown: [() -> Void] = [], keepAlive: [AnyObject]) {
         self.i8042 = i8042
-        self.devices = devices
+        self.transports = transports
+        self.teardown = teardown
         haltDetector = HaltDetector(vcpuCount: vcpus.count)
         self.config = config
         self.vm = vm
@@ -41,7 +44,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     private let i8042: I8042
-    private let devices: [any VirtioDevice]
+    private let transports: [MMIOTransport]
     private let pauseGate = PauseGate()
     private let haltDetector: HaltDetector
     private var runners: [VcpuRunner] = []
@@ -60,6 +63,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Creates every KVM object, loads the kernel and wires the devices; no guest code runs yet.
     public static func build(_ config: VMConfig) throws(VMMError) -> Machine {
+        BootClock.markBuildStart()
         VcpuKickSignal.unblockAllSignals()
         return try MachineBuilder.build(config)
     }
@@ -128,6 +132,7 @@ public final class Machine: @unchecked Sendable {
         vcpuThreads.forEach { $0.join() }
         loop.stop()
         deviceThread?.join()
+        teardown.forEach { $0() }
         serial.flush()
         return stop.result ?? .stopped
     }
@@ -169,13 +174,20 @@ public final class Machine: @unchecked Sendable {
             }
         }
         var blockIndex = 0
-        for device in devices {
-            if let block = device as? Block {
-                result.block.append((id: "drive\(blockIndex)", counters: block.counters))
+        for transport in transports {
+            let (events, interrupts) = transport.counters
+            let name: String
+            if let block = transport.device as? Block {
+                name = "drive\(blockIndex)"
+                result.block.append((id: name, counters: block.counters))
                 blockIndex += 1
-            } else if let rng = device as? Rng {
+            } else if let rng = transport.device as? Rng {
+                name = "entropy"
                 result.entropy = rng.counters
+            } else {
+                name = "\(transport.device.deviceType)\(result.transports.count)"
             }
+            result.transports.append((device: name, queueEvents: events, interrupts: interrupts))
         }
         return result
     }
@@ -186,6 +198,8 @@ public struct MachineMetrics: Sendable {
     public var vcpuExits: [String: UInt64] = [:]
     public var block: [(id: String, counters: BlockCounters)] = []
     public var entropy: RngCounters?
+    /// Per virtio device: queue notifications serviced and interrupts raised.
+    public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
 
     public init() {}
 }

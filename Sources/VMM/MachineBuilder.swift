@@ -61,8 +61,8 @@ enum MachineBuilder {
         var mmioBus = Bus(space: .mmio)
         let loop = try EventLoop()
         let devices = try virtioDevices(config)
-        let virtio = try VirtioDevices.attach(devices, vm: vm, memory: memory,
-                                              mmioBus: &mmioBus, loop: loop)
+        let virtio = try VirtioDevices.attach(devices, vm: vm, memory: memory, mmioBus: &mmioBus, loop: loop)
+        let teardown: [() -> Void] = devices.compactMap { $0 as? Vsock }.map { vsock in { vsock.closeHostSide() } }
         let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
 
         let boot: BootSetup
@@ -128,11 +128,12 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, devices: devices,
-                       keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
+                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, transports: virtio.transports,
+                       teardown: teardown, keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
     }
 
-    /// The virtio devices `config` asks for, in bus order: drives first, then entropy.
+    /// The virtio devices `config` asks for, in bus order: drives first, then entropy, then
+    /// network interfaces (each TAP opened here, before any filter is in place), then vsock.
     static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [any VirtioDevice] {
         var devices: [any VirtioDevice] = []
         for (index, drive) in config.drives.enumerated() {
@@ -142,6 +143,17 @@ enum MachineBuilder {
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy { devices.append(Rng()) }
+        for interface in config.networkInterfaces {
+            let mac = try interface.resolvedMAC()
+            do {
+                devices.append(Net(backend: try Tap(name: interface.tapName), mac: mac))
+            } catch { throw .invalidConfiguration("network interface \(interface.id): \(error)") }
+        }
+        if let vsock = config.vsock {
+            do {
+                devices.append(try Vsock(guestCID: vsock.guestCID, udsPath: vsock.udsPath))
+            } catch { throw .invalidConfiguration("vsock: \(error)") }
+        }
         return devices
     }
 

@@ -23,6 +23,10 @@ public struct VMConfig: Sendable {
     public var drives: [DriveConfig]
     /// Attach a virtio-rng (entropy) device fed from the host's getrandom.
     public var entropy: Bool
+    /// virtio-net interfaces backed by host TAP devices, after the drives and entropy on the bus.
+    public var networkInterfaces: [NetConfig]
+    /// A virtio-vsock device whose host side is Unix sockets at `uds_path` (Firecracker's model).
+    public var vsock: VsockConfig?
     /// Describe the machine with ACPI tables (power-off, pvpanic, virtio devices in the DSDT).
     /// Without it virtio devices are announced on the kernel command line.
     public var acpi: Bool
@@ -32,7 +36,8 @@ public struct VMConfig: Sendable {
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = VMConfig.defaultCommandLine,
                 vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,
                 serialOutputPath: String? = nil, forwardsStandardInput: Bool = true,
-                drives: [DriveConfig] = [], entropy: Bool = false, acpi: Bool = true, seccomp: Bool = true) {
+                drives: [DriveConfig] = [], entropy: Bool = false, networkInterfaces: [NetConfig] = [],
+                acpi: Bool = true, seccomp: Bool = true, vsock: VsockConfig? = nil) {
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
         self.commandLine = commandLine
@@ -42,6 +47,8 @@ public struct VMConfig: Sendable {
         self.forwardsStandardInput = forwardsStandardInput
         self.drives = drives
         self.entropy = entropy
+        self.networkInterfaces = networkInterfaces
+        self.vsock = vsock
         self.acpi = acpi
         self.seccomp = seccomp
     }
@@ -62,12 +69,14 @@ public struct VMConfig: Sendable {
         try Self.requireReadableFile(kernelPath, role: "kernel")
         if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
         for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
-        guard drives.count + (entropy ? 1 : 0) <= VirtioDevices.irqs.count else {
+        try NetConfig.validate(networkInterfaces)
+        try vsock?.validate()
+        guard drives.count + (entropy ? 1 : 0) + networkInterfaces.count + (vsock == nil ? 0 : 1) <= VirtioDevices.irqs.count else {
             throw .invalidConfiguration("too many virtio devices; at most \(VirtioDevices.irqs.count)")
         }
     }
 
-    static func requireReadableFile(_ path: String, role: String) throws(VMMError) {
+    public static func requireReadableFile(_ path: String, role: String) throws(VMMError) {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .file(operation: "\(role) image", path: path, errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw .invalidConfiguration("\(role) image \(path) is not a regular file") }

@@ -31,6 +31,8 @@ enum VirtioDevices {
         let commandLineEntries: [String]
         /// DSDT entries: with hardware-reduced ACPI Linux maps only interrupts ACPI describes.
         let acpiDevices: [ACPIVirtioDevice]
+        /// One per device, in bus order (for metrics).
+        let transports: [MMIOTransport]
         let keepAlive: [AnyObject]
     }
 
@@ -42,11 +44,13 @@ enum VirtioDevices {
         var entries: [String] = []
         var acpiDevices: [ACPIVirtioDevice] = []
         var keepAlive: [AnyObject] = []
+        var transports: [MMIOTransport] = []
         for (index, device) in devices.enumerated() {
             let base = Layout.virtioMMIOStart.rawValue + UInt64(index) * Layout.virtioMMIOSize
             let irq = irqs[index]
             let line = try IRQFDLine(vm: vm, gsi: irq)
             let transport = MMIOTransport(device: device, memory: memory, interrupt: line)
+            transports.append(transport)
             do {
                 try mmioBus.insert(transport, base: base, length: MMIOTransport.windowSize)
             } catch { throw .boot("virtio device \(index): \(error)") }
@@ -69,7 +73,7 @@ enum VirtioDevices {
             entries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
             acpiDevices.append(ACPIVirtioDevice(base: base, size: MMIOTransport.windowSize, gsi: irq))
         }
-        return Attached(commandLineEntries: entries, acpiDevices: acpiDevices,
+        return Attached(commandLineEntries: entries, acpiDevices: acpiDevices, transports: transports,
                         keepAlive: keepAlive)
     }
 }

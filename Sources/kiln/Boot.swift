@@ -42,6 +42,18 @@ struct Boot: ParsableCommand {
     @Flag(help: "Attach a virtio-rng entropy device fed from the host's getrandom.")
     var entropy = false
 
+    @Option(name: .customLong("net"),
+            help: ArgumentHelp("A virtio-net interface backed by the host TAP device TAP (created if missing, "
+                               + "which needs CAP_NET_ADMIN); the guest's MAC is derived from the name unless "
+                               + "given. Repeatable: the first is eth0.", valueName: "TAP[,mac=AA:BB:CC:DD:EE:FF]"))
+    var networkInterfaces: [String] = []
+
+    @Option(help: ArgumentHelp("A virtio-vsock device with guest CID (3 or more) whose host side is Unix "
+                               + "sockets: host clients connect to PATH and send 'CONNECT <port>\\n'; guest "
+                               + "connections to host port P reach PATH_P (Firecracker's model).",
+                               valueName: "CID,PATH"))
+    var vsock: String?
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -52,12 +64,19 @@ struct Boot: ParsableCommand {
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
-            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp)
+            drives: try drives.map(Self.parseDrive), entropy: entropy,
+            networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
+            acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
         try runVM(config)
     }
 }
 
 extension Boot {
+    /// `kiln` itself declares `--no-seccomp` too (Firecracker's flag, for API mode), and
+    /// ArgumentParser hands a flag both levels declare to the root command, so `kiln boot
+    /// --no-seccomp` would otherwise be dropped silently.
+    static var rootTookNoSeccomp: Bool { CommandLine.arguments.dropFirst().contains("--no-seccomp") }
+
     /// `PATH` or `PATH,ro` (also `,rw`).
     static func parseDrive(_ text: String) throws -> DriveConfig {
         var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -72,6 +91,34 @@ extension Boot {
             }
         }
         return DriveConfig(path: path, readOnly: readOnly)
+    }
+}
+
+extension Boot {
+    /// `TAP` or `TAP,mac=AA:BB:CC:DD:EE:FF`; the interface ID is `eth<index>`. The MAC itself
+    /// is checked with the rest of the configuration.
+    static func parseNet(_ text: String, index: Int) -> NetConfig {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let tap = parts.removeFirst()
+        guard !tap.isEmpty else { fail("--net needs a TAP interface name (got '\(text)')") }
+        var mac: String?
+        for option in parts {
+            if option.hasPrefix("mac=") {
+                mac = String(option.dropFirst(4))
+            } else {
+                fail("--net \(text): unknown option '\(option)' (use mac=AA:BB:CC:DD:EE:FF)")
+            }
+        }
+        return NetConfig(id: "eth\(index)", tapName: tap, mac: mac)
+    }
+
+    /// `CID,PATH`: a decimal CID, then the socket path (which may itself contain commas).
+    static func parseVsock(_ text: String) -> VsockConfig {
+        guard let comma = text.firstIndex(of: ",") else { fail("--vsock needs CID,PATH (got '\(text)')") }
+        let cidText = text[..<comma], path = String(text[text.index(after: comma)...])
+        guard let cid = UInt64(cidText) else { fail("--vsock: guest CID '\(cidText)' is not a number") }
+        guard !path.isEmpty else { fail("--vsock needs a socket path after the CID (got '\(text)')") }
+        return VsockConfig(guestCID: cid, udsPath: path)
     }
 }
 

@@ -37,9 +37,9 @@ struct Kiln: ParsableCommand {
 
     func run() throws {
         LogSink.bootstrap()
-        guard configFile != nil || apiSock != nil else { throw CleanExit.helpRequest(self) }
         if noAPI && apiSock != nil { fail("--no-api and --api-sock exclude each other") }
         if noAPI && configFile == nil { fail("--no-api needs --config-file") }
+        guard configFile != nil || apiSock != nil else { throw CleanExit.helpRequest(self) }
         guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
 
         var resources = VMResources()

@@ -35,7 +35,7 @@ final class RecordingVM: RunningVM {
         var config: String { controller.resources.json.serialized }
 
         func configure() {
-            #expect(send("PUT", "/boot-source", #"{"kernel_image_path": "/k", "boot_args": "console=ttyS0"}"#).status == 204)
+            #expect(send("PUT", "/boot-source", #"{"kernel_image_path": "Package.swift", "boot_args": "console=ttyS0"}"#).status == 204)
         }
     }
 
@@ -71,6 +71,9 @@ final class RecordingVM: RunningVM {
             ("PATCH", "/machine-config", #"{"vcpu_count": "two"}"#, "vcpu_count"),
             ("PUT", "/machine-config", #"{"vcpu_count": 2, "mem_size_mib": 256, "turbo": true}"#, "turbo"),
             ("PUT", "/boot-source", #"{"kernel_image_path": 7}"#, "kernel_image_path"),
+            ("PUT", "/boot-source", #"{"kernel_image_path": "/no/such/vmlinux"}"#, "No such file"),
+            ("PUT", "/boot-source", #"{"kernel_image_path": "/"}"#, "not a regular file"),
+            ("PUT", "/drives/data", #"{"drive_id": "data", "path_on_host": "/no/such/disk", "is_root_device": false}"#, "/no/such/disk"),
             ("PUT", "/boot-source", "{not json", "JSON"),
             ("PUT", "/boot-source", "", "body"),
             ("PUT", "/drives/rootfs", #"{"drive_id": "other", "path_on_host": "/d", "is_root_device": true}"#, "differs"),
@@ -99,15 +102,15 @@ final class RecordingVM: RunningVM {
     @Test func drivesKeepOrderAndOneRoot() {
         let h = Harness()
         h.configure()
-        #expect(h.send("PUT", "/drives/data", #"{"drive_id": "data", "path_on_host": "/d", "is_root_device": false}"#).status == 204)
-        #expect(h.send("PUT", "/drives/root", #"{"drive_id": "root", "path_on_host": "/r", "is_root_device": true, "is_read_only": true}"#).status == 204)
-        #expect(fault(h.send("PUT", "/drives/root2", #"{"drive_id": "root2", "path_on_host": "/r2", "is_root_device": true}"#))
+        #expect(h.send("PUT", "/drives/data", #"{"drive_id": "data", "path_on_host": "README.md", "is_root_device": false}"#).status == 204)
+        #expect(h.send("PUT", "/drives/root", #"{"drive_id": "root", "path_on_host": ".gitignore", "is_root_device": true, "is_read_only": true}"#).status == 204)
+        #expect(fault(h.send("PUT", "/drives/root2", #"{"drive_id": "root2", "path_on_host": "README.md", "is_root_device": true}"#))
             .contains("already the root device"))
         // Replacing keeps the place.
-        #expect(h.send("PUT", "/drives/data", #"{"drive_id": "data", "path_on_host": "/d2", "is_root_device": false}"#).status == 204)
-        #expect(h.controller.resources.drives.map(\.pathOnHost) == ["/d2", "/r"])
+        #expect(h.send("PUT", "/drives/data", #"{"drive_id": "data", "path_on_host": "Package.swift", "is_root_device": false}"#).status == 204)
+        #expect(h.controller.resources.drives.map(\.pathOnHost) == ["Package.swift", ".gitignore"])
         let config = try? h.controller.resources.vmConfig()
-        #expect(config?.drives.map(\.path) == ["/r", "/d2"])
+        #expect(config?.drives.map(\.path) == [".gitignore", "Package.swift"])
         #expect(config?.commandLine.hasSuffix("root=/dev/vda ro") == true)
     }
 

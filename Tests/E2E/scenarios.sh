@@ -8,9 +8,10 @@
 # Needs from the job environment: RUN KILN_E2E_VMM KILN KILN_VMLINUX KILN_BZIMAGE
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
-ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly"
-# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd).
-EXTRA_SCENARIOS="bench blkbench"
+ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly api-lifecycle vsock-host-echo vsock-guest-connect vsock-100m"
+# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd),
+# vsockbench (vsock stream throughput vs a Unix socket pair).
+EXTRA_SCENARIOS="bench blkbench vsockbench"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;
@@ -39,8 +40,14 @@ fail() {
 # Optional, set by a scenario around its l2_boot calls:
 #   L2_DRIVES=(PATH[,ro] ...)  virtio-blk disks, the first is /dev/vda
 #   L2_NO_INITRD=1             boot without the initramfs (root on a disk)
+#   L2_NETS=(TAP[,mac=MAC] ...) virtio-net interfaces on host TAPs, the first is eth0
+#   L2_PREFIX=(CMD ...)        runs the VMM under CMD (nsenter into a network namespace)
 L2_DRIVES=()
 L2_NO_INITRD=
+L2_NETS=()
+L2_PREFIX=()
+#   L2_VSOCK=CID,PATH          kiln's --vsock (scenarios-vsock.sh)
+L2_VSOCK=
 vmm_command() {
     local kernel=$1 cpus=$2 mem=$3 cmdline=$4 d i=0 path ro
     local initrd=("$KILN_INITRAMFS")
@@ -54,18 +61,31 @@ vmm_command() {
                  -kernel "$kernel" ${initrd[@]:+-initrd "${initrd[@]}"} -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
                  -device i8042 -device pvpanic -action panic=exit-failure)
+            # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
+            [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}")
             # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
                 path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on
                 CMD+=(-drive "id=d$i,file=$path,format=raw,if=none$ro" -device "virtio-blk-device,drive=d$i")
                 i=$((i + 1))
+            done
+            # virtio-net on virtio-mmio, no vhost: the device runs in QEMU's user space, as kiln's.
+            i=0
+            for d in ${L2_NETS[@]+"${L2_NETS[@]}"}; do
+                ro=; case $d in *,mac=*) ro=,mac=${d#*,mac=} ;; esac
+                CMD+=(-netdev "tap,id=n$i,ifname=${d%%,*},script=no,downscript=no,vhost=off"
+                      -device "virtio-net-device,netdev=n$i$ro")
+                i=$((i + 1))
             done ;;
         kiln)
             CMD=("$KILN" boot --kernel "$kernel" ${initrd[@]:+--initrd "${initrd[@]}"} --cmdline "$cmdline"
                  --cpus "$cpus" --memory "$mem")
-            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done ;;
+            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done
+            for d in ${L2_NETS[@]+"${L2_NETS[@]}"}; do CMD+=(--net "$d"); done
+            [ -z "$L2_VSOCK" ] || CMD+=(--vsock "$L2_VSOCK") ;;
         *) echo "unknown KILN_E2E_VMM=$KILN_E2E_VMM" >&2; return 1 ;;
     esac
+    [ ${#L2_PREFIX[@]} -eq 0 ] || CMD=("${L2_PREFIX[@]}" "${CMD[@]}")
 }
 
 # Why the selected VMM cannot run here, or nothing.
@@ -468,3 +488,9 @@ awk -F '[,;]' '/kiln-blkbench/ { split(\$5, w, \" \"); k = w[2] \" \" w[3]; if (
     note "blkbench:$summary"
     if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
 }
+
+# shellcheck source=/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-api.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-net.sh"
+# --- virtio-vsock (kiln only: Firecracker's hybrid Unix-socket model) -----------------------------
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-vsock.sh"

@@ -32,11 +32,20 @@ import Testing
         #expect(result.stderr.contains("unknown field 'machin-config'"), "\(result.stderr)")
     }
 
-    @Test func configFileNeedsNoAPIForNow() throws {
+    @Test func configFileBootsAtOnceAndNamesAMissingKernel() throws {
         let path = try write(#"{"boot-source": {"kernel_image_path": "/k"}}"#)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try KilnProcess.run(["--config-file", path])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("--no-api"))
+        #expect(result.stderr.contains("/k: No such file or directory"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func apiFlagsThatExcludeEachOther() throws {
+        let result = try KilnProcess.run(["--api-sock", "/tmp/x.sock", "--no-api"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("--no-api and --api-sock exclude each other"))
+        let alone = try KilnProcess.run(["--no-api"])
+        #expect(alone.status == 1 && alone.stderr.contains("--no-api needs --config-file"))
     }
 }

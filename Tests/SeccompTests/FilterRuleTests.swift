@@ -25,9 +25,9 @@ import Testing
 
     /// Pinned so that widening a filter is a deliberate change (update the README table too).
     @Test func allowedSyscallCounts() {
-        #expect(Seccomp.allowedSyscallCount(.control) == 19)
+        #expect(Seccomp.allowedSyscallCount(.control) == 20)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 22)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 30)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }
@@ -42,15 +42,30 @@ import Testing
             "unshare", "kill", "tkill", "kexec_load", "init_module", "finit_module", "mremap",
             "io_uring_setup", "userfaultfd", "perf_event_open", "keyctl", "add_key", "personality",
         ]
-        let allowed = Set(role.rules.map(\.syscall))
+        // The device thread is vsock's host side (Firecracker's model): it opens Unix stream
+        // sockets and connects them; `devicesSocketsAreUnixStreamsOnly` pins how narrowly.
+        let vsockBackend: Set = role == .devices ? ["socket", "connect"] : []
+        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend)
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
     }
 
-    @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirThree() throws {
+    @Test func devicesSocketsAreUnixStreamsOnly() throws {
+        let socket = try #require(ThreadRole.devices.rules.first { $0.syscall == "socket" })
+        // AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol 0: no network socket.
+        #expect(socket.conditions == [.argument(0, isOneOf: [1]), .argument(1, isOneOf: [0x80801]),
+                                      .argument(2, isOneOf: [0])])
+        let accept = try #require(ThreadRole.devices.rules.first { $0.syscall == "accept4" })
+        #expect(accept.conditions == [.argument(3, isOneOf: [0x80800])])
+        let send = try #require(ThreadRole.devices.rules.first { $0.syscall == "sendmsg" })
+        #expect(send.conditions == [.argument(2, isOneOf: [0x4040])])
+        #expect(!ThreadRole.devices.rules.contains { ["bind", "listen", "socketpair", "sendto"].contains($0.syscall) })
+    }
+
+    @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirFour() throws {
         #expect(!ThreadRole.control.rules.contains { $0.syscall == "ioctl" })
         #expect(!ThreadRole.devices.rules.contains { $0.syscall == "ioctl" })
         let ioctl = try #require(ThreadRole.vcpu.rules.first { $0.syscall == "ioctl" })
-        #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98])])
+        #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98, 0x4004_54D0])])
         // KVM_RUN is the hot call: first rule, first test in the BPF program.
         #expect(ThreadRole.vcpu.rules.first?.syscall == "ioctl")
     }
@@ -60,6 +75,7 @@ import Testing
         #expect(KVMRequest.getRegisters == 0x8090_AE81)
         #expect(KVMRequest.getMPState == 0x8004_AE98)
         #expect(KVMRequest.createVM == 0xAE01)
+        #expect(TunRequest.setOffload == 0x4004_54D0)
         #expect(IoctlRequest.iow(0xAE, 0x46, size: 32) == 0x4020_AE46) // KVM_SET_USER_MEMORY_REGION
         #expect(IoctlRequest.iowr(0xAE, 0x05, size: 8) == 0xC008_AE05) // KVM_GET_SUPPORTED_CPUID
     }
@@ -68,10 +84,12 @@ import Testing
     @Test func kvmRequestNumbersMatchTheKernelHeaders() throws {
         let source = """
             #include <linux/kvm.h>
+            #include <linux/if_tun.h>
             #include <stdio.h>
             int main(void) {
-                printf("%lx %lx %lx %lx\\n", (unsigned long)KVM_RUN, (unsigned long)KVM_GET_REGS,
-                       (unsigned long)KVM_GET_MP_STATE, (unsigned long)KVM_CREATE_VM);
+                printf("%lx %lx %lx %lx %lx\\n", (unsigned long)KVM_RUN, (unsigned long)KVM_GET_REGS,
+                       (unsigned long)KVM_GET_MP_STATE, (unsigned long)KVM_CREATE_VM,
+                       (unsigned long)TUNSETOFFLOAD);
                 return 0;
             }
             """
@@ -82,7 +100,8 @@ import Testing
         let compile = try ProbeProcess.execute("/usr/bin/cc", ["-o", directory + "/kvm", directory + "/kvm.c"])
         try #require(compile.status == 0, "cc failed: \(compile.stderr)")
         let run = try ProbeProcess.execute(directory + "/kvm", [])
-        let expected = [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState, KVMRequest.createVM]
+        let expected = [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState, KVMRequest.createVM,
+                        TunRequest.setOffload]
             .map { String($0, radix: 16) }.joined(separator: " ")
         #expect(run.stdout == expected + "\n")
     }

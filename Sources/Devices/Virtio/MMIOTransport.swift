@@ -28,6 +28,13 @@ public final class MMIOTransport: BusDevice {
     private let interruptBits = Atomic<UInt32>(0)
     private let deviceNeedsReset = Atomic<Bool>(false)
     private let activated = Atomic<Bool>(false)
+    private let queueEvents = Atomic<UInt64>(0)
+    private let interruptsRaised = Atomic<UInt64>(0)
+
+    /// Queue notifications (or device-requested services) and interrupts raised so far.
+    public var counters: (queueEvents: UInt64, interrupts: UInt64) {
+        (queueEvents.load(ordering: .relaxed), interruptsRaised.load(ordering: .relaxed))
+    }
 
     public init(device: any VirtioDevice, memory: GuestMemory, interrupt: any InterruptLine) {
         self.device = device
@@ -86,6 +93,7 @@ public final class MMIOTransport: BusDevice {
     /// needs reset; an index out of range is ignored (it comes from the guest).
     public func processQueue(_ index: Int) {
         guard queues.indices.contains(index) else { return }
+        queueEvents.wrappingAdd(1, ordering: .relaxed)
         let raise = queues[index].state.withLock { queue -> Bool in
             // Checked under the queue lock: reset clears `activated` before it takes this
             // lock, so no processing starts on a queue that reset has already cleared.
@@ -105,7 +113,10 @@ public final class MMIOTransport: BusDevice {
                 return true
             }
         }
-        if raise { interrupt.trigger() }
+        if raise {
+            interruptsRaised.wrappingAdd(1, ordering: .relaxed)
+            interrupt.trigger()
+        }
     }
 
     /// Processes with notifications off, then turns them back on and looks once more, so a
@@ -131,6 +142,7 @@ public final class MMIOTransport: BusDevice {
 
     private func raise(_ bits: InterruptStatus) {
         interruptBits.bitwiseOr(bits.rawValue, ordering: .sequentiallyConsistent)
+        interruptsRaised.wrappingAdd(1, ordering: .relaxed)
         interrupt.trigger()
     }
 

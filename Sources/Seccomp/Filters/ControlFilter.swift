@@ -14,6 +14,7 @@ extension SyscallRule {
         allow("read", because: "the API request eventfd"),
         allow("write", because: "stop eventfd, API response eventfd, metrics and log lines, serial flush, messages on stderr"),
         allow("close", because: "teardown closes VM, vCPU and eventfd descriptors"),
+        allow("unlink", because: "teardown removes the vsock device's uds_path listening socket"),
         munmap,
         restartSyscall,
         rtSigreturn,

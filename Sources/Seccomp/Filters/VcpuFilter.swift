@@ -3,8 +3,10 @@
 /// mmio_unmapped and zeropage guests. Hot calls first: the filter tests rules in this order.
 extension SyscallRule {
     static let vcpu: [SyscallRule] = [
-        allow("ioctl", .argument(1, isOneOf: [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState]),
-              because: "KVM_RUN; KVM_GET_MP_STATE and KVM_GET_REGS for the halt probe"),
+        allow("ioctl", .argument(1, isOneOf: [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState,
+                                              TunRequest.setOffload]),
+              because: "KVM_RUN; KVM_GET_MP_STATE and KVM_GET_REGS for the halt probe; TUNSETOFFLOAD when "
+                  + "a virtio-net driver sets DRIVER_OK (an MMIO write handled on the vCPU thread)"),
         allow("write", because: "serial output (stdout or file), irqfd eventfds, boot-time line on stderr"),
         futex,
         gettid,

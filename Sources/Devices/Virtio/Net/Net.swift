@@ -1,0 +1,119 @@
+import GuestMemory
+import Synchronization
+
+/// virtio-net (device ID 1, virtio 1.x 5.1) backed by a `NetBackend` (a TAP in the VMM).
+///
+/// Queues: 0 receive, 1 transmit. Config space: mac[6], status le16 (always LINK_UP).
+/// Offers checksum and TSO offloads both ways and MRG_RXBUF, so a 64 KiB TSO frame crosses
+/// in one piece; the guest's receive offloads are set on the backend at DRIVER_OK.
+///
+/// Receiving is driven by the backend's readiness (a handler on the device loop, which asks
+/// the transport to service queue 0) and by RX kicks. When the guest has posted too few RX
+/// buffers the backend is unwatched (an empty mask) rather than read: frames wait in the TAP,
+/// nothing is dropped here and nothing spins; the guest's next RX kick watches it again.
+public final class Net: EventDrivenDevice {
+    public static let defaultQueueSize: UInt16 = 256
+    public static let receiveQueue = 0
+    public static let transmitQueue = 1
+    /// Frames moved per call before the transport re-checks the ring (bounds one call's work).
+    static let receiveBudget = 64
+    static let statusLinkUp: UInt16 = 1
+
+    public let deviceType = VirtioDeviceType.network
+    public let features = NetFeature.offered
+    public let queueMaxSizes: [UInt16]
+    public let configSize = 8
+    public let mac: MACAddress
+
+    private let backend: any NetBackend
+    private let config: [UInt8]
+    private let metrics = NetMetrics()
+    private let receiver: Mutex<NetReceiver>
+    private let transmitter: Mutex<NetTransmitter>
+    private let active = Atomic<Bool>(false)
+    private let mergeable = Atomic<Bool>(false)
+    /// Set once by `connect`, before any vCPU runs; used on the device thread only.
+    private nonisolated(unsafe) var events: (any DeviceEvents)?
+    /// Whether the backend is unwatched; changed on the device thread only.
+    private let paused = Atomic<Bool>(false)
+
+    public init(backend: any NetBackend, mac: MACAddress, queueSize: UInt16 = defaultQueueSize) {
+        self.backend = backend
+        self.mac = mac
+        queueMaxSizes = [queueSize, queueSize]
+        var config = mac.array
+        withUnsafeBytes(of: Self.statusLinkUp.littleEndian) { config += $0 }
+        self.config = config
+        receiver = Mutex(NetReceiver(queueSize: queueSize))
+        transmitter = Mutex(NetTransmitter(queueSize: queueSize))
+    }
+
+    public var counters: NetCounters { metrics.snapshot }
+
+    /// True while the backend is not being read because the guest lacks RX buffers.
+    public var isReceivePaused: Bool { paused.load(ordering: .relaxed) }
+
+    public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
+        config.withUnsafeBytes { config in
+            data.copyMemory(from: UnsafeRawBufferPointer(rebasing: config[offset..<offset + data.count]))
+        }
+    }
+
+    public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
+        try events.watch(backend.fileDescriptor, for: .readable) { [weak self] _ in self?.backendReadable() }
+        self.events = events
+    }
+
+    public func activate(features: UInt64) throws(VirtioActivationError) {
+        do {
+            try backend.setOffloads(NetOffloads(guestFeatures: features))
+        } catch {
+            throw VirtioActivationError("network backend offloads: \(error)")
+        }
+        mergeable.store(features & NetFeature.mergeableRxBuffers != 0, ordering: .relaxed)
+        active.store(true, ordering: .releasing)
+    }
+
+    /// No queue is being processed (the transport made sure), so the receiver can be cleared.
+    public func reset() {
+        active.store(false, ordering: .releasing)
+        receiver.withLock { $0.reset() }
+    }
+
+    public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        switch index {
+        case Self.receiveQueue:
+            let outcome = try receiver.withLock { receiver throws(QueueError) in
+                try receiver.receive(queue: &queue, memory: memory, backend: backend,
+                                     mergeable: mergeable.load(ordering: .relaxed), metrics: metrics,
+                                     budget: Self.receiveBudget)
+            }
+            // An RX kick (new buffers) or readable backend got us here: read on unless the
+            // guest is short of buffers or the backend failed.
+            setPaused(outcome == .needBuffers || outcome == .backendFailed)
+        case Self.transmitQueue:
+            try transmitter.withLock { transmitter throws(QueueError) in
+                try transmitter.transmit(queue: &queue, memory: memory, backend: backend, metrics: metrics)
+            }
+        default:
+            break
+        }
+    }
+
+    /// The backend has a frame: have the transport service RX (which checks it is running).
+    /// Before DRIVER_OK or after reset the transport would do nothing and a level-triggered
+    /// watch would fire again at once, so pause until the guest's first RX kick.
+    private func backendReadable() {
+        guard active.load(ordering: .acquiring) else {
+            setPaused(true)
+            return
+        }
+        events?.serviceQueue(Self.receiveQueue)
+    }
+
+    private func setPaused(_ pause: Bool) {
+        guard let events, paused.load(ordering: .relaxed) != pause else { return }
+        events.rewatch(backend.fileDescriptor, for: pause ? [] : .readable)
+        paused.store(pause, ordering: .relaxed)
+    }
+}

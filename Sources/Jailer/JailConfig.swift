@@ -1,0 +1,50 @@
+/// Everything `kiln-jailer` was asked to do, validated: ids and paths are well-formed, numbers
+/// in range, and every `--cgroup` / `--resource-limit` parsed. Build with `JailConfig.validate`.
+public struct JailConfig: Equatable, Sendable {
+    public enum CgroupVersion: Int, Sendable { case v1 = 1, v2 = 2 }
+
+    public var id: String
+    public var execFile: String
+    public var uid: UInt32
+    public var gid: UInt32
+    public var chrootBaseDir: String
+    public var netns: String?
+    public var daemonize: Bool
+    public var newPidNamespace: Bool
+    public var cgroupVersion: CgroupVersion
+    public var cgroups: [CgroupSetting]
+    /// Relative path of the cgroup the jail's group is created in; the exec file's name by default.
+    public var parentCgroup: String
+    public var resourceLimits: [ResourceLimit]
+    /// Host files copied into the jail root (owned by uid:gid) before `kiln` starts.
+    public var copyIn: [String]
+    /// Arguments after `--`, passed to the executable.
+    public var execArguments: [String]
+
+    public static let defaultChrootBaseDir = "/srv/jailer"
+}
+
+/// `--cgroup FILE=VALUE`: the controller is the part of FILE before the first '.'.
+public struct CgroupSetting: Equatable, Sendable {
+    public let file: String
+    public let value: String
+    public init(file: String, value: String) {
+        self.file = file
+        self.value = value
+    }
+    public var controller: Substring { file.prefix { $0 != "." } }
+}
+
+/// `--resource-limit fsize=N` or `no-file=N`.
+public struct ResourceLimit: Equatable, Sendable {
+    public enum Resource: String, Sendable, CaseIterable {
+        case fsize
+        case noFile = "no-file"
+    }
+    public let resource: Resource
+    public let value: UInt64
+    public init(resource: Resource, value: UInt64) {
+        self.resource = resource
+        self.value = value
+    }
+}

@@ -1,0 +1,23 @@
+import CJailer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives the process its own mount namespace whose root is the jail: nothing of the host's
+/// filesystem stays reachable (pivot_root, then the old root is detached, unlike a chroot).
+enum MountNamespace {
+    static func enter(root: String) throws(JailerError) {
+        let step = "mount namespace"
+        try check(step, "unshare(CLONE_NEWNS)") { jailer_unshare(JAILER_CLONE_NEWNS) }
+        // Nothing we mount or unmount here may propagate back to the host's namespace.
+        try check(step, "make / private") { jailer_mount_private_recursive("/") }
+        // pivot_root needs the new root to be a mount point.
+        try check(step, "bind-mount \(root)") { jailer_bind_mount(root, root) }
+        try check(step, "chdir \(root)") { chdir(root) }
+        try check(step, "mkdir old_root") { mkdir("old_root", 0o700) }
+        try check(step, "pivot_root") { jailer_pivot_root(".", "old_root") }
+        try check(step, "chdir /") { chdir("/") }
+        try check(step, "detach old root") { jailer_umount_detach("/old_root") }
+        try check(step, "rmdir /old_root") { rmdir("/old_root") }
+    }
+}

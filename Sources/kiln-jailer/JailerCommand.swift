@@ -1,0 +1,101 @@
+import ArgumentParser
+import Jailer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct JailerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln-jailer",
+        abstract: "Start kiln in a jail: own mount (and optionally PID/network) namespace, no capabilities, non-root, cgroup and resource limits.",
+        discussion: """
+            Builds <chroot-base-dir>/<exec name>/<id>/root, copies the executable there, creates \
+            /dev/kvm, /dev/net/tun and /dev/urandom owned by --uid:--gid, joins the cgroups, \
+            pivots into the jail, drops every capability and execs the executable with the \
+            arguments after `--`. Run as root. Semantics follow Firecracker's jailer.
+            """)
+
+    @Option(help: "Unique VM id: letters, digits and '-', 1 to 64 characters.")
+    var id: String
+
+    @Option(help: ArgumentHelp("The VMM executable to copy into the jail and exec (a static kiln).", valueName: "path"))
+    var execFile: String
+
+    @Option(help: "User id the VMM runs as.")
+    var uid: UInt32
+
+    @Option(help: "Group id the VMM runs as.")
+    var gid: UInt32
+
+    @Option(help: ArgumentHelp("Where jails are built.", valueName: "dir"))
+    var chrootBaseDir: String = "/srv/jailer"
+
+    @Option(help: ArgumentHelp("Network namespace to join (e.g. /var/run/netns/NAME).", valueName: "path"))
+    var netns: String?
+
+    @Flag(help: "Detach (setsid) and redirect standard input, output and error to /dev/null.")
+    var daemonize = false
+
+    @Flag(help: "Exec the VMM as PID 1 of a new PID namespace; its host pid goes to <exec name>.pid in the jail.")
+    var newPidNs = false
+
+    @Option(help: "cgroup hierarchy: 1 or 2.")
+    var cgroupVersion: Int = 1
+
+    @Option(name: .customLong("cgroup"), help: ArgumentHelp("A cgroup file and value, e.g. pids.max=64 (repeatable).", valueName: "file=value"))
+    var cgroups: [String] = []
+
+    @Option(help: ArgumentHelp("Cgroup path the VM's group is created in (default: the exec file's name).", valueName: "path"))
+    var parentCgroup: String?
+
+    @Option(name: .customLong("resource-limit"), help: ArgumentHelp("fsize=N or no-file=N (repeatable).", valueName: "resource=value"))
+    var resourceLimits: [String] = []
+
+    @Option(name: .customLong("copy-in"), help: ArgumentHelp("Copy a host file (kernel, initrd, disk, config) into the jail root, owned by uid:gid (repeatable).", valueName: "path"))
+    var copyIn: [String] = []
+
+    @Flag(help: "Allow uid or gid 0 for the VMM (it still loses every capability).")
+    var allowRoot = false
+
+    @Argument(parsing: .postTerminator, help: "Arguments for the VMM, after `--`.")
+    var execArguments: [String] = []
+
+    func run() throws {
+        var request = JailRequest(id: id, execFile: execFile, uid: uid, gid: gid)
+        request.chrootBaseDir = chrootBaseDir
+        request.netns = netns
+        request.daemonize = daemonize
+        request.newPidNamespace = newPidNs
+        request.cgroupVersion = cgroupVersion
+        request.cgroups = cgroups
+        request.parentCgroup = parentCgroup
+        request.resourceLimits = resourceLimits
+        request.copyIn = copyIn
+        request.allowRoot = allowRoot
+        request.execArguments = execArguments
+        do {
+            try Jail.run(try JailConfig.validate(request))
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Argument errors as one line (ArgumentParser's default adds the usage text).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            fail(message(for: error))
+        }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    var line = "kiln-jailer: error: \(message)\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    exit(1)
+}
