@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests (no /dev/kvm needed), test guests booted by kiln on this
-# host's /dev/kvm, and the real-Linux end-to-end scenarios (directly on hardware KVM, else in
-# the nested QEMU harness). Ends with "N passed, N failed"; exits non-zero on any failure.
+# host's /dev/kvm, the real-Linux end-to-end scenarios (directly on hardware KVM, else in
+# the nested QEMU harness), and the API's conformance and fuzzing suites (Tests/API).
+# Ends with "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 log() { echo "test.sh: $*"; }
 passed=0
 failed=0
+# Runs a suite that ends with "N passed, N failed" (output shown), and adds its counts; a suite
+# that prints no such line counts as one failure.
+run_suite() { # NAME COMMAND...
+    local name=$1 out line rest
+    shift
+    out=$(mktemp)
+    "$@" 2>&1 | tee "$out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+    rm -f "$out"
+    if [ -n "$line" ]; then
+        passed=$((passed + ${line%% passed*}))
+        rest=${line#*, }
+        failed=$((failed + ${rest%% failed*}))
+        log "$name: $line"
+    else
+        log "$name printed no summary"; failed=$((failed + 1))
+    fi
+}
 
 log "swift build (debug, with tests)"
 if ! swift build --build-tests 2>&1 | tail -n 5; then
@@ -55,6 +74,13 @@ if [ "$release_ok" -eq 1 ]; then
     make -s -C Benchmarks/c-loader && python3 Benchmarks/boot-core.py -n 20 || log "benchmark did not run"
     log "benchmark (informational): jailed against unjailed kiln"
     python3 Benchmarks/jailer.py -n 20 || log "jailer benchmark did not run"
+    make -s -C Tests/Guests
+    log "API conformance: lifecycle and bad input over the API socket (Tests/API/conformance.py)"
+    run_suite "API conformance" python3 Tests/API/conformance.py
+    log "API fuzzing: schemathesis against Firecracker's schema (Tests/API/schemathesis.sh)"
+    run_suite "API schemathesis" bash Tests/API/schemathesis.sh
+    log "benchmark (informational): API start, request latency, memory"
+    python3 Benchmarks/api-bench.py -n 20 -r 1000 || log "API benchmark did not run"
 else
     log "release build failed"; failed=$((failed + 1))
 fi
