@@ -94,6 +94,14 @@ def malformed_http(kiln, phase):
     bad_raw(kiln, f"{phase}: 60 KB body (> 51200 bytes)",
             b"PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(big) + big,
             ["51200"], statuses=(413,))
+    # The limit itself: 51200 bytes are read and judged (unknown field), 51201 are refused as such.
+    at_limit = "pad" if phase == "before boot" else "InstanceStart"
+    for size, keyword, status in ((51200, at_limit, 400), (51201, "51200", 413)):
+        prefix = b'{"vcpu_count": 1, "mem_size_mib": 64, "pad": "'
+        body = prefix + b"x" * (size - len(prefix) - 2) + b'"}'
+        bad_raw(kiln, f"{phase}: body of exactly {size} bytes",
+                b"PUT /machine-config HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+                [keyword], statuses=(status,))
     chunk = b"x" * 30000
     chunked = b"".join(b"%x\r\n" % len(chunk) + chunk + b"\r\n" for _ in range(2)) + b"0\r\n\r\n"
     bad_raw(kiln, f"{phase}: 60 KB chunked body (> 51200 bytes)",

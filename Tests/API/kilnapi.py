@@ -72,8 +72,8 @@ class Kiln:
         if not seccomp:
             args.append("--no-seccomp")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=open(self.stdout_path, "wb"), stderr=open(self.stderr_path, "wb"))
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         self.pid = self.proc.pid
         if wait:
             self.wait_ready()
