@@ -15,6 +15,8 @@ public final class MetricsSink: @unchecked Sendable {
     /// The drive_id of each virtio-blk device in attach order (root first), so block counters are
     /// keyed by the id the client chose rather than the VMM's drive0, drive1...
     var driveIDs: [String] = []
+    /// `iface_id`s in bus order, so net counters are keyed as the user named them.
+    var interfaceIDs: [String] = []
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -48,6 +50,12 @@ public final class MetricsSink: @unchecked Sendable {
             members.append(("virtio", .object(metrics.transports.map {
                 ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
             })))
+            if !metrics.net.isEmpty {
+                members.append(("net", .object(metrics.net.enumerated().map { index, net in
+                    (index < interfaceIDs.count ? interfaceIDs[index] : net.id, Self.json(reflecting: net.counters))
+                })))
+            }
+            if let vsock = metrics.vsock { members.append(("vsock", Self.json(reflecting: vsock))) }
             if let entropy = metrics.entropy {
                 members.append(("entropy", .object([("requests", .uint(entropy.requests)),
                                                     ("bytes", .uint(entropy.bytes)), ("errors", .uint(entropy.errors))])))
@@ -66,6 +74,23 @@ public final class MetricsSink: @unchecked Sendable {
             throw ConfigurationError("metrics: write failed: \(written < 0 ? String(cString: strerror(errno)) : "short write")")
         }
         linesWritten &+= 1
+    }
+
+    /// A counters struct as a JSON object: every integer field, its name in snake_case.
+    /// Reflection costs allocations, which is fine once per metrics line.
+    static func json(reflecting counters: Any) -> JSONValue {
+        .object(Mirror(reflecting: counters).children.compactMap { child in
+            guard let label = child.label else { return nil }
+            let key = label.reduce(into: "") { out, character in
+                if character.isUppercase { out += "_" + character.lowercased() } else { out.append(character) }
+            }
+            switch child.value {
+            case let value as UInt64: return (key, .uint(value))
+            case let value as Int: return (key, .int(Int64(value)))
+            case let value as UInt32: return (key, .uint(UInt64(value)))
+            default: return nil
+            }
+        })
     }
 
     private static func json(_ c: BlockCounters) -> JSONValue {

@@ -184,6 +184,12 @@ public final class Machine: @unchecked Sendable {
             } else if let rng = transport.device as? Rng {
                 name = "entropy"
                 result.entropy = rng.counters
+            } else if let net = transport.device as? Net {
+                name = "net\(result.net.count)"
+                result.net.append((id: name, counters: net.counters))
+            } else if let vsock = transport.device as? Vsock {
+                name = "vsock"
+                result.vsock = vsock.counters
             } else {
                 name = "\(transport.device.deviceType)\(result.transports.count)"
             }
@@ -198,6 +204,8 @@ public struct MachineMetrics: Sendable {
     public var vcpuExits: [String: UInt64] = [:]
     public var block: [(id: String, counters: BlockCounters)] = []
     public var entropy: RngCounters?
+    public var net: [(id: String, counters: NetCounters)] = []
+    public var vsock: VsockCounters?
     /// Per virtio device: queue notifications serviced and interrupts raised.
     public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
 

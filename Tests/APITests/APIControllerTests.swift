@@ -180,3 +180,11 @@ final class RecordingVM: RunningVM {
         #expect(value.serialized == #"{"a\"b":"line\nbreak\u0001\\","n":[-1,2,true,null]}"#)
     }
 }
+
+@Suite struct MetricsReflectionTests {
+    struct Sample { var rxFrames: UInt64 = 3; var txBytes: UInt64 = 7; var name = "ignored" }
+
+    @Test func countersBecomeSnakeCaseObjects() {
+        #expect(MetricsSink.json(reflecting: Sample()).serialized == #"{"rx_frames":3,"tx_bytes":7}"#)
+    }
+}

@@ -87,7 +87,14 @@ def main():
 
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("0.0.0.0", args.out_port))
+    while True:   # a peer killed a moment ago may still hold the port
+        try:
+            listener.bind(("0.0.0.0", args.out_port))
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     listener.listen(1)
     if args.random:
         payload = open("/dev/urandom", "rb").read(args.bytes)

@@ -45,16 +45,27 @@ net_ns_down() {
 # host sends into FILE_IN, send FILE_OUT (or COUNT blocks of zeros) to the host's port 5002.
 net_guest_setup="ip link set lo up; ip addr add $NET_GUEST_IP/24 dev eth0 && ip link set eth0 up || echo KILN-NET-SETUP=failed"
 
-# net_boot ID VMM_CMDLINE_SCRIPT PEER_ARGS...: boots with the peer running beside the guest; sets
-# NET_PEER (its log).
+# net_boot ID GUEST_SCRIPT PEER_ARGS...: boots with a fresh host peer beside each attempt (a
+# timed-out boot is retried once, as l2_boot does); sets NET_PEER (the last attempt's log).
 net_boot() {
-    local id=$1 script=$2; shift 2
+    local id=$1
+    net_boot_once "$@"
+    if [ "$B_TIMEDOUT" = 1 ]; then
+        note "RETRY $id: the L2 boot timed out after ${KILN_E2E_L2_TIMEOUT}s (process group killed); retrying once"
+        echo "$id" >>"$RUN/retries"
+        shift
+        net_boot_once "$id.retry" "$@"
+    fi
+}
+net_boot_once() {
+    local id=$1 script=$2 peer; shift 2
     NET_PEER=$RUN/boots/$id.peer
-    net_in_ns python3 "$NET_E2E_DIR/net-peer.py" --console "$RUN/boots/$id/console" --guest "$NET_GUEST_IP" \
-        --timeout "$KILN_E2E_L2_TIMEOUT" "$@" >"$NET_PEER" 2>&1 &
-    local peer=$!
+    # nsenter -n execs python itself, so $! is the peer and killing it frees its port.
+    nsenter -t "$NET_NS_PID" -n python3 "$NET_E2E_DIR/net-peer.py" --console "$RUN/boots/$id/console" \
+        --guest "$NET_GUEST_IP" --timeout "$KILN_E2E_L2_TIMEOUT" "$@" >"$NET_PEER" 2>&1 &
+    peer=$!
     L2_NETS=("$NET_TAP,mac=$NET_MAC"); L2_PREFIX=(nsenter -t "$NET_NS_PID" -n)
-    l2_boot "$id" "$KILN_VMLINUX" 1 128 "$BASE_CMDLINE kiln.end=poweroff kiln.exec=$(guest_script "$script")"
+    l2_boot_once "$id" "$KILN_VMLINUX" 1 128 "$BASE_CMDLINE kiln.end=poweroff kiln.exec=$(guest_script "$script")"
     L2_NETS=(); L2_PREFIX=()
     kill "$peer" 2>/dev/null; wait "$peer" 2>/dev/null
 }
