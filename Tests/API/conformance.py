@@ -328,12 +328,14 @@ def lifecycle():
         first = flush_metrics(kiln, metrics_path)
         check("FlushMetrics writes one JSON line", first is not None)
         first = first or {}
-        check("metrics line has API, vCPU, block (per drive) and entropy counters",
+        check("metrics line has API, vCPU, block (per drive_id), entropy and per-device virtio counters",
               first.get("api_server", {}).get("put_requests", 0) > 0
               and first.get("api_server", {}).get("client_errors", 0) > 0
               and "exit_io_in" in first.get("vcpu", {})
               and "requests" in first.get("block", {}).get("scratch", {})
-              and "bytes" in first.get("entropy", {}), json.dumps(first))
+              and "bytes" in first.get("entropy", {})
+              and all("queue_events" in counters for counters in first.get("virtio", {}).values())
+              and len(first.get("virtio", {})) == 2, json.dumps(first))
 
         # Running: exits and vCPU time grow.
         cpu0, line0 = kiln.thread_cpu_ms("kiln_vcpu0"), flush_metrics(kiln, metrics_path)
