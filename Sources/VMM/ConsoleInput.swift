@@ -30,8 +30,11 @@ final class ConsoleInput: @unchecked Sendable {
     func receiveSpaceAvailable() { _ = kiln_eventfd_signal(spaceAvailable) }
 
     /// Starts forwarding. Standard input that epoll cannot watch (a regular file, /dev/null)
-    /// is read by a plain blocking thread instead.
-    func attach(serial: Serial16550, to loop: EventLoop, stop: StopCoordinator) throws(VMMError) {
+    /// is read by a plain blocking thread instead: then the result is true, and that thread
+    /// calls `confined` once its seccomp filter is in place (or it gave up).
+    @discardableResult
+    func attach(serial: Serial16550, to loop: EventLoop, stop: StopCoordinator,
+                confined: @escaping @Sendable () -> Void = {}) throws(VMMError) -> Bool {
         self.serial = serial
         self.loop = loop
         try loop.add(spaceAvailable, events: KILN_EPOLLIN) { [unowned self] _ in
@@ -43,8 +46,10 @@ final class ConsoleInput: @unchecked Sendable {
             try loop.add(input, events: KILN_EPOLLIN) { [unowned self] events in readInput(events) }
         } catch {
             guard case let .thread(_, code) = error, code == EPERM else { throw error }
-            try startBlockingReader(serial: serial, stop: stop)
+            try startBlockingReader(serial: serial, stop: stop, confined: confined)
+            return true
         }
+        return false
     }
 
     private func readInput(_ events: UInt32) {
@@ -66,11 +71,14 @@ final class ConsoleInput: @unchecked Sendable {
         loop?.modify(input, events: pending.isEmpty ? KILN_EPOLLIN : 0)
     }
 
-    private func startBlockingReader(serial: Serial16550, stop: StopCoordinator) throws(VMMError) {
+    private func startBlockingReader(serial: Serial16550, stop: StopCoordinator,
+                                     confined: @escaping @Sendable () -> Void) throws(VMMError) {
         let input = input
         let seccomp = self.seccomp
         _ = try NativeThread.spawn(name: "kiln_console") {
-            guard ThreadConfinement.enter(.devices, enabled: seccomp, stop: stop) else { return }
+            let entered = ThreadConfinement.enter(.devices, enabled: seccomp, stop: stop)
+            confined()
+            guard entered else { return }
             var buffer = [UInt8](repeating: 0, count: 4096)
             while !stop.isStopping {
                 let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }

@@ -1,4 +1,5 @@
 import CKiln
+import Synchronization
 import Devices
 import GuestMemory
 import KVM
@@ -95,13 +96,33 @@ public final class Machine: @unchecked Sendable {
         VcpuKickSignal.install()
         let gate = pauseGate
         stop.onStop { gate.wakeAll() }
+        // Every thread reports once its filter is in (or it gave up), so that start() returns
+        // (and InstanceStart answers) only when no thread of the VM is unconfined.
+        let confined = Atomic<Int>(0)
+        // The device thread first: it serves what the vCPUs will notify.
+        let loop = self.loop
+        var consoleThreads = 0
+        if config.forwardsStandardInput {
+            let spawned = try console.attach(serial: serial, to: loop, stop: stop) {
+                confined.wrappingAdd(1, ordering: .releasing)
+            }
+            consoleThreads = spawned ? 1 : 0
+        }
+        deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
+            let entered = ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop)
+            confined.wrappingAdd(1, ordering: .releasing)
+            guard entered else { return }
+            loop.run()
+        }
         for vcpu in vcpus {
             let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
                                     haltDetector: haltDetector, pauseGate: pauseGate)
             let thread: NativeThread
             do {
                 thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in
-                    guard ThreadConfinement.enter(.vcpu, enabled: config.seccomp, stop: stop) else { return }
+                    let entered = ThreadConfinement.enter(.vcpu, enabled: config.seccomp, stop: stop)
+                    confined.wrappingAdd(1, ordering: .releasing)
+                    guard entered else { return }
                     _ = runner.run()
                 }
             } catch {
@@ -113,13 +134,11 @@ public final class Machine: @unchecked Sendable {
             runners.append(runner)
             vcpuThreads.append(thread)
         }
-        let loop = self.loop
-        if config.forwardsStandardInput {
-            try console.attach(serial: serial, to: loop, stop: stop)
-        }
-        deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
-            guard ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop) else { return }
-            loop.run()
+        let expected = vcpus.count + 1 + consoleThreads
+        var waitedMicroseconds = 0
+        while confined.load(ordering: .acquiring) < expected && waitedMicroseconds < 2_000_000 {
+            usleep(50)
+            waitedMicroseconds += 50
         }
         // Last: threads spawned after this would inherit the control filter on top of their own.
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)

@@ -53,6 +53,9 @@ enum MachineBuilder {
             try vm.createIRQChip()
         } catch { throw .kvm(error) }
         pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
+        // A build that fails from here on must not leave kiln_pit running (unconfined) behind it.
+        var pitJoined = false
+        defer { if !pitJoined { try? pitCreation.finish() } }
         do {
             hostCPUID = try kvm.supportedCPUID()
             hostMSRs = try kvm.msrIndexList()
@@ -123,6 +126,7 @@ enum MachineBuilder {
             } catch { throw .kvm(error) }
         }
 
+        pitJoined = true
         do {
             try pitCreation.finish()
         } catch { throw .kvm(error) }

@@ -153,14 +153,18 @@ class Kiln:
     def threads(self):
         """{tid: (name, seccomp mode)} of every thread of the process."""
         result = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            return result
+        for tid in tids:
             try:
                 with open(f"/proc/{self.pid}/task/{tid}/comm") as f:
                     name = f.read().strip()
                 with open(f"/proc/{self.pid}/task/{tid}/status") as f:
                     mode = next((line.split()[1] for line in f if line.startswith("Seccomp:")), None)
-            except FileNotFoundError:
-                continue
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a thread that ended while we looked
             result[int(tid)] = (name, mode)
         return result
 
