@@ -1,0 +1,46 @@
+// C shim for the guest agent: what Swift cannot do safely or at all — the code between fork and
+// exec (only async-signal-safe calls allowed there), raw syscalls without a libc wrapper
+// (pidfd_open), AF_VSOCK addresses, and the ioctl/reboot/mount calls of PID 1.
+#ifndef CAGENT_H
+#define CAGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// Spawns `argv` (argv[0] searched in envp's PATH, or a default PATH, when it has no '/') with
+// `envp`, working directory `cwd` (NULL: inherit), and uid/gid (UINT32_MAX: keep). The child's
+// stdin/stdout/stderr become the given descriptors, every other descriptor is closed, and all
+// signals are reset to their defaults and unblocked. Returns 0 and sets *pid, or an errno that
+// says why the child could not start (it has then already been reaped): the child reports a
+// failing chdir/setgid/setuid/execve through a close-on-exec pipe before it exits.
+int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
+                     uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
+                     pid_t *pid);
+
+// pidfd_open(2): a descriptor that polls readable once `pid` has terminated. -1 and errno.
+int kiln_agent_pidfd_open(pid_t pid);
+
+// Blocks until some child is a zombie and returns its pid without reaping it (waitid with
+// WNOWAIT). -1 and errno (ECHILD: no children at all).
+pid_t kiln_agent_peek_exited_child(void);
+
+// AF_VSOCK stream socket bound to (VMADDR_CID_ANY, port) and listening. -1 and errno.
+int kiln_agent_vsock_listen(uint32_t port, int backlog);
+
+// Sets IFF_UP on the named interface (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS). 0 or -1 and errno.
+int kiln_agent_interface_up(const char *name);
+
+// reboot(RB_POWER_OFF) after sync(). Returns only on failure (-1 and errno).
+int kiln_agent_power_off(void);
+
+// pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
+int kiln_agent_pipe(int fds[2]);
+int kiln_agent_accept(int listener);
+
+// Decoding of a wait status (the W* macros are not importable into Swift).
+int kiln_agent_exited(int status);
+int kiln_agent_exit_code(int status);
+int kiln_agent_signaled(int status);
+int kiln_agent_term_signal(int status);
+
+#endif
