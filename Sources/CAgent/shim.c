@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -180,3 +182,22 @@ int kiln_agent_term_signal(int status) { return WTERMSIG(status); }
 
 int kiln_agent_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 int kiln_agent_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC); }
+
+int kiln_agent_pivot_to_cwd(void) {
+    if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
+    return umount2(".", MNT_DETACH);
+}
+
+int kiln_agent_write_phys_byte(uint64_t address, uint8_t value) {
+    int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t base = address & ~(uint64_t)(page - 1);
+    void *map = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)base);
+    int err = errno;
+    close(fd);
+    if (map == MAP_FAILED) { errno = err; return -1; }
+    *((volatile uint8_t *)map + (address - base)) = value;
+    munmap(map, (size_t)page);
+    return 0;
+}

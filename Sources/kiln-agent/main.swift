@@ -15,7 +15,18 @@ signal(SIGPIPE, SIG_IGN)
 
 let isInit = getpid() == 1
 if isInit {
+    // Firecracker's boot-time marker: the VMM logs the time from its start to here.
+    _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
     GuestSetup.mountPseudoFileSystems(log: log)
+    if WriteLayer.requested(cmdline: GuestSetup.readSmallFile("/proc/cmdline")) {
+        do {
+            try WriteLayer.setUp()
+            // The new root has its own, empty /proc, /sys, /dev, /tmp, /run.
+            GuestSetup.mountPseudoFileSystems(log: log)
+        } catch {
+            log("no write layer: \(error)")
+        }
+    }
     GuestSetup.setHostname(log: log)
     if kiln_agent_interface_up("lo") != 0 { log("bringing up lo: \(String(cString: strerror(errno)))") }
 }

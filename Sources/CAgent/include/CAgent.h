@@ -33,6 +33,14 @@ int kiln_agent_interface_up(const char *name);
 // reboot(RB_POWER_OFF) after sync(). Returns only on failure (-1 and errno).
 int kiln_agent_power_off(void);
 
+// Makes the current directory (a mount point) the root: pivot_root(".", ".") and a lazy
+// unmount of the old root stacked on it. 0 or -1 and errno.
+int kiln_agent_pivot_to_cwd(void);
+
+// Writes `value` to guest-physical `address` through /dev/mem (the VMM's boot-time marker,
+// as Firecracker's init does). 0 or -1 and errno.
+int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
+
 // pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
 int kiln_agent_pipe(int fds[2]);
 int kiln_agent_accept(int listener);
