@@ -38,10 +38,10 @@ let package = Package(
         .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
         .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent"],
                           swiftSettings: strict),
-        .target(name: "Sandbox", dependencies: ["AgentProtocol"], swiftSettings: strict),
+        .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VMM", "API", "Sandbox", "AgentProtocol", "CAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),

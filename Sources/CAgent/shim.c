@@ -11,6 +11,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/un.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -201,3 +203,92 @@ int kiln_agent_write_phys_byte(uint64_t address, uint8_t value) {
     munmap(map, (size_t)page);
     return 0;
 }
+
+int kiln_vsock_connect(uint32_t cid, uint32_t port) {
+    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_vm addr;
+    memset(&addr, 0, sizeof addr);
+    addr.svm_family = AF_VSOCK;
+    addr.svm_cid = cid;
+    addr.svm_port = port;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { int err = errno; close(fd); errno = err; return -1; }
+    return fd;
+}
+
+int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_out) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0) return errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
+    if (pid == 0) {
+        int rp = report[1];
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
+        // The parent may already be gone (then PDEATHSIG never fires).
+        if (getppid() != parent) _exit(1);
+        setpgid(0, 0);
+        sigset_t all;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+        if (rp <= 2) { rp = fcntl(rp, F_DUPFD_CLOEXEC, 3); if (rp < 0) _exit(127); }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull < 0 || dup2(devnull, 0) < 0) report_and_exit(rp, errno);
+        if (stdout_fd >= 0 && stdout_fd != 1 && dup2(stdout_fd, 1) < 0) report_and_exit(rp, errno);
+        if (stderr_fd >= 0 && stderr_fd != 2 && dup2(stderr_fd, 2) < 0) report_and_exit(rp, errno);
+        execv(argv[0], argv);
+        report_and_exit(rp, errno);
+    }
+    close(report[1]);
+    int child_error = 0;
+    ssize_t got;
+    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof child_error) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return child_error ? child_error : EIO;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+static volatile sig_atomic_t run_forward_fd = -1;
+static volatile sig_atomic_t run_vmm_pid = 0;
+static volatile sig_atomic_t run_interrupts = 0;
+static volatile sig_atomic_t run_timed_out = 0;
+
+static void run_signal_handler(int sig) {
+    int saved = errno;
+    if (sig == SIGALRM) {
+        run_timed_out = 1;
+        if (run_vmm_pid > 0) kill(run_vmm_pid, SIGKILL);
+    } else {
+        run_interrupts++;
+        if (run_interrupts == 1 && run_forward_fd >= 0) {
+            unsigned char number = (unsigned char)sig;
+            ssize_t unused = write(run_forward_fd, &number, 1);
+            (void)unused;
+        } else if (run_vmm_pid > 0) {
+            kill(run_vmm_pid, SIGKILL);
+        }
+    }
+    errno = saved;
+}
+
+int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid) {
+    run_forward_fd = forward_fd;
+    run_vmm_pid = vmm_pid;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = run_signal_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &action, NULL) < 0 || sigaction(SIGTERM, &action, NULL) < 0 ||
+        sigaction(SIGALRM, &action, NULL) < 0) return -1;
+    return 0;
+}
+
+int kiln_run_timed_out(void) { return run_timed_out; }
+int kiln_run_interrupts(void) { return run_interrupts; }

@@ -13,7 +13,7 @@ struct Kiln: ParsableCommand {
             settings as flags.
             """,
         version: KilnVersion.string,
-        subcommands: [Boot.self])
+        subcommands: [Boot.self, Run.self, AgentExec.self])
 
     @Option(help: ArgumentHelp("Start the VM described by this Firecracker-format JSON file.", valueName: "path"))
     var configFile: String?

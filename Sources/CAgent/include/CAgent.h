@@ -41,6 +41,26 @@ int kiln_agent_pivot_to_cwd(void);
 // as Firecracker's init does). 0 or -1 and errno.
 int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
 
+// --- Host side (kiln run) ---------------------------------------------------------------
+
+// AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
+// vsock (vhost-vsock). -1 and errno.
+int kiln_vsock_connect(uint32_t cid, uint32_t port);
+
+// Starts the VMM child `argv[0]` (a path) in its own process group, so the terminal's Ctrl-C
+// reaches only `kiln run`, and with PR_SET_PDEATHSIG = SIGKILL, so it dies with `kiln run` even
+// when that is killed with SIGKILL. stdout/stderr of the child become the given descriptors.
+// 0 and *pid, or an errno.
+int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid);
+
+// SIGINT/SIGTERM/SIGALRM handling for `kiln run`: the first SIGINT (or SIGTERM) is written as a
+// byte to `forward_fd` (the client forwards it to the command); a second one, or SIGALRM (the
+// --timeout), kills `vmm_pid` with SIGKILL. kiln_run_timed_out() / kiln_run_interrupts() say
+// which happened.
+int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
+int kiln_run_timed_out(void);
+int kiln_run_interrupts(void);
+
 // pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
 int kiln_agent_pipe(int fds[2]);
 int kiln_agent_accept(int listener);
