@@ -118,13 +118,14 @@ fi
 
 # --- guest artefacts (cached outside the clone) -----------------------------------------------------
 tb=$EPOCHREALTIME
-artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") || {
+artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") &&
+    artefacts+=$'\n'$("$repo/Rootfs/build-sandbox.sh") || {
     fail_remaining "cannot run: building the guest kernel or rootfs failed (see above)"; summarize; }
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
 {
-    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 \
+    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"

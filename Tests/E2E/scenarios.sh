@@ -11,6 +11,7 @@
 ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly"
 # Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd).
 EXTRA_SCENARIOS="bench blkbench"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;
