@@ -55,6 +55,8 @@ private struct ExecRelay {
     var stdout: Int32?
     var stderr: Int32?
     var stdin: Int32?
+    /// Whether the request asked for stdin (stays true after the pipe is closed).
+    let stdinAttached: Bool
     /// Host bytes not yet accepted by the child's stdin pipe.
     var stdinPending: [UInt8] = []
     var stdinCloseRequested = false
@@ -72,6 +74,7 @@ private struct ExecRelay {
         self.stdout = stdout
         self.stderr = stderr
         self.stdin = stdin
+        self.stdinAttached = stdin != nil
         if let stdin { _ = fcntl(stdin, F_SETFL, O_NONBLOCK) }
     }
 
@@ -132,14 +135,14 @@ private struct ExecRelay {
         while let message = try wrap({ () throws(ProtocolError) in try channel.nextBuffered() }) {
             switch message {
             case .stdinData(let data):
-                guard stdin != nil || stdinPending.count > 0 || !stdinCloseRequested else {
-                    throw .protocolError(.unexpectedMessage("stdin-data after stdin-close"))
-                }
-                guard stdin != nil else {
-                    if status != nil || stdinCloseRequested { continue }
+                guard stdinAttached else {
                     throw .protocolError(.unexpectedMessage("stdin-data for a command without stdin"))
                 }
-                stdinPending.append(contentsOf: data)
+                guard !stdinCloseRequested else {
+                    throw .protocolError(.unexpectedMessage("stdin-data after stdin-close"))
+                }
+                // A command that closed its stdin (or ended) drops the rest, as a pipe would.
+                if stdin != nil { stdinPending.append(contentsOf: data) }
             case .stdinClose:
                 stdinCloseRequested = true
             case .signal(let number):

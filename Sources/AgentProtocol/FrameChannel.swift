@@ -43,14 +43,17 @@ public struct FrameChannel: ~Copyable {
     /// Returns false once the peer has closed the stream.
     @discardableResult
     public mutating func readAvailable() throws(ProtocolError) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        let n = chunk.withUnsafeMutableBytes { raw in Glibc.read(fd, raw.baseAddress, raw.count) }
+        // A stack buffer: no allocation per read on the streaming path.
+        let n = withUnsafeTemporaryAllocation(byteCount: 64 * 1024, alignment: 1) { raw in
+            let n = Glibc.read(fd, raw.baseAddress, raw.count)
+            if n > 0 { decoder.append(UnsafeRawBufferPointer(rebasing: raw[0..<n])) }
+            return n
+        }
         if n < 0 {
             if errno == EINTR || errno == EAGAIN { return true }
             throw .io(operation: "read", errno: errno)
         }
         if n == 0 { peerClosed = true; return false }
-        chunk.withUnsafeBytes { raw in decoder.append(UnsafeRawBufferPointer(rebasing: raw[0..<n])) }
         return true
     }
 

@@ -150,3 +150,34 @@ extension String {
         return String(s)
     }
 }
+
+@Suite struct StdinEdgeTests {
+    @Test func commandClosingItsStdinEarlyIsNotAnError() throws {
+        let scratch = Scratch()
+        writeFile(scratch.file("input"), randomBytes(4 << 20))
+        let input = open(scratch.file("input"), O_RDONLY | O_CLOEXEC)
+        defer { close(input) }
+        let r = try runThroughAgent(ExecRequest(argv: ["head", "-c", "10"], stdin: true), stdin: input)
+        #expect(r.status == .exited(0))
+        #expect(r.out.count == 10)
+    }
+
+    @Test func stdinDataWithoutStdinIsRefused() throws {
+        let h = AgentHarness()
+        _ = try AgentClient(fd: h.hostFD)
+        let channel = FrameChannel(fd: h.hostFD)
+        try channel.send(.exec(ExecRequest(argv: ["sleep", "30"])))
+        try channel.send(.stdinData([1]))
+        #expect(h.agentResult() == .protocolError(.unexpectedMessage("stdin-data for a command without stdin")))
+    }
+
+    @Test func stdinDataAfterCloseIsRefused() throws {
+        let h = AgentHarness()
+        _ = try AgentClient(fd: h.hostFD)
+        let channel = FrameChannel(fd: h.hostFD)
+        try channel.send(.exec(ExecRequest(argv: ["sleep", "30"], stdin: true)))
+        try channel.send(.stdinClose)
+        try channel.send(.stdinData([1]))
+        #expect(h.agentResult() == .protocolError(.unexpectedMessage("stdin-data after stdin-close")))
+    }
+}
