@@ -34,6 +34,9 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("End the VM after this many seconds and exit 124.", valueName: "s"))
     var timeout: UInt32?
 
+    @Flag(help: .hidden)
+    var reportTiming = false
+
     @OptionGroup var sandbox: SandboxOptions
 
     /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
@@ -54,6 +57,7 @@ struct Run: ParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         RunDirectory.removeStale()
+        let started = monotonicNow()
         let directory = RunDirectory.create()
         let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: cpus, memory: memory,
                                    cid: Self.guestCID, directory: directory)
@@ -63,10 +67,13 @@ struct Run: ParsableCommand {
         kiln_run_install_signal_handlers(forward[1], vmm.pid)
         if let timeout { alarm(timeout) }
 
-        let code = Self.runJob(job, vmm: vmm, signals: forward[0])
+        var timing = RunTiming(started: started)
+        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timing: &timing)
         alarm(0)
+        timing.commandDone = monotonicNow()
         vmm.stop(endpoint: code.poweredOff ? nil : vmm.endpoint)
         if code.value == 125 { vmm.showLogs() }
+        if reportTiming { timing.report(bootMarker: vmm.bootMarkerLine()) }
         directory.remove()
         throw ExitCode(code.value)
     }
@@ -76,11 +83,12 @@ struct Run: ParsableCommand {
         var poweredOff = false
     }
 
-    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32) -> Outcome {
+    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timing: inout RunTiming) -> Outcome {
         do {
             try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout) {
                 kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited()
             }
+            timing.agentReady = monotonicNow()
             let status = try job.run(endpoint: vmm.endpoint, signals: signals)
             return Outcome(value: status.shellCode)
         } catch {
@@ -107,5 +115,24 @@ struct Run: ParsableCommand {
         }
         guard access(path, R_OK) == 0 else { fail("\(option) \(path): \(String(cString: strerror(errno)))") }
         return path
+    }
+}
+
+/// Where a run's time goes (--report-timing; the sandbox benchmark reads it).
+struct RunTiming {
+    let started: Double
+    var agentReady: Double?
+    var commandDone: Double?
+
+    func report(bootMarker: String?) {
+        let end = monotonicNow()
+        func ms(_ a: Double?, _ b: Double?) -> String {
+            guard let a, let b else { return "-" }
+            let tenths = Int(((b - a) * 10_000).rounded())
+            return "\(tenths / 10).\(tenths % 10)"
+        }
+        printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
+                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end))"
+                   + (bootMarker.map { "; \($0)" } ?? ""))
     }
 }

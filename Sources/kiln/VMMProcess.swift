@@ -74,6 +74,13 @@ final class VMMProcess {
         }
     }
 
+    /// The VMM's boot-timer line (the agent writes the marker as it starts), if logged.
+    func bootMarkerLine() -> String? {
+        guard let text = readTail(directory.file("vmm.log"), bytes: 16384) else { return nil }
+        return text.split(separator: "\n").first { $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time") }
+            .map(String.init)
+    }
+
     private func readTail(_ path: String, bytes: Int) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

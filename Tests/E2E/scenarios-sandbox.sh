@@ -23,11 +23,13 @@ sandbox_prereqs() {
 # sx NAME WANT_RC -- agent-exec args...: runs one command through the agent; stdout
 # and stderr in $B_DIR/NAME.out|.err; records a failure (and returns 1) if the
 # exit code differs.
+# SX_CLIENT: the client command (agent-exec against a running VM, or kiln run).
 SX_FAILED=
+SX_CLIENT=()
 sx() {
     local name=$1 want=$2; shift 3
     local rc=0
-    timeout -k 5 60 "$KILN" agent-exec --cid "$SANDBOX_CID" "$@" >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
+    timeout -k 5 "${SX_TIMEOUT:-60}" "${SX_CLIENT[@]}" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
     if [ "$rc" != "$want" ]; then
         SX_FAILED="$SX_FAILED $name(exit $rc, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
         return 1
@@ -62,6 +64,7 @@ scenario_agent-qemu() {
     { timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${cmd[@]}" </dev/null >"$B_DIR/stdout" 2>"$B_DIR/stderr"; echo $? >"$B_DIR/rc"; } &
     local vm=$!
     SX_FAILED=
+    SX_CLIENT=("$KILN" agent-exec --cid "$SANDBOX_CID")
     if ! sx ready 0 -- --wait "$KILN_E2E_L2_TIMEOUT" -- true; then
         wait "$vm"; fail "the agent never answered:$SX_FAILED"; return 0
     fi
@@ -99,7 +102,7 @@ scenario_agent-qemu() {
     # Two sessions at once: the slow one must not hold up the quick one.
     local t0 t1 slow
     t0=$EPOCHREALTIME
-    timeout 60 "$KILN" agent-exec --cid "$SANDBOX_CID" -- sleep 3 >/dev/null 2>&1 & slow=$!
+    timeout 60 "${SX_CLIENT[@]}" -- sleep 3 </dev/null >/dev/null 2>&1 & slow=$!
     sleep 0.3
     sx concurrent 0 -- -- echo quick
     t1=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 2.5) ? "yes" : "no" }')
@@ -114,4 +117,57 @@ scenario_agent-qemu() {
     [ "$image_sum_before" = "$image_sum_after" ] || SX_FAILED="$SX_FAILED image(changed)"
     if [ -n "$SX_FAILED" ]; then fail "agent in a QEMU guest:$SX_FAILED"; return 0; fi
     pass "agent answered ${t_ready}s after QEMU start; exit codes, signal, streams, 10 MiB, stdin, env/cwd, copy in/out, PID 1 duties, overlay, zombies, concurrency, power-off all as expected; image unchanged"
+}
+
+# --- kiln run ------------------------------------------------------------------------------
+# sandbox-run: `kiln run` end to end (a VM per run, hybrid vsock): exit codes
+# 0/1/42, a signal (143), stdout/stderr apart and in order, 10 MiB intact, stdin,
+# env + workdir, --timeout (124), copy in/out (sha256), two concurrent runs on one
+# image, the image unchanged, nothing left in /tmp/kiln-run.*.
+scenario_sandbox-run() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-run
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local before after leftovers code t0 slow
+    before=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    t0=$EPOCHREALTIME
+    sx uname 0 -- -- uname -a
+    grep -q Linux "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED uname(output '$(head -c 100 "$B_DIR/uname.out")')"
+    note "sandbox-run: first kiln run -- uname -a took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+    for code in 1 42; do sx "exit$code" "$code" -- -- sh -c "exit $code"; done
+    sx signal 143 -- -- sh -c 'kill -TERM $$; sleep 5'
+    sx streams 0 -- -- sh -c 'i=0; while [ $i -lt 300 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done'
+    sx_expect streams stdout "$(cat "$B_DIR/streams.out")" "$(i=0; while [ $i -lt 300 ]; do echo out$i; i=$((i+1)); done)"
+    sx_expect streams stderr "$(cat "$B_DIR/streams.err")" "$(i=0; while [ $i -lt 300 ]; do echo err$i; i=$((i+1)); done)"
+    sx big 0 -- -- sh -c 'head -c 10485760 /dev/urandom >/tmp/big; sha256sum </tmp/big >&2; cat /tmp/big'
+    sx_expect big "10 MiB sha256" "$(sha256sum <"$B_DIR/big.out" | cut -c1-64) $(stat -c %s "$B_DIR/big.out")" \
+        "$(cut -c1-64 "$B_DIR/big.err") 10485760"
+    head -c 3000000 /dev/urandom >"$B_DIR/stdin.data"
+    local rc=0
+    timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- sha256sum <"$B_DIR/stdin.data" >"$B_DIR/stdin.out" 2>"$B_DIR/stdin.err" || rc=$?
+    sx_expect stdin "exit $rc, sha256" "$rc $(cut -c1-64 "$B_DIR/stdin.out")" "0 $(sha256sum <"$B_DIR/stdin.data" | cut -c1-64)"
+    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc -- sh -c 'echo "$GREETING $(pwd)"'
+    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc"
+    head -c 2500000 /dev/urandom >"$B_DIR/copy.in"
+    sx copy 0 -- --copy-in "$B_DIR/copy.in:/root/copied" --copy-out "/root/copied:$B_DIR/copy.back" -- sha256sum /root/copied
+    sx_expect copy "sha256 in the guest" "$(cut -c1-64 "$B_DIR/copy.out")" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    sx_expect copy "round-trip sha256" "$(sha256sum <"$B_DIR/copy.back" 2>/dev/null | cut -c1-64)" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    t0=$EPOCHREALTIME
+    sx timeout 124 -- --timeout 20 -- sleep 600
+    sx_expect timeout "ended in time" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) ? "yes" : "no" }')" yes
+    # Two runs at once on the same image.
+    timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- sh -c 'echo one >/etc/marker; sleep 1; cat /etc/marker' \
+        </dev/null >"$B_DIR/concurrent1.out" 2>"$B_DIR/concurrent1.err" & slow=$!
+    sx concurrent2 0 -- -- sh -c 'echo two >/etc/marker; sleep 1; cat /etc/marker'
+    wait "$slow"; rc=$?
+    sx_expect concurrent "outputs and exits" "$(cat "$B_DIR/concurrent1.out") $rc $(cat "$B_DIR/concurrent2.out")" "one 0 two"
+    after=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
+    leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
+    [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
+    if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs; image unchanged, nothing left in /tmp"
 }
