@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
@@ -30,7 +30,7 @@ let package = Package(
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
-        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory"], swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
         // Guest agent (PID 1 of the sandbox rootfs) and the host side of its protocol
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
         .target(name: "AgentProtocol", swiftSettings: strict),

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "CKiln.h"
 #include <stdlib.h>
 
@@ -62,3 +63,6 @@ int kiln_epoll_wait(int ep, int32_t *fds, uint32_t *events, int max, int timeout
     for (int i = 0; i < n; i++) { fds[i] = ready[i].data.fd; events[i] = ready[i].events; }
     return n;
 }
+
+#include <sys/socket.h>
+int kiln_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

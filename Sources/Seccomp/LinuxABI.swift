@@ -21,4 +21,13 @@ enum LinuxABI {
     static let futexTrylockPI: UInt64 = 8
     static let futexWaitBitset: UInt64 = 9
     static let futexWakeBitset: UInt64 = 10
+
+    /// The vsock backend's host sockets: Unix streams, non-blocking, close-on-exec.
+    static let afUnix: UInt64 = 1
+    static let sockStream: UInt64 = 1
+    static let sockNonblock: UInt64 = 0o4000
+    static let sockCloexec: UInt64 = 0o2000000
+    static let msgDontwait: UInt64 = 0x40
+    static let msgNosignal: UInt64 = 0x4000
+    static let shutWrite: UInt64 = 1
 }

@@ -19,10 +19,12 @@ public final class Machine: @unchecked Sendable {
     let console: ConsoleInput
     let loop: EventLoop
     let stop: StopCoordinator
+    /// Run on the main thread once every other thread has ended (e.g. remove vsock's socket file).
+    private let teardown: [() -> Void]
     private let keepAlive: [AnyObject]
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
-         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, keepAlive: [AnyObject]) {
+         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, teardown: [() -> Void] = [], keepAlive: [AnyObject]) {
         self.config = config
         self.vm = vm
         self.memory = memory
@@ -33,6 +35,7 @@ public final class Machine: @unchecked Sendable {
         self.console = console
         self.loop = loop
         self.stop = stop
+        self.teardown = teardown
         self.keepAlive = keepAlive
     }
 
@@ -97,6 +100,7 @@ public final class Machine: @unchecked Sendable {
         threads.forEach { $0.join() }
         devices.stop()
         deviceThread.join()
+        teardown.forEach { $0() }
         serial.flush()
         return stop.result ?? .stopped
     }

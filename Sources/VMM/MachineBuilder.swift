@@ -58,8 +58,9 @@ enum MachineBuilder {
 
         var mmioBus = Bus(space: .mmio)
         let loop = try EventLoop()
-        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory,
-                                              mmioBus: &mmioBus, loop: loop)
+        let devices = try virtioDevices(config)
+        let virtio = try VirtioDevices.attach(devices, vm: vm, memory: memory, mmioBus: &mmioBus, loop: loop)
+        let teardown: [() -> Void] = devices.compactMap { $0 as? Vsock }.map { vsock in { vsock.closeHostSide() } }
         let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
 
         let boot: BootSetup
@@ -124,11 +125,11 @@ enum MachineBuilder {
         } catch { throw .kvm(error) }
 
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop,
+                       serial: serial, console: console, loop: loop, stop: stop, teardown: teardown,
                        keepAlive: [kvm, serialLine, kernelImage] + virtio.keepAlive)
     }
 
-    /// The virtio devices `config` asks for, in bus order: drives first, then entropy.
+    /// The virtio devices `config` asks for, in bus order: drives first, then entropy, then vsock.
     static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [any VirtioDevice] {
         var devices: [any VirtioDevice] = []
         for (index, drive) in config.drives.enumerated() {
@@ -138,6 +139,11 @@ enum MachineBuilder {
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy { devices.append(Rng()) }
+        if let vsock = config.vsock {
+            do {
+                devices.append(try Vsock(guestCID: vsock.guestCID, udsPath: vsock.udsPath))
+            } catch { throw .invalidConfiguration("vsock: \(error)") }
+        }
         return devices
     }
 

@@ -23,6 +23,8 @@ public struct VMConfig: Sendable {
     public var drives: [DriveConfig]
     /// Attach a virtio-rng (entropy) device fed from the host's getrandom.
     public var entropy: Bool
+    /// A virtio-vsock device whose host side is Unix sockets at `uds_path` (Firecracker's model).
+    public var vsock: VsockConfig?
     /// Describe the machine with ACPI tables (power-off, pvpanic, virtio devices in the DSDT).
     /// Without it virtio devices are announced on the kernel command line.
     public var acpi: Bool
@@ -32,7 +34,8 @@ public struct VMConfig: Sendable {
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = VMConfig.defaultCommandLine,
                 vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,
                 serialOutputPath: String? = nil, forwardsStandardInput: Bool = true,
-                drives: [DriveConfig] = [], entropy: Bool = false, acpi: Bool = true, seccomp: Bool = true) {
+                drives: [DriveConfig] = [], entropy: Bool = false, acpi: Bool = true, seccomp: Bool = true,
+                vsock: VsockConfig? = nil) {
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
         self.commandLine = commandLine
@@ -42,6 +45,7 @@ public struct VMConfig: Sendable {
         self.forwardsStandardInput = forwardsStandardInput
         self.drives = drives
         self.entropy = entropy
+        self.vsock = vsock
         self.acpi = acpi
         self.seccomp = seccomp
     }
@@ -62,7 +66,8 @@ public struct VMConfig: Sendable {
         try Self.requireReadableFile(kernelPath, role: "kernel")
         if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
         for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
-        guard drives.count + (entropy ? 1 : 0) <= VirtioDevices.irqs.count else {
+        try vsock?.validate()
+        guard drives.count + (entropy ? 1 : 0) + (vsock == nil ? 0 : 1) <= VirtioDevices.irqs.count else {
             throw .invalidConfiguration("too many virtio devices; at most \(VirtioDevices.irqs.count)")
         }
     }

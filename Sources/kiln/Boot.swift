@@ -42,6 +42,12 @@ struct Boot: ParsableCommand {
     @Flag(help: "Attach a virtio-rng entropy device fed from the host's getrandom.")
     var entropy = false
 
+    @Option(help: ArgumentHelp("A virtio-vsock device with guest CID (3 or more) whose host side is Unix "
+                               + "sockets: host clients connect to PATH and send 'CONNECT <port>\\n'; guest "
+                               + "connections to host port P reach PATH_P (Firecracker's model).",
+                               valueName: "CID,PATH"))
+    var vsock: String?
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -52,7 +58,8 @@ struct Boot: ParsableCommand {
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
-            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp)
+            drives: try drives.map(Self.parseDrive), entropy: entropy, acpi: !noACPI, seccomp: !noSeccomp,
+            vsock: vsock.map(Self.parseVsock))
         try runVM(config)
     }
 }
@@ -72,6 +79,17 @@ extension Boot {
             }
         }
         return DriveConfig(path: path, readOnly: readOnly)
+    }
+}
+
+extension Boot {
+    /// `CID,PATH`: a decimal CID, then the socket path (which may itself contain commas).
+    static func parseVsock(_ text: String) -> VsockConfig {
+        guard let comma = text.firstIndex(of: ",") else { fail("--vsock needs CID,PATH (got '\(text)')") }
+        let cidText = text[..<comma], path = String(text[text.index(after: comma)...])
+        guard let cid = UInt64(cidText) else { fail("--vsock: guest CID '\(cidText)' is not a number") }
+        guard !path.isEmpty else { fail("--vsock needs a socket path after the CID (got '\(text)')") }
+        return VsockConfig(guestCID: cid, udsPath: path)
     }
 }
 

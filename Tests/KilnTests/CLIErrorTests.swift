@@ -39,6 +39,17 @@ import Testing
         try expectOneLineError(["boot", "--kernel", truncated], mentioning: truncated)
     }
 
+    @Test func badVsockArguments() throws {
+        let guest = try KilnProcess.guest("hello.elf")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "3"], mentioning: "CID,PATH")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "x,/tmp/v.sock"], mentioning: "not a number")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "2,/tmp/v.sock"], mentioning: "guest CID 2")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "3,"], mentioning: "socket path")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "3,/proc/self/exe"], mentioning: "already exists")
+        try expectOneLineError(["boot", "--kernel", guest, "--vsock", "3,/nonexistent-dir/v.sock"],
+                               mentioning: "/nonexistent-dir/v.sock")
+    }
+
     @Test func directoryAsKernel() throws {
         try expectOneLineError(["boot", "--kernel", "/tmp"], mentioning: "not a regular file")
     }

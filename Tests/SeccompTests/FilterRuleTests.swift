@@ -25,8 +25,8 @@ import Testing
 
     /// Pinned so that widening a filter is a deliberate change (update the README table too).
     @Test func allowedSyscallCounts() {
-        #expect(Seccomp.allowedSyscallCount(.control) == 17)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 22)
+        #expect(Seccomp.allowedSyscallCount(.control) == 18)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 29)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }
@@ -41,8 +41,23 @@ import Testing
             "unshare", "kill", "tkill", "kexec_load", "init_module", "finit_module", "mremap",
             "io_uring_setup", "userfaultfd", "perf_event_open", "keyctl", "add_key", "personality",
         ]
-        let allowed = Set(role.rules.map(\.syscall))
+        // The device thread is vsock's host side (Firecracker's model): it opens Unix stream
+        // sockets and connects them; `devicesSocketsAreUnixStreamsOnly` pins how narrowly.
+        let vsockBackend: Set = role == .devices ? ["socket", "connect"] : []
+        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend)
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
+    }
+
+    @Test func devicesSocketsAreUnixStreamsOnly() throws {
+        let socket = try #require(ThreadRole.devices.rules.first { $0.syscall == "socket" })
+        // AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol 0: no network socket.
+        #expect(socket.conditions == [.argument(0, isOneOf: [1]), .argument(1, isOneOf: [0x80801]),
+                                      .argument(2, isOneOf: [0])])
+        let accept = try #require(ThreadRole.devices.rules.first { $0.syscall == "accept4" })
+        #expect(accept.conditions == [.argument(3, isOneOf: [0x80800])])
+        let send = try #require(ThreadRole.devices.rules.first { $0.syscall == "sendmsg" })
+        #expect(send.conditions == [.argument(2, isOneOf: [0x4040])])
+        #expect(!ThreadRole.devices.rules.contains { ["bind", "listen", "socketpair", "sendto"].contains($0.syscall) })
     }
 
     @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirThree() throws {

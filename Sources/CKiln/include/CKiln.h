@@ -105,4 +105,8 @@ static const uint32_t KILN_EPOLLIN = 0x001;
 static const uint32_t KILN_EPOLLHUP = 0x010;
 static const uint32_t KILN_EPOLLERR = 0x008;
 
+// accept4 needs _GNU_SOURCE, which Swift's Glibc module is not built with: a non-blocking,
+// close-on-exec connection from a listening socket (the vsock backend's uds_path).
+int kiln_accept_nonblocking(int listener);
+
 #endif

@@ -12,6 +12,7 @@ extension SyscallRule {
         rtSigprocmask,
         allow("write", because: "stop eventfd, serial flush, the outcome and error messages on stderr"),
         allow("close", because: "teardown closes VM, vCPU and eventfd descriptors"),
+        allow("unlink", because: "teardown removes the vsock device's uds_path listening socket"),
         munmap,
         restartSyscall,
         rtSigreturn,

@@ -2,7 +2,8 @@
 /// used when standard input cannot be polled), from the start of their bodies.
 /// Evidence: strace of serial_echo with piped, slow and long input, of hello with /dev/null and
 /// a pipe on stdin, of virtio_blk (read-write, read-only, two drives) and virtio_rng, of every
-/// other test guest. Hot calls first.
+/// other test guest; for vsock, the device's unit tests and the E2E vsock scenarios under the
+/// filter. Hot calls first.
 extension SyscallRule {
     static let devices: [SyscallRule] = [
         allow("epoll_wait", because: "the event loop"),
@@ -13,6 +14,19 @@ extension SyscallRule {
         allow("pwrite64", because: "virtio-blk writes to the disk image"),
         allow("fdatasync", because: "virtio-blk flush"),
         allow("getrandom", because: "virtio-rng fills guest buffers from the host CSPRNG (getentropy)"),
+        allow("readv", because: "vsock: host socket bytes straight into guest RX buffers"),
+        allow("sendmsg", .argument(2, isOneOf: [LinuxABI.msgNosignal | LinuxABI.msgDontwait]),
+              because: "vsock: guest bytes to a host socket (MSG_NOSIGNAL: a vanished peer is EPIPE, not SIGPIPE)"),
+        allow("accept4", .argument(3, isOneOf: [LinuxABI.sockNonblock | LinuxABI.sockCloexec]),
+              because: "vsock: host clients connecting to uds_path"),
+        allow("socket", .argument(0, isOneOf: [LinuxABI.afUnix]),
+              .argument(1, isOneOf: [LinuxABI.sockStream | LinuxABI.sockNonblock | LinuxABI.sockCloexec]),
+              .argument(2, isOneOf: [0]),
+              because: "vsock: a guest connection to host port P opens a Unix stream socket (no other family)"),
+        allow("connect", because: "vsock: ... and connects it to <uds_path>_P"),
+        allow("shutdown", .argument(1, isOneOf: [LinuxABI.shutWrite]),
+              because: "vsock: the guest's SHUTDOWN SEND becomes EOF for the host peer"),
+        allow("close", because: "vsock: closing host sockets of finished connections"),
         futex,
         gettid,
         allow("clock_nanosleep", because: "kiln_console waits for UART FIFO space (usleep)"),
