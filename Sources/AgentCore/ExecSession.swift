@@ -32,6 +32,9 @@ func runExec(_ request: ExecRequest, channel: inout FrameChannel, children: Chil
     close(stdoutPipe.write)
     close(stderrPipe.write)
     close(childStdin)
+    // Writes to the command's stdin pipe must fail with EPIPE, never raise SIGPIPE.
+    kiln_agent_thread_sigpipe(1)
+    defer { kiln_agent_thread_sigpipe(0) }
     var relay = ExecRelay(child: child, stdout: stdoutPipe.read, stderr: stderrPipe.read, stdin: stdinPipe?.write)
     defer { relay.closeAll() }
     do {

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -292,3 +293,13 @@ int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid) {
 
 int kiln_run_timed_out(void) { return run_timed_out; }
 int kiln_run_interrupts(void) { return run_interrupts; }
+
+void kiln_agent_thread_sigpipe(int block) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    if (block) { pthread_sigmask(SIG_BLOCK, &set, NULL); return; }
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&set, NULL, &zero) == SIGPIPE) {}
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}

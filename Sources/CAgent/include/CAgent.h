@@ -65,6 +65,12 @@ int kiln_run_interrupts(void);
 int kiln_agent_pipe(int fds[2]);
 int kiln_agent_accept(int listener);
 
+// Blocks (1) or restores (0) SIGPIPE for the calling thread only, so a write to a pipe whose
+// reader is gone fails with EPIPE instead of killing the process (the session code runs in
+// processes that may not ignore SIGPIPE, such as a test runner). A SIGPIPE left pending by such
+// a write is consumed before unblocking.
+void kiln_agent_thread_sigpipe(int block);
+
 // Decoding of a wait status (the W* macros are not importable into Swift).
 int kiln_agent_exited(int status);
 int kiln_agent_exit_code(int status);
