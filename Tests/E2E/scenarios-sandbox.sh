@@ -171,3 +171,19 @@ scenario_sandbox-run() {
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
     pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs; image unchanged, nothing left in /tmp"
 }
+
+# sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`
+# (its output is in boots/sandbox-uname/uname.out; scripts/sandbox.sh shows it).
+scenario_sandbox-uname() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-uname
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    local t0=$EPOCHREALTIME
+    sx uname 0 -- --report-timing -- uname -a
+    grep -q '^Linux kiln ' "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED output('$(head -c 120 "$B_DIR/uname.out")')"
+    if [ -n "$SX_FAILED" ]; then fail "kiln run -- uname -a:$SX_FAILED"; return 0; fi
+    pass "kiln run -- uname -a in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s: $(head -c 100 "$B_DIR/uname.out")"
+}
