@@ -23,6 +23,8 @@ enum GuestSetup {
 
     static func mountPseudoFileSystems(log: (String) -> Void) {
         for m in mounts {
+            // /proc may be there already: mounted before the runtime started (CAgent/early_proc.c).
+            if m.type == "proc" && access("/proc/self/stat", F_OK) == 0 { continue }
             _ = mkdir(m.target, 0o755)
             let result = m.data.map { data in mount(m.source, m.target, m.type, m.flags, data) }
                 ?? mount(m.source, m.target, m.type, m.flags, nil)
