@@ -37,6 +37,9 @@ struct Run: ParsableCommand {
     @Flag(help: .hidden)
     var reportTiming = false
 
+    @Flag(help: .hidden)
+    var noSeccomp = false
+
     @OptionGroup var sandbox: SandboxOptions
 
     /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
@@ -60,7 +63,7 @@ struct Run: ParsableCommand {
         let started = monotonicNow()
         let directory = RunDirectory.create()
         let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: cpus, memory: memory,
-                                   cid: Self.guestCID, directory: directory)
+                                   cid: Self.guestCID, seccomp: !noSeccomp, directory: directory)
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
@@ -104,7 +107,7 @@ struct Run: ParsableCommand {
                 printError("kiln: \(error)")
                 return Outcome(value: code)
             }
-            printError("kiln: error: \(error)\(vmm.hasExited() ? " (the VM exited)" : "")")
+            printError("kiln: error: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
             return Outcome(value: 125)
         }
     }

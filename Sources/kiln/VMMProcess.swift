@@ -9,6 +9,8 @@ final class VMMProcess {
     let endpoint: AgentEndpoint
     let directory: RunDirectory
     private var exited = false
+    /// How the VMM ended, once it has ("exit 1", "killed by signal 31").
+    private(set) var ending: String?
 
     /// The guest command line: read-only root on the shared image, tmpfs overlay for writes
     /// (kiln-agent sets it up), quiet console.
@@ -23,13 +25,13 @@ final class VMMProcess {
         self.directory = directory
     }
 
-    static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32,
+    static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                       directory: RunDirectory) -> VMMProcess {
         let socket = directory.file("vsock.sock")
         let argv = [selfExecutable(), "boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
                     "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
                     "--no-stdin", "--serial-output", directory.file("console.log"),
-                    "--vsock", "\(cid),\(socket)"]
+                    "--vsock", "\(cid),\(socket)"] + (seccomp ? [] : ["--no-seccomp"])
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else { fail("cannot create \(directory.file("vmm.log")): \(String(cString: strerror(errno)))") }
         defer { close(log) }
@@ -47,7 +49,12 @@ final class VMMProcess {
     func hasExited() -> Bool {
         if exited { return true }
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        if waitpid(pid, &status, WNOHANG) == pid {
+            exited = true
+            ending = kiln_agent_signaled(status) != 0
+                ? "killed by signal \(kiln_agent_term_signal(status))\(kiln_agent_term_signal(status) == SIGSYS ? " (seccomp)" : "")"
+                : "exit \(kiln_agent_exit_code(status))"
+        }
         return exited
     }
 

@@ -61,7 +61,8 @@ scenario_agent-qemu() {
         -device "vhost-vsock-device,guest-cid=$SANDBOX_CID")
     printf '%q ' "${cmd[@]}" >"$B_DIR/command"
     start=$EPOCHREALTIME
-    { timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${cmd[@]}" </dev/null >"$B_DIR/stdout" 2>"$B_DIR/stderr"; echo $? >"$B_DIR/rc"; } &
+    # Many sessions in one VM: four L2 boot timeouts for the whole scenario.
+    { timeout -k 5 $((4 * KILN_E2E_L2_TIMEOUT)) "${cmd[@]}" </dev/null >"$B_DIR/stdout" 2>"$B_DIR/stderr"; echo $? >"$B_DIR/rc"; } &
     local vm=$!
     SX_FAILED=
     SX_CLIENT=("$KILN" agent-exec --cid "$SANDBOX_CID")
