@@ -2,6 +2,8 @@
 # Builds Kiln's test guest userspace from Debian's busybox-static, without root:
 #   initramfs.cpio.gz  busybox + Rootfs/init.sh as /init + /etc/kiln/payload
 #   rootfs.ext4        the same tree as an ext4 image (mkfs.ext4 -d), init at /sbin/init
+#   vsock-tool         Rootfs/tools/vsock-tool.c built static (also /usr/bin/vsock-tool in both
+#                      images): the guest and host ends of the vsock tests
 #
 # Cached in ${KILN_CACHE:-$HOME/.cache/kiln}/rootfs/<key>, <key> hashing this
 # script, init.sh and the busybox-static and e2fsprogs versions.
@@ -10,6 +12,7 @@
 #   KILN_INITRAMFS=/path/initramfs.cpio.gz
 #   KILN_ROOTFS=/path/rootfs.ext4
 #   KILN_PAYLOAD_SHA256=<sha256 of /etc/kiln/payload inside both images>
+#   KILN_VSOCK_TOOL=/path/vsock-tool
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +23,7 @@ die() { echo "rootfs: ERROR: $*" >&2; exit 1; }
 
 busybox=/bin/busybox
 missing=()
-for p in busybox-static e2fsprogs cpio gzip; do
+for p in busybox-static e2fsprogs cpio gzip gcc libc6-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,12 +37,13 @@ file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
 
 cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { dpkg-query -W -f='${Version}\n' busybox-static e2fsprogs
-         cat "${BASH_SOURCE[0]}" "$here/init.sh"; } | sha256sum | cut -c1-16)
+         cat "${BASH_SOURCE[0]}" "$here/init.sh" "$here/tools/vsock-tool.c"; } | sha256sum | cut -c1-16)
 out=$cache/rootfs/$key
 emit() {
     echo "KILN_INITRAMFS=$out/initramfs.cpio.gz"
     echo "KILN_ROOTFS=$out/rootfs.ext4"
     echo "KILN_PAYLOAD_SHA256=$(cat "$out/payload.sha256")"
+    echo "KILN_VSOCK_TOOL=$out/vsock-tool"
 }
 if [ "$force" = 0 ] && [ -f "$out/.complete" ]; then log "cached: $out"; emit; exit 0; fi
 
@@ -62,6 +66,8 @@ cp "$busybox" "$tree/bin/busybox"
     [ -e "$tree/$applet" ] || ln -s /bin/busybox "$tree/$applet"
 done
 install -m 0755 "$here/init.sh" "$tree/init"
+gcc -static -O2 -Wall -o "$work/vsock-tool" "$here/tools/vsock-tool.c" >&2
+install -m 0755 "$work/vsock-tool" "$tree/usr/bin/vsock-tool"
 ln -sf /init "$tree/sbin/init"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tree/etc/passwd"
 printf 'root:x:0:\n' >"$tree/etc/group"

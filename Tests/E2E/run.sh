@@ -13,7 +13,9 @@
 #   KILN_E2E_L2_TIMEOUT (s per L2 boot, default 60), KILN_BENCH_RUNS (5),
 #   KILN_BENCH_VMMS ("qemu kiln"), KILN_BENCH_CMDLINE, KILN_BENCH_KERNEL,
 #   KILN_BLKBENCH_RUNS (5), KILN_BLKBENCH_REPS (3), KILN_BLKBENCH_MIB (128),
-#   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 150)).
+#   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 150)),
+#   KILN_VSOCK_MIB (100), KILN_VSOCK_TIMEOUT (s per vsock-100m/vsockbench boot, 300),
+#   KILN_VSOCKBENCH_RUNS (3), KILN_VSOCKBENCH_MIB (64).
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
 export LC_ALL=C
@@ -127,7 +129,8 @@ say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb"
 {
     for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
-             KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT; do
+             KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
+             KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
@@ -150,12 +153,18 @@ for p in "$repo" "$cache" "${KILN:-}"; do case $p in /tmp|/tmp/*) tmpfs=0 ;; esa
 
 boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" bench "* ]] && boots=$((boots + ${KILN_BENCH_RUNS:-5} * 2))
+[[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 1))   # one boot per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
 boot_timeout=$l2_timeout
 if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
     boots=$((boots + (${KILN_BLKBENCH_RUNS:-5} + 1) * 2))
     bt=${KILN_BLKBENCH_TIMEOUT:-$(( l2_timeout > 150 ? l2_timeout : 150 ))}
     [ "$bt" -gt "$boot_timeout" ] && boot_timeout=$bt
+fi
+# vsock-100m and vsockbench boots may take up to KILN_VSOCK_TIMEOUT (300 s).
+if [[ " ${scenarios[*]} " == *" vsock-100m "* ]] || [[ " ${scenarios[*]} " == *" vsockbench "* ]]; then
+    vt=${KILN_VSOCK_TIMEOUT:-300}
+    [ "$vt" -gt "$boot_timeout" ] && boot_timeout=$vt
 fi
 l1_timeout=$((120 + boots * (2 * boot_timeout + 10)))   # hard cap; the stall watchdog acts first
 l1_stall=$((boot_timeout + 45))                         # no progress for this long: L1 is wedged

@@ -8,9 +8,10 @@
 # Needs from the job environment: RUN KILN_E2E_VMM KILN KILN_VMLINUX KILN_BZIMAGE
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
-ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly"
-# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd).
-EXTRA_SCENARIOS="bench blkbench"
+ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly vsock-host-echo vsock-guest-connect vsock-100m"
+# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd),
+# vsockbench (vsock stream throughput vs a Unix socket pair).
+EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
@@ -40,8 +41,10 @@ fail() {
 # Optional, set by a scenario around its l2_boot calls:
 #   L2_DRIVES=(PATH[,ro] ...)  virtio-blk disks, the first is /dev/vda
 #   L2_NO_INITRD=1             boot without the initramfs (root on a disk)
+#   L2_VSOCK=CID,PATH          kiln's --vsock (scenarios-vsock.sh)
 L2_DRIVES=()
 L2_NO_INITRD=
+L2_VSOCK=
 vmm_command() {
     local kernel=$1 cpus=$2 mem=$3 cmdline=$4 d i=0 path ro
     local initrd=("$KILN_INITRAMFS")
@@ -55,6 +58,8 @@ vmm_command() {
                  -kernel "$kernel" ${initrd[@]:+-initrd "${initrd[@]}"} -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
                  -device i8042 -device pvpanic -action panic=exit-failure)
+            # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
+            [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}")
             # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
                 path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on
@@ -64,7 +69,8 @@ vmm_command() {
         kiln)
             CMD=("$KILN" boot --kernel "$kernel" ${initrd[@]:+--initrd "${initrd[@]}"} --cmdline "$cmdline"
                  --cpus "$cpus" --memory "$mem")
-            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done ;;
+            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done
+            [ -z "$L2_VSOCK" ] || CMD+=(--vsock "$L2_VSOCK") ;;
         *) echo "unknown KILN_E2E_VMM=$KILN_E2E_VMM" >&2; return 1 ;;
     esac
 }
@@ -469,3 +475,6 @@ awk -F '[,;]' '/kiln-blkbench/ { split(\$5, w, \" \"); k = w[2] \" \" w[3]; if (
     note "blkbench:$summary"
     if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
 }
+
+# --- virtio-vsock (kiln only: Firecracker's hybrid Unix-socket model) -----------------------------
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-vsock.sh"

@@ -76,6 +76,11 @@ import Glibc
         let (client, _) = try #require(fixture.openFromHost(port: 3))
         fixture.guest.driver.reset()
         #expect(fixture.device.connectionCount == 0)
+        // The reset itself (a vCPU thread in the VMM) makes no system call; the device
+        // thread closes the sockets at its next event, here the client's next bytes.
+        #expect(!client.seesEndOfStream(milliseconds: 50))
+        client.write([1])
+        fixture.events.pump(milliseconds: 100)
         #expect(client.seesEndOfStream())
     }
 

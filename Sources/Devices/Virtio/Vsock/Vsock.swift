@@ -103,6 +103,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
         }
     }
 
+    /// On the vCPU thread that wrote status 0: no system calls (see `VsockMuxer.reset`).
     public func reset() {
         lock.withLock { _ in muxer.reset() }
     }
@@ -127,6 +128,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
 
     /// Drops every connection and posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, after which the
     /// guest closes its sockets and reads guest_cid again (as after a snapshot restore).
+    /// Closes sockets: call it on the device thread.
     public func resetTransport() {
         lock.withLock { _ in muxer.resetTransport() }
         events?.serviceQueue(Self.eventQueue)

@@ -8,6 +8,7 @@ extension VsockMuxer {
     /// Handles every available TX chain; each is returned with used length 0 (the device
     /// writes nothing into TX buffers).
     func processTX(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        applyPendingReset()
         while var chain = try queue.popChain(memory: memory) {
             handlePacket(&chain, memory: memory)
             try queue.addUsed(head: chain.head, length: 0, memory: memory)
@@ -139,7 +140,7 @@ extension VsockMuxer {
         connection.forwardCount &+= UInt32(count)
         counters.bytesToHost += UInt64(count)
         // Tell the guest before it can run dry (a sender with no credit just waits for us).
-        if connection.forwardCount &- connection.advertisedForwardCount >= bufferAllocation / 4 {
+        if connection.forwardCount &- connection.advertisedForwardCount >= bufferAllocation / 2 {
             owe(connection, .creditUpdate)
         }
     }

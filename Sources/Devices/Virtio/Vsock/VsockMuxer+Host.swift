@@ -25,6 +25,7 @@ extension VsockMuxer {
 
     /// Accepts every waiting host client; each must then send `CONNECT <port>\n`.
     func acceptClients() {
+        applyPendingReset()
         while let fd = VsockHostSockets.accept(listener) {
             guard handshaking.count < maxConnections else {
                 counters.connectionsRefused += 1
@@ -43,6 +44,7 @@ extension VsockMuxer {
 
     /// Readiness of one host socket.
     func hostEvent(_ connection: VsockConnection, _ mask: DeviceEventMask) {
+        applyPendingReset()
         guard connection.isOpen, connection.fd >= 0 else { return }
         if connection.state == .awaitingConnectLine { return readConnectLine(connection) }
         if mask.contains(.error) { return kill(connection, reset: true) }

@@ -7,6 +7,7 @@ import Glibc
 /// packet each per turn. Data is read from the host socket straight into the guest buffer.
 extension VsockMuxer {
     func processRX(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        applyPendingReset()
         guestWorkAdded = false
         while hasGuestWork {
             let head: UInt16

@@ -44,6 +44,8 @@ final class VsockMuxer {
     /// Set when something new was scheduled for the guest; the device then services RX.
     var guestWorkAdded = false
     var transportResetPending = false
+    /// A driver reset whose connections the device thread has not closed yet.
+    var resetRequested = false
     var counters = VsockCounters()
 
     let txBuffers: VsockChainBuffers
@@ -79,7 +81,7 @@ final class VsockMuxer {
         flushVectors.deallocate()
     }
 
-    var openConnectionCount: Int { connections.count + handshaking.count }
+    var openConnectionCount: Int { resetRequested ? 0 : connections.count + handshaking.count }
 
     // MARK: - Scheduling packets for the guest
 
@@ -155,16 +157,28 @@ final class VsockMuxer {
         guestWorkAdded = false
     }
 
-    /// Driver reset: the rings are gone, and with them every connection.
+    /// Driver reset: the rings are gone, and with them every connection. This runs on the
+    /// vCPU thread that wrote the status register, whose seccomp filter allows no close or
+    /// epoll_ctl: so only the ring state is dropped here, and the connections are closed by
+    /// the device thread the next time it enters the muxer (`applyPendingReset`).
     func reset() {
-        closeAll()
+        resetRequested = true
         heldRxHead = nil
         transportResetPending = false
+        guestWorkAdded = false
+    }
+
+    /// The device thread's half of `reset()`; called first by every device-thread entry point.
+    func applyPendingReset() {
+        guard resetRequested else { return }
+        resetRequested = false
+        closeAll()
     }
 
     /// VIRTIO_VSOCK_EVENT_TRANSPORT_RESET: every connection dropped, the guest told on the
     /// event queue (it then drops its sockets and reads guest_cid again).
     func resetTransport() {
+        applyPendingReset()
         closeAll()
         transportResetPending = true
     }
@@ -172,6 +186,7 @@ final class VsockMuxer {
     // MARK: - Event queue
 
     func processEvents(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        applyPendingReset()
         while transportResetPending, var chain = try queue.popChain(memory: memory) {
             // struct virtio_vsock_event { le32 id; }, id 0 = TRANSPORT_RESET.
             guard eventBuffers.gather(&chain, deviceWritable: true, memory: memory), eventBuffers.totalLength >= 4 else {
