@@ -9,8 +9,10 @@
 #   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
 #   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
 
-SANDBOX_SCENARIOS="agent-qemu"
+SANDBOX_SCENARIOS="agent-qemu sandbox-run"
 ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
+# sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
 
 SANDBOX_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs"
 
@@ -187,4 +189,40 @@ scenario_sandbox-uname() {
     grep -q '^Linux kiln ' "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED output('$(head -c 120 "$B_DIR/uname.out")')"
     if [ -n "$SX_FAILED" ]; then fail "kiln run -- uname -a:$SX_FAILED"; return 0; fi
     pass "kiln run -- uname -a in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s: $(head -c 100 "$B_DIR/uname.out")"
+}
+
+# sandbox-bench (EXTRA_SCENARIOS): `kiln run -- true` end to end, KILN_SANDBOX_BENCH_RUNS
+# (10) times after one discarded warm-up, interleaved with as many plain boots to
+# /init (kiln boot, initramfs, kiln.test=ready: the `bench` measurement) in the same
+# L1 session. Reports medians of: run total; VMM start -> agent answering; VMM
+# start -> the agent's boot marker (its boot-to-init); plain boot-to-init; and the
+# agent's share = total - its boot-to-init.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-bench"
+scenario_sandbox-bench() {
+    sandbox_prereqs || return 0
+    local runs=${KILN_SANDBOX_BENCH_RUNS:-10} i line bad= dir=$RUN/boots/sandbox-bench
+    mkdir -p "$dir"
+    : >"$dir/total"; : >"$dir/ready"; : >"$dir/marker"; : >"$dir/plain"
+    local run_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" --report-timing -- true)
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${run_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
+        { fail "warm-up kiln run failed: $(tail -c 300 "$dir/warmup.err")"; return 0; }
+    for i in $(seq 1 "$runs"); do
+        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${run_cmd[@]}" </dev/null >/dev/null 2>"$dir/run$i.err"; then
+            line=$(grep 'timing:' "$dir/run$i.err")
+            echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/total"
+            echo "$line" | sed -n 's/.*agent-ready-ms \([0-9.]*\).*/\1/p' >>"$dir/ready"
+            echo "$line" | sed -n 's/.*Guest-boot-time = [0-9]* us \([0-9]*\) ms.*/\1/p' >>"$dir/marker"
+            note "sandbox-bench: run $i: $line"
+        else
+            bad="$bad run$i"; note "sandbox-bench: run $i FAILED: $(tail -c 200 "$dir/run$i.err")"
+        fi
+        l2_boot "sandbox-bench-plain-$i" "$KILN_VMLINUX" 1 128 "$(test_cmdline ready)"
+        if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/plain"
+        else bad="$bad plain$i"; fi
+    done
+    local total ready marker plain
+    total=$(median <"$dir/total"); ready=$(median <"$dir/ready"); marker=$(median <"$dir/marker"); plain=$(median <"$dir/plain")
+    local summary="median of $(wc -l <"$dir/total") kiln run -- true: total ${total} ms, VMM start -> agent answering ${ready} ms, -> agent boot marker ${marker} ms (agent share $(awk -v a="$total" -v b="$marker" 'BEGIN { printf "%.0f", a - b }') ms); plain kiln boot to /init (initramfs): ${plain} ms, median of $(wc -l <"$dir/plain")"
+    note "sandbox-bench: $summary"
+    if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
 }
