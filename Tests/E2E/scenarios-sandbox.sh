@@ -122,6 +122,22 @@ scenario_agent-qemu() {
     pass "agent answered ${t_ready}s after QEMU start; exit codes, signal, streams, 10 MiB, stdin, env/cwd, copy in/out, PID 1 duties, overlay, zombies, concurrency, power-off all as expected; image unchanged"
 }
 
+# sandbox_interrupt NAME COUNT WANT_RC SCRIPT: kiln run -- sh -c SCRIPT in the
+# background; once it printed "ready", COUNT SIGINTs to kiln (0.5 s apart).
+sandbox_interrupt() {
+    local name=$1 count=$2 want=$3 script=$4 pid n rc=0 waited=0
+    "${SX_CLIENT[@]}" -- sh -c "$script" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" & pid=$!
+    while ! grep -q ready "$B_DIR/$name.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    for n in $(seq 1 "$count"); do kill -INT "$pid" 2>/dev/null; sleep 0.5; done
+    # Bounded: a run that ignores the signals is killed after the L2 timeout.
+    ( sleep "$KILN_E2E_L2_TIMEOUT"; kill -KILL "$pid" 2>/dev/null ) & local guard=$!
+    wait "$pid" || rc=$?
+    kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
+    [ "$rc" = "$want" ] || SX_FAILED="$SX_FAILED $name(exit $rc after $count SIGINT, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
+}
+
 # --- kiln run ------------------------------------------------------------------------------
 # sandbox-run: `kiln run` end to end (a VM per run, hybrid vsock): exit codes
 # 0/1/42, a signal (143), stdout/stderr apart and in order, 10 MiB intact, stdin,
@@ -167,12 +183,17 @@ scenario_sandbox-run() {
     sx concurrent2 0 -- -- sh -c 'echo two >/etc/marker; sleep 1; cat /etc/marker'
     wait "$slow"; rc=$?
     sx_expect concurrent "outputs and exits" "$(cat "$B_DIR/concurrent1.out") $rc $(cat "$B_DIR/concurrent2.out")" "one 0 two"
+    # Ctrl-C: the first SIGINT reaches the command (its trap exits 7); with the command
+    # ignoring it, a second SIGINT ends the VM (130).
+    sandbox_interrupt ctrl-c 1 7 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'
+    grep -q got-int "$B_DIR/ctrl-c.out" || SX_FAILED="$SX_FAILED ctrl-c(no got-int in the output)"
+    sandbox_interrupt ctrl-c-twice 2 130 'trap "" INT; echo ready; sleep 600'
     after=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
     [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
     leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
-    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs; image unchanged, nothing left in /tmp"
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
 }
 
 # sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`
