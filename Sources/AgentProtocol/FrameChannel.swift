@@ -51,6 +51,9 @@ public struct FrameChannel: ~Copyable {
         }
         if n < 0 {
             if errno == EINTR || errno == EAGAIN { return true }
+            // A peer that closes with our bytes still unread resets the stream (Unix sockets,
+            // vsock): for the protocol that is the end of the stream, judged like an EOF.
+            if errno == ECONNRESET { peerClosed = true; return false }
             throw .io(operation: "read", errno: errno)
         }
         if n == 0 { peerClosed = true; return false }

@@ -75,7 +75,9 @@ import Testing
 /// A fake agent on the other end of a socketpair that answers with crafted bytes.
 final class FakeAgent: Sendable {
     let hostFD: Int32
-    init(reply: [UInt8], closeAfter: Bool = true) {
+    /// `readsHello: false` never reads what the host sends and closes 200 ms after replying:
+    /// with host bytes unread, the close resets the stream (ECONNRESET at the host).
+    init(reply: [UInt8], closeAfter: Bool = true, readsHello: Bool = true) {
         var fds: [Int32] = [-1, -1]
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
         hostFD = fds[0]
@@ -83,8 +85,9 @@ final class FakeAgent: Sendable {
         DispatchQueue.global().async {
             // Reads the hello, answers with the crafted reply, then drains until the host closes.
             var buffer = [UInt8](repeating: 0, count: 4096)
-            _ = buffer.withUnsafeMutableBytes { read(agent, $0.baseAddress, $0.count) }
+            if readsHello { _ = buffer.withUnsafeMutableBytes { read(agent, $0.baseAddress, $0.count) } }
             _ = reply.withUnsafeBytes { send(agent, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if !readsHello { usleep(200_000) }
             if closeAfter { close(agent); return }
             while buffer.withUnsafeMutableBytes({ read(agent, $0.baseAddress, $0.count) }) > 0 {}
             close(agent)
@@ -125,6 +128,16 @@ final class FakeAgent: Sendable {
         let frame = FrameCodec.encode(.stdout(Array(repeating: 1, count: 50)))
         #expect(throws: SandboxError.protocolError(.truncatedFrame(have: 20, need: frame.count))) {
             _ = try runAgainst(Array(frame.prefix(20)))
+        }
+    }
+
+    @Test func resetAfterATruncatedFrameIsReportedAsTruncation() throws {
+        let frame = FrameCodec.encode(.stdout(Array(repeating: 1, count: 50)))
+        let fake = FakeAgent(reply: Self.hello + Array(frame.prefix(20)), readsHello: false)
+        let scratch = Scratch()
+        let out = Capture(scratch, "o")
+        #expect(throws: SandboxError.protocolError(.truncatedFrame(have: 20, need: frame.count))) {
+            _ = try AgentClient(fd: fake.hostFD).run(ExecRequest(argv: ["x"]), stdout: out.fd, stderr: out.fd)
         }
     }
 
