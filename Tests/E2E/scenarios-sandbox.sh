@@ -123,7 +123,8 @@ scenario_agent-qemu() {
 }
 
 # sandbox_interrupt NAME COUNT WANT_RC SCRIPT: kiln run -- sh -c SCRIPT in the
-# background; once it printed "ready", COUNT SIGINTs to kiln (0.5 s apart).
+# background; once it printed "ready", COUNT SIGINTs to kiln (0.5 s apart). A kiln
+# still running an L2 timeout later is killed (no guard process outlives it).
 sandbox_interrupt() {
     local name=$1 count=$2 want=$3 script=$4 pid n rc=0 waited=0
     "${SX_CLIENT[@]}" -- sh -c "$script" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" & pid=$!
@@ -131,10 +132,8 @@ sandbox_interrupt() {
         sleep 0.1; waited=$((waited + 1))
     done
     for n in $(seq 1 "$count"); do kill -INT "$pid" 2>/dev/null; sleep 0.5; done
-    # Bounded: a run that ignores the signals is killed after the L2 timeout.
-    ( sleep "$KILN_E2E_L2_TIMEOUT"; kill -KILL "$pid" 2>/dev/null ) & local guard=$!
+    timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
     wait "$pid" || rc=$?
-    kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
     [ "$rc" = "$want" ] || SX_FAILED="$SX_FAILED $name(exit $rc after $count SIGINT, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
 }
 
