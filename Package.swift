@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "kiln-jailer", targets: ["kiln-jailer"]),
+        .executable(name: "kiln-agent", targets: ["kiln-agent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,9 +41,17 @@ let package = Package(
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
         .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
+        // Guest agent (PID 1 of the sandbox rootfs) and the host side of its protocol
+        // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
+        .target(name: "AgentProtocol", swiftSettings: strict),
+        .target(name: "CAgent"),
+        .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
+        .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent"],
+                          swiftSettings: strict),
+        .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VMM", "API", "Sandbox", "AgentProtocol", "CAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // The jailer: builds a jail and execs kiln in it without capabilities.
@@ -60,6 +69,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", exclude: []),

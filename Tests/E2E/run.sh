@@ -120,13 +120,14 @@ fi
 
 # --- guest artefacts (cached outside the clone) -----------------------------------------------------
 tb=$EPOCHREALTIME
-artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") || {
+artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") &&
+    artefacts+=$'\n'$("$repo/Rootfs/build-sandbox.sh") || {
     fail_remaining "cannot run: building the guest kernel or rootfs failed (see above)"; summarize; }
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
 {
-    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 \
+    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
@@ -153,6 +154,10 @@ for p in "$repo" "$cache" "${KILN:-}"; do case $p in /tmp|/tmp/*) tmpfs=0 ;; esa
 
 boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" bench "* ]] && boots=$((boots + ${KILN_BENCH_RUNS:-5} * 2))
+# Sandbox scenarios boot several VMs each (scenarios-sandbox.sh).
+[[ " ${scenarios[*]} " == *" agent-qemu "* ]] && boots=$((boots + 3))
+[[ " ${scenarios[*]} " == *" sandbox-run "* ]] && boots=$((boots + 14))
+[[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 1))   # one boot per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
 boot_timeout=$l2_timeout

@@ -12,6 +12,7 @@ ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot pow
 # Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd),
 # vsockbench (vsock stream throughput vs a Unix socket pair).
 EXTRA_SCENARIOS="bench blkbench vsockbench"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;

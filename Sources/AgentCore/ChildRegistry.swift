@@ -1,0 +1,122 @@
+import CAgent
+import Glibc
+import Synchronization
+
+/// The children sessions started, and who reaps them.
+///
+/// As PID 1 the agent must also reap orphans it never started (`runOrphanReaper`), which races
+/// with sessions collecting their own child's status. Both reap only while holding the lock, and
+/// a child is registered under the same lock it is forked under, so a status is either collected
+/// by its session or parked in `exited` for it — never lost to the orphan reaper.
+public final class ChildRegistry: Sendable {
+    private struct State: ~Copyable {
+        var owned: Set<pid_t> = []
+        var exited: [pid_t: Int32] = [:]
+    }
+
+    private let state = Mutex(State())
+    // The orphan reaper sleeps on this pipe while the agent has no children at all.
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+
+    public init() {
+        var fds: [Int32] = [-1, -1]
+        if kiln_agent_pipe(&fds) == 0 {
+            // The reader blocks; only the writer must never block.
+            _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
+        }
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+    }
+
+    /// A started child: its pid and a pidfd that polls readable once it has terminated.
+    public struct Child: Sendable {
+        public let pid: pid_t
+        public let pidfd: Int32
+    }
+
+    /// Forks and execs (see kiln_agent_spawn). Throws the errno that kept the command from starting.
+    public func spawn(argv: [String], env: [String], cwd: String?, uid: UInt32, gid: UInt32,
+                      stdin: Int32, stdout: Int32, stderr: Int32) throws(AgentError) -> Child {
+        let cArgv = CStringArray(argv)
+        let cEnv = CStringArray(env)
+        defer { cArgv.free(); cEnv.free() }
+        let result: Result<Child, AgentError> = state.withLock { state in
+            var pid: pid_t = 0
+            let err: Int32 = if let cwd {
+                cwd.withCString { kiln_agent_spawn(cArgv.pointers, cEnv.pointers, $0, uid, gid, stdin, stdout, stderr, &pid) }
+            } else {
+                kiln_agent_spawn(cArgv.pointers, cEnv.pointers, nil, uid, gid, stdin, stdout, stderr, &pid)
+            }
+            guard err == 0 else { return .failure(.spawn(command: argv[0], errno: err)) }
+            // Opened under the lock: the child cannot have been reaped yet, so pid is still ours.
+            let pidfd = kiln_agent_pidfd_open(pid)
+            guard pidfd >= 0 else {
+                let e = errno
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, 0)
+                return .failure(.system(operation: "pidfd_open", errno: e))
+            }
+            state.owned.insert(pid)
+            return .success(Child(pid: pid, pidfd: pidfd))
+        }
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+        return try result.get()
+    }
+
+    /// The wait status of a terminated child (after its pidfd polled readable), nil if it is
+    /// still running. Removes the child from the registry once its status is returned.
+    public func collect(_ pid: pid_t) -> Int32? {
+        state.withLock { state in
+            if let status = state.exited.removeValue(forKey: pid) {
+                state.owned.remove(pid)
+                return status
+            }
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+            state.owned.remove(pid)
+            return status
+        }
+    }
+
+    /// PID 1's reaper loop (runs on its own thread, never returns): reaps every zombie; the status
+    /// of a session's child is kept for that session.
+    public func runOrphanReaper() -> Never {
+        while true {
+            let pid = kiln_agent_peek_exited_child()
+            if pid <= 0 {
+                if errno == ECHILD {
+                    var byte: UInt8 = 0
+                    _ = read(wakeRead, &byte, 1)
+                }
+                continue
+            }
+            state.withLock { state in
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid, state.owned.contains(pid) {
+                    state.exited[pid] = status
+                }
+            }
+        }
+    }
+}
+
+/// A NULL-terminated `char *[]` built from Swift strings (freed explicitly).
+struct CStringArray {
+    let pointers: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+
+    init(_ strings: [String]) {
+        pointers = .allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { pointers[i] = strdup(s) }
+        pointers[strings.count] = nil
+    }
+
+    func free() {
+        var i = 0
+        while let p = pointers[i] { Glibc.free(p); i += 1 }
+        pointers.deallocate()
+    }
+}
+

@@ -1,0 +1,173 @@
+/// Frame = u32 big-endian length L (1...maxFrameLength) + L bytes: a type byte and the body.
+public enum FrameCodec {
+    /// The complete frame (length prefix included) for one message.
+    public static func encode(_ message: Message) -> [UInt8] {
+        var body = ByteWriter()
+        body.u8(message.typeByte)
+        switch message {
+        case .hello(let version):
+            body.u32(FrameLimits.helloMagic)
+            body.u32(version)
+        case .exec(let request):
+            body.stringList(request.argv)
+            body.stringList(request.env)
+            body.string(request.cwd)
+            body.u32(request.uid)
+            body.u32(request.gid)
+            body.u32(request.stdin ? 1 : 0)
+        case .stdinData(let data), .stdout(let data), .stderr(let data), .fileData(let data):
+            body.bytes.append(contentsOf: data)
+        case .stdinClose, .fileEnd, .powerOff, .ok:
+            break
+        case .exit(let status):
+            switch status {
+            case .exited(let code): body.u8(0); body.u32(UInt32(bitPattern: code))
+            case .signaled(let signal): body.u8(1); body.u32(UInt32(bitPattern: signal))
+            }
+        case .signal(let number):
+            body.u32(UInt32(bitPattern: number))
+        case .copyIn(let path, let mode, let size):
+            body.string(path)
+            body.u32(mode)
+            body.u64(size)
+        case .copyOut(let path):
+            body.string(path)
+        case .fileInfo(let mode, let size):
+            body.u32(mode)
+            body.u64(size)
+        case .error(let code, let message):
+            body.u32(code)
+            body.string(message)
+        }
+        precondition(body.bytes.count <= Int(FrameLimits.maxFrameLength),
+                     "a \(message.name) frame of \(body.bytes.count) bytes exceeds the frame limit")
+        var frame = ByteWriter()
+        frame.u32(UInt32(body.bytes.count))
+        frame.bytes.append(contentsOf: body.bytes)
+        return frame.bytes
+    }
+
+    /// Decodes one frame's contents (type byte + body, without the length prefix).
+    public static func decode(frame: [UInt8]) throws(ProtocolError) -> Message {
+        var reader = ByteReader(frame)
+        let type = try reader.u8("type")
+        let message: Message
+        switch type {
+        case 0x01:
+            let magic = try reader.u32("hello.magic")
+            guard magic == FrameLimits.helloMagic else { throw .badHello("magic 0x\(String(magic, radix: 16))") }
+            message = .hello(version: try reader.u32("hello.version"))
+        case 0x02:
+            let argv = try reader.stringList("exec.argv")
+            guard !argv.isEmpty, !argv[0].isEmpty else { throw .invalidField("exec.argv is empty") }
+            let env = try reader.stringList("exec.env")
+            for entry in env where !entry.contains("=") || entry.hasPrefix("=") {
+                throw .invalidField("exec.env entry without NAME=")
+            }
+            let cwd = try reader.string("exec.cwd")
+            let uid = try reader.u32("exec.uid")
+            let gid = try reader.u32("exec.gid")
+            let flags = try reader.u32("exec.flags")
+            guard flags & ~1 == 0 else { throw .invalidField("exec.flags 0x\(String(flags, radix: 16))") }
+            message = .exec(ExecRequest(argv: argv, env: env, cwd: cwd, uid: uid, gid: gid, stdin: flags & 1 != 0))
+        case 0x03: message = .stdinData(reader.rest())
+        case 0x04: message = .stdinClose
+        case 0x05: message = .stdout(reader.rest())
+        case 0x06: message = .stderr(reader.rest())
+        case 0x07:
+            let kind = try reader.u8("exit.kind")
+            let value = Int32(bitPattern: try reader.u32("exit.value"))
+            switch kind {
+            case 0 where (0...255).contains(value): message = .exit(.exited(value))
+            case 1 where (1...64).contains(value): message = .exit(.signaled(value))
+            default: throw .invalidField("exit kind \(kind) value \(value)")
+            }
+        case 0x08:
+            let number = Int32(bitPattern: try reader.u32("signal.number"))
+            guard (1...64).contains(number) else { throw .invalidField("signal number \(number)") }
+            message = .signal(number)
+        case 0x09:
+            let path = try reader.string("copy-in.path")
+            let mode = try reader.u32("copy-in.mode")
+            guard mode & ~0o7777 == 0 else { throw .invalidField("copy-in.mode 0o\(String(mode, radix: 8))") }
+            message = .copyIn(path: try nonEmptyPath(path, "copy-in.path"), mode: mode, size: try reader.u64("copy-in.size"))
+        case 0x0A:
+            message = .copyOut(path: try nonEmptyPath(try reader.string("copy-out.path"), "copy-out.path"))
+        case 0x0B:
+            let mode = try reader.u32("file-info.mode")
+            guard mode & ~0o7777 == 0 else { throw .invalidField("file-info.mode 0o\(String(mode, radix: 8))") }
+            message = .fileInfo(mode: mode, size: try reader.u64("file-info.size"))
+        case 0x0C: message = .fileData(reader.rest())
+        case 0x0D: message = .fileEnd
+        case 0x0E: message = .powerOff
+        case 0x0F: message = .ok
+        case 0x10:
+            let code = try reader.u32("error.code")
+            message = .error(code: code, message: try reader.string("error.message"))
+        default:
+            throw .unknownMessageType(type)
+        }
+        guard reader.remaining == 0 else { throw .trailingBytes(type: type, count: reader.remaining) }
+        return message
+    }
+
+    private static func nonEmptyPath(_ path: String, _ field: String) throws(ProtocolError) -> String {
+        guard !path.isEmpty else { throw .invalidField("\(field) is empty") }
+        return path
+    }
+}
+
+/// Splits a byte stream into frames as bytes arrive. Checks each length prefix before
+/// buffering the frame, so a hostile length cannot make the receiver allocate.
+public struct FrameDecoder: Sendable {
+    private var buffer: [UInt8] = []
+    private var start = 0
+
+    public init() {}
+
+    /// Bytes received and not yet returned as a frame.
+    public var pendingCount: Int { buffer.count - start }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete message, nil when more bytes are needed.
+    public mutating func next() throws(ProtocolError) -> Message? {
+        guard pendingCount >= 4 else { return nil }
+        var length: UInt32 = 0
+        for i in 0..<4 { length = length << 8 | UInt32(buffer[start + i]) }
+        guard length >= 1, length <= FrameLimits.maxFrameLength else { throw .badFrameLength(length) }
+        let total = 4 + Int(length)
+        guard pendingCount >= total else { return nil }
+        let frame = Array(buffer[(start + 4)..<(start + total)])
+        start += total
+        return try FrameCodec.decode(frame: frame)
+    }
+
+    /// Called when the stream ended: throws if it ended inside a frame.
+    public func finish() throws(ProtocolError) {
+        guard pendingCount > 0 else { return }
+        var need = 4
+        if pendingCount >= 4 {
+            var length: UInt32 = 0
+            for i in 0..<4 { length = length << 8 | UInt32(buffer[start + i]) }
+            need = 4 + Int(length)
+        }
+        throw .truncatedFrame(have: pendingCount, need: need)
+    }
+
+    // Drops consumed bytes once they are the larger part of the buffer (amortised O(1)).
+    private mutating func compact() {
+        if start > 0 && start >= buffer.count / 2 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+    }
+}

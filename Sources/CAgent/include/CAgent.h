@@ -1,0 +1,80 @@
+// C shim for the guest agent: what Swift cannot do safely or at all — the code between fork and
+// exec (only async-signal-safe calls allowed there), raw syscalls without a libc wrapper
+// (pidfd_open), AF_VSOCK addresses, and the ioctl/reboot/mount calls of PID 1.
+#ifndef CAGENT_H
+#define CAGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// Spawns `argv` (argv[0] searched in envp's PATH, or a default PATH, when it has no '/') with
+// `envp`, working directory `cwd` (NULL: inherit), and uid/gid (UINT32_MAX: keep). The child's
+// stdin/stdout/stderr become the given descriptors, every other descriptor is closed, and all
+// signals are reset to their defaults and unblocked. Returns 0 and sets *pid, or an errno that
+// says why the child could not start (it has then already been reaped): the child reports a
+// failing chdir/setgid/setuid/execve through a close-on-exec pipe before it exits.
+int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
+                     uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
+                     pid_t *pid);
+
+// pidfd_open(2): a descriptor that polls readable once `pid` has terminated. -1 and errno.
+int kiln_agent_pidfd_open(pid_t pid);
+
+// Blocks until some child is a zombie and returns its pid without reaping it (waitid with
+// WNOWAIT). -1 and errno (ECHILD: no children at all).
+pid_t kiln_agent_peek_exited_child(void);
+
+// AF_VSOCK stream socket bound to (VMADDR_CID_ANY, port) and listening. -1 and errno.
+int kiln_agent_vsock_listen(uint32_t port, int backlog);
+
+// Sets IFF_UP on the named interface (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS). 0 or -1 and errno.
+int kiln_agent_interface_up(const char *name);
+
+// reboot(RB_POWER_OFF) after sync(). Returns only on failure (-1 and errno).
+int kiln_agent_power_off(void);
+
+// Makes the current directory (a mount point) the root: pivot_root(".", ".") and a lazy
+// unmount of the old root stacked on it. 0 or -1 and errno.
+int kiln_agent_pivot_to_cwd(void);
+
+// Writes `value` to guest-physical `address` through /dev/mem (the VMM's boot-time marker,
+// as Firecracker's init does). 0 or -1 and errno.
+int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
+
+// --- Host side (kiln run) ---------------------------------------------------------------
+
+// AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
+// vsock (vhost-vsock). -1 and errno.
+int kiln_vsock_connect(uint32_t cid, uint32_t port);
+
+// Starts the VMM child `argv[0]` (a path) in its own process group, so the terminal's Ctrl-C
+// reaches only `kiln run`, and with PR_SET_PDEATHSIG = SIGKILL, so it dies with `kiln run` even
+// when that is killed with SIGKILL. stdout/stderr of the child become the given descriptors.
+// 0 and *pid, or an errno.
+int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid);
+
+// SIGINT/SIGTERM/SIGALRM handling for `kiln run`: the first SIGINT (or SIGTERM) is written as a
+// byte to `forward_fd` (the client forwards it to the command); a second one, or SIGALRM (the
+// --timeout), kills `vmm_pid` with SIGKILL. kiln_run_timed_out() / kiln_run_interrupts() say
+// which happened.
+int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
+int kiln_run_timed_out(void);
+int kiln_run_interrupts(void);
+
+// pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
+int kiln_agent_pipe(int fds[2]);
+int kiln_agent_accept(int listener);
+
+// Blocks (1) or restores (0) SIGPIPE for the calling thread only, so a write to a pipe whose
+// reader is gone fails with EPIPE instead of killing the process (the session code runs in
+// processes that may not ignore SIGPIPE, such as a test runner). A SIGPIPE left pending by such
+// a write is consumed before unblocking.
+void kiln_agent_thread_sigpipe(int block);
+
+// Decoding of a wait status (the W* macros are not importable into Swift).
+int kiln_agent_exited(int status);
+int kiln_agent_exit_code(int status);
+int kiln_agent_signaled(int status);
+int kiln_agent_term_signal(int status);
+
+#endif

@@ -1,0 +1,77 @@
+import AgentProtocol
+import CAgent
+import Glibc
+
+/// Where the agent can be reached from the host.
+public enum AgentEndpoint: Sendable, Equatable {
+    /// Firecracker's hybrid vsock: the VMM's Unix socket; the host writes `CONNECT <port>\n` and
+    /// reads `OK <host port>\n` before the stream reaches the guest's listener.
+    case hybridVsock(udsPath: String)
+    /// The host kernel's vsock (vhost-vsock, as QEMU provides): connect to (cid, port) directly.
+    case vsock(cid: UInt32)
+
+    /// A connected stream to the agent's port. The caller closes it.
+    public func connect(port: UInt32 = FrameLimits.agentPort) throws(SandboxError) -> Int32 {
+        switch self {
+        case .vsock(let cid):
+            let fd = kiln_vsock_connect(cid, port)
+            guard fd >= 0 else { throw .local(operation: "connect to vsock \(cid):\(port)", errno: errno) }
+            return fd
+        case .hybridVsock(let path):
+            return try Self.connectHybrid(path: path, port: port)
+        }
+    }
+
+    private static func connectHybrid(path: String, port: UInt32) throws(SandboxError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .local(operation: "socket", errno: errno) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard pathBytes.count < capacity else {
+            close(fd)
+            throw .local(operation: "vsock socket path \(path) is longer than \(capacity - 1) bytes", errno: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+            raw[pathBytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            let e = errno
+            close(fd)
+            throw .local(operation: "connect \(path)", errno: e)
+        }
+        do throws(SandboxError) {
+            try wrap { () throws(ProtocolError) in try FrameChannel.sendAll(fd: fd, Array("CONNECT \(port)\n".utf8)) }
+            let reply = try readLine(fd: fd)
+            guard reply.hasPrefix("OK ") else {
+                throw .protocolError(.unexpectedMessage("vsock handshake answer '\(reply)'"))
+            }
+            return fd
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// One short line, read a byte at a time so nothing after it is consumed.
+    private static func readLine(fd: Int32) throws(SandboxError) -> String {
+        var line: [UInt8] = []
+        while line.count < 64 {
+            var byte: UInt8 = 0
+            let n = read(fd, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw .local(operation: "read vsock handshake", errno: errno) }
+            if n == 0 { throw .protocolError(.closedByPeer("during the vsock handshake (no listener on the port yet?)")) }
+            if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+            line.append(byte)
+        }
+        throw .protocolError(.unexpectedMessage("vsock handshake line longer than 64 bytes"))
+    }
+}

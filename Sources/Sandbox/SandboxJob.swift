@@ -1,0 +1,88 @@
+import AgentProtocol
+import Glibc
+
+/// What `kiln run` does once the VM's agent answers: copy files in, run the command with the
+/// terminal's streams, copy files out. Each step is its own agent session (connection).
+public struct SandboxJob: Sendable {
+    public struct Copy: Sendable, Equatable {
+        public let source: String
+        public let destination: String
+        public init(source: String, destination: String) {
+            self.source = source
+            self.destination = destination
+        }
+    }
+
+    public var request: ExecRequest
+    public var copyIn: [Copy] = []
+    public var copyOut: [Copy] = []
+
+    public init(request: ExecRequest) { self.request = request }
+
+    /// Runs the job; `signals` is a descriptor whose bytes are signal numbers to forward.
+    /// Returns the command's status. Copy-outs run only when the command ran.
+    public func run(endpoint: AgentEndpoint, signals: Int32?) throws(SandboxError) -> ExitStatus {
+        for copy in copyIn {
+            let fd = try endpoint.connect()
+            defer { close(fd) }
+            try AgentClient(fd: fd).copyIn(source: copy.source, destination: copy.destination)
+        }
+        let status: ExitStatus
+        do {
+            let fd = try endpoint.connect()
+            defer { close(fd) }
+            status = try AgentClient(fd: fd).run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
+        }
+        for copy in copyOut {
+            let fd = try endpoint.connect()
+            defer { close(fd) }
+            try AgentClient(fd: fd).copyOut(source: copy.source, destination: copy.destination)
+        }
+        return status
+    }
+
+    /// Asks the agent to power the VM off.
+    public static func powerOff(endpoint: AgentEndpoint) throws(SandboxError) {
+        let fd = try endpoint.connect()
+        defer { close(fd) }
+        try AgentClient(fd: fd).powerOff()
+    }
+
+    /// Tries to open a session until the agent answers the hello or `deadline` (monotonic
+    /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms.
+    public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double,
+                                    givesUp: () -> Bool) throws(SandboxError) {
+        var lastError: SandboxError = .local(operation: "connect to the agent", errno: ETIMEDOUT)
+        while monotonicNow() < deadline {
+            if givesUp() { throw lastError }
+            do {
+                let fd = try endpoint.connect()
+                defer { close(fd) }
+                // A hello and a clean close: the agent counts it as an empty session.
+                _ = try AgentClient(fd: fd)
+                return
+            } catch {
+                lastError = error
+            }
+            usleep(10_000)
+        }
+        throw lastError
+    }
+}
+
+public func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+extension SandboxJob.Copy {
+    /// `SRC:DST` (the first colon splits; both sides non-empty).
+    public static func parse(_ text: String) -> SandboxJob.Copy? {
+        guard let colon = text.firstIndex(of: ":") else { return nil }
+        let source = String(text[..<colon])
+        let destination = String(text[text.index(after: colon)...])
+        guard !source.isEmpty, !destination.isEmpty else { return nil }
+        return SandboxJob.Copy(source: source, destination: destination)
+    }
+}

@@ -1,0 +1,60 @@
+// kiln-agent: PID 1 of the sandbox root filesystem. Prepares the guest, then serves agent
+// sessions (docs/agent-protocol.md) on vsock port 1024, one thread per connection.
+import AgentCore
+import AgentProtocol
+import CAgent
+import Glibc
+
+@Sendable func log(_ line: String) {
+    let text = Array("kiln-agent: \(line)\n".utf8)
+    _ = text.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+// Writing to a closed pipe or socket must be an error, not the end of PID 1.
+signal(SIGPIPE, SIG_IGN)
+
+let isInit = getpid() == 1
+if isInit {
+    // Firecracker's boot-time marker: the VMM logs the time from its start to here.
+    _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
+    GuestSetup.mountPseudoFileSystems(log: log)
+    if WriteLayer.requested(cmdline: GuestSetup.readSmallFile("/proc/cmdline")) {
+        do {
+            try WriteLayer.setUp()
+            // The new root has its own, empty /proc, /sys, /dev, /tmp, /run.
+            GuestSetup.mountPseudoFileSystems(log: log)
+        } catch {
+            log("no write layer: \(error)")
+        }
+    }
+    GuestSetup.setHostname(log: log)
+    if kiln_agent_interface_up("lo") != 0 { log("bringing up lo: \(String(cString: strerror(errno)))") }
+}
+
+let children = ChildRegistry()
+if isInit {
+    // As init, every orphan in the guest becomes our child and must be reaped.
+    startDetachedThread { children.runOrphanReaper() }
+}
+
+let port = FrameLimits.agentPort
+let listener = kiln_agent_vsock_listen(port, 16)
+guard listener >= 0 else {
+    log("cannot listen on vsock port \(port): \(String(cString: strerror(errno)))")
+    if isInit {
+        // PID 1 must not exit (the kernel would panic): power off instead.
+        _ = kiln_agent_power_off()
+    }
+    exit(1)
+}
+log("listening on vsock port \(port)")
+
+let context = SessionContext(children: children, powerOff: {
+    if isInit {
+        _ = kiln_agent_power_off()
+        log("power off failed: \(String(cString: strerror(errno)))")
+    } else {
+        exit(0)
+    }
+})
+serveConnections(listener: listener, context: context, log: log)

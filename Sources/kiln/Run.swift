@@ -1,0 +1,141 @@
+import AgentProtocol
+import ArgumentParser
+import CAgent
+import Glibc
+import Sandbox
+import VMM
+
+/// `kiln run -- CMD`: a throwaway VM from the sandbox kernel and root filesystem, CMD run in it
+/// by kiln-agent with its output streamed here, and kiln's exit status is CMD's.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a throwaway microVM and exit with its status.",
+        discussion: """
+            The VM boots the sandbox kernel and root filesystem (defaults: $KILN_VMLINUX and \
+            $KILN_SANDBOX_ROOTFS, as printed by Kernels/build.sh and Rootfs/build-sandbox.sh). \
+            The image is attached read-only and the guest writes to a tmpfs overlay, so runs can \
+            share it and none changes it. Exit status: the command's, 128+N when signal N ended \
+            it, 124 on --timeout, 127/126 when it cannot be started, 125 when the sandbox fails. \
+            Ctrl-C is forwarded to the command as SIGINT; a second Ctrl-C ends the VM.
+            """)
+
+    @Option(help: "Number of vCPUs.")
+    var cpus: Int = 1
+
+    @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
+    var memory: Int = 256
+
+    @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init).", valueName: "img"))
+    var rootfs: String?
+
+    @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
+    var kernel: String?
+
+    @Option(help: ArgumentHelp("End the VM after this many seconds and exit 124.", valueName: "s"))
+    var timeout: UInt32?
+
+    @Flag(help: .hidden)
+    var reportTiming = false
+
+    @Flag(help: .hidden)
+    var noSeccomp = false
+
+    @OptionGroup var sandbox: SandboxOptions
+
+    /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
+    static let guestCID: UInt32 = 3
+    /// How long the guest may take to boot and answer before the run fails (the nested test
+    /// harness boots in seconds; a hardware host in well under one).
+    static let bootTimeout: Double = 120
+
+    func run() throws {
+        let job = sandbox.job()
+        guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
+        guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
+        if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        let kernelPath = try requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel")
+        let rootfsPath = try requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs")
+        for copy in job.copyIn where access(copy.source, R_OK) != 0 {
+            fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
+        }
+        signal(SIGPIPE, SIG_IGN)
+        RunDirectory.removeStale()
+        let started = monotonicNow()
+        let directory = RunDirectory.create()
+        let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: cpus, memory: memory,
+                                   cid: Self.guestCID, seccomp: !noSeccomp, directory: directory)
+        var forward: [Int32] = [-1, -1]
+        guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
+        kiln_run_install_signal_handlers(forward[1], vmm.pid)
+        if let timeout { alarm(timeout) }
+
+        var timing = RunTiming(started: started)
+        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timing: &timing)
+        alarm(0)
+        timing.commandDone = monotonicNow()
+        vmm.stop(endpoint: code.poweredOff ? nil : vmm.endpoint)
+        if code.value == 125 { vmm.showLogs() }
+        if reportTiming { timing.report(bootMarker: vmm.bootMarkerLine()) }
+        directory.remove()
+        throw ExitCode(code.value)
+    }
+
+    private struct Outcome {
+        var value: Int32
+        var poweredOff = false
+    }
+
+    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timing: inout RunTiming) -> Outcome {
+        do {
+            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout) {
+                kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited()
+            }
+            timing.agentReady = monotonicNow()
+            let status = try job.run(endpoint: vmm.endpoint, signals: signals)
+            return Outcome(value: status.shellCode)
+        } catch {
+            if kiln_run_timed_out() != 0 {
+                printError("kiln: timed out: the VM was ended")
+                return Outcome(value: 124, poweredOff: true)
+            }
+            if kiln_run_interrupts() > 1 {
+                printError("kiln: interrupted: the VM was ended")
+                return Outcome(value: 130, poweredOff: true)
+            }
+            if let code = commandStartFailureCode(error) {
+                printError("kiln: \(error)")
+                return Outcome(value: code)
+            }
+            printError("kiln: error: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
+            return Outcome(value: 125)
+        }
+    }
+
+    private func requiredFile(_ value: String?, environment: String, option: String) throws -> String {
+        guard let path = value ?? getenv(environment).map({ String(cString: $0) }), !path.isEmpty else {
+            fail("no \(option) given and $\(environment) is not set (see Kernels/build.sh, Rootfs/build-sandbox.sh)")
+        }
+        guard access(path, R_OK) == 0 else { fail("\(option) \(path): \(String(cString: strerror(errno)))") }
+        return path
+    }
+}
+
+/// Where a run's time goes (--report-timing; the sandbox benchmark reads it).
+struct RunTiming {
+    let started: Double
+    var agentReady: Double?
+    var commandDone: Double?
+
+    func report(bootMarker: String?) {
+        let end = monotonicNow()
+        func ms(_ a: Double?, _ b: Double?) -> String {
+            guard let a, let b else { return "-" }
+            let tenths = Int(((b - a) * 10_000).rounded())
+            return "\(tenths / 10).\(tenths % 10)"
+        }
+        printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
+                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end))"
+                   + (bootMarker.map { "; \($0)" } ?? ""))
+    }
+}

@@ -1,0 +1,54 @@
+import Glibc
+
+/// The private directory of one `kiln run`: the VMM's vsock socket, console and log.
+/// Named /tmp/kiln-run.<pid>.<random> so a later run can remove what a killed run left behind.
+struct RunDirectory {
+    static let parent = "/tmp"
+    static let prefix = "kiln-run."
+
+    let path: String
+
+    static func create() -> RunDirectory {
+        var template = Array("\(parent)/\(prefix)\(getpid()).XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            fail("cannot create a run directory in \(parent): \(String(cString: strerror(errno)))")
+        }
+        return RunDirectory(path: String(cString: made))
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Removes the directory and the files in it (it has no subdirectories).
+    func remove() { Self.removeFlat(path) }
+
+    /// Directories of runs whose process is gone (killed with SIGKILL: its VMM died with it,
+    /// PR_SET_PDEATHSIG) are removed.
+    static func removeStale() {
+        guard let dir = opendir(parent) else { return }
+        var stale: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard name.hasPrefix(prefix) else { continue }
+            let fields = name.dropFirst(prefix.count).split(separator: ".")
+            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append("\(parent)/\(name)") }
+        }
+        closedir(dir)
+        stale.forEach(removeFlat)
+    }
+
+    private static func removeFlat(_ path: String) {
+        if let dir = opendir(path) {
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name != "." && name != ".." { unlink("\(path)/\(name)") }
+            }
+            closedir(dir)
+        }
+        rmdir(path)
+    }
+}

@@ -1,0 +1,109 @@
+import CAgent
+import Glibc
+import Sandbox
+
+/// The VM of one `kiln run`: a child `kiln boot` process (its own process group, killed when
+/// `kiln run` dies), its console and log in the run directory.
+final class VMMProcess {
+    let pid: pid_t
+    let endpoint: AgentEndpoint
+    let directory: RunDirectory
+    private var exited = false
+    /// How the VMM ended, once it has ("exit 1", "killed by signal 31").
+    private(set) var ending: String?
+
+    /// The guest command line: read-only root on the shared image, tmpfs overlay for writes
+    /// (kiln-agent sets it up), quiet console.
+    static func commandLine() -> String {
+        "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
+            + "root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs"
+    }
+
+    private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory) {
+        self.pid = pid
+        self.endpoint = endpoint
+        self.directory = directory
+    }
+
+    static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
+                      directory: RunDirectory) -> VMMProcess {
+        let socket = directory.file("vsock.sock")
+        let argv = [selfExecutable(), "boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
+                    "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
+                    "--no-stdin", "--serial-output", directory.file("console.log"),
+                    "--vsock", "\(cid),\(socket)"] + (seccomp ? [] : ["--no-seccomp"])
+        let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard log >= 0 else { fail("cannot create \(directory.file("vmm.log")): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let cArgv = argv.map { strdup($0) } + [nil]
+        defer { cArgv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm($0.baseAddress, log, log, &pid) }
+        guard err == 0 else {
+            directory.remove()
+            fail("cannot start the VMM \(argv[0]): \(String(cString: strerror(err)))")
+        }
+        return VMMProcess(pid: pid, endpoint: .hybridVsock(udsPath: socket), directory: directory)
+    }
+
+    func hasExited() -> Bool {
+        if exited { return true }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid {
+            exited = true
+            ending = kiln_agent_signaled(status) != 0
+                ? "killed by signal \(kiln_agent_term_signal(status))\(kiln_agent_term_signal(status) == SIGSYS ? " (seccomp)" : "")"
+                : "exit \(kiln_agent_exit_code(status))"
+        }
+        return exited
+    }
+
+    /// Ends the VM: through the agent's power-off when `endpoint` is given, then waits up to
+    /// 10 s for the VMM to exit before killing it.
+    func stop(endpoint: AgentEndpoint?) {
+        if let endpoint, !hasExited() { try? SandboxJob.powerOff(endpoint: endpoint) }
+        let deadline = monotonicNow() + 10
+        while !hasExited() && monotonicNow() < deadline { usleep(5_000) }
+        if !hasExited() {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+            exited = true
+        }
+    }
+
+    /// The VMM's log and the end of the guest console, for a run that failed.
+    func showLogs() {
+        for name in ["vmm.log", "console.log"] {
+            guard let text = readTail(directory.file(name), bytes: 3000), !text.isEmpty else { continue }
+            printError("kiln: --- \(name) (end) ---")
+            printError(text)
+        }
+    }
+
+    /// The VMM's boot-timer line (the agent writes the marker as it starts), if logged.
+    func bootMarkerLine() -> String? {
+        guard let text = readTail(directory.file("vmm.log"), bytes: 16384) else { return nil }
+        return text.split(separator: "\n").first { $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time") }
+            .map(String.init)
+    }
+
+    private func readTail(_ path: String, bytes: Int) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        let start = max(0, Int(size) - bytes)
+        var buffer = [UInt8](repeating: 0, count: bytes)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+
+    private static func selfExecutable() -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
+        guard n > 0 else { fail("cannot find kiln's own executable (/proc/self/exe)") }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+}

@@ -1,0 +1,248 @@
+# Sandbox scenarios: kiln-agent as PID 1 of the sandbox root filesystem
+# (Rootfs/build-sandbox.sh, $KILN_SANDBOX_ROOTFS), driven by the host client in
+# `kiln` over vsock. Sourced by scenarios.sh.
+#
+# agent-qemu: the agent in a real guest, reached through QEMU microvm's
+#   vhost-vsock (L1 loads vhost_vsock) with `kiln agent-exec --cid`: exit codes
+#   0/1/42, a signal (143), stdout/stderr apart and in order, 10 MiB intact
+#   (sha256), stdin piped (sha256), env + workdir, copy in/out (sha256), PID 1
+#   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
+#   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
+
+SANDBOX_SCENARIOS="agent-qemu sandbox-run"
+ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
+# sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
+
+SANDBOX_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off quiet root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs"
+
+sandbox_prereqs() {
+    if [ -z "${KILN_SANDBOX_ROOTFS:-}" ] || [ ! -f "$KILN_SANDBOX_ROOTFS" ]; then
+        fail "no sandbox image (KILN_SANDBOX_ROOTFS='${KILN_SANDBOX_ROOTFS:-}'): Rootfs/build-sandbox.sh"; return 1; fi
+    [ -n "${KILN:-}" ] && [ -x "$KILN" ] || { fail "no kiln binary (KILN='${KILN:-}')"; return 1; }
+}
+
+# sx NAME WANT_RC -- agent-exec args...: runs one command through the agent; stdout
+# and stderr in $B_DIR/NAME.out|.err; records a failure (and returns 1) if the
+# exit code differs.
+# SX_CLIENT: the client command (agent-exec against a running VM, or kiln run).
+SX_FAILED=
+SX_CLIENT=()
+sx() {
+    local name=$1 want=$2; shift 3
+    local rc=0
+    timeout -k 5 "${SX_TIMEOUT:-60}" "${SX_CLIENT[@]}" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
+    if [ "$rc" != "$want" ]; then
+        SX_FAILED="$SX_FAILED $name(exit $rc, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
+        return 1
+    fi
+}
+sx_out() {   # sx_out NAME WANT_STDOUT CMD...: exit 0 and exactly that output (spaces trimmed)
+    local name=$1 want=$2; shift 2
+    sx "$name" 0 -- -- "$@" || return 0
+    sx_expect "$name" stdout "$(tr -d ' ' <"$B_DIR/$name.out")" "$want"
+}
+sx_expect() {   # sx_expect NAME WHAT GOT WANT
+    [ "$3" = "$4" ] || SX_FAILED="$SX_FAILED $1($2: got '$(printf '%s' "$3" | head -c 120)', want '$(printf '%s' "$4" | head -c 120)')"
+}
+
+scenario_agent-qemu() {
+    sandbox_prereqs || return 0
+    command -v qemu-system-x86_64 >/dev/null || { fail "qemu-system-x86_64 not found"; return 0; }
+    [ -c /dev/vhost-vsock ] || { fail "no /dev/vhost-vsock (vhost_vsock module) for QEMU's vsock"; return 0; }
+    B_DIR=$RUN/boots/agent-qemu
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    SANDBOX_CID=$(( 1000 + RANDOM % 30000 ))
+    local image_sum_before image_sum_after start rc t_ready
+    image_sum_before=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    local cmd=(qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp 1 -m 256
+        -kernel "$KILN_VMLINUX" -append "$SANDBOX_CMDLINE"
+        -nodefaults -no-user-config -nographic -serial "file:$B_DIR/console" -no-reboot
+        -device i8042 -device pvpanic -action panic=exit-failure
+        -drive "id=root,file=$KILN_SANDBOX_ROOTFS,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=root
+        -device "vhost-vsock-device,guest-cid=$SANDBOX_CID")
+    printf '%q ' "${cmd[@]}" >"$B_DIR/command"
+    start=$EPOCHREALTIME
+    # Many sessions in one VM: four L2 boot timeouts for the whole scenario.
+    { timeout -k 5 $((4 * KILN_E2E_L2_TIMEOUT)) "${cmd[@]}" </dev/null >"$B_DIR/stdout" 2>"$B_DIR/stderr"; echo $? >"$B_DIR/rc"; } &
+    local vm=$!
+    SX_FAILED=
+    SX_CLIENT=("$KILN" agent-exec --cid "$SANDBOX_CID")
+    if ! sx ready 0 -- --wait "$KILN_E2E_L2_TIMEOUT" -- true; then
+        wait "$vm"; fail "the agent never answered:$SX_FAILED"; return 0
+    fi
+    t_ready=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+    touch "$RUN/progress"
+
+    local code
+    for code in 0 1 42; do sx "exit$code" "$code" -- -- sh -c "exit $code"; done
+    sx signal 143 -- -- sh -c 'kill -TERM $$; sleep 5'
+    sx streams 0 -- -- sh -c 'i=0; while [ $i -lt 300 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done'
+    sx_expect streams stdout "$(cat "$B_DIR/streams.out")" "$(i=0; while [ $i -lt 300 ]; do echo out$i; i=$((i+1)); done)"
+    sx_expect streams stderr "$(cat "$B_DIR/streams.err")" "$(i=0; while [ $i -lt 300 ]; do echo err$i; i=$((i+1)); done)"
+    sx big 0 -- -- sh -c 'head -c 10485760 /dev/urandom >/tmp/big; sha256sum </tmp/big >&2; cat /tmp/big'
+    sx_expect big "10 MiB sha256" "$(sha256sum <"$B_DIR/big.out" | cut -c1-64) $(stat -c %s "$B_DIR/big.out")" \
+        "$(cut -c1-64 "$B_DIR/big.err") 10485760"
+    head -c 3000000 /dev/urandom >"$B_DIR/stdin.data"
+    rc=0; timeout 60 "$KILN" agent-exec --cid "$SANDBOX_CID" -- sha256sum <"$B_DIR/stdin.data" >"$B_DIR/stdin.out" 2>&1 || rc=$?
+    sx_expect stdin "exit $rc, sha256" "$rc $(cut -c1-64 "$B_DIR/stdin.out")" "0 $(sha256sum <"$B_DIR/stdin.data" | cut -c1-64)"
+    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc -- sh -c 'echo "$GREETING $(pwd)"'
+    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc"
+    head -c 2500000 /dev/urandom >"$B_DIR/copy.in"
+    sx copy 0 -- --copy-in "$B_DIR/copy.in:/root/copied" --copy-out "/root/copied:$B_DIR/copy.back" -- sha256sum /root/copied
+    sx_expect copy "sha256 in the guest" "$(cut -c1-64 "$B_DIR/copy.out")" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    sx_expect copy "round-trip sha256" "$(sha256sum <"$B_DIR/copy.back" | cut -c1-64)" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    sx_out init-exe /sbin/kiln-agent readlink /proc/1/exe
+    sx_out hostname kiln hostname
+    sx_out lo-flags 0x9 cat /sys/class/net/lo/flags
+    sx_out tmp-fs tmpfs sh -c 'grep " /tmp " /proc/mounts | cut -d" " -f3 | tail -n1'
+    sx_out root-fs overlay sh -c 'grep " / " /proc/mounts | cut -d" " -f3 | tail -n1'
+    sx overlay 0 -- -- sh -c 'echo scratch >/etc/kiln-written && cat /etc/kiln-written'
+    sx_expect overlay "write to the overlay root" "$(cat "$B_DIR/overlay.out")" "scratch"
+    sx orphan 0 -- -- sh -c '(sleep 0.2 &) ; exit 0'
+    sleep 1
+    sx_out zombies 0 sh -c 'grep -l "^State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l' 
+    # Two sessions at once: the slow one must not hold up the quick one.
+    local t0 t1 slow
+    t0=$EPOCHREALTIME
+    timeout 60 "${SX_CLIENT[@]}" -- sleep 3 </dev/null >/dev/null 2>&1 & slow=$!
+    sleep 0.3
+    sx concurrent 0 -- -- echo quick
+    t1=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 2.5) ? "yes" : "no" }')
+    wait "$slow"
+    sx_expect concurrent "quick answer while another session runs" "$(cat "$B_DIR/concurrent.out") $t1" "quick yes"
+
+    sx poweroff 0 -- --power-off -- true
+    wait "$vm"
+    rc=$(cat "$B_DIR/rc")
+    [ "$rc" = 0 ] || SX_FAILED="$SX_FAILED poweroff(QEMU exit $rc, want 0)"
+    image_sum_after=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    [ "$image_sum_before" = "$image_sum_after" ] || SX_FAILED="$SX_FAILED image(changed)"
+    if [ -n "$SX_FAILED" ]; then fail "agent in a QEMU guest:$SX_FAILED"; return 0; fi
+    pass "agent answered ${t_ready}s after QEMU start; exit codes, signal, streams, 10 MiB, stdin, env/cwd, copy in/out, PID 1 duties, overlay, zombies, concurrency, power-off all as expected; image unchanged"
+}
+
+# sandbox_interrupt NAME COUNT WANT_RC SCRIPT: kiln run -- sh -c SCRIPT in the
+# background; once it printed "ready", COUNT SIGINTs to kiln (0.5 s apart). A kiln
+# still running an L2 timeout later is killed (no guard process outlives it).
+sandbox_interrupt() {
+    local name=$1 count=$2 want=$3 script=$4 pid n rc=0 waited=0
+    "${SX_CLIENT[@]}" -- sh -c "$script" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" & pid=$!
+    while ! grep -q ready "$B_DIR/$name.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    for n in $(seq 1 "$count"); do kill -INT "$pid" 2>/dev/null; sleep 0.5; done
+    timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
+    wait "$pid" || rc=$?
+    [ "$rc" = "$want" ] || SX_FAILED="$SX_FAILED $name(exit $rc after $count SIGINT, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
+}
+
+# --- kiln run ------------------------------------------------------------------------------
+# sandbox-run: `kiln run` end to end (a VM per run, hybrid vsock): exit codes
+# 0/1/42, a signal (143), stdout/stderr apart and in order, 10 MiB intact, stdin,
+# env + workdir, --timeout (124), copy in/out (sha256), two concurrent runs on one
+# image, the image unchanged, nothing left in /tmp/kiln-run.*.
+scenario_sandbox-run() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-run
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local before after leftovers code t0 slow
+    before=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    t0=$EPOCHREALTIME
+    sx uname 0 -- -- uname -a
+    grep -q Linux "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED uname(output '$(head -c 100 "$B_DIR/uname.out")')"
+    note "sandbox-run: first kiln run -- uname -a took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+    for code in 1 42; do sx "exit$code" "$code" -- -- sh -c "exit $code"; done
+    sx signal 143 -- -- sh -c 'kill -TERM $$; sleep 5'
+    sx streams 0 -- -- sh -c 'i=0; while [ $i -lt 300 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done'
+    sx_expect streams stdout "$(cat "$B_DIR/streams.out")" "$(i=0; while [ $i -lt 300 ]; do echo out$i; i=$((i+1)); done)"
+    sx_expect streams stderr "$(cat "$B_DIR/streams.err")" "$(i=0; while [ $i -lt 300 ]; do echo err$i; i=$((i+1)); done)"
+    sx big 0 -- -- sh -c 'head -c 10485760 /dev/urandom >/tmp/big; sha256sum </tmp/big >&2; cat /tmp/big'
+    sx_expect big "10 MiB sha256" "$(sha256sum <"$B_DIR/big.out" | cut -c1-64) $(stat -c %s "$B_DIR/big.out")" \
+        "$(cut -c1-64 "$B_DIR/big.err") 10485760"
+    head -c 3000000 /dev/urandom >"$B_DIR/stdin.data"
+    local rc=0
+    timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- sha256sum <"$B_DIR/stdin.data" >"$B_DIR/stdin.out" 2>"$B_DIR/stdin.err" || rc=$?
+    sx_expect stdin "exit $rc, sha256" "$rc $(cut -c1-64 "$B_DIR/stdin.out")" "0 $(sha256sum <"$B_DIR/stdin.data" | cut -c1-64)"
+    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc -- sh -c 'echo "$GREETING $(pwd)"'
+    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc"
+    head -c 2500000 /dev/urandom >"$B_DIR/copy.in"
+    sx copy 0 -- --copy-in "$B_DIR/copy.in:/root/copied" --copy-out "/root/copied:$B_DIR/copy.back" -- sha256sum /root/copied
+    sx_expect copy "sha256 in the guest" "$(cut -c1-64 "$B_DIR/copy.out")" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    sx_expect copy "round-trip sha256" "$(sha256sum <"$B_DIR/copy.back" 2>/dev/null | cut -c1-64)" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    t0=$EPOCHREALTIME
+    sx timeout 124 -- --timeout 20 -- sleep 600
+    sx_expect timeout "ended in time" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) ? "yes" : "no" }')" yes
+    # Two runs at once on the same image.
+    timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- sh -c 'echo one >/etc/marker; sleep 1; cat /etc/marker' \
+        </dev/null >"$B_DIR/concurrent1.out" 2>"$B_DIR/concurrent1.err" & slow=$!
+    sx concurrent2 0 -- -- sh -c 'echo two >/etc/marker; sleep 1; cat /etc/marker'
+    wait "$slow"; rc=$?
+    sx_expect concurrent "outputs and exits" "$(cat "$B_DIR/concurrent1.out") $rc $(cat "$B_DIR/concurrent2.out")" "one 0 two"
+    # Ctrl-C: the first SIGINT reaches the command (its trap exits 7); with the command
+    # ignoring it, a second SIGINT ends the VM (130).
+    sandbox_interrupt ctrl-c 1 7 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'
+    grep -q got-int "$B_DIR/ctrl-c.out" || SX_FAILED="$SX_FAILED ctrl-c(no got-int in the output)"
+    sandbox_interrupt ctrl-c-twice 2 130 'trap "" INT; echo ready; sleep 600'
+    after=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
+    [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
+    leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
+    [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
+    if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+}
+
+# sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`
+# (its output is in boots/sandbox-uname/uname.out; scripts/sandbox.sh shows it).
+scenario_sandbox-uname() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-uname
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    local t0=$EPOCHREALTIME
+    sx uname 0 -- --report-timing -- uname -a
+    grep -q '^Linux kiln ' "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED output('$(head -c 120 "$B_DIR/uname.out")')"
+    if [ -n "$SX_FAILED" ]; then fail "kiln run -- uname -a:$SX_FAILED"; return 0; fi
+    pass "kiln run -- uname -a in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s: $(head -c 100 "$B_DIR/uname.out")"
+}
+
+# sandbox-bench (EXTRA_SCENARIOS): `kiln run -- true` end to end, KILN_SANDBOX_BENCH_RUNS
+# (10) times after one discarded warm-up, interleaved with as many plain boots to
+# /init (kiln boot, initramfs, kiln.test=ready: the `bench` measurement) in the same
+# L1 session. Reports medians of: run total; VMM start -> agent answering; VMM
+# start -> the agent's boot marker (its boot-to-init); plain boot-to-init; and the
+# agent's share = total - its boot-to-init.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-bench"
+scenario_sandbox-bench() {
+    sandbox_prereqs || return 0
+    local runs=${KILN_SANDBOX_BENCH_RUNS:-10} i line bad= dir=$RUN/boots/sandbox-bench
+    mkdir -p "$dir"
+    : >"$dir/total"; : >"$dir/ready"; : >"$dir/marker"; : >"$dir/plain"
+    local run_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" --report-timing -- true)
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${run_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
+        { fail "warm-up kiln run failed: $(tail -c 300 "$dir/warmup.err")"; return 0; }
+    for i in $(seq 1 "$runs"); do
+        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${run_cmd[@]}" </dev/null >/dev/null 2>"$dir/run$i.err"; then
+            line=$(grep 'timing:' "$dir/run$i.err")
+            echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/total"
+            echo "$line" | sed -n 's/.*agent-ready-ms \([0-9.]*\).*/\1/p' >>"$dir/ready"
+            echo "$line" | sed -n 's/.*Guest-boot-time = [0-9]* us \([0-9]*\) ms.*/\1/p' >>"$dir/marker"
+            note "sandbox-bench: run $i: $line"
+        else
+            bad="$bad run$i"; note "sandbox-bench: run $i FAILED: $(tail -c 200 "$dir/run$i.err")"
+        fi
+        l2_boot "sandbox-bench-plain-$i" "$KILN_VMLINUX" 1 128 "$(test_cmdline ready)"
+        if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/plain"
+        else bad="$bad plain$i"; fi
+    done
+    local total ready marker plain
+    total=$(median <"$dir/total"); ready=$(median <"$dir/ready"); marker=$(median <"$dir/marker"); plain=$(median <"$dir/plain")
+    local summary="median of $(wc -l <"$dir/total") kiln run -- true: total ${total} ms, VMM start -> agent answering ${ready} ms, -> agent boot marker ${marker} ms (agent share $(awk -v a="$total" -v b="$marker" 'BEGIN { printf "%.0f", a - b }') ms); plain kiln boot to /init (initramfs): ${plain} ms, median of $(wc -l <"$dir/plain")"
+    note "sandbox-bench: $summary"
+    if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// `kiln run` refuses bad input with one line naming the problem before it starts any VM.
+@Suite struct RunCLIErrorTests {
+    func expectOneLineError(_ arguments: [String], mentioning needle: String) throws {
+        let result = try KilnProcess.run(arguments)
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
+        #expect(result.stderr.contains(needle), "\(result.stderr)")
+    }
+
+    // Real files, so only the option under test is wrong.
+    let kernel = "/proc/self/exe"
+    let rootfs = "/proc/self/exe"
+
+    @Test func noCommand() throws {
+        try expectOneLineError(["run", "--kernel", kernel, "--rootfs", rootfs], mentioning: "no command")
+    }
+
+    @Test func malformedOptions() throws {
+        let base = ["run", "--kernel", kernel, "--rootfs", rootfs]
+        try expectOneLineError(base + ["--env", "NOVALUE", "--", "true"], mentioning: "--env NOVALUE")
+        try expectOneLineError(base + ["--env", "=x", "--", "true"], mentioning: "--env =x")
+        try expectOneLineError(base + ["--workdir", "relative", "--", "true"], mentioning: "--workdir relative")
+        try expectOneLineError(base + ["--copy-in", "nocolon", "--", "true"], mentioning: "--copy-in nocolon")
+        try expectOneLineError(base + ["--copy-in", "/etc/hostname:relative", "--", "true"], mentioning: "absolute")
+        try expectOneLineError(base + ["--copy-in", "/nonexistent-kiln:/x", "--", "true"], mentioning: "/nonexistent-kiln")
+        try expectOneLineError(base + ["--copy-out", ":x", "--", "true"], mentioning: "--copy-out :x")
+        try expectOneLineError(base + ["--cpus", "0", "--", "true"], mentioning: "--cpus 0")
+        try expectOneLineError(base + ["--memory", "4", "--", "true"], mentioning: "--memory 4")
+        try expectOneLineError(base + ["--timeout", "0", "--", "true"], mentioning: "--timeout")
+    }
+
+    @Test func missingImages() throws {
+        try expectOneLineError(["run", "--kernel", "/nonexistent/vmlinux", "--rootfs", rootfs, "--", "true"],
+                               mentioning: "/nonexistent/vmlinux")
+        try expectOneLineError(["run", "--kernel", kernel, "--rootfs", "/nonexistent/img", "--", "true"],
+                               mentioning: "/nonexistent/img")
+    }
+}

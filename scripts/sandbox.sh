@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a sandboxed command: installs the Debian packages, builds
+# kiln (release) and the static kiln-agent, the guest kernel and the sandbox root filesystem
+# (cached in ~/.cache/kiln), then runs `kiln run -- uname -a` (or `scripts/sandbox.sh -- CMD...`).
+# Where /dev/kvm is hardware-backed it runs directly; on a software /dev/kvm (our development
+# machines) `kiln run -- uname -a` runs inside the nested QEMU harness (Tests/E2E).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+[ "${1:-}" = -- ] && shift
+[ $# -gt 0 ] || set -- uname -a
+if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh; fi
+swift build -c release --static-swift-stdlib --product kiln 2>&1 | tail -n 1
+export KILN="$PWD/.build/release/kiln"
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
+    eval "$(Kernels/build.sh)"
+    eval "$(Rootfs/build-sandbox.sh)"
+    exec "$KILN" run -- "$@"
+fi
+echo "sandbox.sh: this /dev/kvm cannot boot Linux: running 'kiln run -- uname -a' in the nested harness"
+bash Tests/E2E/run.sh sandbox-uname | tee /tmp/kiln-sandbox.$$
+run=$(grep -oE 'results in [^,]+' /tmp/kiln-sandbox.$$ | tail -n 1 | cut -d' ' -f3)
+rm -f /tmp/kiln-sandbox.$$
+if [ -n "$run" ] && [ -f "$run/boots/sandbox-uname/uname.out" ]; then
+    echo "--- kiln run -- uname -a (stdout, stderr):"
+    cat "$run/boots/sandbox-uname/uname.out" "$run/boots/sandbox-uname/uname.err"
+fi
