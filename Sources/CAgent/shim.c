@@ -37,6 +37,23 @@ static void report_and_exit(int pipe_fd, int err) {
     _exit(127);
 }
 
+/* The parent's side of a fork+exec with a close-on-exec report pipe: the child writes errno
+ * there only if it failed before exec, so EOF means the command runs. */
+static int await_exec_report(int report[2], pid_t pid, pid_t *pid_out) {
+    close(report[1]);
+    int child_error = 0;
+    ssize_t got;
+    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof child_error) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return child_error ? child_error : EIO;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
 // Moves `fd` onto `target`, keeping it open across exec.
 static int move_fd(int fd, int target) {
     if (fd == target) {
@@ -118,18 +135,7 @@ int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
         if (cwd && chdir(cwd) < 0) report_and_exit(rp, errno);
         report_and_exit(rp, exec_searching(argv, envp));
     }
-    close(report[1]);
-    int child_error = 0;
-    ssize_t got;
-    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof child_error) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return child_error ? child_error : EIO;
-    }
-    *pid_out = pid;
-    return 0;
+    return await_exec_report(report, pid, pid_out);
 }
 
 int kiln_agent_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
@@ -241,18 +247,7 @@ int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_
         execv(argv[0], argv);
         report_and_exit(rp, errno);
     }
-    close(report[1]);
-    int child_error = 0;
-    ssize_t got;
-    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof child_error) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return child_error ? child_error : EIO;
-    }
-    *pid_out = pid;
-    return 0;
+    return await_exec_report(report, pid, pid_out);
 }
 
 static volatile sig_atomic_t run_forward_fd = -1;
