@@ -73,9 +73,18 @@ public final class Machine: @unchecked Sendable {
     private func watchForHalt(idle: (Int) -> Void) {
         let probeIntervalMilliseconds = 250, settleMilliseconds = 20
         var haltedRounds = 0
+        var lastActivity = activity
         while !stop.waitForStop(milliseconds: probeIntervalMilliseconds, idle: idle) {
             // A paused vCPU is parked outside KVM_RUN: nothing to probe.
             if isPaused { haltedRounds = 0; continue }
+            // A vCPU halted for good makes no exits: while any exit happens the guest is alive,
+            // and is left alone (no signal, no register reads in the middle of its I/O).
+            let now = activity
+            if now != lastActivity {
+                lastActivity = now
+                haltedRounds = 0
+                continue
+            }
             detector.beginRound()
             stop.kickAll()
             if stop.waitForStop(milliseconds: settleMilliseconds, idle: idle) { break }
@@ -85,8 +94,12 @@ public final class Machine: @unchecked Sendable {
             if haltedRounds >= 2 {
                 stop.requestStop(.poweredOff(reason: "every vCPU halted with interrupts disabled"))
             }
+            lastActivity = activity
         }
     }
+
+    /// Exits of all vCPUs other than kicks.
+    private var activity: UInt64 { runners.reduce(0) { $0 &+ $1.exits.activity } }
 
     private var detector: HaltDetector { haltDetector }
 

@@ -43,6 +43,11 @@ final class VcpuExitCounters: Sendable {
         }
     }
 
+    /// Exits other than kicks: when this moves, the vCPU is running guest code.
+    var activity: UInt64 {
+        Reason.allCases.reduce(0) { $1 == .interrupted ? $0 : $0 &+ value($1) }
+    }
+
     func value(_ reason: Reason) -> UInt64 {
         switch reason {
         case .ioIn: ioIn.load(ordering: .relaxed)
