@@ -218,6 +218,10 @@ int kiln_vsock_connect(uint32_t cid, uint32_t port) {
 }
 
 int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_out) {
+    return kiln_spawn_vmm_mode(argv, stdout_fd, stderr_fd, 0, pid_out);
+}
+
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid_out) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0) return errno;
     pid_t parent = getpid();
@@ -225,10 +229,15 @@ int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_
     if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
     if (pid == 0) {
         int rp = report[1];
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
-        // The parent may already be gone (then PDEATHSIG never fires).
-        if (getppid() != parent) _exit(1);
-        setpgid(0, 0);
+        if (detached) {
+            // A long-lived sandbox outlives `kiln create`: its own session, no death signal.
+            if (setsid() < 0) report_and_exit(rp, errno);
+        } else {
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
+            // The parent may already be gone (then PDEATHSIG never fires).
+            if (getppid() != parent) _exit(1);
+            setpgid(0, 0);
+        }
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -264,7 +273,14 @@ static void run_signal_handler(int sig) {
     int saved = errno;
     if (sig == SIGALRM) {
         run_timed_out = 1;
-        if (run_vmm_pid > 0) kill(run_vmm_pid, SIGKILL);
+        if (run_vmm_pid > 0) {
+            kill(run_vmm_pid, SIGKILL);
+        } else if (run_forward_fd >= 0) {
+            // `kiln exec`: the VM stays; the command is killed through the agent.
+            unsigned char number = SIGKILL;
+            ssize_t unused = write(run_forward_fd, &number, 1);
+            (void)unused;
+        }
     } else {
         run_interrupts++;
         if (run_interrupts == 1 && run_forward_fd >= 0) {
@@ -273,6 +289,10 @@ static void run_signal_handler(int sig) {
             (void)unused;
         } else if (run_vmm_pid > 0) {
             kill(run_vmm_pid, SIGKILL);
+        } else {
+            // `kiln exec`: a second Ctrl-C gives up on the command; closing the session
+            // ends it in the guest.
+            _exit(130);
         }
     }
     errno = saved;

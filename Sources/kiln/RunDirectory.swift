@@ -21,25 +21,8 @@ struct RunDirectory {
     /// Removes the directory and the files in it (it has no subdirectories).
     func remove() { Self.removeFlat(path) }
 
-    /// Directories of runs whose process is gone (killed with SIGKILL: its VMM died with it,
-    /// PR_SET_PDEATHSIG) are removed.
-    static func removeStale() {
-        guard let dir = opendir(parent) else { return }
-        var stale: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard name.hasPrefix(prefix) else { continue }
-            let fields = name.dropFirst(prefix.count).split(separator: ".")
-            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { stale.append("\(parent)/\(name)") }
-        }
-        closedir(dir)
-        stale.forEach(removeFlat)
-    }
-
-    private static func removeFlat(_ path: String) {
+    /// Removes `path` and the files in it (run and sandbox directories have no subdirectories).
+    static func removeFlat(_ path: String) {
         if let dir = opendir(path) {
             while let entry = readdir(dir) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in

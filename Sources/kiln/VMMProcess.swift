@@ -3,7 +3,8 @@ import Glibc
 import Sandbox
 
 /// The VM of one `kiln run`: a child `kiln boot` process (its own process group, killed when
-/// `kiln run` dies), its console and log in the run directory.
+/// `kiln run` dies), its console and log in the run directory. For `kiln create` it is detached
+/// (its own session, outliving kiln) and the directory is the sandbox's state directory.
 final class VMMProcess {
     let pid: pid_t
     let endpoint: AgentEndpoint
@@ -26,7 +27,7 @@ final class VMMProcess {
     }
 
     static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
-                      directory: RunDirectory) -> VMMProcess {
+                      directory: RunDirectory, detached: Bool = false) -> VMMProcess {
         let socket = directory.file("vsock.sock")
         let argv = [selfExecutable(), "boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
                     "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
@@ -38,7 +39,7 @@ final class VMMProcess {
         let cArgv = argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
         var pid: pid_t = 0
-        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm($0.baseAddress, log, log, &pid) }
+        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, &pid) }
         guard err == 0 else {
             directory.remove()
             fail("cannot start the VMM \(argv[0]): \(String(cString: strerror(err)))")
