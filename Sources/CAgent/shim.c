@@ -323,3 +323,8 @@ void kiln_agent_thread_sigpipe(int block) {
     while (sigtimedwait(&set, NULL, &zero) == SIGPIPE) {}
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
+
+int kiln_die_with_parent(pid_t parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return -1;
+    return getppid() == parent ? 0 : -1;
+}

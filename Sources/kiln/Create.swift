@@ -26,7 +26,8 @@ struct Create: ParsableCommand {
         let store = SandboxStore.current()
         let directory = store.claim(name)
         let vmm = VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
-                                   cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true)
+                                   cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
+                                   jail: vm.jail.plan(id: name, base: directory.file("jail")))
         guard let identity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop(endpoint: nil)
             vmm.showLogs()

@@ -15,7 +15,7 @@ enum Leftovers {
         }.map { "\(parent)/\($0)" }
     }
 
-    static func removeStaleRuns() { staleRuns().forEach(RunDirectory.removeFlat) }
+    static func removeStaleRuns() { staleRuns().forEach(RunDirectory.removeTree) }
 
     /// State directories of sandboxes whose VMM is gone.
     static func deadSandboxes(in store: SandboxStore) -> [String] {
@@ -25,7 +25,7 @@ enum Leftovers {
     /// Removes every leftover and returns their paths.
     static func collect(store: SandboxStore) -> [String] {
         let paths = staleRuns() + deadSandboxes(in: store)
-        paths.forEach(RunDirectory.removeFlat)
+        paths.forEach(RunDirectory.removeTree)
         return paths
     }
 }

@@ -24,7 +24,7 @@ struct Rm: ParsableCommand {
                 stop(vmm, endpoint: record.endpoint)
                 if vmm.isAlive { fail("sandbox \(record.name): VMM \(vmm.pid) survived SIGKILL") }
             }
-            RunDirectory.removeFlat(record.path)
+            RunDirectory.removeTree(record.path)
         }
     }
 

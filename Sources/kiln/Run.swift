@@ -47,7 +47,8 @@ struct Run: ParsableCommand {
         let started = monotonicNow()
         let directory = RunDirectory.create()
         let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
-                                   cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory)
+                                   cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
+                                   jail: vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail")))
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)

@@ -18,20 +18,19 @@ struct RunDirectory {
 
     func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    /// Removes the directory and the files in it (it has no subdirectories).
-    func remove() { Self.removeFlat(path) }
+    /// Removes the directory and everything in it (a jail, if the VMM was jailed).
+    func remove() { Self.removeTree(path) }
 
-    /// Removes `path` and the files in it (run and sandbox directories have no subdirectories).
-    static func removeFlat(_ path: String) {
-        if let dir = opendir(path) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { unlink("\(path)/\(name)") }
-            }
-            closedir(dir)
+    /// Removes `path` and everything under it without following symbolic links (a jail holds
+    /// directories, device nodes and files owned by the jail's user).
+    static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            for name in FileText.entries(path) { removeTree("\(path)/\(name)") }
+            rmdir(path)
+        } else {
+            unlink(path)
         }
-        rmdir(path)
     }
 }

@@ -19,6 +19,8 @@ struct VMOptions: ParsableArguments {
     @Flag(help: .hidden)
     var noSeccomp = false
 
+    @OptionGroup var jail: JailOptions
+
     /// The kernel and rootfs paths once every flag is valid; a one-line error (exit 1) otherwise.
     func resolve() -> (kernel: String, rootfs: String) {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }

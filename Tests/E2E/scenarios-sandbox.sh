@@ -9,7 +9,7 @@
 #   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
 #   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
 
-SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-life sandbox-gc"
+SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-life sandbox-gc sandbox-jail"
 ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
 # sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
@@ -195,6 +195,10 @@ scenario_sandbox-run() {
     pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
 }
 
+# proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to
+# an init that may reap it late).
+proc_alive() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^[ZX]'; }
+
 # --- long-lived sandboxes -----------------------------------------------------------------
 # sandbox-life: one VM through its life: kiln create (state in the default directory,
 # /run/kiln/sandboxes as root), a duplicate name refused, kiln ls (alive), kiln exec
@@ -217,7 +221,7 @@ scenario_sandbox-life() {
     [ "$(id -u)" = 0 ] || state_dir=${XDG_RUNTIME_DIR:-/tmp/kiln-sandboxes-$(id -u)}/$name
     [ -n "$XDG_RUNTIME_DIR" ] && [ "$(id -u)" != 0 ] && state_dir=$XDG_RUNTIME_DIR/kiln/sandboxes/$name
     vmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
-    [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null || SX_FAILED="$SX_FAILED state(no live VMM recorded in $state_dir)"
+    proc_alive "$vmm" || SX_FAILED="$SX_FAILED state(no live VMM recorded in $state_dir)"
     sx_expect create "stdout" "$(cat "$B_DIR/create.out")" "$name"
     rc=0; "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" >/dev/null 2>"$B_DIR/dup.err" || rc=$?
     sx_expect duplicate "exit, message" "$rc $(grep -c 'already exists' "$B_DIR/dup.err")" "1 1"
@@ -251,7 +255,7 @@ scenario_sandbox-life() {
 
     rc=0; timeout 60 "$KILN" rm "$name" 2>"$B_DIR/rm.err" || rc=$?
     sx_expect rm "exit" "$rc" 0
-    [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null && { SX_FAILED="$SX_FAILED rm(VMM $vmm still running)"; kill -KILL "$vmm"; }
+    proc_alive "$vmm" && { SX_FAILED="$SX_FAILED rm(VMM $vmm still running)"; kill -KILL "$vmm"; }
     [ -e "$state_dir" ] && SX_FAILED="$SX_FAILED rm(state $state_dir left: $(ls "$state_dir" | tr '\n' ' '))"
     rc=0; "$KILN" exec "$name" -- true 2>"$B_DIR/after-rm.err" || rc=$?
     sx_expect after-rm "exit, message" "$rc $(grep -c 'no sandbox named' "$B_DIR/after-rm.err")" "1 1"
@@ -278,7 +282,7 @@ scenario_sandbox-gc() {
     grep -q ready "$B_DIR/run.out" || SX_FAILED="$SX_FAILED run(never ready: $(tail -c 200 "$B_DIR/run.err"))"
     kill -KILL "$pid"; wait "$pid" 2>/dev/null
     sleep 0.5
-    [ -n "$vmm" ] && kill -0 "$vmm" 2>/dev/null && { SX_FAILED="$SX_FAILED run(VMM $vmm outlived kiln run)"; kill -KILL "$vmm"; }
+    proc_alive "$vmm" && { SX_FAILED="$SX_FAILED run(VMM $vmm outlived kiln run)"; kill -KILL "$vmm"; }
     left=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
     [ -n "$left" ] || SX_FAILED="$SX_FAILED run(the killed run left no directory: the test proves nothing)"
 
@@ -297,9 +301,47 @@ scenario_sandbox-gc() {
     grep -q "removed $state_dir" "$B_DIR/gc.out" || SX_FAILED="$SX_FAILED gc(did not report $state_dir: $(cat "$B_DIR/gc.out"))"
     left=$(ls -d /tmp/kiln-run.* "$state_dir" 2>/dev/null | tr '\n' ' ')
     [ -z "$left" ] || SX_FAILED="$SX_FAILED gc(left: $left)"
-    [ -n "$svmm" ] && kill -0 "$svmm" 2>/dev/null && SX_FAILED="$SX_FAILED gc(sandbox VMM $svmm alive)"
+    proc_alive "$svmm" && SX_FAILED="$SX_FAILED gc(sandbox VMM $svmm alive)"
     if [ -n "$SX_FAILED" ]; then fail "SIGKILL + gc:$SX_FAILED"; return 0; fi
     pass "SIGKILLed kiln run (VMM died with it) and SIGKILLed sandbox VMM: kiln ls says dead, exec refused, kiln gc removed the run directory and the state; nothing left in /tmp/kiln-run.* or $state_dir"
+}
+
+# sandbox-jail: as root with kiln-jailer next to kiln, `kiln run` starts its VMM
+# through the jailer: the VMM runs as 65534:65534 with no capabilities and
+# no_new_privs, chrooted in the jail under its run directory, the command's output
+# and exit code come back as usual, and the run directory (with the jail) is gone
+# afterwards.
+scenario_sandbox-jail() {
+    sandbox_prereqs || return 0
+    [ "$(id -u)" = 0 ] || { fail "needs root (the jail is built only when kiln runs as root)"; return 0; }
+    [ -x "$(dirname "$KILN")/kiln-jailer" ] || { fail "no kiln-jailer next to $KILN (swift build -c release --static-swift-stdlib -Xswiftc -static-executable)"; return 0; }
+    B_DIR=$RUN/boots/sandbox-jail
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local pid vmm rc=0 waited=0 status rundir
+    SX_FAILED=
+    # The command waits for a line on stdin, so the VMM can be inspected while it runs.
+    mkfifo "$B_DIR/fifo"; exec 7<>"$B_DIR/fifo"
+    "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- sh -c 'echo ready; read line; echo "got $line"; exit 42' \
+        <"$B_DIR/fifo" 7>&- >"$B_DIR/run.out" 2>"$B_DIR/run.err" & pid=$!
+    while ! grep -q ready "$B_DIR/run.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    vmm=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n1)
+    status=$(grep -E '^(Uid|Gid|CapEff|NoNewPrivs):' /proc/"$vmm"/status 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
+    sx_expect jailed-vmm "uid gid capeff nnp" "$status" "65534 65534 0000000000000000 1 "
+    rundir=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    [ -S "$rundir/jail/kiln/run-$pid/root/vsock.sock" ] || SX_FAILED="$SX_FAILED jail(no socket in $rundir/jail/kiln/run-$pid/root)"
+    echo hello >&7; exec 7>&-
+    timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
+    wait "$pid" || rc=$?
+    sx_expect run "exit, output" "$rc $(tr '\n' ' ' <"$B_DIR/run.out")" "42 ready got hello "
+    [ -z "$(ls -d /tmp/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d /tmp/kiln-run.* | tr '\n' ' '))"
+    # --no-jail: the VMM stays root (the flag is honoured).
+    rc=0; timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" run --no-jail --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- true \
+        </dev/null >/dev/null 2>"$B_DIR/nojail.err" || rc=$?
+    sx_expect no-jail exit "$rc" 0
+    if [ -n "$SX_FAILED" ]; then fail "jailed kiln run:$SX_FAILED"; return 0; fi
+    pass "kiln run as root: VMM jailed by kiln-jailer (uid/gid 65534, no capabilities, no_new_privs, socket in the jail root), stdin/output/exit 42 as usual, run directory and jail removed; --no-jail runs"
 }
 
 # sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`

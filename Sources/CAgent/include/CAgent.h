@@ -61,6 +61,10 @@ int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int de
 // --timeout), kills `vmm_pid` with SIGKILL. With vmm_pid 0 (`kiln exec`: the VM stays) SIGALRM
 // forwards SIGKILL to the command and a second SIGINT exits 130. kiln_run_timed_out() / kiln_run_interrupts() say
 // which happened.
+// PR_SET_PDEATHSIG = SIGKILL for the calling process; -1 if that fails or `parent` is no longer
+// its parent (it died before the signal was armed).
+int kiln_die_with_parent(pid_t parent);
+
 int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
 int kiln_run_timed_out(void);
 int kiln_run_interrupts(void);
