@@ -7,11 +7,14 @@ import Sandbox
 struct SandboxStore {
     let root: String
 
-    /// $KILN_SANDBOX_DIR; as root /run/kiln/sandboxes; else $XDG_RUNTIME_DIR/kiln/sandboxes;
-    /// else /tmp/kiln-sandboxes-<uid>.
+    /// $KILN_SANDBOX_DIR; as root /run/kiln/sandboxes (when /run is writable: a read-only root
+    /// such as the E2E harness's L1 has none); else $XDG_RUNTIME_DIR/kiln/sandboxes; else
+    /// /tmp/kiln-sandboxes-<uid>.
     static func current() -> SandboxStore {
         if let dir = environment("KILN_SANDBOX_DIR") { return SandboxStore(root: dir) }
-        if geteuid() == 0 { return SandboxStore(root: "/run/kiln/sandboxes") }
+        if geteuid() == 0 && (access("/run/kiln", W_OK) == 0 || access("/run", W_OK) == 0) {
+            return SandboxStore(root: "/run/kiln/sandboxes")
+        }
         if let runtime = environment("XDG_RUNTIME_DIR") { return SandboxStore(root: "\(runtime)/kiln/sandboxes") }
         return SandboxStore(root: "/tmp/kiln-sandboxes-\(geteuid())")
     }

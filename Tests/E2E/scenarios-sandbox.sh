@@ -199,9 +199,16 @@ scenario_sandbox-run() {
 # an init that may reap it late).
 proc_alive() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^[ZX]'; }
 
+# sandbox_state_dir NAME: where kiln records a sandbox by default (README: Long-lived sandboxes).
+sandbox_state_dir() {
+    if [ "$(id -u)" = 0 ] && { [ -w /run/kiln ] || [ -w /run ]; }; then echo "/run/kiln/sandboxes/$1"
+    elif [ -n "${XDG_RUNTIME_DIR:-}" ]; then echo "$XDG_RUNTIME_DIR/kiln/sandboxes/$1"
+    else echo "/tmp/kiln-sandboxes-$(id -u)/$1"; fi
+}
+
 # --- long-lived sandboxes -----------------------------------------------------------------
 # sandbox-life: one VM through its life: kiln create (state in the default directory,
-# /run/kiln/sandboxes as root), a duplicate name refused, kiln ls (alive), kiln exec
+# /run/kiln/sandboxes as root if /run is writable), a duplicate name refused, kiln ls (alive), kiln exec
 # (exit codes, stdout/stderr apart, env/workdir, a file written by one exec read by
 # the next, --timeout 124 with the sandbox still up), kiln cp in and out (sha256),
 # kiln rm (VMM gone, state gone, exec refused afterwards).
@@ -217,9 +224,7 @@ scenario_sandbox-life() {
         </dev/null >"$B_DIR/create.out" 2>"$B_DIR/create.err" || rc=$?
     if [ "$rc" != 0 ]; then fail "kiln create exit $rc: $(tail -c 400 "$B_DIR/create.err")"; return 0; fi
     note "sandbox-life: kiln create took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
-    state_dir=/run/kiln/sandboxes/$name
-    [ "$(id -u)" = 0 ] || state_dir=${XDG_RUNTIME_DIR:-/tmp/kiln-sandboxes-$(id -u)}/$name
-    [ -n "$XDG_RUNTIME_DIR" ] && [ "$(id -u)" != 0 ] && state_dir=$XDG_RUNTIME_DIR/kiln/sandboxes/$name
+    state_dir=$(sandbox_state_dir "$name")
     vmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
     proc_alive "$vmm" || SX_FAILED="$SX_FAILED state(no live VMM recorded in $state_dir)"
     sx_expect create "stdout" "$(cat "$B_DIR/create.out")" "$name"
@@ -288,7 +293,7 @@ scenario_sandbox-gc() {
 
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" \
         </dev/null >/dev/null 2>"$B_DIR/create.err" || { fail "kiln create: $(tail -c 300 "$B_DIR/create.err")"; return 0; }
-    state_dir=/run/kiln/sandboxes/$name
+    state_dir=$(sandbox_state_dir "$name")
     svmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
     [ -n "$svmm" ] && kill -KILL "$svmm"
     sleep 0.5
