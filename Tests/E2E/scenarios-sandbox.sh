@@ -325,9 +325,12 @@ scenario_sandbox-jail() {
     local pid vmm rc=0 waited=0 status rundir
     SX_FAILED=
     # The command waits for a line on stdin, so the VMM can be inspected while it runs.
-    mkfifo "$B_DIR/fifo"; exec 7<>"$B_DIR/fifo"
+    # (in L1's /tmp: the results directory is a 9p mount without FIFOs)
+    local fifo=/tmp/kiln-e2e-jail-fifo.$$
+    rm -f "$fifo"; mkfifo "$fifo" || { fail "mkfifo $fifo"; return 0; }
+    exec 7<>"$fifo"
     "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- sh -c 'echo ready; read line; echo "got $line"; exit 42' \
-        <"$B_DIR/fifo" 7>&- >"$B_DIR/run.out" 2>"$B_DIR/run.err" & pid=$!
+        <"$fifo" 7>&- >"$B_DIR/run.out" 2>"$B_DIR/run.err" & pid=$!
     while ! grep -q ready "$B_DIR/run.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
         sleep 0.1; waited=$((waited + 1))
     done
@@ -336,7 +339,7 @@ scenario_sandbox-jail() {
     sx_expect jailed-vmm "uid gid capeff nnp" "$status" "65534 65534 0000000000000000 1 "
     rundir=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
     [ -S "$rundir/jail/kiln/run-$pid/root/vsock.sock" ] || SX_FAILED="$SX_FAILED jail(no socket in $rundir/jail/kiln/run-$pid/root)"
-    echo hello >&7; exec 7>&-
+    echo hello >&7; exec 7>&-; rm -f "$fifo"
     timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
     wait "$pid" || rc=$?
     sx_expect run "exit, output" "$rc $(tr '\n' ' ' <"$B_DIR/run.out")" "42 ready got hello "
