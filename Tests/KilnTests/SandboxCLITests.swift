@@ -3,7 +3,7 @@ import Testing
 
 /// Long-lived sandbox commands without a VM: name checks, the state directory, `kiln ls`,
 /// `kiln rm` and `kiln gc` on recorded sandboxes whose VMM is dead or alive.
-@Suite(.serialized) struct SandboxCLITests {
+@Suite(.serialized) final class SandboxCLITests {
     let store: String
     let env: [String: String]
 
@@ -13,6 +13,8 @@ import Testing
                                                 attributes: [.posixPermissions: 0o700])
         env = ["KILN_SANDBOX_DIR": store]
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: store) }
 
     func kiln(_ arguments: [String]) throws -> KilnProcess.Result {
         try KilnProcess.run(arguments, environment: env)
