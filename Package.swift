@@ -45,8 +45,10 @@ let package = Package(
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
         .target(name: "AgentProtocol", swiftSettings: strict),
         .target(name: "CAgent"),
+        // kiln-agent only: mounts /proc before the static Swift runtime needs it (PID 1).
+        .target(name: "CAgentInit"),
         .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
-        .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent"],
+        .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent", "CAgentInit"],
                           swiftSettings: strict),
         .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
         .executableTarget(

@@ -224,6 +224,10 @@ int kiln_vsock_connect(uint32_t cid, uint32_t port) {
 }
 
 int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_out) {
+    return kiln_spawn_vmm_mode(argv, stdout_fd, stderr_fd, 0, pid_out);
+}
+
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid_out) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0) return errno;
     pid_t parent = getpid();
@@ -231,10 +235,15 @@ int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid_
     if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
     if (pid == 0) {
         int rp = report[1];
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
-        // The parent may already be gone (then PDEATHSIG never fires).
-        if (getppid() != parent) _exit(1);
-        setpgid(0, 0);
+        if (detached) {
+            // A long-lived sandbox outlives `kiln create`: its own session, no death signal.
+            if (setsid() < 0) report_and_exit(rp, errno);
+        } else {
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
+            // The parent may already be gone (then PDEATHSIG never fires).
+            if (getppid() != parent) _exit(1);
+            setpgid(0, 0);
+        }
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
@@ -259,7 +268,14 @@ static void run_signal_handler(int sig) {
     int saved = errno;
     if (sig == SIGALRM) {
         run_timed_out = 1;
-        if (run_vmm_pid > 0) kill(run_vmm_pid, SIGKILL);
+        if (run_vmm_pid > 0) {
+            kill(run_vmm_pid, SIGKILL);
+        } else if (run_forward_fd >= 0) {
+            // `kiln exec`: the VM stays; the command is killed through the agent.
+            unsigned char number = SIGKILL;
+            ssize_t unused = write(run_forward_fd, &number, 1);
+            (void)unused;
+        }
     } else {
         run_interrupts++;
         if (run_interrupts == 1 && run_forward_fd >= 0) {
@@ -268,6 +284,10 @@ static void run_signal_handler(int sig) {
             (void)unused;
         } else if (run_vmm_pid > 0) {
             kill(run_vmm_pid, SIGKILL);
+        } else {
+            // `kiln exec`: a second Ctrl-C gives up on the command; closing the session
+            // ends it in the guest.
+            _exit(130);
         }
     }
     errno = saved;
@@ -297,4 +317,9 @@ void kiln_agent_thread_sigpipe(int block) {
     struct timespec zero = {0, 0};
     while (sigtimedwait(&set, NULL, &zero) == SIGPIPE) {}
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int kiln_die_with_parent(pid_t parent) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return -1;
+    return getppid() == parent ? 0 : -1;
 }

@@ -1,3 +1,4 @@
+import CAgent
 import ArgumentParser
 import VMM
 #if canImport(Glibc)
@@ -60,7 +61,15 @@ struct Boot: ParsableCommand {
     @Flag(help: "Do not confine kiln's threads with seccomp filters (for debugging only).")
     var noSeccomp = false
 
+    /// `kiln run` under kiln-jailer: the jailer's setuid cleared the death signal kiln_spawn_vmm
+    /// set, so the VMM sets it again and checks its parent is still that `kiln run`.
+    @Option(help: .hidden)
+    var dieWithParent: Int32?
+
     func run() throws {
+        if let dieWithParent, kiln_die_with_parent(dieWithParent) != 0 {
+            fail("--die-with-parent \(dieWithParent): the parent is gone or prctl failed")
+        }
         let config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,

@@ -19,26 +19,13 @@ struct Run: ParsableCommand {
             Ctrl-C is forwarded to the command as SIGINT; a second Ctrl-C ends the VM.
             """)
 
-    @Option(help: "Number of vCPUs.")
-    var cpus: Int = 1
-
-    @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
-    var memory: Int = 256
-
-    @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init).", valueName: "img"))
-    var rootfs: String?
-
-    @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
-    var kernel: String?
+    @OptionGroup var vm: VMOptions
 
     @Option(help: ArgumentHelp("End the VM after this many seconds and exit 124.", valueName: "s"))
     var timeout: UInt32?
 
     @Flag(help: .hidden)
     var reportTiming = false
-
-    @Flag(help: .hidden)
-    var noSeccomp = false
 
     @OptionGroup var sandbox: SandboxOptions
 
@@ -50,20 +37,18 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let job = sandbox.job()
-        guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
-        guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
-        let kernelPath = try requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel")
-        let rootfsPath = try requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs")
+        let (kernelPath, rootfsPath) = vm.resolve()
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
         signal(SIGPIPE, SIG_IGN)
-        RunDirectory.removeStale()
+        Leftovers.removeStaleRuns()
         let started = monotonicNow()
         let directory = RunDirectory.create()
-        let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: cpus, memory: memory,
-                                   cid: Self.guestCID, seccomp: !noSeccomp, directory: directory)
+        let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
+                                   cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
+                                   jail: vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail")))
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
@@ -110,14 +95,6 @@ struct Run: ParsableCommand {
             printError("kiln: error: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
             return Outcome(value: 125)
         }
-    }
-
-    private func requiredFile(_ value: String?, environment: String, option: String) throws -> String {
-        guard let path = value ?? getenv(environment).map({ String(cString: $0) }), !path.isEmpty else {
-            fail("no \(option) given and $\(environment) is not set (see Kernels/build.sh, Rootfs/build-sandbox.sh)")
-        }
-        guard access(path, R_OK) == 0 else { fail("\(option) \(path): \(String(cString: strerror(errno)))") }
-        return path
     }
 }
 

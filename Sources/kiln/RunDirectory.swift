@@ -18,37 +18,19 @@ struct RunDirectory {
 
     func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    /// Removes the directory and the files in it (it has no subdirectories).
-    func remove() { Self.removeFlat(path) }
+    /// Removes the directory and everything in it (a jail, if the VMM was jailed).
+    func remove() { Self.removeTree(path) }
 
-    /// Directories of runs whose process is gone (killed with SIGKILL: its VMM died with it,
-    /// PR_SET_PDEATHSIG) are removed.
-    static func removeStale() {
-        guard let dir = opendir(parent) else { return }
-        var stale: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard name.hasPrefix(prefix) else { continue }
-            let fields = name.dropFirst(prefix.count).split(separator: ".")
-            guard fields.count == 2, let pid = Int32(fields[0]), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { stale.append("\(parent)/\(name)") }
+    /// Removes `path` and everything under it without following symbolic links (a jail holds
+    /// directories, device nodes and files owned by the jail's user).
+    static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            for name in FileText.entries(path) { removeTree("\(path)/\(name)") }
+            rmdir(path)
+        } else {
+            unlink(path)
         }
-        closedir(dir)
-        stale.forEach(removeFlat)
-    }
-
-    private static func removeFlat(_ path: String) {
-        if let dir = opendir(path) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { unlink("\(path)/\(name)") }
-            }
-            closedir(dir)
-        }
-        rmdir(path)
     }
 }

@@ -3,7 +3,8 @@ import Glibc
 import Sandbox
 
 /// The VM of one `kiln run`: a child `kiln boot` process (its own process group, killed when
-/// `kiln run` dies), its console and log in the run directory.
+/// `kiln run` dies), its console and log in the run directory. For `kiln create` it is detached
+/// (its own session, outliving kiln) and the directory is the sandbox's state directory.
 final class VMMProcess {
     let pid: pid_t
     let endpoint: AgentEndpoint
@@ -26,19 +27,37 @@ final class VMMProcess {
     }
 
     static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
-                      directory: RunDirectory) -> VMMProcess {
+                      directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil) -> VMMProcess {
         let socket = directory.file("vsock.sock")
-        let argv = [selfExecutable(), "boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
-                    "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
-                    "--no-stdin", "--serial-output", directory.file("console.log"),
-                    "--vsock", "\(cid),\(socket)"] + (seccomp ? [] : ["--no-seccomp"])
+        func boot(kernel: String, rootfs: String, console: String, socket: String) -> [String] {
+            ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
+             "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
+             "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"] + (seccomp ? [] : ["--no-seccomp"])
+        }
+        let argv: [String]
+        if let jail {
+            // Paths inside the jail; the socket and console are reached through links in the
+            // run directory (a jail root path can be too long for a Unix socket address).
+            guard baseName(kernel) != baseName(rootfs) else {
+                fail("the kernel and the rootfs have the same file name \(baseName(kernel)); the jail holds both by name")
+            }
+            for name in ["vsock.sock", "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
+                fail("cannot link \(directory.file(name)): \(String(cString: strerror(errno)))")
+            }
+            argv = jail.argv(copyIn: [kernel, rootfs],
+                             kilnArguments: boot(kernel: "/" + baseName(kernel), rootfs: "/" + baseName(rootfs),
+                                                 console: "/console.log", socket: "/vsock.sock")
+                                 + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
+        } else {
+            argv = [selfExecutable()] + boot(kernel: kernel, rootfs: rootfs, console: directory.file("console.log"), socket: socket)
+        }
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else { fail("cannot create \(directory.file("vmm.log")): \(String(cString: strerror(errno)))") }
         defer { close(log) }
         let cArgv = argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
         var pid: pid_t = 0
-        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm($0.baseAddress, log, log, &pid) }
+        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, &pid) }
         guard err == 0 else {
             directory.remove()
             fail("cannot start the VMM \(argv[0]): \(String(cString: strerror(err)))")
@@ -97,13 +116,6 @@ final class VMMProcess {
         var buffer = [UInt8](repeating: 0, count: bytes)
         let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
         guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
-    }
-
-    private static func selfExecutable() -> String {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { readlink("/proc/self/exe", $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count - 1) }
-        guard n > 0 else { fail("cannot find kiln's own executable (/proc/self/exe)") }
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 }

@@ -157,6 +157,9 @@ boots=${#scenarios[@]}
 # Sandbox scenarios boot several VMs each (scenarios-sandbox.sh).
 [[ " ${scenarios[*]} " == *" agent-qemu "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" sandbox-run "* ]] && boots=$((boots + 14))
+[[ " ${scenarios[*]} " == *" sandbox-life "* ]] && boots=$((boots + 2))
+[[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
+[[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 1))   # one boot per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).

@@ -9,7 +9,7 @@
 #   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
 #   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
 
-SANDBOX_SCENARIOS="agent-qemu sandbox-run"
+SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-life sandbox-gc sandbox-jail"
 ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
 # sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
@@ -193,6 +193,163 @@ scenario_sandbox-run() {
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
     pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+}
+
+# proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to
+# an init that may reap it late).
+proc_alive() { [ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^[ZX]'; }
+
+# sandbox_state_dir NAME: where kiln records a sandbox by default (README: Long-lived sandboxes).
+sandbox_state_dir() {
+    if [ "$(id -u)" = 0 ] && { [ -w /run/kiln ] || [ -w /run ]; }; then echo "/run/kiln/sandboxes/$1"
+    elif [ -n "${XDG_RUNTIME_DIR:-}" ]; then echo "$XDG_RUNTIME_DIR/kiln/sandboxes/$1"
+    else echo "/tmp/kiln-sandboxes-$(id -u)/$1"; fi
+}
+
+# --- long-lived sandboxes -----------------------------------------------------------------
+# sandbox-life: one VM through its life: kiln create (state in the default directory,
+# /run/kiln/sandboxes as root if /run is writable), a duplicate name refused, kiln ls (alive), kiln exec
+# (exit codes, stdout/stderr apart, env/workdir, a file written by one exec read by
+# the next, --timeout 124 with the sandbox still up), kiln cp in and out (sha256),
+# kiln rm (VMM gone, state gone, exec refused afterwards).
+scenario_sandbox-life() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-life
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local name=e2e-life-$$ rc=0 vmm state_dir sum t0
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    t0=$EPOCHREALTIME
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" \
+        </dev/null >"$B_DIR/create.out" 2>"$B_DIR/create.err" || rc=$?
+    if [ "$rc" != 0 ]; then fail "kiln create exit $rc: $(tail -c 400 "$B_DIR/create.err")"; return 0; fi
+    note "sandbox-life: kiln create took $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+    state_dir=$(sandbox_state_dir "$name")
+    vmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
+    proc_alive "$vmm" || SX_FAILED="$SX_FAILED state(no live VMM recorded in $state_dir)"
+    sx_expect create "stdout" "$(cat "$B_DIR/create.out")" "$name"
+    rc=0; "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" >/dev/null 2>"$B_DIR/dup.err" || rc=$?
+    sx_expect duplicate "exit, message" "$rc $(grep -c 'already exists' "$B_DIR/dup.err")" "1 1"
+    sx_expect ls "row" "$("$KILN" ls | awk -v n="$name" '$1 == n { print $2, $3 }')" "$vmm alive"
+
+    SX_CLIENT=("$KILN" exec "$name")
+    sx exit0 0 -- -- true
+    sx exit42 42 -- -- sh -c 'exit 42'
+    sx signal 143 -- -- sh -c 'kill -TERM $$; sleep 5'
+    sx streams 0 -- -- sh -c 'i=0; while [ $i -lt 100 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done'
+    sx_expect streams stdout "$(cat "$B_DIR/streams.out")" "$(i=0; while [ $i -lt 100 ]; do echo out$i; i=$((i+1)); done)"
+    sx_expect streams stderr "$(cat "$B_DIR/streams.err")" "$(i=0; while [ $i -lt 100 ]; do echo err$i; i=$((i+1)); done)"
+    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc -- sh -c 'echo "$GREETING $(pwd)"'
+    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc"
+    sx write 0 -- -- sh -c 'echo kept-between-execs >/root/state-file; echo more >>/etc/overlay-file'
+    sx_out read kept-between-execs cat /root/state-file
+    sx_out read-overlay more cat /etc/overlay-file
+    t0=$EPOCHREALTIME
+    sx timeout 124 -- --timeout 2 -- sleep 600
+    sx_expect timeout "ended in time" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 20) ? "yes" : "no" }')" yes
+    sx_out after-timeout still-up echo still-up
+    head -c 2500000 /dev/urandom >"$B_DIR/cp.in"
+    sum=$(sha256sum <"$B_DIR/cp.in" | cut -c1-64)
+    rc=0; "$KILN" cp "$B_DIR/cp.in" "$name:/root/cp.bin" 2>"$B_DIR/cp-in.err" || rc=$?
+    sx_expect cp-in "exit" "$rc" 0
+    sx_out cp-guest-sum "$sum" sh -c 'sha256sum /root/cp.bin | cut -c1-64'
+    rc=0; "$KILN" cp "$name:/root/cp.bin" "$B_DIR/cp.back" 2>"$B_DIR/cp-out.err" || rc=$?
+    sx_expect cp-out "exit, sha256" "$rc $(sha256sum <"$B_DIR/cp.back" 2>/dev/null | cut -c1-64)" "0 $sum"
+    rc=0; "$KILN" cp "$name:/nonexistent" "$B_DIR/none" 2>"$B_DIR/cp-missing.err" || rc=$?
+    sx_expect cp-missing "exit" "$rc" 1
+
+    rc=0; timeout 60 "$KILN" rm "$name" 2>"$B_DIR/rm.err" || rc=$?
+    sx_expect rm "exit" "$rc" 0
+    proc_alive "$vmm" && { SX_FAILED="$SX_FAILED rm(VMM $vmm still running)"; kill -KILL "$vmm"; }
+    [ -e "$state_dir" ] && SX_FAILED="$SX_FAILED rm(state $state_dir left: $(ls "$state_dir" | tr '\n' ' '))"
+    rc=0; "$KILN" exec "$name" -- true 2>"$B_DIR/after-rm.err" || rc=$?
+    sx_expect after-rm "exit, message" "$rc $(grep -c 'no sandbox named' "$B_DIR/after-rm.err")" "1 1"
+    if [ -n "$SX_FAILED" ]; then fail "long-lived sandbox:$SX_FAILED"; return 0; fi
+    pass "create, duplicate refused, ls, exec (exit codes, signal, streams, env/workdir, state kept between execs, timeout 124 with the VM kept), cp in/out sha256, rm (VMM and state gone)"
+}
+
+# sandbox-gc: SIGKILL leaves things behind, `kiln gc` removes them: a `kiln run`
+# killed with SIGKILL (its VMM dies with it) leaves /tmp/kiln-run.<pid>.*; a
+# sandbox whose VMM is killed with SIGKILL leaves its state directory (ls: dead).
+# After `kiln gc` neither is left and no VMM process survives.
+scenario_sandbox-gc() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-gc
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local name=e2e-gc-$$ rc=0 pid vmm svmm state_dir waited=0 left
+    SX_FAILED=
+    "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- sh -c 'echo ready; sleep 600' \
+        </dev/null >"$B_DIR/run.out" 2>"$B_DIR/run.err" & pid=$!
+    while ! grep -q ready "$B_DIR/run.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    vmm=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n1)
+    grep -q ready "$B_DIR/run.out" || SX_FAILED="$SX_FAILED run(never ready: $(tail -c 200 "$B_DIR/run.err"))"
+    kill -KILL "$pid"; wait "$pid" 2>/dev/null
+    sleep 0.5
+    proc_alive "$vmm" && { SX_FAILED="$SX_FAILED run(VMM $vmm outlived kiln run)"; kill -KILL "$vmm"; }
+    left=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    [ -n "$left" ] || SX_FAILED="$SX_FAILED run(the killed run left no directory: the test proves nothing)"
+
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" \
+        </dev/null >/dev/null 2>"$B_DIR/create.err" || { fail "kiln create: $(tail -c 300 "$B_DIR/create.err")"; return 0; }
+    state_dir=$(sandbox_state_dir "$name")
+    svmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
+    [ -n "$svmm" ] && kill -KILL "$svmm"
+    sleep 0.5
+    sx_expect ls "state after SIGKILL" "$("$KILN" ls | awk -v n="$name" '$1 == n { print $3 }')" dead
+    rc=0; "$KILN" exec "$name" -- true 2>"$B_DIR/exec-dead.err" || rc=$?
+    sx_expect exec-dead "exit, message" "$rc $(grep -c 'is dead' "$B_DIR/exec-dead.err")" "1 1"
+
+    rc=0; "$KILN" gc >"$B_DIR/gc.out" 2>"$B_DIR/gc.err" || rc=$?
+    sx_expect gc exit "$rc" 0
+    grep -q "removed $state_dir" "$B_DIR/gc.out" || SX_FAILED="$SX_FAILED gc(did not report $state_dir: $(cat "$B_DIR/gc.out"))"
+    left=$(ls -d /tmp/kiln-run.* "$state_dir" 2>/dev/null | tr '\n' ' ')
+    [ -z "$left" ] || SX_FAILED="$SX_FAILED gc(left: $left)"
+    proc_alive "$svmm" && SX_FAILED="$SX_FAILED gc(sandbox VMM $svmm alive)"
+    if [ -n "$SX_FAILED" ]; then fail "SIGKILL + gc:$SX_FAILED"; return 0; fi
+    pass "SIGKILLed kiln run (VMM died with it) and SIGKILLed sandbox VMM: kiln ls says dead, exec refused, kiln gc removed the run directory and the state; nothing left in /tmp/kiln-run.* or $state_dir"
+}
+
+# sandbox-jail: as root with kiln-jailer next to kiln, `kiln run` starts its VMM
+# through the jailer: the VMM runs as 65534:65534 with no capabilities and
+# no_new_privs, chrooted in the jail under its run directory, the command's output
+# and exit code come back as usual, and the run directory (with the jail) is gone
+# afterwards.
+scenario_sandbox-jail() {
+    sandbox_prereqs || return 0
+    [ "$(id -u)" = 0 ] || { fail "needs root (the jail is built only when kiln runs as root)"; return 0; }
+    [ -x "$(dirname "$KILN")/kiln-jailer" ] || { fail "no kiln-jailer next to $KILN (swift build -c release --static-swift-stdlib -Xswiftc -static-executable)"; return 0; }
+    B_DIR=$RUN/boots/sandbox-jail
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local pid vmm rc=0 waited=0 status rundir
+    SX_FAILED=
+    # The command waits for a line on stdin, so the VMM can be inspected while it runs.
+    # (in L1's /tmp: the results directory is a 9p mount without FIFOs)
+    local fifo=/tmp/kiln-e2e-jail-fifo.$$
+    rm -f "$fifo"; mkfifo "$fifo" || { fail "mkfifo $fifo"; return 0; }
+    exec 7<>"$fifo"
+    "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- sh -c 'echo ready; read line; echo "got $line"; exit 42' \
+        <"$fifo" 7>&- >"$B_DIR/run.out" 2>"$B_DIR/run.err" & pid=$!
+    while ! grep -q ready "$B_DIR/run.out" 2>/dev/null && kill -0 "$pid" 2>/dev/null && [ $waited -lt "$((KILN_E2E_L2_TIMEOUT * 10))" ]; do
+        sleep 0.1; waited=$((waited + 1))
+    done
+    vmm=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n1)
+    status=$(grep -E '^(Uid|Gid|CapEff|NoNewPrivs):' /proc/"$vmm"/status 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
+    sx_expect jailed-vmm "uid gid capeff nnp" "$status" "65534 65534 0000000000000000 1 "
+    rundir=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    [ -S "$rundir/jail/kiln/run-$pid/root/vsock.sock" ] || SX_FAILED="$SX_FAILED jail(no socket in $rundir/jail/kiln/run-$pid/root)"
+    echo hello >&7; exec 7>&-; rm -f "$fifo"
+    timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
+    wait "$pid" || rc=$?
+    sx_expect run "exit, output" "$rc $(tr '\n' ' ' <"$B_DIR/run.out")" "42 ready got hello "
+    [ -z "$(ls -d /tmp/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d /tmp/kiln-run.* | tr '\n' ' '))"
+    # --no-jail: the VMM stays root (the flag is honoured).
+    rc=0; timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" run --no-jail --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- true \
+        </dev/null >/dev/null 2>"$B_DIR/nojail.err" || rc=$?
+    sx_expect no-jail exit "$rc" 0
+    if [ -n "$SX_FAILED" ]; then fail "jailed kiln run:$SX_FAILED"; return 0; fi
+    pass "kiln run as root: VMM jailed by kiln-jailer (uid/gid 65534, no capabilities, no_new_privs, socket in the jail root), stdin/output/exit 42 as usual, run directory and jail removed; --no-jail runs"
 }
 
 # sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`

@@ -44,16 +44,21 @@ enum KilnProcess {
         guestsBuilt = true
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval = 30) throws -> Result {
+    static func run(_ arguments: [String], stdin: String? = nil, timeout: TimeInterval = 30,
+                    environment: [String: String] = [:]) throws -> Result {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw KilnTestError("kiln binary not found at \(binary); build it with `swift build` first")
         }
-        return try execute(binary, arguments, stdin: stdin, timeout: timeout)
+        return try execute(binary, arguments, stdin: stdin, timeout: timeout, environment: environment)
     }
 
     static func execute(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                        timeout: TimeInterval) throws -> Result {
+                        timeout: TimeInterval, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
+        // Extra variables on top of the test's own environment.
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let out = Pipe(), err = Pipe(), input = Pipe()

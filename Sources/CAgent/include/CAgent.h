@@ -52,11 +52,19 @@ int kiln_vsock_connect(uint32_t cid, uint32_t port);
 // when that is killed with SIGKILL. stdout/stderr of the child become the given descriptors.
 // 0 and *pid, or an errno.
 int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid);
+// detached != 0: for `kiln create`, the child gets its own session (setsid) and no death
+// signal, so the VM outlives the creating process.
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid);
 
 // SIGINT/SIGTERM/SIGALRM handling for `kiln run`: the first SIGINT (or SIGTERM) is written as a
 // byte to `forward_fd` (the client forwards it to the command); a second one, or SIGALRM (the
-// --timeout), kills `vmm_pid` with SIGKILL. kiln_run_timed_out() / kiln_run_interrupts() say
+// --timeout), kills `vmm_pid` with SIGKILL. With vmm_pid 0 (`kiln exec`: the VM stays) SIGALRM
+// forwards SIGKILL to the command and a second SIGINT exits 130. kiln_run_timed_out() / kiln_run_interrupts() say
 // which happened.
+// PR_SET_PDEATHSIG = SIGKILL for the calling process; -1 if that fails or `parent` is no longer
+// its parent (it died before the signal was armed).
+int kiln_die_with_parent(pid_t parent);
+
 int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
 int kiln_run_timed_out(void);
 int kiln_run_interrupts(void);

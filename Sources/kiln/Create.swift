@@ -1,0 +1,58 @@
+import ArgumentParser
+import Glibc
+import Sandbox
+
+/// `kiln create --name N`: a VM that stays up for `kiln exec`/`kiln cp` until `kiln rm`.
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a long-lived sandbox VM in the background.",
+        discussion: """
+            Boots the sandbox kernel and root filesystem as `kiln run` does, waits until its agent \
+            answers, records it under the sandbox state directory ($KILN_SANDBOX_DIR, \
+            /run/kiln/sandboxes as root, else $XDG_RUNTIME_DIR/kiln/sandboxes or \
+            /tmp/kiln-sandboxes-UID) and exits. The VM keeps running until `kiln rm NAME`. \
+            Writes go to a tmpfs overlay that lasts as long as the VM.
+            """)
+
+    @Option(help: ArgumentHelp("The sandbox's name: letters, digits and '-', 1 to 64.", valueName: "name"))
+    var name: String
+
+    @OptionGroup var vm: VMOptions
+
+    func run() throws {
+        if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
+        let (kernel, rootfs) = vm.resolve()
+        signal(SIGPIPE, SIG_IGN)
+        let store = SandboxStore.current()
+        let directory = store.claim(name)
+        let vmm = VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
+                                   cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
+                                   jail: vm.jail.plan(id: name, base: directory.file("jail")))
+        guard let identity = ProcessIdentity.of(vmm.pid) else {
+            vmm.stop(endpoint: nil)
+            vmm.showLogs()
+            directory.remove()
+            fail("the VMM of sandbox \(name) ended at once")
+        }
+        _ = FileText.write(directory.file("created"), "\(time(nil))\n")
+        _ = FileText.write(directory.file("config"),
+                           "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n")
+        if let err = FileText.write(directory.file("vmm"), identity.text) {
+            vmm.stop(endpoint: nil)
+            directory.remove()
+            fail("cannot record sandbox \(name) in \(directory.path): \(String(cString: strerror(err)))")
+        }
+        do {
+            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout) {
+                vmm.hasExited()
+            }
+        } catch {
+            printError("kiln: error: sandbox \(name) did not start: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
+            vmm.stop(endpoint: nil)
+            vmm.showLogs()
+            directory.remove()
+            throw ExitCode(125)
+        }
+        print(name)
+    }
+}

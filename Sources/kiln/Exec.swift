@@ -1,0 +1,53 @@
+import ArgumentParser
+import CAgent
+import Glibc
+import Sandbox
+
+/// `kiln exec N -- CMD`: runs CMD in a sandbox made by `kiln create`, as `kiln run` would.
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a sandbox made by `kiln create`.",
+        discussion: """
+            Output is streamed and the exit status is the command's (128+N for signal N, 127/126 \
+            when it cannot be started, 125 when the sandbox fails). --timeout kills the command \
+            and exits 124; the sandbox keeps running. Ctrl-C is forwarded as SIGINT; a second one \
+            leaves (exit 130) and the agent ends the command.
+            """)
+
+    @Argument(help: ArgumentHelp("The sandbox's name.", valueName: "name"))
+    var name: String
+
+    @Option(help: ArgumentHelp("Kill the command after this many seconds and exit 124.", valueName: "s"))
+    var timeout: UInt32?
+
+    @OptionGroup var sandbox: SandboxOptions
+
+    func run() throws {
+        let job = sandbox.job()
+        if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        for copy in job.copyIn where access(copy.source, R_OK) != 0 {
+            fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
+        }
+        let record = SandboxStore.current().lookup(name)
+        guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
+        signal(SIGPIPE, SIG_IGN)
+        var forward: [Int32] = [-1, -1]
+        guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
+        kiln_run_install_signal_handlers(forward[1], 0)
+        if let timeout { alarm(timeout) }
+        var code: Int32
+        do {
+            code = try job.run(endpoint: record.endpoint, signals: forward[0]).shellCode
+        } catch {
+            printError("kiln: \(commandStartFailureCode(error) == nil ? "error: " : "")\(error)")
+            code = commandStartFailureCode(error) ?? 125
+        }
+        alarm(0)
+        if kiln_run_timed_out() != 0 {
+            printError("kiln: timed out: the command was killed")
+            code = 124
+        }
+        throw ExitCode(code)
+    }
+}

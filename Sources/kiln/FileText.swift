@@ -1,0 +1,52 @@
+import Glibc
+
+/// Small text files of the sandbox state (pid, config): whole-file reads and writes without
+/// Foundation.
+enum FileText {
+    static func read(_ path: String, limit: Int = 65536) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: limit)
+        var total = 0
+        while total < limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + total, limit - total) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            total += n
+        }
+        return String(decoding: buffer[0..<total], as: UTF8.self)
+    }
+
+    /// Writes through a temporary file and a rename, so a reader never sees half a file.
+    static func write(_ path: String, _ text: String) -> Int32? {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return errno }
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { let err = errno; close(fd); unlink(temporary); return err }
+            done += n
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else { let err = errno; unlink(temporary); return err }
+        return nil
+    }
+
+    /// Names in a directory, without "." and "..".
+    static func entries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

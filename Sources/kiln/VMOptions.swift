@@ -1,0 +1,39 @@
+import ArgumentParser
+import Glibc
+import VMM
+
+/// The VM flags `kiln run` and `kiln create` share, and their checks.
+struct VMOptions: ParsableArguments {
+    @Option(help: "Number of vCPUs.")
+    var cpus: Int = 1
+
+    @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
+    var memory: Int = 256
+
+    @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init).", valueName: "img"))
+    var rootfs: String?
+
+    @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
+    var kernel: String?
+
+    @Flag(help: .hidden)
+    var noSeccomp = false
+
+    @OptionGroup var jail: JailOptions
+
+    /// The kernel and rootfs paths once every flag is valid; a one-line error (exit 1) otherwise.
+    func resolve() -> (kernel: String, rootfs: String) {
+        guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
+        guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
+        return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
+                Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"))
+    }
+
+    private static func requiredFile(_ value: String?, environment: String, option: String) -> String {
+        guard let path = value ?? getenv(environment).map({ String(cString: $0) }), !path.isEmpty else {
+            fail("no \(option) given and $\(environment) is not set (see Kernels/build.sh, Rootfs/build-sandbox.sh)")
+        }
+        guard access(path, R_OK) == 0 else { fail("\(option) \(path): \(String(cString: strerror(errno)))") }
+        return path
+    }
+}
