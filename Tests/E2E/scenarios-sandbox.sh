@@ -31,6 +31,8 @@ SX_CLIENT=()
 sx() {
     local name=$1 want=$2; shift 3
     local rc=0
+    # Each step is bounded by its own timeout; the L1 stall watchdog must only see a wedged L1.
+    touch "$RUN/progress"
     timeout -k 5 "${SX_TIMEOUT:-60}" "${SX_CLIENT[@]}" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
     if [ "$rc" != "$want" ]; then
         SX_FAILED="$SX_FAILED $name(exit $rc, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
