@@ -17,6 +17,9 @@ else
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
+# The test suite's Python packages come from PyPI; setting up and running Kiln needs none
+# (scripts/sandbox.sh and demo.sh pass --debian-only: nothing outside Debian's packages).
+[ "${1:-}" = --debian-only ] && exit 0
 # A Debian python3 is externally managed (PEP 668): then the packages go in system-wide.
 pip_install() { python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" -r requirements.txt; }
 pip_install 2>/dev/null || pip_install --break-system-packages

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 [ "${1:-}" = -- ] && shift
 [ $# -gt 0 ] || set -- uname -a
-if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh; fi
+if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh --debian-only; fi
 swift build -c release --static-swift-stdlib --product kiln 2>&1 | tail -n 1
 export KILN="$PWD/.build/release/kiln"
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
