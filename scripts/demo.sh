@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 if [ "$(id -u)" = 0 ]; then bash scripts/install-deps.sh --debian-only; fi
-swift build -c release --static-swift-stdlib 2>&1 | tail -n 1
+swift build -c release --static-swift-stdlib -Xswiftc -static-executable 2>&1 | grep -vE "statically linked applications requires at runtime|use of .mktemp. is dangerous" | tail -n 1
 export KILN="$PWD/.build/release/kiln"
 bash Tests/E2E/run.sh vmlinux-init | tee /tmp/kiln-demo.$$
 run=$(grep -oE 'results in [^,]+' /tmp/kiln-demo.$$ | tail -n 1 | cut -d' ' -f3)
