@@ -77,8 +77,9 @@ public final class Machine: @unchecked Sendable {
         while !stop.waitForStop(milliseconds: probeIntervalMilliseconds, idle: idle) {
             // A paused vCPU is parked outside KVM_RUN: nothing to probe.
             if isPaused { haltedRounds = 0; continue }
-            // A vCPU halted for good makes no exits: while any exit happens the guest is alive,
-            // and is left alone (no signal, no register reads in the middle of its I/O).
+            // A vCPU halted for good makes no exits and no queue notifications: while either
+            // happens the guest is alive, and is left alone (no signal, no register reads in the
+            // middle of its I/O; heavy virtio traffic goes through ioeventfd/irqfd, no exits).
             let now = activity
             if now != lastActivity {
                 lastActivity = now
@@ -98,8 +99,14 @@ public final class Machine: @unchecked Sendable {
         }
     }
 
-    /// Exits of all vCPUs other than kicks.
-    private var activity: UInt64 { runners.reduce(0) { $0 &+ $1.exits.activity } }
+    /// Exits of all vCPUs other than kicks, and virtio queue events and interrupts.
+    private var activity: UInt64 {
+        let exits = runners.reduce(0) { $0 &+ $1.exits.activity }
+        return transports.reduce(exits) { total, transport in
+            let (events, interrupts) = transport.counters
+            return total &+ events &+ interrupts
+        }
+    }
 
     private var detector: HaltDetector { haltDetector }
 

@@ -29,5 +29,16 @@ for SCEN in $KILN_E2E_SCENARIOS; do
     fi
     "scenario_$SCEN"
     [ -e "$RUN/results/$SCEN" ] || fail "the scenario recorded no result"
+    # Known, not yet explained (issue 6): under heavy virtio traffic in this nested harness a
+    # kiln guest sometimes dies of a triple fault. Such a failure is reported (FAIL above, a
+    # RETRY line, and the summary's retry list) and the scenario runs once more; it passes only
+    # if the second attempt passes.
+    if grep -q '^FAIL' "$RUN/results/$SCEN" && [ -n "${B_DIR:-}" ] && grep -qs '(triple fault)' "$B_DIR/stderr"; then
+        note "RETRY $SCEN: the guest died of a triple fault ($B_DIR/stderr); running the scenario once more"
+        echo "$SCEN (guest triple fault)" >>"$RUN/retries"
+        mv "$RUN/results/$SCEN" "$RUN/results-first-attempt.$SCEN"
+        "scenario_$SCEN"
+        [ -e "$RUN/results/$SCEN" ] || fail "the scenario recorded no result"
+    fi
 done
 exit 0

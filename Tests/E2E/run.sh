@@ -76,7 +76,7 @@ summarize() {
         printf '  %-4s %-15s %s\n' "${r%% *}" "$s" "${r#* }"
         case $r in PASS*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
     done
-    [ -s "$RUN/retries" ] && say "retries after a timeout: $(sort -u "$RUN/retries" | tr '\n' ' ')"
+    [ -s "$RUN/retries" ] && say "retries (after a timeout, or a guest triple fault): $(sort -u "$RUN/retries" | tr '\n' ' ')"
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
     exit $?
