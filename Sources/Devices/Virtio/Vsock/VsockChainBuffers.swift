@@ -50,25 +50,28 @@ final class VsockChainBuffers {
     /// Copies `destination.count` bytes starting at `offset` of the chain; the caller made sure
     /// they exist.
     func copy(from offset: Int, into destination: UnsafeMutableRawBufferPointer) {
-        var skip = offset, done = 0
-        for index in 0..<count where done < destination.count {
-            let buffer = buffers[index]
-            if skip >= buffer.count { skip -= buffer.count; continue }
-            let n = min(buffer.count - skip, destination.count - done)
-            (destination.baseAddress! + done).copyMemory(from: buffer.baseAddress! + skip, byteCount: n)
-            done += n
-            skip = 0
+        forEachSegment(from: offset, length: destination.count) { chain, done, n in
+            (destination.baseAddress! + done).copyMemory(from: chain, byteCount: n)
         }
     }
 
     /// Writes `source` into the chain starting at `offset`; the caller made sure it fits.
     func copy(_ source: UnsafeRawBufferPointer, to offset: Int) {
+        forEachSegment(from: offset, length: source.count) { chain, done, n in
+            chain.copyMemory(from: source.baseAddress! + done, byteCount: n)
+        }
+    }
+
+    /// Calls `body(chain pointer, bytes done so far, segment length)` for each piece of the
+    /// chain's `[offset, offset + length)`, in order.
+    private func forEachSegment(from offset: Int, length: Int,
+                                _ body: (UnsafeMutableRawPointer, Int, Int) -> Void) {
         var skip = offset, done = 0
-        for index in 0..<count where done < source.count {
+        for index in 0..<count where done < length {
             let buffer = buffers[index]
             if skip >= buffer.count { skip -= buffer.count; continue }
-            let n = min(buffer.count - skip, source.count - done)
-            (buffer.baseAddress! + skip).copyMemory(from: source.baseAddress! + done, byteCount: n)
+            let n = min(buffer.count - skip, length - done)
+            body(buffer.baseAddress! + skip, done, n)
             done += n
             skip = 0
         }
