@@ -86,12 +86,12 @@ public final class Machine: @unchecked Sendable {
                 haltedRounds = 0
                 continue
             }
-            detector.beginRound()
+            haltDetector.beginRound()
             stop.kickAll()
             if stop.waitForStop(milliseconds: settleMilliseconds, idle: idle) { break }
             // A dead halt lasts forever: require it in consecutive rounds, so a state seen only
             // in passing (or misreported once) never ends a running guest.
-            haltedRounds = detector.allHalted ? haltedRounds + 1 : 0
+            haltedRounds = haltDetector.allHalted ? haltedRounds + 1 : 0
             if haltedRounds >= 2 {
                 stop.requestStop(.poweredOff(reason: "every vCPU halted with interrupts disabled"))
             }
@@ -107,8 +107,6 @@ public final class Machine: @unchecked Sendable {
             return total &+ events &+ interrupts
         }
     }
-
-    private var detector: HaltDetector { haltDetector }
 
     /// Starts one thread per vCPU and the device thread, then confines the calling (VMM) thread.
     /// Nothing may spawn threads from the calling thread after this.
@@ -201,9 +199,6 @@ public final class Machine: @unchecked Sendable {
     public func sendCtrlAltDel() throws(VMMError) {
         guard i8042.pressCtrlAltDel() else { throw .invalidState("the i8042 output buffer is full") }
     }
-
-    /// Asks the VM to stop from outside (the API's process exit, a signal).
-    public func requestStop(_ outcome: VMOutcome) { stop.requestStop(outcome) }
 
     public var metrics: MachineMetrics {
         var result = MachineMetrics()
