@@ -36,6 +36,9 @@ public enum KVMRequest {
     /// `KVM_GET_MP_STATE = _IOR(KVMIO, 0x98, struct kvm_mp_state)`, one u32 → 0x8004AE98:
     /// the halt probe asks whether the vCPU is halted (vCPU).
     public static let getMPState = IoctlRequest.ior(kvmio, 0x98, size: 4)
+    /// `KVM_GET_SREGS = _IOR(KVMIO, 0x83, struct kvm_sregs)`, 312 bytes → 0x8138AE83: a vCPU
+    /// that shut down (triple fault) reports its control registers and descriptor tables (vCPU).
+    public static let getSpecialRegisters = IoctlRequest.ior(kvmio, 0x83, size: 312)
     /// `KVM_CREATE_VM = _IO(KVMIO, 0x01)` = 0xAE01. In no filter: the probe uses it as the
     /// forbidden KVM ioctl.
     public static let createVM = IoctlRequest.io(kvmio, 0x01)

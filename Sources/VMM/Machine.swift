@@ -23,10 +23,13 @@ public final class Machine: @unchecked Sendable {
     /// Run on the main thread once every other thread has ended (e.g. remove vsock's socket file).
     private let teardown: [() -> Void]
     private let keepAlive: [AnyObject]
+    private let coreDump: GuestCoreDump?
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         transports: [MMIOTransport], teardown: [() -> Void] = [], keepAlive: [AnyObject]) {
+         transports: [MMIOTransport], teardown: [() -> Void] = [], keepAlive: [AnyObject],
+         coreDump: GuestCoreDump? = nil) {
+        self.coreDump = coreDump
         self.i8042 = i8042
         self.transports = transports
         self.teardown = teardown
@@ -169,6 +172,13 @@ public final class Machine: @unchecked Sendable {
         vcpuThreads.forEach { $0.join() }
         loop.stop()
         deviceThread?.join()
+        if let coreDump {
+            if runners.contains(where: { $0.exits.value(.shutdown) > 0 }) {
+                var line = "kiln: " + coreDump.write(memory) + "\n"
+                line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+            }
+            coreDump.close()
+        }
         teardown.forEach { $0() }
         serial.flush()
         return stop.result ?? .stopped

@@ -131,9 +131,11 @@ enum MachineBuilder {
             try pitCreation.finish()
         } catch { throw .kvm(error) }
 
+        let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                        serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, transports: virtio.transports,
-                       teardown: teardown, keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive)
+                       teardown: teardown, keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive,
+                       coreDump: coreDump)
     }
 
     /// The virtio devices `config` asks for, in bus order: drives first, then entropy, then

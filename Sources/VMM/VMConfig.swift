@@ -32,6 +32,8 @@ public struct VMConfig: Sendable {
     public var acpi: Bool
     /// Confine every thread with its role's seccomp filter before the guest runs.
     public var seccomp: Bool
+    /// Debugging aid: write guest RAM to this file if a vCPU shuts down (triple fault).
+    public var guestCoreOnTripleFault: String?
 
     public init(kernelPath: String, initrdPath: String? = nil, commandLine: String = VMConfig.defaultCommandLine,
                 vcpuCount: Int = 1, memoryMiB: Int = VMConfig.defaultMemoryMiB,

@@ -99,7 +99,7 @@ final class VcpuRunner: @unchecked Sendable {
             return .poweredOff(reason: "vCPU \(vcpu.id) halted")
         case .shutdown:
             exits.count(.shutdown)
-            return .reset(reason: "vCPU \(vcpu.id) shut down (triple fault)")
+            return .reset(reason: "vCPU \(vcpu.id) shut down (triple fault)\(shutdownState())")
         case let .systemEvent(type):
             exits.count(.systemEvent)
             switch type {
@@ -116,6 +116,18 @@ final class VcpuRunner: @unchecked Sendable {
         case let .unhandled(reason):
             return .failed("vCPU \(vcpu.id): unhandled KVM exit reason \(reason)")
         }
+    }
+
+    /// Where the guest was when its CPU shut down: enough to find the faulting code in the
+    /// kernel's symbol table and to tell a broken IDT or stack from a bad page table.
+    private func shutdownState() -> String {
+        guard let r = try? vcpu.registers(), let s = try? vcpu.specialRegisters() else { return "" }
+        func hex(_ value: UInt64) -> String { "0x" + String(value, radix: 16) }
+        return "; rip \(hex(r.rip)) rsp \(hex(r.rsp)) rflags \(hex(r.rflags)) cs \(hex(UInt64(s.cs.selector)))"
+            + " cr0 \(hex(s.cr0)) cr2 \(hex(s.cr2)) cr3 \(hex(s.cr3)) cr4 \(hex(s.cr4)) efer \(hex(s.efer))"
+            + " idt \(hex(s.idt.base))/\(hex(UInt64(s.idt.limit))) gdt \(hex(s.gdt.base))/\(hex(UInt64(s.gdt.limit)))"
+            + " rax \(hex(r.rax)) rbx \(hex(r.rbx)) rcx \(hex(r.rcx)) rdx \(hex(r.rdx)) rsi \(hex(r.rsi)) rdi \(hex(r.rdi))"
+            + " rbp \(hex(r.rbp))"
     }
 
     private func isHaltedWithInterruptsOff() -> Bool {

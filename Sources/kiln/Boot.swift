@@ -134,6 +134,10 @@ extension Boot {
 /// Boots `config`, reports how the VM ended and exits with the matching code.
 func runVM(_ config: VMConfig) throws -> Never {
     let outcome: VMOutcome
+    var config = config
+    if let path = getenv(GuestCoreDump.environmentVariable).map({ String(cString: $0) }), !path.isEmpty {
+        config.guestCoreOnTripleFault = path
+    }
     do {
         outcome = try Machine.boot(config)
     } catch {

@@ -131,7 +131,8 @@ say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb"
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
-             KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB; do
+             KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB \
+             KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
@@ -182,6 +183,7 @@ fi
 l1_timeout=$((120 + boots * (2 * boot_timeout + 10)))   # hard cap; the stall watchdog acts first
 l1_stall=$((boot_timeout + 45))                         # no progress for this long: L1 is wedged
 
+l1_accel=${KILN_L1_ACCEL:-tcg}
 off=0   # how much of report.log has been shown
 # l1_session ATTEMPT: one L1 boot running inner.sh on the scenarios without a result.
 # Returns 0 if L1 ran inner.sh to the end.
@@ -189,7 +191,7 @@ l1_session() {
     local attempt=$1 log=$RUN/l1-console.$1.log start qpid now last up= size killed=
     rm -f "$RUN/l1-started" "$RUN/l1-rc" "$RUN/l1-error"
     start=$EPOCHREALTIME
-    timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -M pc -smp 2 -m 2G \
+    timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel "$l1_accel" -cpu qemu64,+svm,+npt -M pc -smp 2 -m 2G \
         -kernel "$KILN_L1_KERNEL" -initrd "$KILN_L1_INITRAMFS" \
         -append "console=ttyS0 quiet panic=-1 kiln.run=$RUN kiln.inner=$here/inner.sh kiln.tmpfs=$tmpfs" \
         -nodefaults -no-user-config -display none -serial "file:$log" -no-reboot \

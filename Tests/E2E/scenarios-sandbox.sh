@@ -405,3 +405,42 @@ scenario_sandbox-bench() {
     note "sandbox-bench: $summary"
     if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
 }
+
+# sandbox-stress (EXTRA_SCENARIOS): KILN_STRESS_RUNS (40) `kiln run --no-jail` in a
+# row, KILN_STRESS_PARALLEL (1) at a time, each streaming KILN_STRESS_BYTES (0) bytes of
+# guest stdout to the host (guest->host vsock traffic); hunts intermittent guest crashes
+# (issue 6). A failed run keeps its log, and after a guest triple fault the guest's RAM
+# ($B_DIR/core-N, KILN_GUEST_CORE_ON_TRIPLE_FAULT) for comparison with the kernel image.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-stress"
+stress_one() {   # stress_one N: one run; a failure leaves $B_DIR/N.err
+    local i=$1 rc=0 core=/dev/shm/kiln-stress-core-$1 bytes=${KILN_STRESS_BYTES:-0} got
+    KILN_GUEST_CORE_ON_TRIPLE_FAULT=$core timeout -k 5 "$KILN_E2E_L2_TIMEOUT" \
+        "$KILN" run --no-jail --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- \
+        sh -c "head -c $bytes /dev/zero; echo ok" </dev/null 2>"$B_DIR/$i.err" | wc -c >"$B_DIR/$i.out" || rc=$?
+    got=$(cat "$B_DIR/$i.out")
+    if [ "$rc" = 0 ] && [ "$got" = $((bytes + 3)) ] && ! grep -q 'VM ended\|error' "$B_DIR/$i.err"; then
+        rm -f "$B_DIR/$i.out" "$B_DIR/$i.err"
+    else
+        echo "stdout bytes $got, want $((bytes + 3))" >>"$B_DIR/$i.err"
+        [ -s "$core" ] && cp "$core" "$B_DIR/core-$i"
+    fi
+    rm -f "$core"
+}
+scenario_sandbox-stress() {
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-stress
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local runs=${KILN_STRESS_RUNS:-40} parallel=${KILN_STRESS_PARALLEL:-1} i j failed= t0=$EPOCHREALTIME
+    for ((i = 1; i <= runs; i += parallel)); do
+        touch "$RUN/progress"
+        for ((j = i; j < i + parallel && j <= runs; j++)); do stress_one "$j" & done
+        wait
+        for ((j = i; j < i + parallel && j <= runs; j++)); do
+            [ -e "$B_DIR/$j.err" ] || continue
+            failed="$failed $j"
+            note "sandbox-stress: run $j failed: $(grep -h 'VM ended\|error\|stdout bytes' "$B_DIR/$j.err" | head -3 | tr '\n' ' ')"
+        done
+    done
+    local summary="$runs runs ($parallel at a time, ${KILN_STRESS_BYTES:-0} bytes out each) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
+    if [ -n "$failed" ]; then fail "failed:$failed of $summary"; else pass "$summary"; fi
+}

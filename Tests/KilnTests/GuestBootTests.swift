@@ -94,6 +94,9 @@ import Testing
         let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("triple_fault.elf")])
         #expect(result.status == 0, "stderr: \(result.stderr)")
         #expect(result.stdout == "TRIPLE\n")
+        // The report says where the CPU was: the guest loaded an empty IDT (base 0, limit 0).
+        #expect(result.stderr.contains("(triple fault); rip 0x"), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains(" idt 0x0/0x0 "), "stderr: \(result.stderr)")
     }
 
     @Test func serialOutputCanGoToAFile() throws {

@@ -61,11 +61,11 @@ import Testing
         #expect(!ThreadRole.devices.rules.contains { ["bind", "listen", "socketpair", "sendto"].contains($0.syscall) })
     }
 
-    @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirFour() throws {
+    @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirFive() throws {
         #expect(!ThreadRole.control.rules.contains { $0.syscall == "ioctl" })
         #expect(!ThreadRole.devices.rules.contains { $0.syscall == "ioctl" })
         let ioctl = try #require(ThreadRole.vcpu.rules.first { $0.syscall == "ioctl" })
-        #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98, 0x4004_54D0])])
+        #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98, 0x8138_AE83, 0x4004_54D0])])
         // KVM_RUN is the hot call: first rule, first test in the BPF program.
         #expect(ThreadRole.vcpu.rules.first?.syscall == "ioctl")
     }
@@ -74,6 +74,7 @@ import Testing
         #expect(KVMRequest.run == 0xAE80)
         #expect(KVMRequest.getRegisters == 0x8090_AE81)
         #expect(KVMRequest.getMPState == 0x8004_AE98)
+        #expect(KVMRequest.getSpecialRegisters == 0x8138_AE83)
         #expect(KVMRequest.createVM == 0xAE01)
         #expect(TunRequest.setOffload == 0x4004_54D0)
         #expect(IoctlRequest.iow(0xAE, 0x46, size: 32) == 0x4020_AE46) // KVM_SET_USER_MEMORY_REGION
@@ -87,8 +88,8 @@ import Testing
             #include <linux/if_tun.h>
             #include <stdio.h>
             int main(void) {
-                printf("%lx %lx %lx %lx %lx\\n", (unsigned long)KVM_RUN, (unsigned long)KVM_GET_REGS,
-                       (unsigned long)KVM_GET_MP_STATE, (unsigned long)KVM_CREATE_VM,
+                printf("%lx %lx %lx %lx %lx %lx\\n", (unsigned long)KVM_RUN, (unsigned long)KVM_GET_REGS,
+                       (unsigned long)KVM_GET_MP_STATE, (unsigned long)KVM_GET_SREGS, (unsigned long)KVM_CREATE_VM,
                        (unsigned long)TUNSETOFFLOAD);
                 return 0;
             }
@@ -100,8 +101,8 @@ import Testing
         let compile = try ProbeProcess.execute("/usr/bin/cc", ["-o", directory + "/kvm", directory + "/kvm.c"])
         try #require(compile.status == 0, "cc failed: \(compile.stderr)")
         let run = try ProbeProcess.execute(directory + "/kvm", [])
-        let expected = [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState, KVMRequest.createVM,
-                        TunRequest.setOffload]
+        let expected = [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState, KVMRequest.getSpecialRegisters,
+                        KVMRequest.createVM, TunRequest.setOffload]
             .map { String($0, radix: 16) }.joined(separator: " ")
         #expect(run.stdout == expected + "\n")
     }

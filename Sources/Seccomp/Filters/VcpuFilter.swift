@@ -4,8 +4,9 @@
 extension SyscallRule {
     static let vcpu: [SyscallRule] = [
         allow("ioctl", .argument(1, isOneOf: [KVMRequest.run, KVMRequest.getRegisters, KVMRequest.getMPState,
-                                              TunRequest.setOffload]),
-              because: "KVM_RUN; KVM_GET_MP_STATE and KVM_GET_REGS for the halt probe; TUNSETOFFLOAD when "
+                                              KVMRequest.getSpecialRegisters, TunRequest.setOffload]),
+              because: "KVM_RUN; KVM_GET_MP_STATE and KVM_GET_REGS for the halt probe; KVM_GET_REGS and "
+                  + "KVM_GET_SREGS for the report of a triple fault; TUNSETOFFLOAD when "
                   + "a virtio-net driver sets DRIVER_OK (an MMIO write handled on the vCPU thread)"),
         allow("write", because: "serial output (stdout or file), irqfd eventfds, boot-time line on stderr"),
         futex,
