@@ -6,6 +6,8 @@
 #include <grp.h>
 #include <limits.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
+#include <linux/if_tun.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -176,6 +179,110 @@ int kiln_agent_interface_up(const char *name) {
     int err = errno;
     close(fd);
     errno = err;
+    return result;
+}
+
+static void set_ipv4(struct sockaddr *target, uint32_t address) {
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(address);
+    memcpy(target, &in, sizeof in);
+}
+
+int kiln_interface_set_ipv4(const char *name, uint32_t address, uint32_t netmask, const char **failed) {
+    *failed = "socket";
+    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; *failed = "interface name"; return -1; }
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq req;
+    memset(&req, 0, sizeof req);
+    strcpy(req.ifr_name, name);
+    set_ipv4(&req.ifr_addr, address);
+    int result = ioctl(fd, SIOCSIFADDR, &req);
+    *failed = "SIOCSIFADDR";
+    if (result == 0) {
+        // After the address: setting it resets the netmask to the address's class default.
+        set_ipv4(&req.ifr_netmask, netmask);
+        result = ioctl(fd, SIOCSIFNETMASK, &req);
+        *failed = "SIOCSIFNETMASK";
+    }
+    if (result == 0) {
+        *failed = "SIOCGIFFLAGS";
+        result = ioctl(fd, SIOCGIFFLAGS, &req);
+    }
+    if (result == 0) {
+        *failed = "SIOCSIFFLAGS";
+        req.ifr_flags |= IFF_UP;
+        result = ioctl(fd, SIOCSIFFLAGS, &req);
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    if (result == 0) *failed = NULL;
+    return result;
+}
+
+int kiln_agent_add_default_route(uint32_t gateway, const char *device) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct rtentry route;
+    memset(&route, 0, sizeof route);
+    set_ipv4(&route.rt_dst, 0);
+    set_ipv4(&route.rt_genmask, 0);
+    set_ipv4(&route.rt_gateway, gateway);
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    route.rt_dev = (char *)device;
+    int result = ioctl(fd, SIOCADDRT, &route);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return result;
+}
+
+// TUNSETIFF on a fresh /dev/net/tun descriptor; -1 and errno (the descriptor closed) on failure.
+static int tap_attach(const char *name, short extra_flags, const char **failed) {
+    *failed = "interface name";
+    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; return -1; }
+    *failed = "open /dev/net/tun";
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct ifreq req;
+    memset(&req, 0, sizeof req);
+    strcpy(req.ifr_name, name);
+    req.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra_flags;
+    *failed = "TUNSETIFF";
+    if (ioctl(fd, TUNSETIFF, &req) < 0) {
+        int err = errno; close(fd); errno = err; return -1;
+    }
+    return fd;
+}
+
+int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed) {
+    int fd = tap_attach(name, IFF_TUN_EXCL, failed);
+    if (fd < 0) return -1;
+    int result = 0;
+    if (owner != UINT32_MAX && ioctl(fd, TUNSETOWNER, (unsigned long)owner) < 0) { *failed = "TUNSETOWNER"; result = -1; }
+    if (result == 0 && group != UINT32_MAX && ioctl(fd, TUNSETGROUP, (unsigned long)group) < 0) { *failed = "TUNSETGROUP"; result = -1; }
+    if (result == 0 && ioctl(fd, TUNSETPERSIST, 1UL) < 0) { *failed = "TUNSETPERSIST 1"; result = -1; }
+    // Closing a TAP that is not (yet) persistent deletes it: a failed step leaves nothing.
+    int err = errno;
+    close(fd);
+    errno = err;
+    if (result == 0) *failed = NULL;
+    return result;
+}
+
+int kiln_tap_delete(const char *name, const char **failed) {
+    // TUNSETIFF on a missing name would create a TAP just to delete it again.
+    if (if_nametoindex(name) == 0) { *failed = NULL; return 0; }
+    int fd = tap_attach(name, 0, failed);
+    if (fd < 0) return -1;
+    int result = ioctl(fd, TUNSETPERSIST, 0UL);
+    int err = errno;
+    close(fd);
+    errno = err;
+    *failed = result == 0 ? NULL : "TUNSETPERSIST 0";
     return result;
 }
 

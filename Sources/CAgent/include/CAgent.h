@@ -30,6 +30,14 @@ int kiln_agent_vsock_listen(uint32_t port, int backlog);
 // Sets IFF_UP on the named interface (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS). 0 or -1 and errno.
 int kiln_agent_interface_up(const char *name);
 
+// Gives the named interface an IPv4 address and netmask (host byte order) and sets IFF_UP
+// (SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFFLAGS): eth0 in the guest, a kilntap<k> on the host.
+// 0 or -1 and errno; *failed names the ioctl that failed.
+int kiln_interface_set_ipv4(const char *name, uint32_t address, uint32_t netmask, const char **failed);
+
+// Adds the default route via `gateway` (host byte order) on `device` (SIOCADDRT). 0 or -1 and errno.
+int kiln_agent_add_default_route(uint32_t gateway, const char *device);
+
 // reboot(RB_POWER_OFF) after sync(). Returns only on failure (-1 and errno).
 int kiln_agent_power_off(void);
 
@@ -42,6 +50,16 @@ int kiln_agent_pivot_to_cwd(void);
 int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
 
 // --- Host side (kiln run) ---------------------------------------------------------------
+
+// Creates the persistent TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, as the VMM opens it)
+// exclusively (IFF_TUN_EXCL: EBUSY if the name exists), owned by `owner`/`group` when they are
+// not UINT32_MAX (so an unprivileged VMM may attach), and leaves it unattached. Needs
+// CAP_NET_ADMIN. 0 or -1 and errno; *failed names the step that failed (nothing is left then).
+int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed);
+
+// Deletes the persistent TAP `name`: attach, TUNSETPERSIST 0, close. 0 when it is gone (or
+// was already), -1 and errno otherwise (EBUSY: a process still has it attached).
+int kiln_tap_delete(const char *name, const char **failed);
 
 // AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
 // vsock (vhost-vsock). -1 and errno.
