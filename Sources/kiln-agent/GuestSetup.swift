@@ -1,6 +1,9 @@
+import AgentProtocol
+import CAgent
 import Glibc
 
-/// What PID 1 prepares before serving: the pseudo file systems, a hostname and loopback.
+/// What PID 1 prepares before serving: the pseudo file systems, a hostname, loopback and, with
+/// `kiln run --net`, eth0.
 /// A step that fails is reported on the console and the agent carries on: a sandbox without
 /// /sys is still useful, one without an agent is not.
 enum GuestSetup {
@@ -45,6 +48,33 @@ enum GuestSetup {
         }
         if sethostname(name, name.utf8.count) != 0 {
             log("sethostname \(name): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The interface virtio-net's first device becomes.
+    static let networkInterface = "eth0"
+
+    /// `kiln.net=ADDRESS/PREFIX,GATEWAY` from the kernel command line (`kiln run --net`): eth0
+    /// gets the address and comes up, the default route goes via the gateway (the host's end
+    /// of the TAP). Nothing without the word; a malformed one is reported and ignored.
+    static func configureNetwork(cmdline: String?, log: (String) -> Void) {
+        guard let cmdline, let parsed = GuestNetwork.fromCommandLine(cmdline) else { return }
+        let network: GuestNetwork
+        switch parsed {
+        case .success(let value): network = value
+        case .failure(let error):
+            log("ignoring \(GuestNetwork.commandLineKey): \(error)")
+            return
+        }
+        let name = networkInterface
+        var failed: UnsafePointer<CChar>?
+        guard kiln_interface_set_ipv4(name, network.address.value, network.netmask.value, &failed) == 0 else {
+            log("configuring \(name) as \(network.address)/\(network.prefixLength): "
+                + "\(failed.map { String(cString: $0) } ?? "?"): \(String(cString: strerror(errno)))")
+            return
+        }
+        if kiln_agent_add_default_route(network.gateway.value, name) != 0 {
+            log("default route via \(network.gateway): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -11,7 +11,8 @@ struct Create: ParsableCommand {
             answers, records it under the sandbox state directory ($KILN_SANDBOX_DIR, \
             /run/kiln/sandboxes as root, else $XDG_RUNTIME_DIR/kiln/sandboxes or \
             /tmp/kiln-sandboxes-UID) and exits. The VM keeps running until `kiln rm NAME`. \
-            Writes go to a tmpfs overlay that lasts as long as the VM.
+            Writes go to a tmpfs overlay that lasts as long as the VM. With --net the sandbox's \
+            TAP lives until `kiln rm` (its name and addresses are in the state directory's config).
             """)
 
     @Option(help: ArgumentHelp("The sandbox's name: letters, digits and '-', 1 to 64.", valueName: "name"))
@@ -25,9 +26,11 @@ struct Create: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let store = SandboxStore.current()
         let directory = store.claim(name)
+        let jail = vm.jail.plan(id: name, base: directory.file("jail"))
+        let tap = vm.net ? TapRecord.create(in: directory, jail: jail) : nil
         let vmm = VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
-                                   jail: vm.jail.plan(id: name, base: directory.file("jail")))
+                                   jail: jail, tap: tap)
         guard let identity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop(endpoint: nil)
             vmm.showLogs()
@@ -36,7 +39,8 @@ struct Create: ParsableCommand {
         }
         _ = FileText.write(directory.file("created"), "\(time(nil))\n")
         _ = FileText.write(directory.file("config"),
-                           "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n")
+                           "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
+                               + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {
             vmm.stop(endpoint: nil)
             directory.remove()

@@ -1,9 +1,10 @@
 import Glibc
 
 /// What killed runs and sandboxes leave behind: `kiln run` directories (/tmp/kiln-run.<pid>.*)
-/// whose kiln is gone, and sandbox state directories whose VMM is gone. A `kiln run` killed with
-/// SIGKILL takes its VMM with it (PR_SET_PDEATHSIG) but cannot remove its directory; `kiln run`
-/// cleans these at start and `kiln gc` on demand.
+/// whose kiln is gone, and sandbox state directories whose VMM is gone, each with the TAP it
+/// records (`--net`). A `kiln run` killed with SIGKILL takes its VMM with it (PR_SET_PDEATHSIG)
+/// but cannot remove its directory or TAP; `kiln run` cleans these at start and `kiln gc` on
+/// demand.
 enum Leftovers {
     /// Run directories whose kiln process no longer exists.
     static func staleRuns(parent: String = RunDirectory.parent) -> [String] {
@@ -15,17 +16,15 @@ enum Leftovers {
         }.map { "\(parent)/\($0)" }
     }
 
-    static func removeStaleRuns() { staleRuns().forEach(RunDirectory.removeTree) }
+    static func removeStaleRuns() { staleRuns().forEach { RunDirectory(path: $0).remove() } }
 
     /// State directories of sandboxes whose VMM is gone.
     static func deadSandboxes(in store: SandboxStore) -> [String] {
         store.all().filter { $0.state == .dead }.map(\.path)
     }
 
-    /// Removes every leftover and returns their paths.
+    /// Removes every leftover (with the TAP it records) and returns the paths removed.
     static func collect(store: SandboxStore) -> [String] {
-        let paths = staleRuns() + deadSandboxes(in: store)
-        paths.forEach(RunDirectory.removeTree)
-        return paths
+        (staleRuns() + deadSandboxes(in: store)).filter { RunDirectory(path: $0).remove() }
     }
 }

@@ -6,7 +6,7 @@ import Sandbox
 struct Rm: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop sandboxes and remove their state.",
-        discussion: "Asks the agent to power the VM off, kills the VMM if it has not ended after --grace seconds, then removes the state directory. A dead sandbox's state is just removed.")
+        discussion: "Asks the agent to power the VM off, kills the VMM if it has not ended after --grace seconds, then removes the state directory and the sandbox's TAP (--net). A dead sandbox's state is just removed.")
 
     @Argument(help: ArgumentHelp("Sandbox names.", valueName: "name"))
     var names: [String] = []
@@ -24,7 +24,7 @@ struct Rm: ParsableCommand {
                 stop(vmm, endpoint: record.endpoint)
                 if vmm.isAlive { fail("sandbox \(record.name): VMM \(vmm.pid) survived SIGKILL") }
             }
-            RunDirectory.removeTree(record.path)
+            RunDirectory(path: record.path).remove()
         }
     }
 

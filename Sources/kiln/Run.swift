@@ -16,7 +16,10 @@ struct Run: ParsableCommand {
             The image is attached read-only and the guest writes to a tmpfs overlay, so runs can \
             share it and none changes it. Exit status: the command's, 128+N when signal N ended \
             it, 124 on --timeout, 127/126 when it cannot be started, 125 when the sandbox fails. \
-            Ctrl-C is forwarded to the command as SIGINT; a second Ctrl-C ends the VM.
+            Ctrl-C is forwarded to the command as SIGINT; a second Ctrl-C ends the VM. \
+            --net (root only) gives the guest eth0 on a point-to-point link to a host TAP \
+            kilntap<k> (host 172.31.0.1 and guest 172.31.0.2 for k = 0, the next /30 for each k), \
+            deleted when the run ends; kiln adds no NAT or forwarding (see README).
             """)
 
     @OptionGroup var vm: VMOptions
@@ -46,9 +49,11 @@ struct Run: ParsableCommand {
         Leftovers.removeStaleRuns()
         let started = monotonicNow()
         let directory = RunDirectory.create()
+        let jail = vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail"))
+        let tap = vm.net ? TapRecord.create(in: directory, jail: jail) : nil
         let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
-                                   jail: vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail")))
+                                   jail: jail, tap: tap)
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)

@@ -1,6 +1,7 @@
 import Glibc
 
-/// The private directory of one `kiln run`: the VMM's vsock socket, console and log.
+/// The private directory of one `kiln run`: the VMM's vsock socket, console and log (and
+/// the name of its TAP with --net).
 /// Named /tmp/kiln-run.<pid>.<random> so a later run can remove what a killed run left behind.
 struct RunDirectory {
     static let parent = "/tmp"
@@ -18,8 +19,15 @@ struct RunDirectory {
 
     func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    /// Removes the directory and everything in it (a jail, if the VMM was jailed).
-    func remove() { Self.removeTree(path) }
+    /// Deletes the TAP recorded in the directory (`--net`), then removes the directory and
+    /// everything in it (a jail, if the VMM was jailed). A TAP that cannot be deleted yet keeps
+    /// the directory, so `kiln gc` can try again: false then.
+    @discardableResult
+    func remove() -> Bool {
+        guard TapRecord.release(in: path) else { return false }
+        Self.removeTree(path)
+        return true
+    }
 
     /// Removes `path` and everything under it without following symbolic links (a jail holds
     /// directories, device nodes and files owned by the jail's user).

@@ -1,3 +1,4 @@
+import AgentProtocol
 import CAgent
 import Glibc
 import Sandbox
@@ -14,10 +15,10 @@ final class VMMProcess {
     private(set) var ending: String?
 
     /// The guest command line: read-only root on the shared image, tmpfs overlay for writes
-    /// (kiln-agent sets it up), quiet console.
-    static func commandLine() -> String {
+    /// (kiln-agent sets it up), quiet console; with --net, eth0's addresses for the agent.
+    static func commandLine(network: GuestNetwork? = nil) -> String {
         "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
-            + "root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs"
+            + "root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs" + (network.map { " " + $0.commandLineWord } ?? "")
     }
 
     private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory) {
@@ -27,12 +28,15 @@ final class VMMProcess {
     }
 
     static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
-                      directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil) -> VMMProcess {
+                      directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
+                      tap: HostTap? = nil) -> VMMProcess {
         let socket = directory.file("vsock.sock")
         func boot(kernel: String, rootfs: String, console: String, socket: String) -> [String] {
+            // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
-             "--cmdline", commandLine(), "--cpus", "\(cpus)", "--memory", "\(memory)",
-             "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"] + (seccomp ? [] : ["--no-seccomp"])
+             "--cmdline", commandLine(network: tap?.guestNetwork), "--cpus", "\(cpus)", "--memory", "\(memory)",
+             "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
+                + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
         }
         let argv: [String]
         if let jail {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 import VMM
 
 /// The VM flags `kiln run` and `kiln create` share, and their checks.
@@ -16,6 +17,10 @@ struct VMOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
     var kernel: String?
 
+    /// Checked in resolve(); the TAP itself is made by TapRecord once the run directory exists.
+    @Flag(help: "Give the guest an eth0 linked to the host only (needs root): TAP kilntap<k> on the host, the k-th /30 of 172.31.0.0/16 (host .1, guest .2, the guest's default route via the host). No NAT or forwarding.")
+    var net = false
+
     @Flag(help: .hidden)
     var noSeccomp = false
 
@@ -25,6 +30,7 @@ struct VMOptions: ParsableArguments {
     func resolve() -> (kernel: String, rootfs: String) {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
         guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
+        if net, let problem = HostTap.privilegeProblem(procStatus: FileText.read("/proc/self/status")) { fail(problem) }
         return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
                 Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"))
     }
