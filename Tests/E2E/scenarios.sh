@@ -15,6 +15,7 @@ ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot pow
 # long guest->host transfers (a guest triple fault, or a stall) is fixed; run it by name.
 EXTRA_SCENARIOS="bench blkbench vsockbench vsock-100m"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-net.sh"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;
