@@ -50,7 +50,12 @@ public struct FrameChannel: ~Copyable {
             return n
         }
         if n < 0 {
-            if errno == EINTR || errno == EAGAIN { return true }
+            if errno == EINTR { return true }
+            // EAGAIN on a blocking socket is SO_RCVTIMEO expiring: the peer is not answering.
+            if errno == EAGAIN {
+                if fcntl(fd, F_GETFL) & O_NONBLOCK != 0 { return true }
+                throw .io(operation: "read (timed out)", errno: EAGAIN)
+            }
             // A peer that closes with our bytes still unread resets the stream (Unix sockets,
             // vsock): for the protocol that is the end of the stream, judged like an EOF.
             if errno == ECONNRESET { peerClosed = true; return false }

@@ -10,21 +10,33 @@ public enum AgentEndpoint: Sendable, Equatable {
     /// The host kernel's vsock (vhost-vsock, as QEMU provides): connect to (cid, port) directly.
     case vsock(cid: UInt32)
 
-    /// A connected stream to the agent's port. The caller closes it.
-    public func connect(port: UInt32 = FrameLimits.agentPort) throws(SandboxError) -> Int32 {
+    /// A connected stream to the agent's port. The caller closes it. With `timeout` (seconds),
+    /// every blocking read or write on the stream, the hybrid handshake included, fails with
+    /// EAGAIN after that long instead of waiting for ever.
+    public func connect(port: UInt32 = FrameLimits.agentPort, timeout: Double? = nil) throws(SandboxError) -> Int32 {
         switch self {
         case .vsock(let cid):
             let fd = kiln_vsock_connect(cid, port)
             guard fd >= 0 else { throw .local(operation: "connect to vsock \(cid):\(port)", errno: errno) }
+            if let timeout { Self.setTimeout(fd: fd, seconds: timeout) }
             return fd
         case .hybridVsock(let path):
-            return try Self.connectHybrid(path: path, port: port)
+            return try Self.connectHybrid(path: path, port: port, timeout: timeout)
         }
     }
 
-    private static func connectHybrid(path: String, port: UInt32) throws(SandboxError) -> Int32 {
+    private static func setTimeout(fd: Int32, seconds: Double) {
+        let whole = max(0, seconds)
+        var value = timeval(tv_sec: Int(whole), tv_usec: Int((whole - whole.rounded(.down)) * 1_000_000))
+        if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1000 }   // 0 would mean "no timeout"
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    private static func connectHybrid(path: String, port: UInt32, timeout: Double?) throws(SandboxError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .local(operation: "socket", errno: errno) }
+        if let timeout { setTimeout(fd: fd, seconds: timeout) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)

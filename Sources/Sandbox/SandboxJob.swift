@@ -42,8 +42,11 @@ public struct SandboxJob: Sendable {
     }
 
     /// Asks the agent to power the VM off.
-    public static func powerOff(endpoint: AgentEndpoint) throws(SandboxError) {
-        let fd = try endpoint.connect()
+    /// Asks the agent to power the VM off. Every read and write of the session gives up after
+    /// `timeout` seconds: a guest whose agent never answers (hung, or none at all) must not
+    /// hang `kiln rm` or the end of `kiln run`; the caller then kills the VMM.
+    public static func powerOff(endpoint: AgentEndpoint, timeout: Double = 5) throws(SandboxError) {
+        let fd = try endpoint.connect(timeout: timeout)
         defer { close(fd) }
         try AgentClient(fd: fd).powerOff()
     }

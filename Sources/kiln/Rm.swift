@@ -29,8 +29,8 @@ struct Rm: ParsableCommand {
     }
 
     private func stop(_ vmm: ProcessIdentity, endpoint: AgentEndpoint) {
-        try? SandboxJob.powerOff(endpoint: endpoint)
         let deadline = monotonicNow() + grace
+        if grace > 0 { try? SandboxJob.powerOff(endpoint: endpoint, timeout: grace) }
         while vmm.isAlive && monotonicNow() < deadline { usleep(10_000) }
         guard vmm.isAlive else { return }
         kill(vmm.pid, SIGKILL)
