@@ -34,8 +34,18 @@ sx() {
     # Each step is bounded by its own timeout; the L1 stall watchdog must only see a wedged L1.
     touch "$RUN/progress"
     timeout -k 5 "${SX_TIMEOUT:-60}" "${SX_CLIENT[@]}" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
+    # Issue 6 (open, intermittent in the nested harness): a guest may die of a triple fault.
+    # Where each step is its own VM (SX_RETRY_TRIPLE=1: kiln run), such a step is reported
+    # (RETRY line, the summary's retry list) and run once more; the second result counts.
+    if [ "$rc" != "$want" ] && [ "${SX_RETRY_TRIPLE:-}" = 1 ] && grep -qs '(triple fault)' "$B_DIR/$name.err"; then
+        note "RETRY $SCEN step $name: the guest died of a triple fault ($(grep -o 'VM ended.*' "$B_DIR/$name.err" | head -c 160)); running the step once more"
+        echo "$SCEN step $name (guest triple fault)" >>"$RUN/retries"
+        mv "$B_DIR/$name.err" "$B_DIR/$name.err.first-attempt"
+        rc=0
+        timeout -k 5 "${SX_TIMEOUT:-60}" "${SX_CLIENT[@]}" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err" || rc=$?
+    fi
     if [ "$rc" != "$want" ]; then
-        SX_FAILED="$SX_FAILED $name(exit $rc, want $want: $(head -c 200 "$B_DIR/$name.err" | tr '\n' ' '))"
+        SX_FAILED="$SX_FAILED $name(exit $rc, want $want: $(head -c 300 "$B_DIR/$name.err" | tr '\n' ' '))"
         return 1
     fi
 }
@@ -153,6 +163,7 @@ scenario_sandbox-run() {
     SX_FAILED=
     SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
     SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    SX_RETRY_TRIPLE=1
     t0=$EPOCHREALTIME
     sx uname 0 -- -- uname -a
     grep -q Linux "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED uname(output '$(head -c 100 "$B_DIR/uname.out")')"
@@ -260,6 +271,7 @@ scenario_sandbox-life() {
     rc=0; "$KILN" cp "$name:/nonexistent" "$B_DIR/none" 2>"$B_DIR/cp-missing.err" || rc=$?
     sx_expect cp-missing "exit" "$rc" 1
 
+    [ -n "$SX_FAILED" ] && cp "$state_dir/vmm.log" "$B_DIR/vmm.log" 2>/dev/null
     rc=0; timeout 60 "$KILN" rm "$name" 2>"$B_DIR/rm.err" || rc=$?
     sx_expect rm "exit" "$rc" 0
     proc_alive "$vmm" && { SX_FAILED="$SX_FAILED rm(VMM $vmm still running)"; kill -KILL "$vmm"; }
@@ -414,7 +426,8 @@ scenario_sandbox-bench() {
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-stress"
 stress_one() {   # stress_one N: one run; a failure leaves $B_DIR/N.err
     local i=$1 rc=0 core=/dev/shm/kiln-stress-core-$1 bytes=${KILN_STRESS_BYTES:-0} got
-    KILN_GUEST_CORE_ON_TRIPLE_FAULT=$core timeout -k 5 "$KILN_E2E_L2_TIMEOUT" \
+    [ -n "$STRESS_TRACE" ] && : >"$STRESS_TRACE/trace"
+    env ${KILN_EXPERIMENT_LOCK:+KILN_EXPERIMENT_LOCK=1} KILN_GUEST_CORE_ON_TRIPLE_FAULT=$core timeout -k 5 "$KILN_E2E_L2_TIMEOUT" \
         "$KILN" run --no-jail --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- \
         sh -c "head -c $bytes /dev/zero; echo ok" </dev/null 2>"$B_DIR/$i.err" | wc -c >"$B_DIR/$i.out" || rc=$?
     got=$(cat "$B_DIR/$i.out")
@@ -423,17 +436,64 @@ stress_one() {   # stress_one N: one run; a failure leaves $B_DIR/N.err
     else
         echo "stdout bytes $got, want $((bytes + 3))" >>"$B_DIR/$i.err"
         [ -s "$core" ] && cp "$core" "$B_DIR/core-$i"
+        [ -n "$STRESS_TRACE" ] && tail -n 400 "$STRESS_TRACE/trace" >"$B_DIR/trace-$i"
     fi
     rm -f "$core"
+}
+# The same workload with QEMU microvm as the VMM (--vmm qemu): the agent over vhost-vsock.
+stress_one_qemu() {
+    local i=$1 rc=0 bytes=${KILN_STRESS_BYTES:-0} got cid=$(( 1000 + RANDOM % 30000 )) vm waited=0
+    [ -n "$STRESS_TRACE" ] && : >"$STRESS_TRACE/trace"
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp 1 -m 256 \
+        -kernel "$KILN_VMLINUX" -append "$SANDBOX_CMDLINE" \
+        -nodefaults -no-user-config -nographic -serial "file:$B_DIR/$i.console" -no-reboot \
+        -device i8042 -device pvpanic -action panic=exit-failure \
+        -drive "id=root,file=$KILN_SANDBOX_ROOTFS,format=raw,if=none,readonly=on" -device virtio-blk-device,drive=root \
+        -device "vhost-vsock-device,guest-cid=$cid" </dev/null >"$B_DIR/$i.qemu" 2>&1 & vm=$!
+    until "$KILN" agent-exec --cid "$cid" -- true </dev/null >/dev/null 2>&1; do
+        sleep 0.2; waited=$((waited + 1))
+        if ! kill -0 "$vm" 2>/dev/null || [ $waited -gt 300 ]; then echo "agent never answered" >"$B_DIR/$i.err"; break; fi
+    done
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" agent-exec --cid "$cid" -- sh -c "head -c $bytes /dev/zero; echo ok" \
+        </dev/null 2>>"$B_DIR/$i.err" | wc -c >"$B_DIR/$i.out" || rc=$?
+    "$KILN" agent-exec --cid "$cid" --power-off -- true </dev/null >/dev/null 2>&1
+    wait "$vm"; local qrc=$?
+    got=$(cat "$B_DIR/$i.out")
+    if [ "$rc" = 0 ] && [ "$qrc" = 0 ] && [ "$got" = $((bytes + 3)) ]; then
+        rm -f "$B_DIR/$i.out" "$B_DIR/$i.err" "$B_DIR/$i.console" "$B_DIR/$i.qemu"
+    else
+        echo "stdout bytes $got, want $((bytes + 3)); QEMU exit $qrc" >>"$B_DIR/$i.err"
+        [ -n "$STRESS_TRACE" ] && tail -n 400 "$STRESS_TRACE/trace" >"$B_DIR/trace-$i"
+    fi
 }
 scenario_sandbox-stress() {
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-stress
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
     local runs=${KILN_STRESS_RUNS:-40} parallel=${KILN_STRESS_PARALLEL:-1} i j failed= t0=$EPOCHREALTIME
+    grep -E 'pgscan|pgsteal|thp_collapse|compact_(migrate|isolated)|pgmigrate|numa_pte' /proc/vmstat >"$B_DIR/vmstat.before"
+    # KILN_STRESS_TRACE=1: L1's kvm tracepoints; a failed run keeps the last 400 events (the
+    # exit that reports the shutdown still carries the guest's RIP, which SVM then resets).
+    STRESS_TRACE=
+    if [ -n "${KILN_STRESS_TRACE:-}" ]; then
+        [ -d /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+        if [ -d /sys/kernel/tracing/events/kvm ] && [ "$parallel" = 1 ]; then
+            STRESS_TRACE=/sys/kernel/tracing
+            echo 8192 >"$STRESS_TRACE/buffer_size_kb"
+            # Every exit would slow the guest to a crawl under TCG: only the shutdown exit
+            # (SVM 0x7f, VMX 2 = triple fault) and injected exceptions.
+            echo 'exit_reason == 127 || exit_reason == 2' >"$STRESS_TRACE/events/kvm/kvm_exit/filter"
+            for e in kvm_exit kvm_inj_exception; do
+                [ -e "$STRESS_TRACE/events/kvm/$e/enable" ] && echo 1 >"$STRESS_TRACE/events/kvm/$e/enable"
+            done
+            echo 1 >"$STRESS_TRACE/tracing_on"
+        else note "sandbox-stress: no kvm tracepoints in L1 (or parallel runs): not tracing"; fi
+    fi
     for ((i = 1; i <= runs; i += parallel)); do
         touch "$RUN/progress"
-        for ((j = i; j < i + parallel && j <= runs; j++)); do stress_one "$j" & done
+        for ((j = i; j < i + parallel && j <= runs; j++)); do
+            if [ "$KILN_E2E_VMM" = qemu ]; then stress_one_qemu "$j" & else stress_one "$j" & fi
+        done
         wait
         for ((j = i; j < i + parallel && j <= runs; j++)); do
             [ -e "$B_DIR/$j.err" ] || continue
@@ -441,6 +501,9 @@ scenario_sandbox-stress() {
             note "sandbox-stress: run $j failed: $(grep -h 'VM ended\|error\|stdout bytes' "$B_DIR/$j.err" | head -3 | tr '\n' ' ')"
         done
     done
+    grep -E 'pgscan|pgsteal|thp_collapse|compact_(migrate|isolated)|pgmigrate|numa_pte' /proc/vmstat >"$B_DIR/vmstat.after"
+    note "sandbox-stress: L1 /proc/vmstat changes: $(join "$B_DIR/vmstat.before" "$B_DIR/vmstat.after" | awk '$3 != $2 { printf "%s +%d ", $1, $3 - $2 }')"
+    [ -n "$STRESS_TRACE" ] && echo 0 >"$STRESS_TRACE/tracing_on"
     local summary="$runs runs ($parallel at a time, ${KILN_STRESS_BYTES:-0} bytes out each) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
     if [ -n "$failed" ]; then fail "failed:$failed of $summary"; else pass "$summary"; fi
 }
