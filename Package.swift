@@ -41,6 +41,8 @@ let package = Package(
         .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
         .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
+        // Runs programs to completion for the test targets (Foundation: tests only).
+        .target(name: "ChildProcessSupport", swiftSettings: strict),
         // Guest agent (PID 1 of the sandbox rootfs) and the host side of its protocol
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
         .target(name: "AgentProtocol", swiftSettings: strict),
@@ -70,13 +72,13 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
-        .testTarget(name: "SeccompTests", dependencies: ["Seccomp"]),
+        .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "ChildProcessSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
-        .testTarget(name: "KilnTests", exclude: []),
+        .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.
-        .testTarget(name: "JailerTests", dependencies: ["Jailer"]),
+        .testTarget(name: "JailerTests", dependencies: ["Jailer", "ChildProcessSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -183,7 +183,8 @@ fi
 l1_timeout=$((120 + boots * (2 * boot_timeout + 10)))   # hard cap; the stall watchdog acts first
 l1_stall=$((boot_timeout + 45))                         # no progress for this long: L1 is wedged
 
-l1_accel=${KILN_L1_ACCEL:-tcg}
+l1_accel=${KILN_L1_ACCEL:-tcg}   # experiments only: the L0 QEMU's accelerator options
+l1_smp=${KILN_L1_SMP:-2}
 off=0   # how much of report.log has been shown
 # l1_session ATTEMPT: one L1 boot running inner.sh on the scenarios without a result.
 # Returns 0 if L1 ran inner.sh to the end.
@@ -191,7 +192,7 @@ l1_session() {
     local attempt=$1 log=$RUN/l1-console.$1.log start qpid now last up= size killed=
     rm -f "$RUN/l1-started" "$RUN/l1-rc" "$RUN/l1-error"
     start=$EPOCHREALTIME
-    timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel "$l1_accel" -cpu qemu64,+svm,+npt -M pc -smp 2 -m 2G \
+    timeout -k 10 "$l1_timeout" qemu-system-x86_64 -accel "$l1_accel" -cpu qemu64,+svm,+npt -M pc -smp "$l1_smp" -m 2G \
         -kernel "$KILN_L1_KERNEL" -initrd "$KILN_L1_INITRAMFS" \
         -append "console=ttyS0 quiet panic=-1 kiln.run=$RUN kiln.inner=$here/inner.sh kiln.tmpfs=$tmpfs" \
         -nodefaults -no-user-config -display none -serial "file:$log" -no-reboot \

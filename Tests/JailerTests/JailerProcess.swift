@@ -1,3 +1,4 @@
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -50,12 +51,9 @@ final class JailerHarness {
     }
 
     static func guest(_ name: String) throws -> String {
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-        make.arguments = ["-s", "-C", packageRoot.appendingPathComponent("Tests/Guests").path]
-        try make.run()
-        make.waitUntilExit()
-        guard make.terminationStatus == 0 else { throw HarnessError("building test guests failed") }
+        let make = try ChildProcess.run("/usr/bin/make", ["-s", "-C", packageRoot.appendingPathComponent("Tests/Guests").path],
+                                        timeout: 120)
+        guard make.status == 0 else { throw HarnessError("building test guests failed: \(make.stderr)") }
         return packageRoot.appendingPathComponent("Tests/Guests/build/\(name)").path
     }
 
@@ -68,25 +66,8 @@ final class JailerHarness {
 
     /// Runs the jailer to completion (for failures and `--new-pid-ns`, whose parent exits).
     func run(_ arguments: [String], timeout: TimeInterval = 30) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.jailerBinary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw HarnessError("kiln-jailer \(arguments.joined(separator: " ")) timed out")
-        }
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+        let result = try ChildProcess.run(Self.jailerBinary, arguments, timeout: timeout)
+        return (result.status, result.stdout, result.stderr)
     }
 
     /// Starts the jailer (which becomes kiln) and waits until the guest printed `ready`.

@@ -1,15 +1,11 @@
+import ChildProcessSupport
 import Foundation
 import Testing
 
 /// Runs the `kiln` executable built next to this test bundle, and the test guests built from
 /// Tests/Guests. Both are located relative to this file and the running test binary.
 enum KilnProcess {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-        var lines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
-    }
+    typealias Result = ChildProcessResult
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
@@ -54,36 +50,7 @@ enum KilnProcess {
 
     static func execute(_ executable: String, _ arguments: [String], stdin: String? = nil,
                         timeout: TimeInterval, environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        // Extra variables on top of the test's own environment.
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try input.fileHandleForWriting.close()
-
-        // Drain both pipes concurrently so a chatty guest cannot block on a full pipe.
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw KilnTestError("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
-        }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        try ChildProcess.run(executable, arguments, stdin: stdin, timeout: timeout, environment: environment)
     }
 }
 

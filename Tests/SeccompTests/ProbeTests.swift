@@ -1,3 +1,4 @@
+import ChildProcessSupport
 import Foundation
 import Testing
 
@@ -45,15 +46,7 @@ import Testing
 
 /// Locates and runs `seccomp-probe`.
 enum ProbeProcess {
-    struct Result: CustomStringConvertible {
-        let reason: Process.TerminationReason
-        let status: Int32
-        let stdout: String
-        let stderr: String
-        var description: String {
-            "\(reason == .exit ? "exit" : "signal") \(status); stdout: \(stdout); stderr: \(stderr)"
-        }
-    }
+    typealias Result = ChildProcessResult
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["SECCOMP_PROBE_BIN"] { return path }
@@ -70,26 +63,7 @@ enum ProbeProcess {
     }
 
     static func execute(_ executable: String, _ arguments: [String], timeout: TimeInterval = 30) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        if group.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            throw ProbeError("\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
-        }
-        process.waitUntilExit()
-        return Result(reason: process.terminationReason, status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        try ChildProcess.run(executable, arguments, timeout: timeout)
     }
 }
 
