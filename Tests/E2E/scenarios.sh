@@ -8,12 +8,10 @@
 # Needs from the job environment: RUN KILN_E2E_VMM KILN KILN_VMLINUX KILN_BZIMAGE
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
-ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly api-lifecycle vsock-host-echo vsock-guest-connect"
+ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly api-lifecycle vsock-host-echo vsock-guest-connect vsock-100m"
 # Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd),
 # vsockbench (vsock stream throughput vs a Unix socket pair).
-# vsock-100m is quarantined here (not in `all`, so not in CI) until issue 6's intermittent failure of
-# long guest->host transfers (a guest triple fault, or a stall) is fixed; run it by name.
-EXTRA_SCENARIOS="bench blkbench vsockbench vsock-100m"
+EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-net.sh"
 
