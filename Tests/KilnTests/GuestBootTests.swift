@@ -99,6 +99,30 @@ import Testing
         #expect(result.stderr.contains(" idt 0x0/0x0 "), "stderr: \(result.stderr)")
     }
 
+    @Test func tripleFaultWritesTheGuestCoreWhenAsked() throws {
+        let core = NSTemporaryDirectory() + "kiln-core-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: core) }
+        let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("triple_fault.elf"), "--memory", "32"],
+                                         environment: ["KILN_GUEST_CORE_ON_TRIPLE_FAULT": core])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("guest core written to \(core): 33554432 bytes"), "stderr: \(result.stderr)")
+        // The guest's own image, with its message, is in the core.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: core))
+        #expect(bytes.count == 32 << 20)
+        #expect(bytes.range(of: Data("TRIPLE\n".utf8)) != nil)
+    }
+
+    @Test func noGuestCoreWithoutATripleFault() throws {
+        let core = NSTemporaryDirectory() + "kiln-core-\(getpid())-hello"
+        defer { try? FileManager.default.removeItem(atPath: core) }
+        let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("hello.elf")],
+                                         environment: ["KILN_GUEST_CORE_ON_TRIPLE_FAULT": core])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("guest core"))
+        let size = (try? FileManager.default.attributesOfItem(atPath: core)[.size] as? Int) ?? -1
+        #expect(size == 0)
+    }
+
     @Test func serialOutputCanGoToAFile() throws {
         let path = NSTemporaryDirectory() + "kiln-serial-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: path) }
