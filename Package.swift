@@ -31,7 +31,7 @@ let package = Package(
         // Firecracker-compatible configuration (config file now, the HTTP API next).
         // The HTTP side: NIOHTTP1 on one event-loop thread, forwarding each request to the VMM thread.
         .target(name: "API", dependencies: [
-            "VMM", "Seccomp", "CKiln",
+            "VMM", "Devices", "Seccomp", "CKiln",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -19,11 +19,16 @@ if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
     eval "$(Rootfs/build-sandbox.sh)"
     exec "$KILN" run -- "$@"
 fi
-echo "sandbox.sh: this /dev/kvm cannot boot Linux: running 'kiln run -- uname -a' in the nested harness"
+printf -v KILN_SANDBOX_CMD '%q ' "$@"
+export KILN_SANDBOX_CMD
+echo "sandbox.sh: this /dev/kvm cannot boot Linux: running 'kiln run -- $*' in the nested harness"
 bash Tests/E2E/run.sh sandbox-uname | tee /tmp/kiln-sandbox.$$
 run=$(grep -oE 'results in [^,]+' /tmp/kiln-sandbox.$$ | tail -n 1 | cut -d' ' -f3)
 rm -f /tmp/kiln-sandbox.$$
-if [ -n "$run" ] && [ -f "$run/boots/sandbox-uname/uname.out" ]; then
-    echo "--- kiln run -- uname -a (stdout, stderr):"
-    cat "$run/boots/sandbox-uname/uname.out" "$run/boots/sandbox-uname/uname.err"
+out=${run:+$run/boots/sandbox-uname}
+if [ -n "$out" ] && [ -f "$out/uname.out" ]; then
+    echo "--- kiln run -- $* (stdout, then stderr):"
+    cat "$out/uname.out" "$out/uname.err"
+    exit "$(cat "$out/uname.rc" 2>/dev/null || echo 125)"
 fi
+exit 125

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Devices
 import Logging
 import VMM
 
@@ -38,6 +39,10 @@ public protocol RunningVM: AnyObject {
     func resume()
     func sendCtrlAltDel() throws(VMMError)
     var metrics: MachineMetrics { get }
+    /// Drive `index` (bus order) gets a new backing file and/or rate limiter, or nothing changes.
+    func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError)
+    /// Interface `index` (bus order) gets new receive and/or transmit rate limiters.
+    func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?)
 }
 
 extension Machine: RunningVM {}
@@ -146,11 +151,19 @@ public final class APIController {
             return .noContent
         case ("PATCH", "drives", 2):
             try Identifier.check(parts[1], what: "drive_id")
-            guard resources.drives.contains(where: { $0.driveID == parts[1] }) else {
+            guard let index = resources.busIndex(ofDrive: parts[1]) else {
                 throw ConfigurationError("no drive with drive_id '\(parts[1])'")
             }
-            guard vm != nil else { throw ConfigurationError("PATCH /drives is valid only after InstanceStart; use PUT before") }
-            throw ConfigurationError("updating drive '\(parts[1])' of a running VM is not supported yet")
+            guard let vm else { throw ConfigurationError("PATCH /drives is valid only after InstanceStart; use PUT before") }
+            let update = try decode(PartialDrive.self, request.body)
+            try requireSameID(path: parts[1], body: update.driveID, field: "drive_id")
+            // No stat here: the VMM thread is confined by now; the machine opens and checks the file.
+            do {
+                try vm.updateDrive(index: index, pathOnHost: update.pathOnHost, rateLimiter: update.rateLimiter)
+            } catch { throw ConfigurationError("drive \(update.driveID): \(error)") }
+            resources.apply(update)
+            logger.info("drive \(update.driveID) updated")
+            return .noContent
         case ("PUT", "network-interfaces", 2):
             try requireNotStarted("network-interfaces")
             let interface = try decode(NetworkInterface.self, request.body)
@@ -159,11 +172,16 @@ public final class APIController {
             return .noContent
         case ("PATCH", "network-interfaces", 2):
             try Identifier.check(parts[1], what: "iface_id")
-            guard resources.networkInterfaces.contains(where: { $0.ifaceID == parts[1] }) else {
+            guard let index = resources.busIndex(ofInterface: parts[1]) else {
                 throw ConfigurationError("no network interface with iface_id '\(parts[1])'")
             }
-            guard vm != nil else { throw ConfigurationError("PATCH /network-interfaces is valid only after InstanceStart") }
-            throw ConfigurationError("rate limiters are not supported yet")
+            guard let vm else { throw ConfigurationError("PATCH /network-interfaces is valid only after InstanceStart") }
+            let update = try decode(PartialNetworkInterface.self, request.body)
+            try requireSameID(path: parts[1], body: update.ifaceID, field: "iface_id")
+            vm.updateNetworkInterface(index: index, receive: update.rxRateLimiter, transmit: update.txRateLimiter)
+            resources.apply(update)
+            logger.info("network interface \(update.ifaceID) updated")
+            return .noContent
         case ("PUT", "vsock", 1):
             try requireNotStarted("vsock")
             resources.vsock = try decode(Vsock.self, request.body)

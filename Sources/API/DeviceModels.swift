@@ -1,3 +1,5 @@
+import Devices
+
 /// Bodies of the device endpoints beyond drives: `PUT /network-interfaces/{id}`, `PUT /vsock`,
 /// `PUT /entropy`, with Firecracker's field names and strict decoding.
 
@@ -6,6 +8,9 @@ public struct NetworkInterface: Decodable, Equatable, Sendable {
     public var ifaceID: String
     public var hostDevName: String
     public var guestMAC: String?
+    /// nil: no limit (the interface still gets limiters, so PATCH can set them later).
+    public var rxRateLimiter: RateLimiterConfig?
+    public var txRateLimiter: RateLimiterConfig?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case ifaceID = "iface_id", hostDevName = "host_dev_name", guestMAC = "guest_mac", mtu
@@ -27,14 +32,15 @@ public struct NetworkInterface: Decodable, Equatable, Sendable {
             throw ConfigurationError("network-interface \(ifaceID): guest_mac '\(guestMAC)' is not a MAC address like 06:00:ac:10:00:02")
         }
         if c.contains(.mtu) { throw ConfigurationError("network-interface \(ifaceID): mtu is not supported yet") }
-        for key in [CodingKeys.rxRateLimiter, .txRateLimiter] where c.contains(key) && (try? c.decodeNil(forKey: key)) != true {
-            throw ConfigurationError("network-interface \(ifaceID): \(key.rawValue) is not supported yet")
-        }
+        rxRateLimiter = try RateLimiterBody.decode(c, forKey: .rxRateLimiter, owner: "network-interface \(ifaceID)")
+        txRateLimiter = try RateLimiterBody.decode(c, forKey: .txRateLimiter, owner: "network-interface \(ifaceID)")
     }
 
     var json: JSONValue {
         var members: [(String, JSONValue)] = [("iface_id", .string(ifaceID)), ("host_dev_name", .string(hostDevName))]
         if let guestMAC { members.append(("guest_mac", .string(guestMAC))) }
+        if let rxRateLimiter { members.append(("rx_rate_limiter", rxRateLimiter.json)) }
+        if let txRateLimiter { members.append(("tx_rate_limiter", txRateLimiter.json)) }
         return .object(members)
     }
 }

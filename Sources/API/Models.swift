@@ -1,3 +1,4 @@
+import Devices
 import VMM
 
 /// Firecracker's API/config-file bodies (../shared/firecracker-api.yaml), the subset Kiln
@@ -120,6 +121,8 @@ public struct Drive: Decodable, Equatable, Sendable {
     public var pathOnHost: String
     public var isRootDevice: Bool
     public var isReadOnly: Bool
+    /// nil: no limit (the device still gets a limiter, so `PATCH /drives` can set one later).
+    public var rateLimiter: RateLimiterConfig?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case driveID = "drive_id", pathOnHost = "path_on_host", isRootDevice = "is_root_device"
@@ -146,15 +149,16 @@ public struct Drive: Decodable, Equatable, Sendable {
         if let cache = try c.decodeIfPresent(String.self, forKey: .cacheType), !["Unsafe", "Writeback"].contains(cache) {
             throw ConfigurationError("drive \(driveID): cache_type must be Unsafe or Writeback (got '\(cache)')")
         }
-        if c.contains(.rateLimiter), (try? c.decodeNil(forKey: .rateLimiter)) != true {
-            throw ConfigurationError("drive \(driveID): rate_limiter is not supported yet")
-        }
+        rateLimiter = try RateLimiterBody.decode(c, forKey: .rateLimiter, owner: "drive \(driveID)")
         if c.contains(.socket) { throw ConfigurationError("drive \(driveID): vhost-user (socket) is not supported") }
     }
 
     var json: JSONValue {
-        .object([("drive_id", .string(driveID)), ("path_on_host", .string(pathOnHost)),
-                 ("is_root_device", .bool(isRootDevice)), ("is_read_only", .bool(isReadOnly)),
-                 ("cache_type", .string("Unsafe")), ("io_engine", .string("Sync"))])
+        var members: [(String, JSONValue)] = [
+            ("drive_id", .string(driveID)), ("path_on_host", .string(pathOnHost)),
+            ("is_root_device", .bool(isRootDevice)), ("is_read_only", .bool(isReadOnly)),
+            ("cache_type", .string("Unsafe")), ("io_engine", .string("Sync"))]
+        if let rateLimiter { members.append(("rate_limiter", rateLimiter.json)) }
+        return .object(members)
     }
 }

@@ -50,6 +50,28 @@ public struct VMResources: Sendable {
         }
     }
 
+    /// Where drive `id` sits among the VM's drives (the root drive first, as `vmConfig` orders
+    /// them): the index the running machine knows it by.
+    func busIndex(ofDrive id: String) -> Int? {
+        (drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }).firstIndex { $0.driveID == id }
+    }
+
+    func busIndex(ofInterface id: String) -> Int? { networkInterfaces.firstIndex { $0.ifaceID == id } }
+
+    /// Records an update the running VM has applied (`PATCH /drives`).
+    mutating func apply(_ update: PartialDrive) {
+        guard let index = drives.firstIndex(where: { $0.driveID == update.driveID }) else { return }
+        if let path = update.pathOnHost { drives[index].pathOnHost = path }
+        if let limiter = update.rateLimiter { drives[index].rateLimiter = limiter }
+    }
+
+    /// Records an update the running VM has applied (`PATCH /network-interfaces`).
+    mutating func apply(_ update: PartialNetworkInterface) {
+        guard let index = networkInterfaces.firstIndex(where: { $0.ifaceID == update.ifaceID }) else { return }
+        if let limiter = update.rxRateLimiter { networkInterfaces[index].rxRateLimiter = limiter }
+        if let limiter = update.txRateLimiter { networkInterfaces[index].txRateLimiter = limiter }
+    }
+
     /// One IRQ each, with the entropy and vsock devices counted in.
     static let maxVirtioDevices = 8
 
@@ -65,8 +87,15 @@ public struct VMResources: Sendable {
         return VMConfig(
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
-            drives: ordered.map { DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly) }, entropy: entropy,
-            networkInterfaces: networkInterfaces.map { NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC) },
+            drives: ordered.map {
+                DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited)
+            },
+            entropy: entropy,
+            networkInterfaces: networkInterfaces.map {
+                NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC,
+                          receiveRateLimiter: $0.rxRateLimiter ?? .unlimited,
+                          transmitRateLimiter: $0.txRateLimiter ?? .unlimited)
+            },
             seccomp: seccomp, vsock: vsock.map { VsockConfig(guestCID: UInt64($0.guestCID), udsPath: $0.udsPath) })
     }
 

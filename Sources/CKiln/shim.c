@@ -46,6 +46,17 @@ int kiln_eventfd(unsigned int initial, int flags) { return eventfd(initial, flag
 int kiln_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof(one)); }
 int kiln_eventfd_consume(int fd, uint64_t *value) { return (int)read(fd, value, sizeof(*value)); }
 
+#include <sys/timerfd.h>
+int kiln_timerfd_create(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
+int kiln_timerfd_arm(int fd, uint64_t nanoseconds) {
+    // A zero it_value would disarm the timer: the earliest expiry is 1 ns from now.
+    if (nanoseconds == 0) nanoseconds = 1;
+    struct itimerspec spec = { .it_value = { .tv_sec = (time_t)(nanoseconds / 1000000000ull),
+                                             .tv_nsec = (long)(nanoseconds % 1000000000ull) } };
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+int kiln_timerfd_consume(int fd, uint64_t *expirations) { return (int)read(fd, expirations, sizeof(*expirations)); }
+
 #include <sys/epoll.h>
 #include <errno.h>
 int kiln_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

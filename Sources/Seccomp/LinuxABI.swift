@@ -30,4 +30,13 @@ enum LinuxABI {
     static let msgDontwait: UInt64 = 0x40
     static let msgNosignal: UInt64 = 0x4000
     static let shutWrite: UInt64 = 1
+
+    /// open(2) flags (asm-generic/fcntl.h, x86_64) the control thread's `openat` is checked for.
+    static let oCreat: UInt64 = 0o100
+    static let oTrunc: UInt64 = 0o1000
+    static let oPath: UInt64 = 0o10000000
+    /// `__O_TMPFILE`, the bit O_TMPFILE adds to O_DIRECTORY.
+    static let oTmpfile: UInt64 = 0o20000000
+    static let oCloexec: UInt64 = 0o2000000
+    static let atEmptyPath: UInt64 = 0x1000
 }

@@ -48,7 +48,7 @@ public final class Machine: @unchecked Sendable {
     }
 
     private let i8042: I8042
-    private let transports: [MMIOTransport]
+    let transports: [MMIOTransport]
     private let pauseGate = PauseGate()
     private let haltDetector: HaltDetector
     private var runners: [VcpuRunner] = []
@@ -120,6 +120,10 @@ public final class Machine: @unchecked Sendable {
         // Every thread reports once its filter is in (or it gave up), so that start() returns
         // (and InstanceStart answers) only when no thread of the VM is unconfined.
         let confined = Atomic<Int>(0)
+        // vCPUs run guest code only once this (VMM) thread is confined too, so that no thread of
+        // the process is unfiltered while the guest runs: they park at the pause gate (a futex
+        // wait their filter allows) before their first KVM_RUN until the end of start().
+        pauseGate.hold()
         // The device thread first: it serves what the vCPUs will notify.
         let loop = self.loop
         var consoleThreads = 0
@@ -148,6 +152,7 @@ public final class Machine: @unchecked Sendable {
                 }
             } catch {
                 stop.requestStop(.failed("\(error)"))
+                pauseGate.resume()
                 vcpuThreads.forEach { $0.join() }
                 throw error
             }
@@ -163,6 +168,7 @@ public final class Machine: @unchecked Sendable {
         }
         // Last: threads spawned after this would inherit the control filter on top of their own.
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
+        pauseGate.resume()
     }
 
     /// Supervises the VM until it stops, then joins its threads and returns how it ended.

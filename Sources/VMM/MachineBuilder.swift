@@ -145,14 +145,17 @@ enum MachineBuilder {
         for (index, drive) in config.drives.enumerated() {
             do {
                 let backend = try FileBlockBackend(path: drive.path, readOnly: drive.readOnly)
-                devices.append(Block(backend: backend, serial: "kiln-drive\(index)"))
+                devices.append(Block(backend: backend, serial: "kiln-drive\(index)",
+                                     rateLimiter: try RateLimiter(drive.rateLimiter)))
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy { devices.append(Rng()) }
         for interface in config.networkInterfaces {
             let mac = try interface.resolvedMAC()
             do {
-                devices.append(Net(backend: try Tap(name: interface.tapName), mac: mac))
+                devices.append(Net(backend: try Tap(name: interface.tapName), mac: mac,
+                                   receiveRateLimiter: try RateLimiter(interface.receiveRateLimiter),
+                                   transmitRateLimiter: try RateLimiter(interface.transmitRateLimiter)))
             } catch { throw .invalidConfiguration("network interface \(interface.id): \(error)") }
         }
         if let vsock = config.vsock {

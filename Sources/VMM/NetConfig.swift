@@ -7,11 +7,17 @@ public struct NetConfig: Sendable, Equatable {
     public var tapName: String
     /// `AA:BB:CC:DD:EE:FF`; nil derives a stable locally administered address.
     public var mac: String?
+    /// Limits on frames from the TAP to the guest, and from the guest to the TAP.
+    public var receiveRateLimiter: RateLimiterConfig
+    public var transmitRateLimiter: RateLimiterConfig
 
-    public init(id: String, tapName: String, mac: String? = nil) {
+    public init(id: String, tapName: String, mac: String? = nil, receiveRateLimiter: RateLimiterConfig = .unlimited,
+                transmitRateLimiter: RateLimiterConfig = .unlimited) {
         self.id = id
         self.tapName = tapName
         self.mac = mac
+        self.receiveRateLimiter = receiveRateLimiter
+        self.transmitRateLimiter = transmitRateLimiter
     }
 
     /// The guest's address: the configured one, or one derived from the ID and TAP name, so

@@ -58,6 +58,10 @@ final class PauseGate: @unchecked Sendable {
         return true
     }
 
+    /// Makes vCPUs that have not entered KVM_RUN yet park before they do (no kick needed):
+    /// `Machine.start` holds them until every thread of the VM is confined.
+    func hold() { requested.store(true, ordering: .releasing) }
+
     func resume() {
         pthread_mutex_lock(mutex)
         requested.store(false, ordering: .releasing)

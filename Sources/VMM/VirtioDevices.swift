@@ -7,14 +7,16 @@ import X86Boot
 import Glibc
 #endif
 
-/// A drive as the user configured it: a host file, optionally read-only.
+/// A drive as the user configured it: a host file, optionally read-only, optionally rate limited.
 public struct DriveConfig: Sendable, Equatable {
     public var path: String
     public var readOnly: Bool
+    public var rateLimiter: RateLimiterConfig
 
-    public init(path: String, readOnly: Bool) {
+    public init(path: String, readOnly: Bool, rateLimiter: RateLimiterConfig = .unlimited) {
         self.path = path
         self.readOnly = readOnly
+        self.rateLimiter = rateLimiter
     }
 }
 

@@ -7,7 +7,7 @@ import Glibc
 /// Everything the probe shares between its threads lives here, set up before any filter.
 enum Probe {
     static let forbiddenActions = [
-        "socket", "socket-unix", "execve", "ptrace", "openat", "kvm-create-vm", "ioctl-tcgets",
+        "socket", "socket-unix", "execve", "ptrace", "openat", "openat-create", "kvm-create-vm", "ioctl-tcgets",
         "clone", "mmap-exec", "mprotect-exec", "mmap-file", "tgkill-sigterm", "futex-requeue", "x32-write",
     ]
 
@@ -179,6 +179,12 @@ enum Probe {
             pthread_kill(pthread_self(), SIGUSR1)
             var request = pollfd(fd: d.event, events: Int16(POLLIN), revents: 0)
             _ = poll(&request, 1, 0) // API requests from the API thread
+            // PATCH /drives: the new backing file, opened, checked and sized.
+            let drive = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+            var info = stat()
+            _ = fstat(drive, &info)
+            _ = lseek(drive, 0, SEEK_END)
+            close(drive)
             close(d.spare) // teardown
         case .api:
             var event = [UInt8](repeating: 0, count: 12)
@@ -203,7 +209,10 @@ enum Probe {
             let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
             _ = execve("/bin/true", argv, environ)
         case "ptrace": _ = rawSyscall(sys("ptrace"), 12 /* PTRACE_GETREGS */, 1, 0, 0, 0, 0)
+        // Plain open of an existing file: no role may (the control role only with O_CLOEXEC).
         case "openat": _ = open("/proc/self/status", O_RDONLY)
+        // Creating a file: no role may.
+        case "openat-create": _ = open("/tmp/kiln-seccomp-probe-created", O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
         case "kvm-create-vm": _ = ioctl(d.kvm, UInt(KVMRequest.createVM), CInt(0))
         case "ioctl-tcgets":
             var attributes = termios()

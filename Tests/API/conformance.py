@@ -383,6 +383,34 @@ def lifecycle():
         r = kiln.request("GET", "/")
         check("after all bad input: still Running", (r.json or {}).get("state") == "Running", repr(r))
 
+        # --- PATCH on the running VM: a new backing file (opened by the confined VMM thread) and
+        # rate limiters; a refused PATCH changes nothing.
+        second_drive = os.path.join(work, "scratch2.img")
+        with open(second_drive, "wb") as f:
+            f.write(b"\0" * (2 << 20))
+        expect(kiln, "PATCH /drives/scratch path_on_host (new file, running VM)", "PATCH", "/drives/scratch",
+               {"drive_id": "scratch", "path_on_host": second_drive}, 204)
+        expect(kiln, "PATCH /drives/scratch rate_limiter", "PATCH", "/drives/scratch",
+               {"drive_id": "scratch", "rate_limiter": {"bandwidth": {"size": 1048576, "refill_time": 100},
+                                                        "ops": {"size": 100, "one_time_burst": 10, "refill_time": 1000}}}, 204)
+        patched = vm_config(kiln) or {}
+        drive = (patched.get("drives") or [{}])[0]
+        check("GET /vm/config shows the new path and rate limiter",
+              drive.get("path_on_host") == second_drive
+              and drive.get("rate_limiter", {}).get("ops", {}).get("size") == 100
+              and drive.get("rate_limiter", {}).get("bandwidth", {}).get("refill_time") == 100, json.dumps(drive))
+        bad_request(kiln, "after boot: PATCH /drives with a missing file", "PATCH", "/drives/scratch",
+                    {"drive_id": "scratch", "path_on_host": os.path.join(work, "missing.img")}, ["missing.img"])
+        bad_request(kiln, "after boot: PATCH /drives with a directory", "PATCH", "/drives/scratch",
+                    {"drive_id": "scratch", "path_on_host": work}, ["not a regular file"])
+        bad_request(kiln, "after boot: PATCH /drives with a negative bucket size", "PATCH", "/drives/scratch",
+                    {"drive_id": "scratch", "rate_limiter": {"ops": {"size": -5, "refill_time": 10}}}, ["size"])
+        bad_request(kiln, "after boot: PATCH /drives with an unknown field", "PATCH", "/drives/scratch",
+                    {"drive_id": "scratch", "is_read_only": False}, ["is_read_only"])
+        check("after refused PATCHes: GET /vm/config unchanged", vm_config(kiln) == patched)
+        r = kiln.request("GET", "/")
+        check("after the PATCHes: still Running", (r.json or {}).get("state") == "Running", repr(r))
+
         # --- logger and metrics files
         with open(log_path) as f:
             log = f.read()

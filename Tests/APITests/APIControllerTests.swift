@@ -1,4 +1,5 @@
 @testable import API
+import Devices
 import Testing
 import VMM
 
@@ -14,6 +15,16 @@ final class RecordingVM: RunningVM {
     func resume() { isPaused = false }
     func sendCtrlAltDel() throws(VMMError) { ctrlAltDels += 1 }
     var metrics: MachineMetrics { MachineMetrics() }
+    var driveUpdates: [(index: Int, path: String?, limiter: RateLimiterConfig?)] = []
+    var interfaceUpdates: [(index: Int, rx: RateLimiterConfig?, tx: RateLimiterConfig?)] = []
+    var driveUpdateFails: VMMError?
+    func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
+        if let driveUpdateFails { throw driveUpdateFails }
+        driveUpdates.append((index, pathOnHost, rateLimiter))
+    }
+    func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
+        interfaceUpdates.append((index, receive, transmit))
+    }
 }
 
 @Suite struct APIControllerTests {

@@ -366,8 +366,9 @@ scenario_sandbox-jail() {
     pass "kiln run as root: VMM jailed by kiln-jailer (uid/gid 65534, no capabilities, no_new_privs, socket in the jail root), stdin/output/exit 42 as usual, run directory and jail removed; --no-jail runs"
 }
 
-# sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`
-# (its output is in boots/sandbox-uname/uname.out; scripts/sandbox.sh shows it).
+# sandbox-uname: the README's first command inside the harness: `kiln run -- uname -a`, or
+# KILN_SANDBOX_CMD (shell-quoted words, from `scripts/sandbox.sh -- CMD...`); output in
+# boots/sandbox-uname/uname.{out,err}, exit code in uname.rc (scripts/sandbox.sh shows them).
 scenario_sandbox-uname() {
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-uname
@@ -376,8 +377,21 @@ scenario_sandbox-uname() {
     SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
     SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
     local t0=$EPOCHREALTIME
+    if [ -n "${KILN_SANDBOX_CMD:-}" ]; then
+        # scripts/sandbox.sh -- CMD...: the user's command (shell-quoted words); its exit code
+        # is the user's business, so any code but kiln run's own 125 (sandbox failure) passes.
+        local -a cmd
+        eval "cmd=($KILN_SANDBOX_CMD)"
+        local rc=0
+        timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- "${cmd[@]}" </dev/null >"$B_DIR/uname.out" 2>"$B_DIR/uname.err" || rc=$?
+        echo "$rc" >"$B_DIR/uname.rc"
+        if [ "$rc" = 125 ] || [ "$rc" = 124 ]; then fail "kiln run -- ${cmd[*]}: exit $rc: $(head -c 300 "$B_DIR/uname.err" | tr '\n' ' ')"; return 0; fi
+        pass "kiln run -- ${cmd[*]}: exit $rc in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s"
+        return 0
+    fi
     sx uname 0 -- --report-timing -- uname -a
     grep -q '^Linux kiln ' "$B_DIR/uname.out" || SX_FAILED="$SX_FAILED output('$(head -c 120 "$B_DIR/uname.out")')"
+    echo 0 >"$B_DIR/uname.rc"
     if [ -n "$SX_FAILED" ]; then fail "kiln run -- uname -a:$SX_FAILED"; return 0; fi
     pass "kiln run -- uname -a in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')s: $(head -c 100 "$B_DIR/uname.out")"
 }

@@ -25,9 +25,9 @@ import Testing
 
     /// Pinned so that widening a filter is a deliberate change (update the README table too).
     @Test func allowedSyscallCounts() {
-        #expect(Seccomp.allowedSyscallCount(.control) == 20)
+        #expect(Seccomp.allowedSyscallCount(.control) == 25)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 30)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 31)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }
@@ -45,8 +45,20 @@ import Testing
         // The device thread is vsock's host side (Firecracker's model): it opens Unix stream
         // sockets and connects them; `devicesSocketsAreUnixStreamsOnly` pins how narrowly.
         let vsockBackend: Set = role == .devices ? ["socket", "connect"] : []
-        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend)
+        // The VMM thread opens a drive's new backing file for PATCH /drives (as Firecracker's
+        // does); `controlOpensExistingFilesOnly` pins how narrowly.
+        let drivePatch: Set = role == .control ? ["openat"] : []
+        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend).subtracting(drivePatch)
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
+    }
+
+    @Test func controlOpensExistingFilesOnly() throws {
+        let open = try #require(ThreadRole.control.rules.first { $0.syscall == "openat" })
+        // O_CREAT | O_TRUNC | O_PATH | __O_TMPFILE clear, O_CLOEXEC set.
+        let checkedFlags: UInt64 = 0o100 | 0o1000 | 0o10000000 | 0o20000000 | 0o2000000
+        let expected: [ArgumentCondition] = [.argument(2, masked: checkedFlags, isOneOf: [0o2000000])]
+        #expect(open.conditions == expected)
+        #expect(!ThreadRole.control.rules.contains { ["open", "openat2", "creat", "unlinkat", "rename"].contains($0.syscall) })
     }
 
     @Test func devicesSocketsAreUnixStreamsOnly() throws {

@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct ProbeTests {
     static let roles = ["control", "devices", "vcpu", "api"]
     static let forbidden = [
-        "socket", "socket-unix", "execve", "ptrace", "openat", "kvm-create-vm", "ioctl-tcgets", "clone",
+        "socket", "socket-unix", "execve", "ptrace", "openat", "openat-create", "kvm-create-vm", "ioctl-tcgets", "clone",
         "mmap-exec", "mprotect-exec", "mmap-file", "tgkill-sigterm", "futex-requeue", "x32-write",
     ]
 

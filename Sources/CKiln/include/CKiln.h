@@ -95,6 +95,12 @@ int kiln_eventfd_consume(int fd, uint64_t *value);
 static const int KILN_EFD_CLOEXEC = 02000000;
 static const int KILN_EFD_NONBLOCK = 04000;
 
+// timerfd wrappers (<sys/timerfd.h> is not in Swift's Glibc module): a CLOCK_MONOTONIC timer,
+// non-blocking and close-on-exec, that rate limiters arm once, relative to now.
+int kiln_timerfd_create(void);
+int kiln_timerfd_arm(int fd, uint64_t nanoseconds);
+int kiln_timerfd_consume(int fd, uint64_t *expirations);
+
 // epoll with the file descriptor as the event's key (epoll_event is packed, awkward in Swift).
 int kiln_epoll_create(void);
 int kiln_epoll_add(int ep, int fd, uint32_t events);

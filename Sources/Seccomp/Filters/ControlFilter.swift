@@ -15,6 +15,17 @@ extension SyscallRule {
         allow("write", because: "stop eventfd, API response eventfd, metrics and log lines, serial flush, messages on stderr"),
         allow("close", because: "teardown closes VM, vCPU and eventfd descriptors"),
         allow("unlink", because: "teardown removes the vsock device's uds_path listening socket"),
+        // PATCH /drives path_on_host (Firecracker's VMM thread opens drives too): existing files
+        // only, as kiln opens them (close-on-exec); never created, truncated, O_PATH or O_TMPFILE.
+        // One masked comparison: libseccomp takes one condition per argument and rule.
+        allow("openat", .argument(2, masked: LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oPath | LinuxABI.oTmpfile
+                                      | LinuxABI.oCloexec, isOneOf: [LinuxABI.oCloexec]),
+              because: "PATCH /drives opens the drive's new backing file"),
+        allow("fstat", because: "PATCH /drives checks the new backing file is a regular file or block device"),
+        allow("newfstatat", .argument(3, hasAll: LinuxABI.atEmptyPath),
+              because: "glibc's fstat is fstatat(fd, \"\", AT_EMPTY_PATH)"),
+        allow("lseek", because: "PATCH /drives: the new backing file's size (SEEK_END)"),
+        allow("timerfd_settime", because: "PATCH of a drive or interface rate limiter fires its timer at once (RateLimiter.update)"),
         munmap,
         restartSyscall,
         rtSigreturn,

@@ -55,8 +55,9 @@ struct BlockBench {
     let queue: MockQueue
 
     init(backend: any BlockBackend, serial: String = "kiln-disk-0", queueSize: UInt16 = 256,
-         sizeMax: UInt32 = Block.defaultSizeMax, features: UInt64? = nil) {
-        block = Block(backend: backend, serial: serial, queueSize: queueSize, sizeMax: sizeMax)
+         sizeMax: UInt32 = Block.defaultSizeMax, features: UInt64? = nil, rateLimiter: RateLimiter? = nil) {
+        block = Block(backend: backend, serial: serial, queueSize: queueSize, sizeMax: sizeMax,
+                      rateLimiter: rateLimiter)
         driver = MockVirtioDriver(device: block, memorySize: 4 << 20)
         queue = driver.start(features: features)[0]
     }
@@ -84,6 +85,15 @@ struct BlockBench {
         if indirect { queue.submitIndirect(buffers) } else { queue.submit(buffers) }
         queue.notify()
         return (queue.takeUsed(), driver.bytes(of: buffers.last!).first ?? 0xEE)
+    }
+
+    /// Makes a read of `sectors` sectors at `sector` available, without notifying; returns
+    /// its data and status buffers.
+    @discardableResult
+    func submitRead(sector: UInt64, sectors: Int = 1) -> (data: MockBuffer, status: MockBuffer) {
+        let data = driver.writable(512 * sectors), status = self.status()
+        queue.submit([header(Self.typeIn, sector: sector), data, status])
+        return (data, status)
     }
 
     /// Header + data + status.

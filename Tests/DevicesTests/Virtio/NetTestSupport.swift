@@ -11,9 +11,11 @@ struct NetRig {
 
     static let mac = MACAddress(0x06, 0x00, 0xAC, 0x10, 0x00, 0x02)
 
-    init(queueSize: UInt16 = 256, memorySize: UInt64 = 4 << 20) {
+    init(queueSize: UInt16 = 256, memorySize: UInt64 = 4 << 20, receiveRateLimiter: RateLimiter? = nil,
+         transmitRateLimiter: RateLimiter? = nil) {
         backend = SocketPairNetBackend()
-        net = Net(backend: backend, mac: Self.mac, queueSize: queueSize)
+        net = Net(backend: backend, mac: Self.mac, queueSize: queueSize, receiveRateLimiter: receiveRateLimiter,
+                  transmitRateLimiter: transmitRateLimiter)
         driver = MockVirtioDriver(device: net, memorySize: memorySize)
         events = MockDeviceEvents(transport: driver.transport)
         try! net.connect(events: events)

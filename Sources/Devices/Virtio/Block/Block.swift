@@ -12,9 +12,14 @@ import Synchronization
 /// Answers: a malformed chain (a descriptor outside RAM, a loop, no writable status byte) is
 /// returned with used length 0; everything else gets a status byte, and used length = bytes
 /// written into guest buffers + 1.
-public final class Block: VirtioDevice {
+///
+/// A `RateLimiter` gates requests (one op and the data bytes of a read or write each); a
+/// refused request stays in the ring until the limiter's timer fires on the device loop.
+/// The backing file can be replaced while the guest runs (`replaceBackend`).
+public final class Block: EventDrivenDevice {
     public static let defaultQueueSize: UInt16 = 256
     public static let defaultSizeMax: UInt32 = 1 << 20
+    public static let requestQueue = 0
 
     // Feature bits (5.2.3).
     public static let featureSizeMax: UInt64 = 1 << 1
@@ -22,83 +27,122 @@ public final class Block: VirtioDevice {
     public static let featureReadOnly: UInt64 = 1 << 5
     public static let featureFlush: UInt64 = 1 << 9
 
+    /// capacity (le64) is read live; size_max and seg_max (le32 each) follow it.
+    static let configLength = 16
+
     public let deviceType = VirtioDeviceType.block
     public let features: UInt64
     public let queueMaxSizes: [UInt16]
-    public var configSize: Int { config.count }
+    public var configSize: Int { Self.configLength }
+    public let isReadOnly: Bool
+    /// Gates requests; unlimited unless configured (or updated by the VMM later).
+    public let rateLimiter: RateLimiter
 
-    private let disk: BlockDisk
-    private let config: [UInt8]
+    /// The disk and the chain buffer, under one lock: `processQueue` holds it for a whole
+    /// pass over the ring and `replaceBackend` takes it, so a backend changes between requests.
+    let work: Mutex<BlockWork>
+    /// The disk's capacity for config space, which the transport reads under its register
+    /// lock, not ours; stored with the disk under `work`.
+    let liveCapacity: Atomic<UInt64>
+    /// size_max and seg_max, little-endian: config bytes 8..<16.
+    private let configTail: [UInt8]
     private let metrics = BlockMetrics()
-    private let chainBuffer: Mutex<[Descriptor]>
+    /// Set once by `connect`, before any vCPU runs; used on the device thread only.
+    private nonisolated(unsafe) var events: (any DeviceEvents)?
 
     /// - Parameters:
     ///   - serial: answered to GET_ID (`/sys/block/vdX/serial`); truncated to 20 bytes.
     ///   - sizeMax: the largest single data buffer accepted, advertised as size_max.
+    ///   - rateLimiter: nil makes an unlimited one, so that the VMM can limit any drive later.
     public init(backend: any BlockBackend, serial: String, queueSize: UInt16 = defaultQueueSize,
-                sizeMax: UInt32 = defaultSizeMax) {
+                sizeMax: UInt32 = defaultSizeMax, rateLimiter: RateLimiter? = nil) {
         precondition(queueSize >= 4 && sizeMax >= 512, "virtio-blk needs a queue of 4+ and size_max of 512+")
         // Header and status take two descriptors of a chain no longer than the queue.
         let segmentMax = UInt32(queueSize) - 2
         var serialBytes = Array(serial.utf8.prefix(BlockRequest.idLength))
         serialBytes += repeatElement(0, count: BlockRequest.idLength - serialBytes.count)
-        disk = BlockDisk(backend: backend, capacity: backend.size / BlockRequest.sectorSize,
-                         isReadOnly: backend.isReadOnly, segmentMax: segmentMax, sizeMax: sizeMax,
-                         serial: serialBytes)
+        let disk = BlockDisk(backend: backend, capacity: backend.size / BlockRequest.sectorSize,
+                             isReadOnly: backend.isReadOnly, segmentMax: segmentMax, sizeMax: sizeMax,
+                             serial: serialBytes)
+        isReadOnly = backend.isReadOnly
         features = Self.featureSizeMax | Self.featureSegmentMax | Self.featureFlush
             | (backend.isReadOnly ? Self.featureReadOnly : 0)
         queueMaxSizes = [queueSize]
-        var config: [UInt8] = []
-        withUnsafeBytes(of: disk.capacity.littleEndian) { config += $0 }
-        withUnsafeBytes(of: sizeMax.littleEndian) { config += $0 }
-        withUnsafeBytes(of: segmentMax.littleEndian) { config += $0 }
-        self.config = config
-        var chainBuffer: [Descriptor] = []
-        chainBuffer.reserveCapacity(Int(queueSize))
-        self.chainBuffer = Mutex(chainBuffer)
+        var configTail: [UInt8] = []
+        withUnsafeBytes(of: sizeMax.littleEndian) { configTail += $0 }
+        withUnsafeBytes(of: segmentMax.littleEndian) { configTail += $0 }
+        self.configTail = configTail
+        liveCapacity = Atomic(disk.capacity)
+        var chain: [Descriptor] = []
+        chain.reserveCapacity(Int(queueSize))
+        work = Mutex(BlockWork(disk: disk, chain: chain))
+        self.rateLimiter = rateLimiter ?? .deviceDefault()
     }
 
     /// Disk size in 512-byte sectors, as the guest sees it.
-    public var capacity: UInt64 { disk.capacity }
-    public var isReadOnly: Bool { disk.isReadOnly }
+    public var capacity: UInt64 { liveCapacity.load(ordering: .acquiring) }
     public var counters: BlockCounters { metrics.snapshot }
 
     public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
-        config.withUnsafeBytes { config in
-            data.copyMemory(from: UnsafeRawBufferPointer(rebasing: config[offset..<offset + data.count]))
+        let capacity = capacity
+        for index in data.indices {
+            let position = offset + index
+            data[index] = position < 8 ? UInt8(truncatingIfNeeded: capacity >> (8 * UInt64(position)))
+                                       : configTail[position - 8]
         }
     }
 
+    /// Watches the rate limiter's timer: when a limited queue may go on, it is serviced again.
+    public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
+        if let failure = rateLimiter.timerFailure { throw failure }
+        try events.watch(rateLimiter.timerFD, for: .readable) { [weak self] _ in self?.rateLimitTimerFired() }
+        self.events = events
+    }
+
+    private func rateLimitTimerFired() {
+        rateLimiter.acknowledgeTimer()
+        events?.serviceQueue(Self.requestQueue)
+    }
+
+    /// Runs requests until the ring is empty or the rate limiter refuses one, which then stays
+    /// in the ring (undone) for the limiter's timer to bring us back.
     public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
-        try chainBuffer.withLock { (buffer: inout [Descriptor]) throws(QueueError) in
+        try work.withLock { (work: inout BlockWork) throws(QueueError) in
             while var chain = try queue.popChain(memory: memory) {
-                let used = handle(&chain, buffer: &buffer, memory: memory)
+                guard rateLimiter.admit() else {
+                    queue.undoPop()
+                    return
+                }
+                let (used, cost) = handle(&chain, work: &work, memory: memory)
                 try queue.addUsed(head: chain.head, length: used, memory: memory)
+                rateLimiter.charge(bytes: cost)
             }
         }
     }
 
-    /// Executes one chain and returns its used length.
-    private func handle(_ chain: inout DescriptorChain, buffer: inout [Descriptor], memory: GuestMemory) -> UInt32 {
+    /// Executes one chain; returns its used length and the data bytes it costs the limiter.
+    private func handle(_ chain: inout DescriptorChain, work: inout BlockWork,
+                        memory: GuestMemory) -> (used: UInt32, cost: UInt64) {
         metrics.requests.increment()
         // Capacity was reserved for the largest queue and a chain never exceeds the queue
         // size, so these appends never allocate.
-        buffer.removeAll(keepingCapacity: true)
+        work.chain.removeAll(keepingCapacity: true)
         do {
-            while let descriptor = try chain.next() { buffer.append(descriptor) }
+            while let descriptor = try chain.next() { work.chain.append(descriptor) }
         } catch {
             metrics.malformedChains.increment()
-            return 0
+            return (0, 0)
         }
-        switch BlockRequest.parse(buffer, memory: memory) {
+        switch BlockRequest.parse(work.chain, memory: memory) {
         case .malformed:
             metrics.malformedChains.increment()
-            return 0
+            return (0, 0)
         case let .badHeader(status):
-            return complete(status: status, with: .ioError, written: 0, memory: memory)
+            return (complete(status: status, with: .ioError, written: 0, memory: memory), 0)
         case let .request(request):
-            let (status, written) = request.execute(in: buffer, memory: memory, disk: disk, metrics: metrics)
-            return complete(status: request.status, with: status, written: written, memory: memory)
+            let (status, written) = request.execute(in: work.chain, memory: memory, disk: work.disk, metrics: metrics)
+            return (complete(status: request.status, with: status, written: written, memory: memory),
+                    request.dataBytes(in: work.chain))
         }
     }
 

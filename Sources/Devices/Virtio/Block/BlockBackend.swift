@@ -4,7 +4,7 @@
 /// Every call moves the whole buffer or throws: a backend never reports partial success, so
 /// short I/O cannot be mistaken for a completed request.
 public protocol BlockBackend: AnyObject, Sendable {
-    /// Size in bytes, read once when the device is built.
+    /// Size in bytes, read when the device is built (or the backend replaces another).
     var size: UInt64 { get }
     /// A read-only backend makes a read-only disk (VIRTIO_BLK_F_RO).
     var isReadOnly: Bool { get }

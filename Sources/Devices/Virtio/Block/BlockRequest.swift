@@ -68,6 +68,12 @@ struct BlockDisk: Sendable {
     /// GET_ID answer: the serial, NUL-padded to 20 bytes.
     let serial: [UInt8]
 
+    /// The same disk on another backend (of the same read-only-ness, which the caller checked).
+    func replacing(_ backend: any BlockBackend) -> BlockDisk {
+        BlockDisk(backend: backend, capacity: backend.size / BlockRequest.sectorSize, isReadOnly: isReadOnly,
+                  segmentMax: segmentMax, sizeMax: sizeMax, serial: serial)
+    }
+
     /// Total length of `request`'s data if every buffer goes the way the request type needs
     /// (device-writable for reads), within seg_max and size_max, and (for I/O) whole sectors.
     func dataLength(of request: BlockRequest, in chain: borrowing [Descriptor],
@@ -92,6 +98,15 @@ struct BlockDisk: Sendable {
 }
 
 extension BlockRequest {
+    /// What the request costs a bandwidth limiter: the declared length of its data buffers
+    /// for a read or write (whether or not it succeeds), nothing for the other types.
+    func dataBytes(in chain: borrowing [Descriptor]) -> UInt64 {
+        guard type == Self.typeIn || type == Self.typeOut else { return 0 }
+        var total: UInt64 = 0
+        for index in data { total += UInt64(chain[index].length) }  // < 32768 × 2^32: no overflow
+        return total
+    }
+
     /// Runs the request against `disk`. Returns the status and how many bytes went into
     /// guest buffers (status byte excluded); a failed read reports what it did move.
     func execute(in chain: borrowing [Descriptor], memory: GuestMemory, disk: BlockDisk,

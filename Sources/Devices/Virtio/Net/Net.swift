@@ -11,6 +11,10 @@ import Synchronization
 /// the transport to service queue 0) and by RX kicks. When the guest has posted too few RX
 /// buffers the backend is unwatched (an empty mask) rather than read: frames wait in the TAP,
 /// nothing is dropped here and nothing spins; the guest's next RX kick watches it again.
+///
+/// Two `RateLimiter`s: one gates frames read from the backend (the backend is unwatched in the
+/// same way while it refuses, and its timer resumes receiving), one gates frames taken from
+/// the TX ring (a refused frame stays in the ring until its timer fires).
 public final class Net: EventDrivenDevice {
     public static let defaultQueueSize: UInt16 = 256
     public static let receiveQueue = 0
@@ -24,6 +28,10 @@ public final class Net: EventDrivenDevice {
     public let queueMaxSizes: [UInt16]
     public let configSize = 8
     public let mac: MACAddress
+    /// Frames from the backend to the guest; unlimited unless configured (or updated later).
+    public let receiveRateLimiter: RateLimiter
+    /// Frames from the guest to the backend; likewise.
+    public let transmitRateLimiter: RateLimiter
 
     private let backend: any NetBackend
     private let config: [UInt8]
@@ -34,12 +42,17 @@ public final class Net: EventDrivenDevice {
     private let mergeable = Atomic<Bool>(false)
     /// Set once by `connect`, before any vCPU runs; used on the device thread only.
     private nonisolated(unsafe) var events: (any DeviceEvents)?
-    /// Whether the backend is unwatched; changed on the device thread only.
+    /// Whether the backend is unwatched (guest short of buffers, receive limiter, backend
+    /// failure); changed on the device thread only.
     private let paused = Atomic<Bool>(false)
 
-    public init(backend: any NetBackend, mac: MACAddress, queueSize: UInt16 = defaultQueueSize) {
+    /// A nil rate limiter makes an unlimited one, so that the VMM can limit any interface later.
+    public init(backend: any NetBackend, mac: MACAddress, queueSize: UInt16 = defaultQueueSize,
+                receiveRateLimiter: RateLimiter? = nil, transmitRateLimiter: RateLimiter? = nil) {
         self.backend = backend
         self.mac = mac
+        self.receiveRateLimiter = receiveRateLimiter ?? .deviceDefault()
+        self.transmitRateLimiter = transmitRateLimiter ?? .deviceDefault()
         queueMaxSizes = [queueSize, queueSize]
         var config = mac.array
         withUnsafeBytes(of: Self.statusLinkUp.littleEndian) { config += $0 }
@@ -50,7 +63,8 @@ public final class Net: EventDrivenDevice {
 
     public var counters: NetCounters { metrics.snapshot }
 
-    /// True while the backend is not being read because the guest lacks RX buffers.
+    /// True while the backend is not being read: the guest lacks RX buffers, or the receive
+    /// rate limiter refused the next frame.
     public var isReceivePaused: Bool { paused.load(ordering: .relaxed) }
 
     public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
@@ -60,7 +74,16 @@ public final class Net: EventDrivenDevice {
     }
 
     public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
+        for limiter in [receiveRateLimiter, transmitRateLimiter] {
+            if let failure = limiter.timerFailure { throw failure }
+        }
         try events.watch(backend.fileDescriptor, for: .readable) { [weak self] _ in self?.backendReadable() }
+        try events.watch(receiveRateLimiter.timerFD, for: .readable) { [weak self] _ in
+            self?.rateLimitTimerFired(Self.receiveQueue)
+        }
+        try events.watch(transmitRateLimiter.timerFD, for: .readable) { [weak self] _ in
+            self?.rateLimitTimerFired(Self.transmitQueue)
+        }
         self.events = events
     }
 
@@ -85,15 +108,17 @@ public final class Net: EventDrivenDevice {
         case Self.receiveQueue:
             let outcome = try receiver.withLock { receiver throws(QueueError) in
                 try receiver.receive(queue: &queue, memory: memory, backend: backend,
-                                     mergeable: mergeable.load(ordering: .relaxed), metrics: metrics,
-                                     budget: Self.receiveBudget)
+                                     mergeable: mergeable.load(ordering: .relaxed), limiter: receiveRateLimiter,
+                                     metrics: metrics, budget: Self.receiveBudget)
             }
-            // An RX kick (new buffers) or readable backend got us here: read on unless the
-            // guest is short of buffers or the backend failed.
-            setPaused(outcome == .needBuffers || outcome == .backendFailed)
+            // An RX kick (new buffers), a readable backend or the limiter's timer got us here:
+            // read on unless the guest is short of buffers, the limiter refused (its timer is
+            // armed) or the backend failed.
+            setPaused(outcome != .budgetSpent && outcome != .backendEmpty)
         case Self.transmitQueue:
             try transmitter.withLock { transmitter throws(QueueError) in
-                try transmitter.transmit(queue: &queue, memory: memory, backend: backend, metrics: metrics)
+                try transmitter.transmit(queue: &queue, memory: memory, backend: backend,
+                                         limiter: transmitRateLimiter, metrics: metrics)
             }
         default:
             break
@@ -109,6 +134,13 @@ public final class Net: EventDrivenDevice {
             return
         }
         events?.serviceQueue(Self.receiveQueue)
+    }
+
+    /// A limiter's timer fired (its budget is back, or the VMM updated it): service its queue,
+    /// which asks the limiter again and, for RX, watches the backend again if it may read.
+    private func rateLimitTimerFired(_ queue: Int) {
+        (queue == Self.receiveQueue ? receiveRateLimiter : transmitRateLimiter).acknowledgeTimer()
+        events?.serviceQueue(queue)
     }
 
     private func setPaused(_ pause: Bool) {

@@ -31,6 +31,8 @@ final class NetReceiver {
         case needBuffers
         /// The backend failed (or reached its end): stop reading until the guest kicks RX.
         case backendFailed
+        /// The rate limiter refused the next frame: stop reading until its timer fires.
+        case rateLimited
     }
 
     /// readv takes at most IOV_MAX (1024) buffers; Linux posts one descriptor per RX chain.
@@ -61,10 +63,13 @@ final class NetReceiver {
         capacity = 0
     }
 
-    /// Moves up to `budget` frames from `backend` into the guest.
+    /// Moves up to `budget` frames from `backend` into the guest, each admitted by `limiter`
+    /// first (so a refused frame stays in the backend and the RX ring is left as it is) and
+    /// charged with its length without the virtio header.
     func receive(queue: inout SplitQueue, memory: GuestMemory, backend: any NetBackend, mergeable: Bool,
-                 metrics: NetMetrics, budget: Int) throws(QueueError) -> Outcome {
+                 limiter: RateLimiter, metrics: NetMetrics, budget: Int) throws(QueueError) -> Outcome {
         for _ in 0..<budget {
+            guard limiter.admit() else { return .rateLimited }
             try takeChains(queue: &queue, memory: memory, mergeable: mergeable, metrics: metrics)
             guard mergeable ? capacity >= NetHeader.maxFrameWithHeader : chainCount > 0 else {
                 metrics.rxPauses.increment()
@@ -86,8 +91,10 @@ final class NetReceiver {
                 continue
             }
             try deliver(length, queue: &queue, memory: memory)
+            let bytes = UInt64(length - NetHeader.size)
+            limiter.charge(bytes: bytes)
             metrics.rxFrames.increment()
-            metrics.rxBytes.increment(by: UInt64(length - NetHeader.size))
+            metrics.rxBytes.increment(by: bytes)
         }
         return .budgetSpent
     }

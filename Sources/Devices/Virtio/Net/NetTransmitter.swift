@@ -9,7 +9,8 @@ import Glibc
 /// A chain is checked as a whole before anything is sent: every descriptor device-readable
 /// and inside RAM, at least the 12-byte header, at most 65562 bytes in all. Anything else is
 /// dropped and counted. Every chain is returned with used length 0 (the device writes
-/// nothing). Touched only under the TX queue's lock; the scatter list is allocated once.
+/// nothing). A chain the rate limiter refuses is put back in the ring, untouched, for when
+/// its timer fires. Touched only under the TX queue's lock; the scatter list is allocated once.
 final class NetTransmitter {
     private let buffers: UnsafeMutableBufferPointer<iovec>
 
@@ -22,27 +23,36 @@ final class NetTransmitter {
     deinit { buffers.deallocate() }
 
     func transmit(queue: inout SplitQueue, memory: GuestMemory, backend: any NetBackend,
-                  metrics: NetMetrics) throws(QueueError) {
+                  limiter: RateLimiter, metrics: NetMetrics) throws(QueueError) {
         while var chain = try queue.popChain(memory: memory) {
-            send(&chain, memory: memory, backend: backend, metrics: metrics)
+            guard limiter.admit() else {
+                queue.undoPop()
+                return
+            }
+            let bytes = send(&chain, memory: memory, backend: backend, metrics: metrics)
             try queue.addUsed(head: chain.head, length: 0, memory: memory)
+            limiter.charge(bytes: bytes)
         }
     }
 
+    /// Sends the chain's frame; returns its length without the header, what it costs the
+    /// limiter (0 for a dropped chain, which still costs an op).
     private func send(_ chain: inout DescriptorChain, memory: GuestMemory, backend: any NetBackend,
-                      metrics: NetMetrics) {
+                      metrics: NetMetrics) -> UInt64 {
         guard let (count, length) = gather(&chain, memory: memory) else {
             metrics.txMalformed.increment()
-            return
+            return 0
         }
+        let bytes = UInt64(length - NetHeader.size)
         do {
             try backend.send(UnsafeBufferPointer(rebasing: buffers[0..<count]))
         } catch {
             metrics.txErrors.increment()
-            return
+            return bytes
         }
         metrics.txFrames.increment()
-        metrics.txBytes.increment(by: UInt64(length - NetHeader.size))
+        metrics.txBytes.increment(by: bytes)
+        return bytes
     }
 
     /// The chain's buffers and total length, or nil when the chain must be dropped.

@@ -101,6 +101,13 @@ public struct SplitQueue: Sendable {
                                head: head, indirectAllowed: indirectDescriptors)
     }
 
+    /// Puts back the chain `popChain` just returned, unconsumed (a rate limiter said "not
+    /// yet"): the next pop yields it again. Valid only directly after a pop that returned a
+    /// chain, with no `addUsed` for it (rust-vmm's `go_to_previous_position`).
+    public mutating func undoPop() {
+        nextAvailable &-= 1
+    }
+
     /// Hands the chain at `head` back with `length` bytes written into its buffers.
     public mutating func addUsed(head: UInt16, length: UInt32, memory: GuestMemory) throws(QueueError) {
         guard head < size else { throw .usedHeadOutOfRange(head: head, size: size) }
