@@ -45,14 +45,20 @@ public final class MetricsSink: @unchecked Sendable {
         if let metrics = vm?.metrics {
             members.append(("vcpu", .object(metrics.vcpuExits.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })))
             members.append(("block", .object(metrics.block.enumerated().map { index, block in
-                (index < driveIDs.count ? driveIDs[index] : block.id, Self.json(block.counters))
+                let throttled = index < metrics.blockThrottled.count ? metrics.blockThrottled[index] : 0
+                return (index < driveIDs.count ? driveIDs[index] : block.id,
+                        Self.json(block.counters).adding("rate_limiter_throttled_events", .uint(throttled)))
             })))
             members.append(("virtio", .object(metrics.transports.map {
                 ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
             })))
             if !metrics.net.isEmpty {
                 members.append(("net", .object(metrics.net.enumerated().map { index, net in
-                    (index < interfaceIDs.count ? interfaceIDs[index] : net.id, Self.json(reflecting: net.counters))
+                    let throttled = index < metrics.netThrottled.count ? metrics.netThrottled[index] : (0, 0)
+                    return (index < interfaceIDs.count ? interfaceIDs[index] : net.id,
+                            Self.json(reflecting: net.counters)
+                                .adding("rx_rate_limiter_throttled", .uint(throttled.0))
+                                .adding("tx_rate_limiter_throttled", .uint(throttled.1)))
                 })))
             }
             if let vsock = metrics.vsock { members.append(("vsock", Self.json(reflecting: vsock))) }

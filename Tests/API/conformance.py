@@ -408,6 +408,9 @@ def lifecycle():
         bad_request(kiln, "after boot: PATCH /drives with an unknown field", "PATCH", "/drives/scratch",
                     {"drive_id": "scratch", "is_read_only": False}, ["is_read_only"])
         check("after refused PATCHes: GET /vm/config unchanged", vm_config(kiln) == patched)
+        line = flush_metrics(kiln, metrics_path) or {}
+        check("metrics: the drive reports rate_limiter_throttled_events",
+              "rate_limiter_throttled_events" in line.get("block", {}).get("scratch", {}), json.dumps(line.get("block")))
         r = kiln.request("GET", "/")
         check("after the PATCHes: still Running", (r.json or {}).get("state") == "Running", repr(r))
 
