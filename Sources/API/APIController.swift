@@ -188,8 +188,7 @@ public final class APIController {
             return .noContent
         case ("PUT", "entropy", 1):
             try requireNotStarted("entropy")
-            _ = try decode(EntropyDevice.self, request.body)
-            resources.entropy = true
+            resources.entropy = try decode(EntropyDevice.self, request.body)
             return .noContent
         case ("PUT", "logger", 1):
             try requireNotStarted("logger")

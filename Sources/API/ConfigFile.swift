@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import Devices
 import VMM
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +37,7 @@ public struct ConfigFile: Decodable, Sendable {
             try resources.put(interface)
         }
         resources.vsock = try c.decodeIfPresent(Vsock.self, forKey: .vsock)
-        resources.entropy = try c.decodeIfPresent(EntropyDevice.self, forKey: .entropy) != nil
+        resources.entropy = try c.decodeIfPresent(EntropyDevice.self, forKey: .entropy)
         resources.logger = try c.decodeIfPresent(LoggerConfig.self, forKey: .logger)
         resources.metrics = try c.decodeIfPresent(MetricsConfig.self, forKey: .metrics)
         for key in [CodingKeys.mmdsConfig, .balloon, .cpuConfig] where c.contains(key) && (try? c.decodeNil(forKey: key)) != true {
@@ -148,10 +149,21 @@ struct NumberProbe: Decodable {
     }
 }
 
-/// `entropy` / `PUT /entropy`: only a rate limiter, which Kiln does not implement yet.
-struct EntropyDevice: Decodable {
-    init(from decoder: any Decoder) throws {
-        try decoder.rejectUnknownKeys([], in: "entropy (rate_limiter is not supported yet)")
+/// `entropy` / `PUT /entropy`: Firecracker's EntropyDeviceConfig, an optional rate limiter.
+public struct EntropyDevice: Decodable, Equatable, Sendable {
+    public var rateLimiter: RateLimiterConfig?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case rateLimiter = "rate_limiter" }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(Set(CodingKeys.allCases.map(\.rawValue)), in: "entropy")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rateLimiter = try RateLimiterBody.decode(c, forKey: .rateLimiter, owner: "entropy")
+    }
+
+    var json: JSONValue {
+        guard let rateLimiter else { return .object([]) }
+        return .object([("rate_limiter", rateLimiter.json)])
     }
 }
 

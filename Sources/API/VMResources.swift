@@ -9,7 +9,8 @@ public struct VMResources: Sendable {
     public private(set) var drives: [Drive] = []
     public private(set) var networkInterfaces: [NetworkInterface] = []
     public var vsock: Vsock?
-    public var entropy = false
+    /// `PUT /entropy` or the config file's `entropy`: the device and its rate limiter.
+    public var entropy: EntropyDevice?
     public var logger: LoggerConfig?
     public var metrics: MetricsConfig?
 
@@ -84,19 +85,21 @@ public struct VMResources: Sendable {
         if let root = drives.first(where: \.isRootDevice) {
             commandLine += " root=/dev/vda " + (root.isReadOnly ? "ro" : "rw")
         }
-        return VMConfig(
+        var config = VMConfig(
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: ordered.map {
                 DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited)
             },
-            entropy: entropy,
+            entropy: entropy != nil,
             networkInterfaces: networkInterfaces.map {
                 NetConfig(id: $0.ifaceID, tapName: $0.hostDevName, mac: $0.guestMAC,
                           receiveRateLimiter: $0.rxRateLimiter ?? .unlimited,
                           transmitRateLimiter: $0.txRateLimiter ?? .unlimited)
             },
             seccomp: seccomp, vsock: vsock.map { VsockConfig(guestCID: UInt64($0.guestCID), udsPath: $0.udsPath) })
+        config.entropyRateLimiter = entropy?.rateLimiter ?? .unlimited
+        return config
     }
 
     /// `GET /vm/config`: Firecracker's FullVmConfiguration.
@@ -107,7 +110,7 @@ public struct VMResources: Sendable {
         members.append(("drives", .array(drives.map(\.json))))
         members.append(("network-interfaces", .array(networkInterfaces.map(\.json))))
         if let vsock { members.append(("vsock", vsock.json)) }
-        if entropy { members.append(("entropy", .object([]))) }
+        if let entropy { members.append(("entropy", entropy.json)) }
         if let logger { members.append(("logger", logger.json)) }
         if let metrics { members.append(("metrics", metrics.json)) }
         return .object(members)

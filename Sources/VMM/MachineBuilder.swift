@@ -149,7 +149,11 @@ enum MachineBuilder {
                                      rateLimiter: try RateLimiter(drive.rateLimiter)))
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
-        if config.entropy { devices.append(Rng()) }
+        if config.entropy {
+            do {
+                devices.append(Rng(rateLimiter: try RateLimiter(config.entropyRateLimiter)))
+            } catch { throw .invalidConfiguration("entropy: \(error)") }
+        }
         for interface in config.networkInterfaces {
             let mac = try interface.resolvedMAC()
             do {

@@ -1,3 +1,4 @@
+import Devices
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,8 @@ public struct VMConfig: Sendable {
     public var drives: [DriveConfig]
     /// Attach a virtio-rng (entropy) device fed from the host's getrandom.
     public var entropy: Bool
+    /// Limits the entropy device's requests and bytes (Firecracker's entropy `rate_limiter`).
+    public var entropyRateLimiter: RateLimiterConfig = .unlimited
     /// virtio-net interfaces backed by host TAP devices, after the drives and entropy on the bus.
     public var networkInterfaces: [NetConfig]
     /// A virtio-vsock device whose host side is Unix sockets at `uds_path` (Firecracker's model).

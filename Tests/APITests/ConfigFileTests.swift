@@ -80,8 +80,10 @@ import VMM
             .contains("guest_cid must be 3") == true)
         #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "network-interfaces": [{"iface_id": "eth0"}]}"#)?
             .contains("host_dev_name") == true)
-        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {"rate_limiter": {}}}"#)?
-            .contains("rate_limiter") == true)
+        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {"rate_limiter": {"ops": {"size": 1}}}}"#)?
+            .contains("refill_time") == true)
+        #expect(error(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {"limit": 1}}"#)?
+            .contains("unknown field 'limit' in entropy") == true)
     }
 
     @Test func missingFileIsNamed() {

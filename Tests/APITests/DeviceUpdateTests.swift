@@ -1,4 +1,5 @@
 @testable import API
+import Foundation
 import Devices
 import Testing
 import VMM
@@ -128,5 +129,28 @@ import VMM
         }
         #expect(h.vm.interfaceUpdates.count == 1)
         #expect(h.config == before)
+    }
+}
+
+@Suite struct EntropyRateLimiterTests {
+    @Test func putEntropyTakesARateLimiter() throws {
+        let h = APIControllerTests.Harness()
+        h.configure()
+        #expect(h.send("PUT", "/entropy", #"{"rate_limiter": {"bandwidth": {"size": 1024, "refill_time": 1000}}}"#).status == 204)
+        #expect(h.config.contains(#""entropy":{"rate_limiter":{"bandwidth":{"size":1024,"one_time_burst":0,"refill_time":1000}}}"#), "\(h.config)")
+        let refused = h.send("PUT", "/entropy", #"{"rate_limiter": {"ops": {"size": -1, "refill_time": 1}}}"#)
+        #expect(refused.status == 400 && (APIController.faultMessage(refused) ?? "").contains("size"))
+        #expect(h.send("PUT", "/actions", #"{"action_type": "InstanceStart"}"#).status == 204)
+        let config = try #require(h.started.first)
+        #expect(config.entropy)
+        #expect(config.entropyRateLimiter.bandwidth == TokenBucketConfig(size: 1024, refillTimeMilliseconds: 1000))
+    }
+
+    @Test func configFileEntropyRateLimiter() throws {
+        let file = try ConfigFile.decode(Data(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {"rate_limiter": {"ops": {"size": 10, "refill_time": 100}}}}"#.utf8))
+        let config = try file.vmConfig()
+        #expect(config.entropy && config.entropyRateLimiter.ops == TokenBucketConfig(size: 10, refillTimeMilliseconds: 100))
+        let plain = try ConfigFile.decode(Data(#"{"boot-source": {"kernel_image_path": "/k"}, "entropy": {}}"#.utf8)).vmConfig()
+        #expect(plain.entropy && plain.entropyRateLimiter == .unlimited)
     }
 }

@@ -100,3 +100,44 @@ final class PatternSource: EntropySource {
         #expect(driver.bytes(of: a)[900...].contains { $0 != 0 })
     }
 }
+
+/// Firecracker's entropy `rate_limiter`: refused requests stay in the ring until the timer.
+@Suite struct RngRateLimitTests {
+    @Test func unlimitedByDefault() throws {
+        let rng = Rng(source: PatternSource())
+        #expect(rng.rateLimiter.config == .unlimited)
+        let driver = MockVirtioDriver(device: rng)
+        let events = MockDeviceEvents(transport: driver.transport)
+        try rng.connect(events: events)
+        #expect(events.mask(of: rng.rateLimiter.timerFD) == .readable)
+        let queue = driver.start()[0]
+        for _ in 0..<16 { queue.submit([driver.writable(8)]) }
+        queue.notify()
+        #expect(queue.takeUsed().count == 16)
+    }
+
+    @Test func bandwidthLimitHoldsRequestsUntilTheBucketRefills() throws {
+        let clock = ManualClock()
+        // 64 bytes per 100 ms: one 64-byte request per refill.
+        let limiter = try RateLimiter(RateLimiterConfig(bandwidth: TokenBucketConfig(size: 64, refillTimeMilliseconds: 100)),
+                                      clock: clock.reading)
+        let rng = Rng(source: PatternSource(), rateLimiter: limiter)
+        let driver = MockVirtioDriver(device: rng)
+        let events = MockDeviceEvents(transport: driver.transport)
+        try rng.connect(events: events)
+        let queue = driver.start()[0]
+        let buffers = (0..<3).map { _ in driver.writable(64) }
+        let heads = buffers.map { queue.submit([$0]) }
+        queue.notify()
+        #expect(queue.takeUsed() == [UsedElement(id: UInt32(heads[0]), length: 64)])
+        #expect(driver.bytes(of: buffers[1]).allSatisfy { $0 == 0xAA })  // untouched
+        #expect(limiter.throttledEvents >= 1)
+        clock.advance(milliseconds: 100)
+        #expect(events.fireReadable(limiter.timerFD))
+        #expect(queue.takeUsed() == [UsedElement(id: UInt32(heads[1]), length: 64)])
+        clock.advance(milliseconds: 100)
+        #expect(events.fireReadable(limiter.timerFD))
+        #expect(queue.takeUsed() == [UsedElement(id: UInt32(heads[2]), length: 64)])
+        #expect(rng.counters == RngCounters(requests: 3, bytes: 192, errors: 0))
+    }
+}

@@ -6,7 +6,10 @@ import GuestMemory
 /// Each chain gets at most `maxBytesPerRequest` bytes, so one guest request cannot keep the
 /// device thread busy for long. A chain with a device-readable or invalid descriptor is
 /// returned with used length 0, as Firecracker does. No features, no config space.
-public final class Rng: VirtioDevice {
+///
+/// A `RateLimiter` gates requests (one op and the bytes filled each), as Firecracker's entropy
+/// device does; a refused request stays in the ring until the limiter's timer fires.
+public final class Rng: EventDrivenDevice {
     public static let defaultQueueSize: UInt16 = 256
     public static let defaultMaxBytesPerRequest = 64 * 1024
 
@@ -15,16 +18,33 @@ public final class Rng: VirtioDevice {
     public let queueMaxSizes: [UInt16]
     public let configSize = 0
     public let maxBytesPerRequest: Int
+    /// Gates requests; unlimited unless configured (or updated by the VMM later).
+    public let rateLimiter: RateLimiter
 
     private let source: any EntropySource
     private let metrics = RngMetrics()
+    /// Set once by `connect`, before any vCPU runs; used on the device thread only.
+    private nonisolated(unsafe) var events: (any DeviceEvents)?
 
     public init(source: any EntropySource = SystemEntropySource(), queueSize: UInt16 = defaultQueueSize,
-                maxBytesPerRequest: Int = defaultMaxBytesPerRequest) {
+                maxBytesPerRequest: Int = defaultMaxBytesPerRequest, rateLimiter: RateLimiter? = nil) {
         precondition(maxBytesPerRequest > 0 && maxBytesPerRequest <= Int(UInt32.max))
         self.source = source
         self.maxBytesPerRequest = maxBytesPerRequest
         queueMaxSizes = [queueSize]
+        self.rateLimiter = rateLimiter ?? .deviceDefault()
+    }
+
+    /// Watches the rate limiter's timer: when a limited queue may go on, it is serviced again.
+    public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
+        if let failure = rateLimiter.timerFailure { throw failure }
+        try events.watch(rateLimiter.timerFD, for: .readable) { [weak self] _ in self?.rateLimitTimerFired() }
+        self.events = events
+    }
+
+    private func rateLimitTimerFired() {
+        rateLimiter.acknowledgeTimer()
+        events?.serviceQueue(0)
     }
 
     public var counters: RngCounters { metrics.snapshot }
@@ -33,10 +53,15 @@ public final class Rng: VirtioDevice {
 
     public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
         while var chain = try queue.popChain(memory: memory) {
+            guard rateLimiter.admit() else {
+                queue.undoPop()
+                return
+            }
             metrics.requests.increment()
             let filled = fill(&chain, memory: memory)
             metrics.bytes.increment(by: UInt64(filled))
             try queue.addUsed(head: chain.head, length: UInt32(filled), memory: memory)
+            rateLimiter.charge(bytes: UInt64(filled))
         }
     }
 
