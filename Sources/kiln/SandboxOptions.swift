@@ -10,6 +10,10 @@ struct SandboxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Working directory of the command in the guest.", valueName: "dir"))
     var workdir: String?
 
+    @Option(help: ArgumentHelp("Run the command as this guest user: UID or UID:GID, numbers (GID defaults to UID; default: root).",
+                               valueName: "uid[:gid]"))
+    var user: String?
+
     @Option(name: .customLong("copy-in"),
             help: ArgumentHelp("Copy a host file into the guest before the command (repeatable).", valueName: "src:dst"))
     var copyIn: [String] = []
@@ -36,7 +40,9 @@ struct SandboxOptions: ParsableArguments {
             environment.append(entry)
         }
         if let workdir, !workdir.hasPrefix("/") { fail("--workdir \(workdir): must be an absolute guest path") }
-        var job = SandboxJob(request: ExecRequest(argv: command, env: environment, cwd: workdir ?? "", stdin: true))
+        let (uid, gid) = user.map(Self.parseUser) ?? (FrameLimits.keepID, FrameLimits.keepID)
+        var job = SandboxJob(request: ExecRequest(argv: command, env: environment, cwd: workdir ?? "", uid: uid, gid: gid,
+                                                  stdin: true))
         job.copyIn = copyIn.map { spec in
             guard let copy = SandboxJob.Copy.parse(spec) else { fail("--copy-in \(spec): expected SRC:DST") }
             guard copy.destination.hasPrefix("/") else { fail("--copy-in \(spec): the guest path must be absolute") }
@@ -51,6 +57,16 @@ struct SandboxOptions: ParsableArguments {
     }
 
     private func terminalName() -> String { "dumb" }
+
+    /// `UID` or `UID:GID`, decimal, below 2^32 - 1 (the protocol's "keep the agent's own").
+    static func parseUser(_ text: String) -> (uid: UInt32, gid: UInt32) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        let ids = parts.map { part in UInt32(part).flatMap { $0 < FrameLimits.keepID ? $0 : nil } }
+        guard (1...2).contains(parts.count), let uid = ids[0], let gid = parts.count == 2 ? ids[1] : uid else {
+            fail("--user \(text): expected UID or UID:GID, numbers below \(FrameLimits.keepID)")
+        }
+        return (uid, gid)
+    }
 }
 
 /// How `kiln run` reports the command: its code, 128+N for signal N; 127/126 when it could not

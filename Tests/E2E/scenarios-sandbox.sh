@@ -180,8 +180,8 @@ scenario_sandbox-run() {
     local rc=0
     timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" -- sha256sum <"$B_DIR/stdin.data" >"$B_DIR/stdin.out" 2>"$B_DIR/stdin.err" || rc=$?
     sx_expect stdin "exit $rc, sha256" "$rc $(cut -c1-64 "$B_DIR/stdin.out")" "0 $(sha256sum <"$B_DIR/stdin.data" | cut -c1-64)"
-    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc -- sh -c 'echo "$GREETING $(pwd)"'
-    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc"
+    sx envcwd 0 -- --env GREETING=hello-kiln --workdir /proc --user 1000:1001 -- sh -c 'echo "$GREETING $(pwd) $(id -u):$(id -g)"'
+    sx_expect envcwd output "$(cat "$B_DIR/envcwd.out")" "hello-kiln /proc 1000:1001"
     head -c 2500000 /dev/urandom >"$B_DIR/copy.in"
     sx copy 0 -- --copy-in "$B_DIR/copy.in:/root/copied" --copy-out "/root/copied:$B_DIR/copy.back" -- sha256sum /root/copied
     sx_expect copy "sha256 in the guest" "$(cut -c1-64 "$B_DIR/copy.out")" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
@@ -205,7 +205,7 @@ scenario_sandbox-run() {
     leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
-    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
 }
 
 # proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to

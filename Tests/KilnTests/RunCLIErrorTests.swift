@@ -32,6 +32,9 @@ import Testing
         try expectOneLineError(base + ["--cpus", "0", "--", "true"], mentioning: "--cpus 0")
         try expectOneLineError(base + ["--memory", "4", "--", "true"], mentioning: "--memory 4")
         try expectOneLineError(base + ["--timeout", "0", "--", "true"], mentioning: "--timeout")
+        for user in ["root", "1000:", ":1000", "1:2:3", "1000:-1", "4294967295", "1000:x"] {
+            try expectOneLineError(base + ["--user", user, "--", "true"], mentioning: "--user \(user)")
+        }
     }
 
     @Test func missingImages() throws {
