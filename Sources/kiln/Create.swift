@@ -32,7 +32,7 @@ struct Create: ParsableCommand {
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
                                    jail: jail, tap: tap)
         guard let identity = ProcessIdentity.of(vmm.pid) else {
-            vmm.stop(endpoint: nil)
+            vmm.stop()
             vmm.showLogs()
             directory.remove()
             fail("the VMM of sandbox \(name) ended at once")
@@ -42,7 +42,7 @@ struct Create: ParsableCommand {
                            "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {
-            vmm.stop(endpoint: nil)
+            vmm.stop()
             directory.remove()
             fail("cannot record sandbox \(name) in \(directory.path): \(String(cString: strerror(err)))")
         }
@@ -52,7 +52,7 @@ struct Create: ParsableCommand {
             }
         } catch {
             printError("kiln: error: sandbox \(name) did not start: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
-            vmm.stop(endpoint: nil)
+            vmm.stop()
             vmm.showLogs()
             directory.remove()
             throw ExitCode(125)

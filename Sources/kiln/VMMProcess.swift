@@ -81,10 +81,8 @@ final class VMMProcess {
         return exited
     }
 
-    /// Ends the VM: through the agent's power-off when `endpoint` is given, then waits up to
-    /// 10 s for the VMM to exit before killing it.
-    func stop(endpoint: AgentEndpoint?) {
-        if let endpoint, !hasExited() { try? SandboxJob.powerOff(endpoint: endpoint) }
+    /// Gives a VMM that is on its way out up to 10 s to exit, then kills it.
+    func stop() {
         let deadline = monotonicNow() + 10
         while !hasExited() && monotonicNow() < deadline { usleep(5_000) }
         if !hasExited() {
@@ -93,6 +91,16 @@ final class VMMProcess {
             _ = waitpid(pid, &status, 0)
             exited = true
         }
+    }
+
+    /// Ends the VM at once (SIGKILL to the VMM, then reaped).
+    func end() {
+        guard !hasExited() else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        exited = true
+        ending = "killed by kiln run"
     }
 
     /// The VMM's log and the end of the guest console, for a run that failed.
