@@ -66,6 +66,19 @@ public final class ChildRegistry: Sendable {
         return try result.get()
     }
 
+    /// Sends `number` to the child's process group (it leads one) and, if the group is gone, to
+    /// the child itself, but the child only while its pid is still ours: owned and not yet
+    /// reaped, checked under the lock the reaper and `collect` take. A reaped child's pid can
+    /// belong to any other process (or thread: kill on a thread id hits its whole process),
+    /// which must never get the signal; its group id stays reserved while members of the group
+    /// live, so the group (background processes the command left) is still signalled.
+    public func signal(_ pid: pid_t, _ number: Int32) {
+        state.withLock { state in
+            guard kill(-pid, number) != 0, state.owned.contains(pid), state.exited[pid] == nil else { return }
+            _ = kill(pid, number)
+        }
+    }
+
     /// The wait status of a terminated child (after its pidfd polled readable), nil if it is
     /// still running. Removes the child from the registry once its status is returned.
     public func collect(_ pid: pid_t) -> Int32? {

@@ -35,7 +35,8 @@ func runExec(_ request: ExecRequest, channel: inout FrameChannel, children: Chil
     // Writes to the command's stdin pipe must fail with EPIPE, never raise SIGPIPE.
     kiln_agent_thread_sigpipe(1)
     defer { kiln_agent_thread_sigpipe(0) }
-    var relay = ExecRelay(child: child, stdout: stdoutPipe.read, stderr: stderrPipe.read, stdin: stdinPipe?.write)
+    var relay = ExecRelay(child: child, children: children, stdout: stdoutPipe.read, stderr: stderrPipe.read,
+                          stdin: stdinPipe?.write)
     defer { relay.closeAll() }
     do {
         let status = try relay.run(channel: &channel, children: children)
@@ -72,8 +73,12 @@ private struct ExecRelay {
     /// for while it keeps coming, but the exit is reported after this quiet time.
     static let quietAfterExitMs: Int32 = 100
 
-    init(child: ChildRegistry.Child, stdout: Int32, stderr: Int32, stdin: Int32?) {
+    /// Where the child's status is kept; signals go through it (see `ChildRegistry.signal`).
+    let children: ChildRegistry
+
+    init(child: ChildRegistry.Child, children: ChildRegistry, stdout: Int32, stderr: Int32, stdin: Int32?) {
         self.child = child
+        self.children = children
         self.stdout = stdout
         self.stderr = stderr
         self.stdin = stdin
@@ -149,8 +154,9 @@ private struct ExecRelay {
             case .stdinClose:
                 stdinCloseRequested = true
             case .signal(let number):
-                // The whole process group, as a terminal's Ctrl-C would (the child is a session leader).
-                if kill(-child.pid, number) != 0 { _ = kill(child.pid, number) }
+                // The whole process group, as a terminal's Ctrl-C would (the child is a session
+                // leader); a signal that arrives after the command ended reaches nobody.
+                children.signal(child.pid, number)
             default:
                 throw .protocolError(.unexpectedMessage("\(message.name) while a command runs"))
             }
@@ -185,8 +191,7 @@ private struct ExecRelay {
 
     mutating func killAndReap(children: ChildRegistry) {
         guard !reaped else { return }
-        _ = kill(-child.pid, SIGKILL)
-        _ = kill(child.pid, SIGKILL)
+        children.signal(child.pid, SIGKILL)
         while children.collect(child.pid) == nil {
             var p = pollfd(fd: child.pidfd, events: Int16(POLLIN), revents: 0)
             _ = poll(&p, 1, 100)

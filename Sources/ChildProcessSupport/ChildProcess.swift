@@ -45,7 +45,9 @@ public enum ChildProcess {
         DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
         if group.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
+            // Only while it runs: once reaped, its pid may be any process's, or a thread's of
+            // this one (kill on a thread id ends its whole process).
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             throw ChildProcessTimeout(description: "\(executable) \(arguments.joined(separator: " ")) timed out after \(timeout) s")
         }
