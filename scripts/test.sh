@@ -42,11 +42,23 @@ release_build && release_ok=1
 export KILN_STATIC_BIN="$PWD/.build/release/kiln"
 
 log "swift test (unit tests, test guests on /dev/kvm, real jails)"
-swift test --skip-build --disable-xctest 2>&1 | tee /tmp/kiln-swift-test.$$ | grep -vE '^(✔|􀟈|◇) ' | tail -n 60
-unit_status=${PIPESTATUS[0]}
-unit_passed=$(grep -oE 'Test run with [0-9]+ tests? in [0-9]+ suites? passed' /tmp/kiln-swift-test.$$ | grep -oE '[0-9]+' | head -1)
-unit_failed=$(grep -E '^✘ Test ' /tmp/kiln-swift-test.$$ | grep -v '^✘ Test run' | grep -c 'failed after' || true)
-rm -f /tmp/kiln-swift-test.$$
+unit_log=/tmp/kiln-swift-test.$$
+run_unit_tests() {
+    swift test --skip-build --disable-xctest 2>&1 | tee "$unit_log" | grep -vE '^(✔|􀟈|◇) ' | tail -n 60
+    unit_status=${PIPESTATUS[0]}
+}
+run_unit_tests
+# A test process that dies (a signal, no "Test run with N tests" line) says nothing on its own:
+# show its unfiltered end, and run the suite once more; the second run decides, and the crash
+# stays in the output as a RETRY line.
+if ! grep -qE 'Test run with [0-9]+ tests?' "$unit_log"; then
+    log "RETRY swift test: the test process ended (exit $unit_status) without a summary; its last lines:"
+    tail -n 40 "$unit_log" | sed 's/^/    | /'
+    run_unit_tests
+fi
+unit_passed=$(grep -oE 'Test run with [0-9]+ tests? in [0-9]+ suites? passed' "$unit_log" | grep -oE '[0-9]+' | head -1)
+unit_failed=$(grep -E '^✘ Test ' "$unit_log" | grep -v '^✘ Test run' | grep -c 'failed after' || true)
+rm -f "$unit_log"
 if [ "$unit_status" -eq 0 ] && [ -n "$unit_passed" ]; then
     passed=$((passed + unit_passed))
 else
