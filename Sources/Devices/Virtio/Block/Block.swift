@@ -47,8 +47,6 @@ public final class Block: EventDrivenDevice {
     /// size_max and seg_max, little-endian: config bytes 8..<16.
     private let configTail: [UInt8]
     private let metrics = BlockMetrics()
-    /// Set once by `connect`, before any vCPU runs; used on the device thread only.
-    private nonisolated(unsafe) var events: (any DeviceEvents)?
 
     /// - Parameters:
     ///   - serial: answered to GET_ID (`/sys/block/vdX/serial`); truncated to 20 bytes.
@@ -94,14 +92,7 @@ public final class Block: EventDrivenDevice {
 
     /// Watches the rate limiter's timer: when a limited queue may go on, it is serviced again.
     public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
-        if let failure = rateLimiter.timerFailure { throw failure }
-        try events.watch(rateLimiter.timerFD, for: .readable) { [weak self] _ in self?.rateLimitTimerFired() }
-        self.events = events
-    }
-
-    private func rateLimitTimerFired() {
-        rateLimiter.acknowledgeTimer()
-        events?.serviceQueue(Self.requestQueue)
+        try rateLimiter.serviceOnTimer(Self.requestQueue, through: events)
     }
 
     /// Runs requests until the ring is empty or the rate limiter refuses one, which then stays

@@ -73,17 +73,12 @@ public final class Net: EventDrivenDevice {
         }
     }
 
+    /// A limiter's timer (its budget is back, or the VMM updated it) services its queue, which
+    /// asks the limiter again and, for RX, watches the backend again if it may read.
     public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
-        for limiter in [receiveRateLimiter, transmitRateLimiter] {
-            if let failure = limiter.timerFailure { throw failure }
-        }
+        try receiveRateLimiter.serviceOnTimer(Self.receiveQueue, through: events)
+        try transmitRateLimiter.serviceOnTimer(Self.transmitQueue, through: events)
         try events.watch(backend.fileDescriptor, for: .readable) { [weak self] _ in self?.backendReadable() }
-        try events.watch(receiveRateLimiter.timerFD, for: .readable) { [weak self] _ in
-            self?.rateLimitTimerFired(Self.receiveQueue)
-        }
-        try events.watch(transmitRateLimiter.timerFD, for: .readable) { [weak self] _ in
-            self?.rateLimitTimerFired(Self.transmitQueue)
-        }
         self.events = events
     }
 
@@ -134,13 +129,6 @@ public final class Net: EventDrivenDevice {
             return
         }
         events?.serviceQueue(Self.receiveQueue)
-    }
-
-    /// A limiter's timer fired (its budget is back, or the VMM updated it): service its queue,
-    /// which asks the limiter again and, for RX, watches the backend again if it may read.
-    private func rateLimitTimerFired(_ queue: Int) {
-        (queue == Self.receiveQueue ? receiveRateLimiter : transmitRateLimiter).acknowledgeTimer()
-        events?.serviceQueue(queue)
     }
 
     private func setPaused(_ pause: Bool) {

@@ -23,8 +23,6 @@ public final class Rng: EventDrivenDevice {
 
     private let source: any EntropySource
     private let metrics = RngMetrics()
-    /// Set once by `connect`, before any vCPU runs; used on the device thread only.
-    private nonisolated(unsafe) var events: (any DeviceEvents)?
 
     public init(source: any EntropySource = SystemEntropySource(), queueSize: UInt16 = defaultQueueSize,
                 maxBytesPerRequest: Int = defaultMaxBytesPerRequest, rateLimiter: RateLimiter? = nil) {
@@ -37,14 +35,7 @@ public final class Rng: EventDrivenDevice {
 
     /// Watches the rate limiter's timer: when a limited queue may go on, it is serviced again.
     public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
-        if let failure = rateLimiter.timerFailure { throw failure }
-        try events.watch(rateLimiter.timerFD, for: .readable) { [weak self] _ in self?.rateLimitTimerFired() }
-        self.events = events
-    }
-
-    private func rateLimitTimerFired() {
-        rateLimiter.acknowledgeTimer()
-        events?.serviceQueue(0)
+        try rateLimiter.serviceOnTimer(0, through: events)
     }
 
     public var counters: RngCounters { metrics.snapshot }
