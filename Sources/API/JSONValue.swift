@@ -11,12 +11,6 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool { lhs.serialized == rhs.serialized }
 
-    /// This object with one more member at the end; any other value is returned unchanged.
-    func adding(_ key: String, _ value: JSONValue) -> JSONValue {
-        guard case let .object(members) = self else { return self }
-        return .object(members + [(key, value)])
-    }
-
     public var serialized: String {
         var out = ""
         write(to: &out)

@@ -45,20 +45,14 @@ public final class MetricsSink: @unchecked Sendable {
         if let metrics = vm?.metrics {
             members.append(("vcpu", .object(metrics.vcpuExits.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })))
             members.append(("block", .object(metrics.block.enumerated().map { index, block in
-                let throttled = index < metrics.blockThrottled.count ? metrics.blockThrottled[index] : 0
-                return (index < driveIDs.count ? driveIDs[index] : block.id,
-                        Self.json(block.counters).adding("rate_limiter_throttled_events", .uint(throttled)))
+                (index < driveIDs.count ? driveIDs[index] : block.id, Self.json(block.counters))
             })))
             members.append(("virtio", .object(metrics.transports.map {
                 ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
             })))
             if !metrics.net.isEmpty {
                 members.append(("net", .object(metrics.net.enumerated().map { index, net in
-                    let throttled = index < metrics.netThrottled.count ? metrics.netThrottled[index] : (0, 0)
-                    return (index < interfaceIDs.count ? interfaceIDs[index] : net.id,
-                            Self.json(reflecting: net.counters)
-                                .adding("rx_rate_limiter_throttled", .uint(throttled.0))
-                                .adding("tx_rate_limiter_throttled", .uint(throttled.1)))
+                    (index < interfaceIDs.count ? interfaceIDs[index] : net.id, Self.json(reflecting: net.counters))
                 })))
             }
             if let vsock = metrics.vsock { members.append(("vsock", Self.json(reflecting: vsock))) }
@@ -104,6 +98,7 @@ public final class MetricsSink: @unchecked Sendable {
                  ("write_count", .uint(c.writeRequests)), ("flush_count", .uint(c.flushes)),
                  ("get_id_count", .uint(c.getIDs)), ("read_bytes", .uint(c.bytesRead)),
                  ("write_bytes", .uint(c.bytesWritten)), ("io_errors", .uint(c.ioErrors)),
-                 ("unsupported", .uint(c.unsupported)), ("malformed_chains", .uint(c.malformedChains))])
+                 ("unsupported", .uint(c.unsupported)), ("malformed_chains", .uint(c.malformedChains)),
+                 ("rate_limiter_throttled_events", .uint(c.rateLimiterThrottledEvents))])
     }
 }

@@ -53,9 +53,10 @@ public struct VMResources: Sendable {
 
     /// Where drive `id` sits among the VM's drives (the root drive first, as `vmConfig` orders
     /// them): the index the running machine knows it by.
-    func busIndex(ofDrive id: String) -> Int? {
-        (drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }).firstIndex { $0.driveID == id }
-    }
+    func busIndex(ofDrive id: String) -> Int? { busOrderedDrives.firstIndex { $0.driveID == id } }
+
+    /// The drives as the VM gets them: the root drive first (/dev/vda), the rest in order.
+    var busOrderedDrives: [Drive] { drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice } }
 
     func busIndex(ofInterface id: String) -> Int? { networkInterfaces.firstIndex { $0.ifaceID == id } }
 
@@ -80,7 +81,6 @@ public struct VMResources: Sendable {
     /// `root=/dev/vda ro|rw` is added to the command line.
     public func vmConfig(seccomp: Bool = true) throws(ConfigurationError) -> VMConfig {
         guard let bootSource else { throw ConfigurationError("no boot source: PUT /boot-source first") }
-        let ordered = drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice }
         var commandLine = bootSource.bootArgs ?? VMConfig.defaultCommandLine
         if let root = drives.first(where: \.isRootDevice) {
             commandLine += " root=/dev/vda " + (root.isReadOnly ? "ro" : "rw")
@@ -88,7 +88,7 @@ public struct VMResources: Sendable {
         var config = VMConfig(
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
-            drives: ordered.map {
+            drives: busOrderedDrives.map {
                 DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited)
             },
             entropy: entropy != nil,

@@ -230,7 +230,6 @@ public final class Machine: @unchecked Sendable {
             if let block = transport.device as? Block {
                 name = "drive\(blockIndex)"
                 result.block.append((id: name, counters: block.counters))
-                result.blockThrottled.append(block.rateLimiter.throttledEvents)
                 blockIndex += 1
             } else if let rng = transport.device as? Rng {
                 name = "entropy"
@@ -238,8 +237,6 @@ public final class Machine: @unchecked Sendable {
             } else if let net = transport.device as? Net {
                 name = "net\(result.net.count)"
                 result.net.append((id: name, counters: net.counters))
-                result.netThrottled.append((receive: net.receiveRateLimiter.throttledEvents,
-                                            transmit: net.transmitRateLimiter.throttledEvents))
             } else if let vsock = transport.device as? Vsock {
                 name = "vsock"
                 result.vsock = vsock.counters
@@ -258,11 +255,6 @@ public struct MachineMetrics: Sendable {
     public var block: [(id: String, counters: BlockCounters)] = []
     public var entropy: RngCounters?
     public var net: [(id: String, counters: NetCounters)] = []
-    /// Times each drive's rate limiter held a request back (Firecracker's
-    /// `rate_limiter_throttled_events`), in `block` order.
-    public var blockThrottled: [UInt64] = []
-    /// The same for each interface's receive and transmit limiters, in `net` order.
-    public var netThrottled: [(receive: UInt64, transmit: UInt64)] = []
     public var vsock: VsockCounters?
     /// Per virtio device: queue notifications serviced and interrupts raised.
     public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []

@@ -79,7 +79,11 @@ public final class Block: EventDrivenDevice {
 
     /// Disk size in 512-byte sectors, as the guest sees it.
     public var capacity: UInt64 { liveCapacity.load(ordering: .acquiring) }
-    public var counters: BlockCounters { metrics.snapshot }
+    public var counters: BlockCounters {
+        var counters = metrics.snapshot
+        counters.rateLimiterThrottledEvents = rateLimiter.throttledEvents
+        return counters
+    }
 
     public func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {
         let capacity = capacity

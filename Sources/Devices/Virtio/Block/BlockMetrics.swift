@@ -19,6 +19,8 @@ public struct BlockCounters: Equatable, Sendable {
     /// Chains with no usable status byte (bad descriptors, no status descriptor): returned
     /// with a used length of 0 and no status.
     public var malformedChains: UInt64 = 0
+    /// Times the rate limiter held a request back (Firecracker's `rate_limiter_throttled_events`).
+    public var rateLimiterThrottledEvents: UInt64 = 0
 
     public init() {}
 }

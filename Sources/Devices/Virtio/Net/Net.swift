@@ -61,7 +61,12 @@ public final class Net: EventDrivenDevice {
         transmitter = Mutex(NetTransmitter(queueSize: queueSize))
     }
 
-    public var counters: NetCounters { metrics.snapshot }
+    public var counters: NetCounters {
+        var counters = metrics.snapshot
+        counters.rxRateLimiterThrottled = receiveRateLimiter.throttledEvents
+        counters.txRateLimiterThrottled = transmitRateLimiter.throttledEvents
+        return counters
+    }
 
     /// True while the backend is not being read: the guest lacks RX buffers, or the receive
     /// rate limiter refused the next frame.

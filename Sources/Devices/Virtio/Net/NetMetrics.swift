@@ -22,6 +22,9 @@ public struct NetCounters: Equatable, Sendable {
     /// Times receiving stopped because the guest had posted too few RX buffers; frames then
     /// wait in the backend until the guest posts more.
     public var rxPauses: UInt64 = 0
+    /// Times the receive and the transmit rate limiter held a frame back.
+    public var rxRateLimiterThrottled: UInt64 = 0
+    public var txRateLimiterThrottled: UInt64 = 0
 
     public init() {}
 }
