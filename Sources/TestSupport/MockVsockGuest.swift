@@ -43,10 +43,20 @@ public final class MockVsockGuest {
     // MARK: - RX
 
     /// Makes `count` more device-writable buffers of `size` bytes available and kicks RX.
-    public func postRxBuffers(_ count: Int, size: Int = VsockHeader.size + 4096, notify: Bool = true) {
+    /// `splitHeader` posts each as two descriptors, header and payload, as Linux 6.1 does (here
+    /// adjacent in memory, so `receive` reads the packet as one).
+    public func postRxBuffers(_ count: Int, size: Int = VsockHeader.size + 4096, splitHeader: Bool = false,
+                              notify: Bool = true) {
         for _ in 0..<count {
             let buffer = freeRx.popLast().flatMap { $0.length == UInt32(size) ? $0 : nil } ?? driver.writable(size)
-            postedRx[rx.submit([buffer])] = buffer
+            var chain = [buffer]
+            if splitHeader && size > VsockHeader.size {
+                let header = UInt32(VsockHeader.size)
+                chain = [MockBuffer(address: buffer.address, length: header, deviceWritable: true),
+                         MockBuffer(address: GuestAddress(buffer.address.rawValue + UInt64(header)),
+                                    length: buffer.length - header, deviceWritable: true)]
+            }
+            postedRx[rx.submit(chain)] = buffer
         }
         if notify { rx.notify() }
     }

@@ -101,11 +101,12 @@ public struct SplitQueue: Sendable {
                                head: head, indirectAllowed: indirectDescriptors)
     }
 
-    /// Puts back the chain `popChain` just returned, unconsumed (a rate limiter said "not
-    /// yet"): the next pop yields it again. Valid only directly after a pop that returned a
-    /// chain, with no `addUsed` for it (rust-vmm's `go_to_previous_position`).
-    public mutating func undoPop() {
-        nextAvailable &-= 1
+    /// Puts back the last `count` chains `popChain` returned, unconsumed (a rate limiter said
+    /// "not yet", or a batch read had no bytes for them): the next pops yield them again.
+    /// Valid only for chains popped last, none of them given to `addUsed` (rust-vmm's
+    /// `go_to_previous_position`).
+    public mutating func undoPop(count: UInt16 = 1) {
+        nextAvailable &-= count
     }
 
     /// Hands the chain at `head` back with `length` bytes written into its buffers.

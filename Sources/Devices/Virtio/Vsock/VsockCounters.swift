@@ -5,6 +5,8 @@ public struct VsockCounters: Equatable, Sendable {
     public var packetsToGuest: UInt64 = 0
     public var bytesToHost: UInt64 = 0
     public var bytesToGuest: UInt64 = 0
+    /// Reads of host sockets for guest data: one can fill many RX buffers.
+    public var hostReads: UInt64 = 0
     /// Guest packets refused by `VsockPacketCheck` or with a malformed chain.
     public var rejectedPackets: UInt64 = 0
     /// RX chains returned unused because they were malformed or shorter than a header.

@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// Packets to the guest (the RX queue): queued RSTs first, then connections round-robin, one
-/// packet each per turn. Data is read from the host socket straight into the guest buffer.
+/// read each per turn. Data is read from the host socket straight into guest buffers: one
+/// readv fills as many RX buffers as the guest's credit allows (see `VsockRxBatch`).
 extension VsockMuxer {
     func processRX(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
         applyPendingReset()
@@ -24,7 +25,7 @@ extension VsockMuxer {
                 head = chain.head
             }
             heldRxHead = nil
-            guard let payload = fillRxBuffer() else {
+            guard let payload = try fillRxBuffer(&queue, memory: memory) else {
                 heldRxHead = head
                 if !resets.isEmpty { continue }  // a connection failed and owes a RST
                 return
@@ -32,13 +33,14 @@ extension VsockMuxer {
             counters.packetsToGuest += 1
             counters.bytesToGuest += UInt64(payload)
             try queue.addUsed(head: head, length: UInt32(VsockHeader.size + payload), memory: memory)
+            try rxBatch.publish(&queue, memory: memory, counters: &counters)
         }
         guestWorkAdded = false
     }
 
     /// Writes the next packet into the gathered RX buffers; its payload length, or nil when no
     /// connection had anything after all (its socket was empty).
-    private func fillRxBuffer() -> Int? {
+    private func fillRxBuffer(_ queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) -> Int? {
         if let reset = resets.pop() {
             put(reset)
             counters.resetsSent += 1
@@ -51,7 +53,7 @@ extension VsockMuxer {
             turns -= 1
             connection.isScheduled = false
             guard connection.isOpen else { continue }
-            let payload = packet(for: connection)
+            let payload = try packet(for: connection, &queue, memory: memory)
             if connection.hasWorkForGuest { schedule(connection) }
             if let payload { return payload }
             if !resets.isEmpty { return nil }
@@ -59,7 +61,8 @@ extension VsockMuxer {
         return nil
     }
 
-    private func packet(for connection: VsockConnection) -> Int? {
+    private func packet(for connection: VsockConnection, _ queue: inout SplitQueue,
+                        memory: GuestMemory) throws(QueueError) -> Int? {
         if connection.owed.contains(.request) {
             connection.owed.remove(.request)
             return put(.request, connection)
@@ -72,25 +75,40 @@ extension VsockMuxer {
             connection.owed.remove(.shutdown)
             return put(.shutdown, connection, flags: connection.shutdownTold)
         }
-        if connection.canSendData, let payload = readHost(connection) { return payload }
+        if connection.canSendData, let payload = try readHost(connection, &queue, memory: memory) { return payload }
         if connection.isOpen, connection.owed.contains(.creditUpdate) {
             return put(.creditUpdate, connection)
         }
         return nil
     }
 
-    /// One RW packet read from the host socket, at most the guest's credit.
-    private func readHost(_ connection: VsockConnection) -> Int? {
-        let room = min(Int(connection.peerCredit), rxBuffers.totalLength - VsockHeader.size, maxPayload)
-        guard room > 0 else { return nil }
-        let result = VsockHostSockets.read(connection.fd, rxBuffers.iovecs(from: VsockHeader.size, length: room))
+    /// RW packets read from the host socket, at most the guest's credit: the first into the
+    /// gathered RX buffers (its payload length is returned), the rest into chains taken by
+    /// `rxBatch`, which `processRX` publishes after the first.
+    private func readHost(_ connection: VsockConnection, _ queue: inout SplitQueue,
+                          memory: GuestMemory) throws(QueueError) -> Int? {
+        let credit = Int(connection.peerCredit)
+        let firstRoom = min(credit, rxBuffers.totalLength - VsockHeader.size, maxPayload)
+        guard firstRoom > 0 else { return nil }
+        rxBatch.start(with: rxBuffers.iovecs(from: VsockHeader.size, length: firstRoom))
+        var room = firstRoom
+        if firstRoom < credit {
+            room += try rxBatch.take(&queue, memory: memory, budget: credit - firstRoom, maxPayload: maxPayload)
+        }
+        let result = VsockHostSockets.read(connection.fd, rxBatch.payloadVectors)
+        counters.hostReads += 1
         if result > 0 {
             // A stream socket returns less than asked only when it is empty; the next bytes
             // bring a new edge. After the host's EOF no edge comes: read on to find the 0.
             if result < room && !connection.hostPeerClosed { connection.hostReadable = false }
             connection.sentCount &+= UInt32(result)
-            return put(.rw, connection, length: result)
+            let first = min(result, firstRoom)
+            rxBatch.distribute(result - first, &queue, header: { length in
+                self.header(.rw, connection, length: length)
+            }, scratch: headerScratch)
+            return put(.rw, connection, length: first)
         }
+        rxBatch.abandon(&queue)
         if result == 0 {
             hostFinishedSending(connection)
             guard connection.isOpen, connection.owed.contains(.shutdown) else { return nil }
@@ -108,14 +126,18 @@ extension VsockMuxer {
     /// Writes a header for `connection`; every packet carries our credit, so no separate
     /// CREDIT_UPDATE is owed after it.
     private func put(_ op: VsockHeader.Op, _ connection: VsockConnection, length: Int = 0, flags: UInt32 = 0) -> Int {
-        let header = VsockHeader(sourceCID: VsockHeader.hostCID, destinationCID: guestCID,
-                                 sourcePort: connection.localPort, destinationPort: connection.peerPort,
-                                 length: UInt32(length), op: op, flags: flags,
-                                 bufferAllocation: bufferAllocation, forwardCount: connection.forwardCount)
+        put(header(op, connection, length: length, flags: flags))
+        return length
+    }
+
+    private func header(_ op: VsockHeader.Op, _ connection: VsockConnection, length: Int,
+                        flags: UInt32 = 0) -> VsockHeader {
         connection.advertisedForwardCount = connection.forwardCount
         connection.owed.remove(.creditUpdate)
-        put(header)
-        return length
+        return VsockHeader(sourceCID: VsockHeader.hostCID, destinationCID: guestCID,
+                           sourcePort: connection.localPort, destinationPort: connection.peerPort,
+                           length: UInt32(length), op: op, flags: flags,
+                           bufferAllocation: bufferAllocation, forwardCount: connection.forwardCount)
     }
 
     private func put(_ header: VsockHeader) {

@@ -51,6 +51,8 @@ final class VsockMuxer {
     let txBuffers: VsockChainBuffers
     let rxBuffers: VsockChainBuffers
     let eventBuffers: VsockChainBuffers
+    /// RX chains after `rxBuffers`' that the same host read fills.
+    let rxBatch: VsockRxBatch
     /// An RX chain taken from the ring but not filled (its socket turned out empty): used for
     /// the next packet rather than returned empty.
     var heldRxHead: UInt16?
@@ -70,6 +72,7 @@ final class VsockMuxer {
         txBuffers = VsockChainBuffers(capacity: queueSize)
         rxBuffers = VsockChainBuffers(capacity: queueSize)
         eventBuffers = VsockChainBuffers(capacity: queueSize)
+        rxBatch = VsockRxBatch(firstChainCapacity: queueSize)
         connections.reserveCapacity(maxConnections)
         handshaking.reserveCapacity(maxConnections)
         hostPortsInUse.reserveCapacity(maxConnections)
@@ -164,6 +167,7 @@ final class VsockMuxer {
     func reset() {
         resetRequested = true
         heldRxHead = nil
+        rxBatch.clear()
         transportResetPending = false
         guestWorkAdded = false
     }
