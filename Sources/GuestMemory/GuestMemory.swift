@@ -56,7 +56,7 @@ public final class GuestMemory: @unchecked Sendable {
     public var endAddress: GuestAddress { GuestAddress(regions.last!.end) }
 
     /// Host pointer for `[address, address+length)`, which must lie inside one region.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func hostPointer(at address: GuestAddress, length: UInt64) throws(GuestMemoryError) -> UnsafeMutableRawPointer {
         for region in regions {
             if let pointer = region.hostPointer(for: address, length: length) { return pointer }
@@ -65,6 +65,7 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     /// A host view of `[address, address+count)`; valid as long as this `GuestMemory` lives.
+    @inlinable
     public func slice(at address: GuestAddress, count: Int) throws(GuestMemoryError) -> UnsafeMutableRawBufferPointer {
         guard count >= 0 else { throw .outOfRange(address: address.rawValue, length: UInt64(bitPattern: Int64(count))) }
         let pointer = try hostPointer(at: address, length: UInt64(count))
@@ -72,16 +73,19 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     /// True when the whole range is guest RAM.
+    @inlinable
     public func contains(_ address: GuestAddress, length: UInt64) -> Bool {
         regions.contains { $0.hostPointer(for: address, length: length) != nil }
     }
 
+    @inlinable
     public func read(into buffer: UnsafeMutableRawBufferPointer, from address: GuestAddress) throws(GuestMemoryError) {
         guard let destination = buffer.baseAddress, buffer.count > 0 else { return }
         let source = try hostPointer(at: address, length: UInt64(buffer.count))
         destination.copyMemory(from: source, byteCount: buffer.count)
     }
 
+    @inlinable
     public func write(_ bytes: UnsafeRawBufferPointer, to address: GuestAddress) throws(GuestMemoryError) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
         let destination = try hostPointer(at: address, length: UInt64(bytes.count))
@@ -100,13 +104,13 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     /// Little-endian integer at `address` (x86 guests are little-endian; no alignment required).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func read<T: FixedWidthInteger>(_ type: T.Type = T.self, at address: GuestAddress) throws(GuestMemoryError) -> T {
         let pointer = try hostPointer(at: address, length: UInt64(MemoryLayout<T>.size))
         return T(littleEndian: pointer.loadUnaligned(as: T.self))
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func write<T: FixedWidthInteger>(_ value: T, at address: GuestAddress) throws(GuestMemoryError) {
         let pointer = try hostPointer(at: address, length: UInt64(MemoryLayout<T>.size))
         pointer.storeBytes(of: value.littleEndian, as: T.self)

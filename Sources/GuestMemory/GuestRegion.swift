@@ -12,10 +12,10 @@ public struct GuestRegion: Sendable {
     }
 
     /// One past the last address, as a full 64-bit value (regions never end at 2^64 exactly).
-    public var end: UInt64 { start.rawValue + size }
+    @inlinable public var end: UInt64 { start.rawValue + size }
 
     /// Host pointer for `[address, address+length)` if that range lies wholly inside this region.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func hostPointer(for address: GuestAddress, length: UInt64) -> UnsafeMutableRawPointer? {
         guard let offset = address.offset(from: start), offset <= size, length <= size - offset else {
             return nil

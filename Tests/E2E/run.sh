@@ -15,7 +15,8 @@
 #   KILN_BLKBENCH_RUNS (5), KILN_BLKBENCH_REPS (3), KILN_BLKBENCH_MIB (128),
 #   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 150)),
 #   KILN_VSOCK_MIB (100), KILN_VSOCK_TIMEOUT (s per vsock-100m/vsockbench boot, 300),
-#   KILN_VSOCKBENCH_RUNS (3), KILN_VSOCKBENCH_MIB (64).
+#   KILN_VSOCKBENCH_RUNS (3), KILN_VSOCKBENCH_MIB (64), KILN_VSOCKBENCH_BOOTS (2 per VMM, ABBA),
+#   KILN_VSOCKBENCH_PERF (1: perf profile of L1 per vsockbench boot).
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
 export LC_ALL=C
@@ -131,7 +132,7 @@ say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb"
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
-             KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB \
+             KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
              KILN_SANDBOX_BENCH_RUNS KILN_SANDBOX_CMD; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
@@ -163,7 +164,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
-[[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 1))   # one boot per VMM
+[[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 2 * ${KILN_VSOCKBENCH_BOOTS:-2}))   # per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
 boot_timeout=$l2_timeout
 if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then

@@ -119,32 +119,46 @@ echo \"KILN-VSOCK-OUT-SHA=\$(cut -d' ' -f1 /tmp/out.sum)\""
 }
 
 # --- vsock throughput benchmark ------------------------------------------------------------------
-# One boot per VMM in KILN_BENCH_VMMS ("qemu kiln"): kiln with --vsock (host side: Unix sockets),
-# QEMU microvm with vhost-vsock-device (host side: AF_VSOCK in L1), the same guest script.
-# KILN_VSOCKBENCH_RUNS (3) rounds after one discarded warm-up round; a round is, strictly one after
-# the other, KILN_VSOCKBENCH_MIB (64) MiB host -> guest, the same guest -> host, then the same
-# through a Unix stream socketpair between two L1 processes (the baseline), so the machine's load
-# (other builds, other QEMUs) hits all alike. Timed in L1 by vsock-tool: host -> guest from the
-# connection (kiln: the OK line) to the guest's close after it read everything, guest -> host
-# from accept to EOF. MB/s = 10^6 bytes/s; medians; ratios vsock/socketpair and kiln/qemu.
+# KILN_VSOCKBENCH_BOOTS (2) boots per VMM of KILN_BENCH_VMMS ("qemu kiln"), in ABBA order (qemu
+# kiln kiln qemu ...) so that a drift in the machine's speed hits both alike: kiln with --vsock
+# (host side: Unix sockets), QEMU microvm with vhost-vsock-device (host side: AF_VSOCK in L1), the
+# same guest script. Each boot: one discarded warm-up round, then KILN_VSOCKBENCH_RUNS (3) rounds;
+# a round is, strictly one after the other, KILN_VSOCKBENCH_MIB (64) MiB host -> guest, the same
+# guest -> host, then the same through a Unix stream socketpair between two L1 processes (the
+# baseline, interleaved so the machine's load hits all alike). The two host loops hand rounds
+# over through a FIFO (no polling: with one L1 CPU a `sleep` loop steals from the transfer).
+# Timed in L1 by vsock-tool: host -> guest from the connection (kiln: the OK line) to the guest's
+# close after it read everything, guest -> host from accept to EOF. MB/s = 10^6 bytes/s; medians
+# over all rounds of all boots; ratios vsock/socketpair and kiln/qemu.
 VSOCKBENCH_MBPS='{ for (i = 1; i <= NF; i++) if ($i ~ /^MBps=/) print substr($i, 6) }'
 vsockbench_median() { awk "$VSOCKBENCH_MBPS" "$1" | median; }
 vsockbench_count() { awk "$VSOCKBENCH_MBPS" "$1" | wc -l; }
 vsockbench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "?" }'; }
+# vsockbench_round_ratios VSOCK UNIX: each round's vsock MB/s over the same round's socketpair MB/s
+# (the baseline measured seconds later), which cancels most of the machine's drift between boots.
+# (Temporary files, not <(...): L1's chroot may have no /dev/fd.)
+vsockbench_round_ratios() {
+    awk "$VSOCKBENCH_MBPS" "$1" >"$SCRATCH/vsockbench.a"; awk "$VSOCKBENCH_MBPS" "$2" >"$SCRATCH/vsockbench.b"
+    paste -d' ' "$SCRATCH/vsockbench.a" "$SCRATCH/vsockbench.b" |
+        awk 'NF == 2 && $1 > 0 && $2 > 0 { printf "%.4f\n", $1 / $2 }'
+    rm -f "$SCRATCH/vsockbench.a" "$SCRATCH/vsockbench.b"
+}
 
-# vsockbench_boot VMM: one boot and its rounds; results in $RUN/vsockbench-VMM.{h2g,g2h,unix}.
+# vsockbench_boot VMM: one boot and its rounds; results appended to $RUN/vsockbench-VMM.{h2g,g2h,unix}.
+# Sets VSOCKBENCH_OK=0 and VSOCKBENCH_WHY when the boot did not complete every round.
 vsockbench_boot() {
-    local vmm=$1 runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h
+    local vmm=$1 runs=${KILN_VSOCKBENCH_RUNS:-3} mib=${KILN_VSOCKBENCH_MIB:-64} bytes i script h2g g2h go_fd
     local go=$SCRATCH/vsockbench.go out=$RUN/vsockbench-$vmm
     bytes=$((mib * 1048576))
     VSOCK_UDS=$SCRATCH/vsockbench.sock
-    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002" "$go".*
+    rm -f "$VSOCK_UDS" "${VSOCK_UDS}_6002" "$go"
     : >"$out.h2g.all"; : >"$out.g2h.all"; : >"$out.unix.all"
-    touch "$go.0"
-    # Host ends. Round i: wait for go.i, host -> guest; then (other loop) guest -> host, the
-    # socketpair, go.i+1.
+    # Opened read-write, so neither end blocks in open(); a token per round, the first one now.
+    mkfifo "$go"; exec {go_fd}<>"$go"; echo go >&"$go_fd"
+    # Host ends. Round i: take a token, host -> guest; then (other loop) guest -> host, the
+    # socketpair, a token for the next round.
     ( for i in $(seq 0 "$runs"); do
-          for _ in $(seq 1 600); do [ -e "$go.$i" ] && break; sleep 0.1; done
+          read -r -t "$KILN_E2E_L2_TIMEOUT" _ <&"$go_fd" || break
           if [ "$vmm" = kiln ]; then
               timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" uds-connect "$VSOCK_UDS" 5002 "$bytes" || break
           else   # AF_VSOCK to the guest: retried until the guest listens
@@ -162,7 +176,7 @@ vsockbench_boot() {
               timeout "$KILN_E2E_L2_TIMEOUT" "$KILN_VSOCK_TOOL" sink 6002 >>"$out.g2h.all" || break
           fi
           "$KILN_VSOCK_TOOL" unix-pair "$bytes" >>"$out.unix.all"
-          touch "$go.$((i + 1))"
+          echo go >&"$go_fd"
       done 2>"$out.g2h.err" ) &
     g2h=$!
     script="for i in \$(seq 0 $runs); do
@@ -170,42 +184,86 @@ vsockbench_boot() {
   n=0; until vsock-tool source 2 6002 $bytes >/dev/null 2>&1; do n=\$((n + 1)); [ \$n -lt 50 ] || { echo KILN-VSOCKBENCH-SOURCE-FAILED; break; }; sleep 0.2; done
 done; echo KILN-VSOCKBENCH-DONE"
     KILN_E2E_VMM=$vmm
+    # KILN_VSOCKBENCH_PERF=1: a system-wide L1 profile of the boot (perf's cpu-clock), its
+    # report in $RUN/vsockbench-VMM.perf*.txt: where L1's one CPU goes for each VMM.
+    local perf_job= perf_data=/tmp/vsockbench-$vmm.perf
+    if [ -n "${KILN_VSOCKBENCH_PERF:-}" ] && command -v perf >/dev/null; then
+        perf record -q -F 499 -a -g -o "$perf_data" 2>"$out.perf.err" &
+        perf_job=$!
+    fi
     vsock_boot "vsockbench-$vmm" "$script"
+    if [ -n "$perf_job" ]; then
+        kill -INT "$perf_job"; wait "$perf_job"
+        perf report -i "$perf_data" --stdio -n --no-children --sort comm,dso,sym --percent-limit 0.03 -g none \
+            >>"$out.perf.txt" 2>>"$out.perf.err"
+        perf report -i "$perf_data" --stdio -n --no-children --sort comm,dso --percent-limit 0.5 -g none \
+            >>"$out.perf-dso.txt" 2>>"$out.perf.err"
+        rm -f "$perf_data"
+    fi
     # A boot that ended early leaves host ends waiting: end them (and their vsock-tool).
     if ! console_has KILN-VSOCKBENCH-DONE; then
         pkill -P "$h2g" 2>/dev/null; pkill -P "$g2h" 2>/dev/null; kill "$h2g" "$g2h" 2>/dev/null
     fi
     wait "$h2g" "$g2h" 2>/dev/null
-    for f in h2g g2h unix; do tail -n +2 "$out.$f.all" >"$out.$f"; cp "$out.$f.all" "$B_DIR/" 2>/dev/null; done
-    rm -f "$go".* "${VSOCK_UDS}_6002"
-    note "vsockbench: $vmm per round MB/s host->guest: $(awk "$VSOCKBENCH_MBPS" "$out.h2g" | tr '\n' ' ')guest->host: $(awk "$VSOCKBENCH_MBPS" "$out.g2h" | tr '\n' ' ')socketpair: $(awk "$VSOCKBENCH_MBPS" "$out.unix" | tr '\n' ' ')"
-    VSOCKBENCH_OK=1
-    [ -n "$B_READY" ] && console_has KILN-VSOCKBENCH-DONE && ! console_has 'KILN-VSOCKBENCH-(SINK|SOURCE)-FAILED' &&
-        [ "$(vsockbench_count "$out.h2g")" = "$runs" ] && [ "$(vsockbench_count "$out.g2h")" = "$runs" ] || VSOCKBENCH_OK=0
-    [ "$vmm" != kiln ] || vsock_socket_removed || VSOCKBENCH_OK=0
+    exec {go_fd}>&-
+    for f in h2g g2h unix; do
+        tail -n +2 "$out.$f.all" >>"$out.$f"
+        cat "$out.$f.all" >>"$B_DIR/$(basename "$out.$f.all")" 2>/dev/null
+    done
+    rm -f "$go" "${VSOCK_UDS}_6002"
+    note "vsockbench: $vmm boot per round MB/s host->guest: $(tail -n +2 "$out.h2g.all" | awk "$VSOCKBENCH_MBPS" | tr '\n' ' ')guest->host: $(tail -n +2 "$out.g2h.all" | awk "$VSOCKBENCH_MBPS" | tr '\n' ' ')socketpair: $(tail -n +2 "$out.unix.all" | awk "$VSOCKBENCH_MBPS" | tr '\n' ' ')"
+    local got_h2g got_g2h
+    got_h2g=$(tail -n +2 "$out.h2g.all" | vsockbench_count -)
+    got_g2h=$(tail -n +2 "$out.g2h.all" | vsockbench_count -)
+    if [ -z "$B_READY" ]; then VSOCKBENCH_WHY="never ready"
+    elif ! console_has KILN-VSOCKBENCH-DONE; then VSOCKBENCH_WHY="the guest script did not finish"
+    elif console_has 'KILN-VSOCKBENCH-(SINK|SOURCE)-FAILED'; then VSOCKBENCH_WHY="a guest vsock-tool failed"
+    elif [ "$got_h2g" != "$runs" ] || [ "$got_g2h" != "$runs" ]; then
+        VSOCKBENCH_WHY="$got_h2g host->guest and $got_g2h guest->host rounds of $runs"
+    elif [ "$vmm" = kiln ] && ! vsock_socket_removed; then VSOCKBENCH_WHY="socket file left behind"
+    else return 0
+    fi
+    VSOCKBENCH_OK=0
 }
 
 scenario_vsockbench() {
     [ -n "${KILN_VSOCK_TOOL:-}" ] && [ -x "$KILN_VSOCK_TOOL" ] ||
         { fail "no host vsock-tool (KILN_VSOCK_TOOL='${KILN_VSOCK_TOOL:-}'; Rootfs/build.sh builds it)"; return 0; }
-    local vmms=${KILN_BENCH_VMMS:-qemu kiln} vmm why bad= summary= hg gh u saved=$KILN_E2E_VMM saved_timeout=$KILN_E2E_L2_TIMEOUT
-    local qhg= qgh=
+    local vmms=${KILN_BENCH_VMMS:-qemu kiln} boots=${KILN_VSOCKBENCH_BOOTS:-2} vmm why bad= summary= hg gh u b order
+    local saved=$KILN_E2E_VMM saved_timeout=$KILN_E2E_L2_TIMEOUT qhg= qgh= qu= qrh= qrg= rh rg
+    local -A usable=()
     KILN_E2E_L2_TIMEOUT=${KILN_VSOCK_TIMEOUT:-300}
-    note "vsockbench: [$vmms], ${KILN_VSOCKBENCH_RUNS:-3} rounds (+1 warm-up) of ${KILN_VSOCKBENCH_MIB:-64} MiB host->guest, guest->host, Unix socketpair"
+    note "vsockbench: [$vmms] x $boots boots (ABBA), ${KILN_VSOCKBENCH_RUNS:-3} rounds (+1 warm-up) each of ${KILN_VSOCKBENCH_MIB:-64} MiB host->guest, guest->host, Unix socketpair"
     for vmm in $vmms; do
         KILN_E2E_VMM=$vmm
         why=$(vmm_unavailable)
         if [ -n "$why" ]; then note "vsockbench: $vmm cannot run: $why"; bad="$bad $vmm(cannot run: $why)"; continue; fi
-        vsockbench_boot "$vmm"
-        [ "$VSOCKBENCH_OK" = 1 ] || bad="$bad $vmm($(boot_summary))"
+        usable[$vmm]=1
+        rm -f "$RUN/vsockbench-$vmm".{h2g,g2h,unix}
+    done
+    for b in $(seq 1 "$boots"); do
+        order=$vmms
+        [ $((b % 2)) = 0 ] && order=$(printf '%s\n' $vmms | tac | tr '\n' ' ')
+        for vmm in $order; do
+            [ -n "${usable[$vmm]:-}" ] || continue
+            VSOCKBENCH_OK=1
+            vsockbench_boot "$vmm"
+            [ "$VSOCKBENCH_OK" = 1 ] || bad="$bad $vmm(boot $b: $VSOCKBENCH_WHY; $(boot_summary))"
+        done
+    done
+    for vmm in $vmms; do
+        [ -n "${usable[$vmm]:-}" ] || continue
         local out=$RUN/vsockbench-$vmm
         hg=$(vsockbench_median "$out.h2g"); gh=$(vsockbench_median "$out.g2h"); u=$(vsockbench_median "$out.unix")
-        summary="$summary $vmm: host->guest ${hg:-?} MB/s, guest->host ${gh:-?} MB/s, socketpair ${u:-?} MB/s, vsock/socketpair $(vsockbench_ratio "$hg" "$u") / $(vsockbench_ratio "$gh" "$u");"
-        [ "$vmm" = qemu ] && { qhg=$hg; qgh=$gh; }
+        # Per-round vsock/socketpair, median over all rounds: the drift-corrected figure.
+        rh=$(vsockbench_round_ratios "$out.h2g" "$out.unix" | median)
+        rg=$(vsockbench_round_ratios "$out.g2h" "$out.unix" | median)
+        summary="$summary $vmm: host->guest ${hg:-?} MB/s, guest->host ${gh:-?} MB/s, socketpair ${u:-?} MB/s, vsock/socketpair per round ${rh:-?} / ${rg:-?};"
+        [ "$vmm" = qemu ] && { qhg=$hg; qgh=$gh; qu=$u; qrh=$rh; qrg=$rg; }
         [ "$vmm" = kiln ] && [ -n "$qhg$qgh" ] &&
-            summary="$summary kiln/qemu host->guest $(vsockbench_ratio "$hg" "$qhg"), guest->host $(vsockbench_ratio "$gh" "$qgh");"
+            summary="$summary kiln/qemu host->guest $(vsockbench_ratio "$hg" "$qhg"), guest->host $(vsockbench_ratio "$gh" "$qgh") (socketpair baselines kiln/qemu $(vsockbench_ratio "$u" "$qu")); per-round-normalised kiln/qemu host->guest $(vsockbench_ratio "$rh" "$qrh"), guest->host $(vsockbench_ratio "$rg" "$qrg");"
     done
     KILN_E2E_VMM=$saved KILN_E2E_L2_TIMEOUT=$saved_timeout
-    note "vsockbench:$summary (medians of ${KILN_VSOCKBENCH_RUNS:-3})"
+    note "vsockbench:$summary (medians of $boots boots x ${KILN_VSOCKBENCH_RUNS:-3} rounds)"
     if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
 }

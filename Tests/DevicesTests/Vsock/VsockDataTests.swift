@@ -127,6 +127,21 @@ func vsockPattern(_ count: Int, seed: Int = 0) -> [UInt8] {
         #expect(Int(deviceForwardCount) == accepted)
     }
 
+    /// While nothing waits for the host socket, the host reading it wakes nobody: writability
+    /// is watched only while guest bytes are pending.
+    @Test func hostReadsDoNotWakeTheDeviceWhenNothingIsPending() throws {
+        let fixture = try VsockFixture()
+        let listener = HostListener(path: fixture.path + "_81")
+        let host = try #require(fixture.openFromGuest(port: 501, hostPort: 81, listener: listener))
+        let guest = fixture.guest
+        for round in 0..<5 {
+            let chunk = vsockPattern(8192, seed: round)
+            guest.send(guest.header(.rw, port: 501, hostPort: 81, length: 8192), payload: chunk)
+            #expect(host.read(limit: 8192) == chunk)
+            #expect(fixture.events.pump(milliseconds: 20) == 0)
+        }
+    }
+
     @Test func sendingBeyondCreditResetsTheConnection() throws {
         let allocation: UInt32 = 8192
         let fixture = try VsockFixture(bufferAllocation: allocation)

@@ -39,6 +39,8 @@ final class VsockConnection {
     var forwardCount: UInt32 = 0
     var advertisedForwardCount: UInt32 = 0
     var pendingBytes: VsockPendingBytes?
+    /// The host socket is watched for writability (only while `pendingBytes` has bytes).
+    var writableWatched = false
 
     // Host -> guest: the guest's buffer and how much of what we sent it has consumed.
     var peerBufferAllocation: UInt32 = 0

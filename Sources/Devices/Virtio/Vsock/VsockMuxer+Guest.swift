@@ -131,6 +131,7 @@ extension VsockMuxer {
             let pending = connection.pendingBytes ?? VsockPendingBytes(capacity: Int(bufferAllocation))
             connection.pendingBytes = pending
             pending.append(vectors, skipping: written)
+            watchWritable(connection, true)
         }
         delivered(written, on: connection)
     }

@@ -10,7 +10,11 @@ extension DeviceEventMask {
 
 /// Host sockets: the `uds_path` listener, host clients' CONNECT lines, readiness of joined streams.
 extension VsockMuxer {
-    static let connectionEvents: DeviceEventMask = [.readable, .writable, .peerClosed, .edgeTriggered]
+    /// Writability is watched only while guest bytes wait for the host socket: otherwise every
+    /// read by the host peer would wake the device thread for nothing (one wake-up per packet
+    /// when streaming guest -> host).
+    static let connectionEvents: DeviceEventMask = [.readable, .peerClosed, .edgeTriggered]
+    static let connectionEventsWhileBlocked: DeviceEventMask = connectionEvents.union(.writable)
     static let maxConnectLine = 32
 
     func watch(_ connection: VsockConnection) -> Bool {
@@ -77,7 +81,7 @@ extension VsockMuxer {
 
     /// Writes the connection's ring to the host socket as far as it goes.
     func flushToHost(_ connection: VsockConnection) {
-        guard let pending = connection.pendingBytes, !pending.isEmpty else { return }
+        guard let pending = connection.pendingBytes, !pending.isEmpty else { return watchWritable(connection, false) }
         while !pending.isEmpty {
             let count = pending.vectors(flushVectors)
             let result = VsockHostSockets.write(connection.fd, UnsafeMutableBufferPointer(rebasing: flushVectors[0..<count]))
@@ -86,7 +90,16 @@ extension VsockMuxer {
             pending.consume(result)
             delivered(result, on: connection)
         }
+        watchWritable(connection, false)
         applyGuestShutdown(connection)
+    }
+
+    /// Starts or stops watching for room in the host socket. Adding EPOLLOUT makes epoll look at
+    /// the socket again, so room made before the change is still reported.
+    func watchWritable(_ connection: VsockConnection, _ watch: Bool) {
+        guard connection.writableWatched != watch, connection.fd >= 0 else { return }
+        connection.writableWatched = watch
+        events?.rewatch(connection.fd, for: watch ? Self.connectionEventsWhileBlocked : Self.connectionEvents)
     }
 
     /// Reads the client's line one byte at a time (so no stream byte after it is taken), then
