@@ -105,9 +105,11 @@ nc $NET_HOST_IP 5002 </tmp/out; echo \"KILN-NET-SENT rc=\$?\""
 # --- TCP throughput benchmark --------------------------------------------------------------------
 # KILN_NETBENCH_RUNS (3) boots of each VMM in KILN_BENCH_VMMS ("qemu kiln"), interleaved, after one
 # discarded warm-up boot each; every boot runs KILN_NETBENCH_ROUNDS (2) rounds of
-# KILN_NETBENCH_MIB (32) MiB host->guest (net-peer.py to busybox `nc -l >/dev/null`, timed on the
-# host from connect until the guest closes) then guest->host (`dd if=/dev/zero | nc`, timed on the
-# host from accept to EOF). MB/s = 10^6 bytes/s; medians over all rounds of all boots.
+# KILN_NETBENCH_MIB (32) MiB host->guest (net-peer.py to `vsock-tool tcp-sink`, timed on the
+# host from connect until the guest closes) then guest->host (`vsock-tool tcp-source`, 256 KiB
+# writes, timed on the host from accept to EOF). Until 2026-12-03 the guest ends were busybox nc,
+# whose small writes held guest->host to ~0.3 MB/s for both VMMs (Nagle + delayed ACKs), which
+# measured the tool, not the device. MB/s = 10^6 bytes/s; medians over all rounds of all boots.
 scenario_netbench() {
     local runs=${KILN_NETBENCH_RUNS:-3} rounds=${KILN_NETBENCH_ROUNDS:-2} mib=${KILN_NETBENCH_MIB:-32}
     local vmms=${KILN_BENCH_VMMS:-qemu kiln} vmm i why bad= script line dir
@@ -116,8 +118,8 @@ scenario_netbench() {
     net_ns_up || { KILN_E2E_L2_TIMEOUT=$saved_timeout; return 0; }
     netbench_script() {   # ROUNDS
         echo "$net_guest_setup
-for i in \$(seq 1 $1); do echo KILN-NET-LISTEN \$i; nc -l -p 5001 >/dev/null
-dd if=/dev/zero bs=64k count=$((mib * 16)) 2>/dev/null | nc $NET_HOST_IP 5002; done"
+for i in \$(seq 1 $1); do echo KILN-NET-LISTEN \$i; vsock-tool tcp-sink 5001 >/dev/null
+vsock-tool tcp-source $NET_HOST_IP 5002 $((mib << 20)) >/dev/null || echo KILN-NETBENCH-SOURCE-FAILED; done"
     }
     note "netbench: $runs boots x $rounds rounds each of [$vmms], $mib MiB each way over TCP, virtio-net on a TAP"
     for vmm in $vmms; do
