@@ -106,17 +106,38 @@ static void bench_line(uint64_t bytes, double seconds) {
     fflush(stdout);
 }
 
+// Binds `listener` to `address`, listens, says so on stderr when `label` is set, and returns the
+// one connection it accepts (the listener is closed).
+// Discards `sock` until EOF and prints the bench line (from now to EOF).
+static void bench_sink(int sock) {
+    double start = now();
+    uint64_t bytes = copy(sock, -1);
+    bench_line(bytes, now() - start);
+}
+
+// Sends `bytes` zero bytes, shuts down, waits for the peer's EOF, prints the bench line.
+static void bench_source(int sock, uint64_t bytes) {
+    double start = now();
+    send_zeros(sock, bytes);
+    copy(sock, -1);  // the peer closes once it has read everything
+    bench_line(bytes, now() - start);
+}
+
+static int accept_one(int listener, const void *address, socklen_t length, const char *label, unsigned port) {
+    if (bind(listener, (const struct sockaddr *)address, length) < 0) die("bind");
+    if (listen(listener, 4) < 0) die("listen");
+    if (label) fprintf(stderr, "%s port=%u\n", label, port);
+    int sock = accept(listener, NULL, NULL);
+    if (sock < 0) die("accept");
+    close(listener);
+    return sock;
+}
+
 static int vsock_accept(unsigned port) {
     int listener = socket(AF_VSOCK, SOCK_STREAM, 0);
     if (listener < 0) die("socket(AF_VSOCK)");
     struct sockaddr_vm address = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port };
-    if (bind(listener, (struct sockaddr *)&address, sizeof address) < 0) die("bind vsock");
-    if (listen(listener, 4) < 0) die("listen vsock");
-    fprintf(stderr, "KILN-VSOCK-LISTENING port=%u\n", port);
-    int sock = accept(listener, NULL, NULL);
-    if (sock < 0) die("accept vsock");
-    close(listener);
-    return sock;
+    return accept_one(listener, &address, sizeof address, "KILN-VSOCK-LISTENING", port);
 }
 
 static int vsock_connect(unsigned cid, unsigned port) {
@@ -167,11 +188,7 @@ static int uds_accept(const char *path) {
     if (listener < 0) die("socket(AF_UNIX)");
     struct sockaddr_un address = unix_address(path);
     unlink(path);
-    if (bind(listener, (struct sockaddr *)&address, sizeof address) < 0) die("bind unix");
-    if (listen(listener, 4) < 0) die("listen unix");
-    int sock = accept(listener, NULL, NULL);
-    if (sock < 0) die("accept unix");
-    close(listener);
+    int sock = accept_one(listener, &address, sizeof address, NULL, 0);
     unlink(path);
     return sock;
 }
@@ -183,13 +200,7 @@ static int tcp_accept(unsigned port) {
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                    .sin_addr.s_addr = htonl(INADDR_ANY) };
-    if (bind(listener, (struct sockaddr *)&address, sizeof address) < 0) die("bind tcp");
-    if (listen(listener, 4) < 0) die("listen tcp");
-    fprintf(stderr, "KILN-TCP-LISTENING port=%u\n", port);
-    int sock = accept(listener, NULL, NULL);
-    if (sock < 0) die("accept tcp");
-    close(listener);
-    return sock;
+    return accept_one(listener, &address, sizeof address, "KILN-TCP-LISTENING", port);
 }
 
 static int tcp_connect(const char *ip, unsigned port) {
@@ -215,11 +226,8 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "listen") || !strcmp(mode, "echo") || !strcmp(mode, "sink")) {
         int sock = vsock_accept((unsigned)strtoul(argv[2], NULL, 10));
         if (!strcmp(mode, "listen")) copy(sock, 1);
-        else if (!strcmp(mode, "sink")) {
-            double start = now();
-            uint64_t bytes = copy(sock, -1);
-            bench_line(bytes, now() - start);
-        } else {
+        else if (!strcmp(mode, "sink")) bench_sink(sock);
+        else {
             for (;;) {
                 ssize_t n = read(sock, buffer, sizeof buffer);
                 if (n < 0 && errno == EINTR) continue;
@@ -234,23 +242,12 @@ int main(int argc, char **argv) {
         close(sock);
     } else if (!strcmp(mode, "source") && argc == 5) {
         int sock = vsock_connect((unsigned)strtoul(argv[2], NULL, 10), (unsigned)strtoul(argv[3], NULL, 10));
-        uint64_t bytes = strtoull(argv[4], NULL, 10);
-        double start = now();
-        send_zeros(sock, bytes);
-        copy(sock, -1);
-        bench_line(bytes, now() - start);
+        bench_source(sock, strtoull(argv[4], NULL, 10));
         close(sock);
     } else if (!strcmp(mode, "uds-connect") && (argc == 4 || argc == 5)) {
         int sock = uds_connect(argv[2], (unsigned)strtoul(argv[3], NULL, 10));
-        if (argc == 4) {
-            relay(sock);
-        } else {
-            uint64_t bytes = strtoull(argv[4], NULL, 10);
-            double start = now();
-            send_zeros(sock, bytes);
-            copy(sock, -1);  // the guest closes once it has read everything
-            bench_line(bytes, now() - start);
-        }
+        if (argc == 4) relay(sock);
+        else bench_source(sock, strtoull(argv[4], NULL, 10));
         close(sock);
     } else if (!strcmp(mode, "uds-listen") && (argc == 3 || argc == 4)) {
         int sock = uds_accept(argv[2]);
@@ -263,24 +260,16 @@ int main(int argc, char **argv) {
                 write_all(sock, buffer, (size_t)n);
             }
         } else {
-            double start = now();
-            uint64_t bytes = copy(sock, -1);
-            bench_line(bytes, now() - start);
+            bench_sink(sock);
         }
         close(sock);
     } else if (!strcmp(mode, "tcp-sink") && argc == 3) {
         int sock = tcp_accept((unsigned)strtoul(argv[2], NULL, 10));
-        double start = now();
-        uint64_t bytes = copy(sock, -1);
-        bench_line(bytes, now() - start);
+        bench_sink(sock);
         close(sock);
     } else if (!strcmp(mode, "tcp-source") && argc == 5) {
         int sock = tcp_connect(argv[2], (unsigned)strtoul(argv[3], NULL, 10));
-        uint64_t bytes = strtoull(argv[4], NULL, 10);
-        double start = now();
-        send_zeros(sock, bytes);
-        copy(sock, -1);
-        bench_line(bytes, now() - start);
+        bench_source(sock, strtoull(argv[4], NULL, 10));
         close(sock);
     } else if (!strcmp(mode, "unix-pair")) {
         uint64_t bytes = strtoull(argv[2], NULL, 10);
