@@ -187,9 +187,13 @@ done; echo KILN-VSOCKBENCH-DONE"
     # KILN_VSOCKBENCH_PERF=1: a system-wide L1 profile of the boot (perf's cpu-clock), its
     # report in $RUN/vsockbench-VMM.perf*.txt: where L1's one CPU goes for each VMM.
     local perf_job= perf_data=/tmp/vsockbench-$vmm.perf
-    if [ -n "${KILN_VSOCKBENCH_PERF:-}" ] && command -v perf >/dev/null; then
-        perf record -q -F 499 -a -g -o "$perf_data" 2>"$out.perf.err" &
-        perf_job=$!
+    if [ -n "${KILN_VSOCKBENCH_PERF:-}" ]; then
+        if command -v perf >/dev/null; then
+            perf record -q -F 499 -a -g -o "$perf_data" 2>"$out.perf.err" &
+            perf_job=$!
+        else
+            note "vsockbench: KILN_VSOCKBENCH_PERF is set but perf is not installed (apt-get install -y linux-perf): no profile"
+        fi
     fi
     vsock_boot "vsockbench-$vmm" "$script"
     if [ -n "$perf_job" ]; then
