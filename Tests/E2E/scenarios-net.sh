@@ -139,13 +139,16 @@ vsock-tool tcp-source $NET_HOST_IP 5002 $((mib << 20)) >/dev/null || echo KILN-N
             KILN_E2E_VMM=$vmm
             [ -z "$(vmm_unavailable)" ] || continue
             net_boot "netbench-$vmm-$i" "$(netbench_script "$rounds")" --bytes $((mib << 20)) --rounds "$rounds"
-            if [ -z "$B_READY" ] || ! grep -q '^NETPEER done' "$NET_PEER"; then
-                note "netbench: $vmm boot $i: FAILED ($(boot_summary); $(grep -m1 '^NETPEER error' "$NET_PEER"))"
+            if [ -z "$B_READY" ] || ! grep -q '^NETPEER done' "$NET_PEER" || console_has KILN-NETBENCH-SOURCE-FAILED; then
+                note "netbench: $vmm boot $i: FAILED ($(boot_summary); $(grep -m1 '^NETPEER error' "$NET_PEER")$(console_has KILN-NETBENCH-SOURCE-FAILED && echo "; the guest's tcp-source failed"))"
                 bad="$bad $vmm-boot-$i"; continue
             fi
-            sed -n 's/^NETPEER send .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER" >>"$RUN/netbench-$vmm.send"
-            sed -n 's/^NETPEER recv .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER" >>"$RUN/netbench-$vmm.recv"
-            note "netbench: $vmm boot $i MB/s: host->guest $(sed -n 's/^NETPEER send .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER" | tr '\n' ' ')guest->host $(sed -n 's/^NETPEER recv .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER" | tr '\n' ' ')"
+            local sends recvs
+            sends=$(sed -n 's/^NETPEER send .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER")
+            recvs=$(sed -n 's/^NETPEER recv .*mbps=\([0-9.]*\).*/\1/p' "$NET_PEER")
+            [ -z "$sends" ] || echo "$sends" >>"$RUN/netbench-$vmm.send"
+            [ -z "$recvs" ] || echo "$recvs" >>"$RUN/netbench-$vmm.recv"
+            note "netbench: $vmm boot $i MB/s: host->guest $(echo $sends) guest->host $(echo $recvs)"
         done
     done
     net_ns_down

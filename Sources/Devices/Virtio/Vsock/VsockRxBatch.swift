@@ -20,31 +20,28 @@ final class VsockRxBatch {
 
     private let chains: [VsockChainBuffers]
     private let heads: UnsafeMutableBufferPointer<UInt16>
-    private let payloadRooms: UnsafeMutableBufferPointer<Int>
-    private let payloadLengths: UnsafeMutableBufferPointer<Int>
+    /// Per taken chain: its payload room after `take`, the bytes it got after `distribute`.
+    private let payloadSizes: UnsafeMutableBufferPointer<Int>
     private let vectors: UnsafeMutableBufferPointer<iovec>
     private var vectorCount = 0
     /// Chains taken from the ring (all unconsumed until `distribute`).
-    private(set) var takenCount = 0
+    private var takenCount = 0
     /// Chains given payload by `distribute`, waiting for `publish`.
-    private(set) var filledCount = 0
+    private var filledCount = 0
 
     init(firstChainCapacity: Int) {
         chains = (0..<Self.maxExtraChains).map { _ in VsockChainBuffers(capacity: Self.maxDescriptorsPerChain) }
         heads = .allocate(capacity: Self.maxExtraChains)
         heads.initialize(repeating: 0)
-        payloadRooms = .allocate(capacity: Self.maxExtraChains)
-        payloadRooms.initialize(repeating: 0)
-        payloadLengths = .allocate(capacity: Self.maxExtraChains)
-        payloadLengths.initialize(repeating: 0)
+        payloadSizes = .allocate(capacity: Self.maxExtraChains)
+        payloadSizes.initialize(repeating: 0)
         vectors = .allocate(capacity: firstChainCapacity + Self.maxExtraChains * Self.maxDescriptorsPerChain)
         vectors.initialize(repeating: iovec())
     }
 
     deinit {
         heads.deallocate()
-        payloadRooms.deallocate()
-        payloadLengths.deallocate()
+        payloadSizes.deallocate()
         vectors.deallocate()
     }
 
@@ -75,7 +72,7 @@ final class VsockRxBatch {
             }
             let room = min(buffers.totalLength - VsockHeader.size, maxPayload, remaining)
             heads[takenCount] = chain.head
-            payloadRooms[takenCount] = room
+            payloadSizes[takenCount] = room
             takenCount += 1
             append(buffers.iovecs(from: VsockHeader.size, length: room))
             remaining -= room
@@ -96,10 +93,10 @@ final class VsockRxBatch {
         var remaining = bytes
         filledCount = 0
         while remaining > 0, filledCount < takenCount {
-            let length = min(remaining, payloadRooms[filledCount])
+            let length = min(remaining, payloadSizes[filledCount])
             header(length).store(to: scratch)
             chains[filledCount].copy(UnsafeRawBufferPointer(scratch), to: 0)
-            payloadLengths[filledCount] = length
+            payloadSizes[filledCount] = length
             remaining -= length
             filledCount += 1
         }
@@ -116,7 +113,7 @@ final class VsockRxBatch {
                  counters: inout VsockCounters) throws(QueueError) {
         defer { filledCount = 0 }
         for index in 0..<filledCount {
-            let length = payloadLengths[index]
+            let length = payloadSizes[index]
             try queue.addUsed(head: heads[index], length: UInt32(VsockHeader.size + length), memory: memory)
             counters.packetsToGuest += 1
             counters.bytesToGuest += UInt64(length)
