@@ -89,6 +89,8 @@ if [ "$release_ok" -eq 1 ]; then
     make -s -C Tests/Guests
     log "API conformance: lifecycle and bad input over the API socket (Tests/API/conformance.py)"
     run_suite "API conformance" python3 Tests/API/conformance.py
+    log "hostile agent: kiln agent-exec, --copy-out and kiln cp against a fake agent (Tests/Sandbox/hostile_agent.py)"
+    run_suite "hostile agent" python3 Tests/Sandbox/hostile_agent.py
     log "API fuzzing: schemathesis against Firecracker's schema (Tests/API/schemathesis.sh)"
     run_suite "API schemathesis" bash Tests/API/schemathesis.sh
     log "benchmark (informational): API start, request latency, memory"

@@ -24,16 +24,33 @@ public func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Int32
     return 0
 }
 
+/// Who may talk to the agent: the host alone. A guest process (any user: `--user 1000`) that
+/// reaches the agent's port through vsock loopback, or a sibling VM, would otherwise run
+/// commands as root; the guest kernel has no loopback transport either (Kernels/microvm.config),
+/// this is the agent's own check.
+public enum AgentPeerPolicy {
+    public static let hostCID: UInt32 = kiln_agent_host_cid()
+
+    public static func admits(peerCID: UInt32) -> Bool { peerCID == hostCID }
+}
+
 /// Accepts connections on `listener` forever, one thread per session, so a long command never
 /// blocks another request. A failing accept (EMFILE...) is logged and retried after a pause.
+/// Connections from any CID but the host's are closed unread.
 public func serveConnections(listener: Int32, context: SessionContext, log: @escaping @Sendable (String) -> Void) -> Never {
     while true {
-        let fd = kiln_agent_accept(listener)
+        var peerCID: UInt32 = 0
+        let fd = kiln_agent_accept_peer(listener, &peerCID)
         if fd < 0 {
             if errno != EINTR {
                 log("accept: \(errnoName(errno))")
                 usleep(100_000)
             }
+            continue
+        }
+        guard AgentPeerPolicy.admits(peerCID: peerCID) else {
+            log("refused a connection from CID \(peerCID): only the host (CID \(AgentPeerPolicy.hostCID)) is served")
+            close(fd)
             continue
         }
         let started = startDetachedThread {

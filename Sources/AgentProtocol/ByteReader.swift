@@ -87,12 +87,13 @@ struct ByteWriter {
         u32(UInt32(truncatingIfNeeded: v))
     }
     mutating func bytes(_ b: some Collection<UInt8>) {
-        u32(UInt32(b.count))
+        // A count past u32 makes the frame too large; the encoder refuses it before sending.
+        u32(UInt32(truncatingIfNeeded: b.count))
         bytes.append(contentsOf: b)
     }
     mutating func string(_ s: String) { bytes(Array(s.utf8)) }
     mutating func stringList(_ list: [String]) {
-        u32(UInt32(list.count))
+        u32(UInt32(truncatingIfNeeded: list.count))
         for s in list { string(s) }
     }
 }

@@ -1,7 +1,18 @@
 /// Frame = u32 big-endian length L (1...maxFrameLength) + L bytes: a type byte and the body.
 public enum FrameCodec {
-    /// The complete frame (length prefix included) for one message.
-    public static func encode(_ message: Message) -> [UInt8] {
+    /// The complete frame (length prefix included) for one message. Never traps: an `error`
+    /// whose text would not fit is truncated (the agent is PID 1; a trap would panic the
+    /// guest), and any other message that would exceed a frame or the list limits is refused
+    /// with `frameTooLarge` / `invalidField`, so the caller reports it instead.
+    public static func encode(_ message: Message) throws(ProtocolError) -> [UInt8] {
+        if case .error(let code, let text) = message, text.utf8.count > maxErrorText {
+            return try encode(.error(code: code, message: fitting(text, room: maxErrorText)))
+        }
+        if case .exec(let request) = message {
+            for (name, list) in [("argv", request.argv), ("env", request.env)] where list.count > FrameLimits.maxListCount {
+                throw .invalidField("exec.\(name) has \(list.count) entries (at most \(FrameLimits.maxListCount))")
+            }
+        }
         var body = ByteWriter()
         body.u8(message.typeByte)
         switch message {
@@ -39,12 +50,32 @@ public enum FrameCodec {
             body.u32(code)
             body.string(message)
         }
-        precondition(body.bytes.count <= Int(FrameLimits.maxFrameLength),
-                     "a \(message.name) frame of \(body.bytes.count) bytes exceeds the frame limit")
+        guard body.bytes.count <= Int(FrameLimits.maxFrameLength) else {
+            throw .frameTooLarge(message: message.name, bytes: body.bytes.count)
+        }
         var frame = ByteWriter()
         frame.u32(UInt32(body.bytes.count))
         frame.bytes.append(contentsOf: body.bytes)
         return frame.bytes
+    }
+
+    /// Room for an error message's text: the frame less the type byte, code and length fields.
+    static let maxErrorText = Int(FrameLimits.maxFrameLength) - 1 - 4 - 4
+
+    /// `text` cut to at most `room` UTF-8 bytes at a character boundary, marked as cut.
+    static func fitting(_ text: String, room: Int) -> String {
+        guard text.utf8.count > room else { return text }
+        let marker = " [truncated]"
+        var cut = ""
+        cut.reserveCapacity(room)
+        var used = 0
+        for character in text {
+            let size = character.utf8.count
+            guard used + size <= room - marker.utf8.count else { break }
+            cut.append(character)
+            used += size
+        }
+        return cut + marker
     }
 
     /// Decodes one frame's contents (type byte + body, without the length prefix).

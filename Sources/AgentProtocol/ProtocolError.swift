@@ -21,6 +21,10 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
     case io(operation: String, errno: Int32)
     /// The peer closed the stream where the protocol expected more.
     case closedByPeer(String)
+    /// A message this side was asked to send does not fit in one frame.
+    case frameTooLarge(message: String, bytes: Int)
+    /// The peer did not answer (or the stream did not drain) before the operation's deadline.
+    case timedOut(String)
 
     public var description: String {
         switch self {
@@ -34,6 +38,9 @@ public enum ProtocolError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unexpectedMessage(let what): "unexpected message: \(what)"
         case .io(let op, let errno): "\(op) failed: errno \(errno)"
         case .closedByPeer(let when): "peer closed the stream \(when)"
+        case .frameTooLarge(let name, let bytes):
+            "a \(name) message of \(bytes) bytes exceeds the \(FrameLimits.maxFrameLength)-byte frame limit"
+        case .timedOut(let what): "timed out \(what)"
         }
     }
 }

@@ -10,33 +10,38 @@ public enum AgentEndpoint: Sendable, Equatable {
     /// The host kernel's vsock (vhost-vsock, as QEMU provides): connect to (cid, port) directly.
     case vsock(cid: UInt32)
 
-    /// A connected stream to the agent's port. The caller closes it. With `timeout` (seconds),
-    /// every blocking read or write on the stream, the hybrid handshake included, fails with
-    /// EAGAIN after that long instead of waiting for ever.
-    public func connect(port: UInt32 = FrameLimits.agentPort, timeout: Double? = nil) throws(SandboxError) -> Int32 {
+    /// A connected stream to the agent's port. The caller closes it. With a `deadline`
+    /// (monotonic seconds) the connect and the hybrid handshake give up when it passes, and
+    /// blocking reads and writes on the returned stream time out then too (SO_RCVTIMEO /
+    /// SO_SNDTIMEO; `FrameChannel` enforces the deadline itself as well).
+    public func connect(port: UInt32 = FrameLimits.agentPort, deadline: Double? = nil) throws(SandboxError) -> Int32 {
+        if let deadline, MonotonicClock.now() >= deadline {
+            throw .protocolError(.timedOut("connecting to the agent"))
+        }
         switch self {
         case .vsock(let cid):
             let fd = kiln_vsock_connect(cid, port)
             guard fd >= 0 else { throw .local(operation: "connect to vsock \(cid):\(port)", errno: errno) }
-            if let timeout { Self.setTimeout(fd: fd, seconds: timeout) }
+            if let deadline { Self.setTimeout(fd: fd, until: deadline) }
             return fd
         case .hybridVsock(let path):
-            return try Self.connectHybrid(path: path, port: port, timeout: timeout)
+            return try Self.connectHybrid(path: path, port: port, deadline: deadline)
         }
     }
 
-    private static func setTimeout(fd: Int32, seconds: Double) {
-        let whole = max(0, seconds)
-        var value = timeval(tv_sec: Int(whole), tv_usec: Int((whole - whole.rounded(.down)) * 1_000_000))
+    /// Socket timeouts for what is left until `deadline`: a blocking call cannot outlast it.
+    private static func setTimeout(fd: Int32, until deadline: Double) {
+        let left = max(0.001, deadline - MonotonicClock.now())
+        var value = timeval(tv_sec: Int(left), tv_usec: Int((left - left.rounded(.down)) * 1_000_000))
         if value.tv_sec == 0 && value.tv_usec == 0 { value.tv_usec = 1000 }   // 0 would mean "no timeout"
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    private static func connectHybrid(path: String, port: UInt32, timeout: Double?) throws(SandboxError) -> Int32 {
+    private static func connectHybrid(path: String, port: UInt32, deadline: Double?) throws(SandboxError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .local(operation: "socket", errno: errno) }
-        if let timeout { setTimeout(fd: fd, seconds: timeout) }
+        if let deadline { setTimeout(fd: fd, until: deadline) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
@@ -57,11 +62,14 @@ public enum AgentEndpoint: Sendable, Equatable {
         guard connected == 0 else {
             let e = errno
             close(fd)
+            if e == EAGAIN, deadline != nil { throw .protocolError(.timedOut("connecting to \(path)")) }
             throw .local(operation: "connect \(path)", errno: e)
         }
         do throws(SandboxError) {
-            try wrap { () throws(ProtocolError) in try FrameChannel.sendAll(fd: fd, Array("CONNECT \(port)\n".utf8)) }
-            let reply = try readLine(fd: fd)
+            try wrap { () throws(ProtocolError) in
+                try FrameChannel.sendAll(fd: fd, Array("CONNECT \(port)\n".utf8), deadline: deadline)
+            }
+            let reply = try readLine(fd: fd, deadline: deadline)
             guard reply.hasPrefix("OK ") else {
                 throw .protocolError(.unexpectedMessage("vsock handshake answer '\(reply)'"))
             }
@@ -73,12 +81,15 @@ public enum AgentEndpoint: Sendable, Equatable {
     }
 
     /// One short line, read a byte at a time so nothing after it is consumed.
-    private static func readLine(fd: Int32) throws(SandboxError) -> String {
+    private static func readLine(fd: Int32, deadline: Double?) throws(SandboxError) -> String {
         var line: [UInt8] = []
         while line.count < 64 {
+            let ready = try wrap { () throws(ProtocolError) in try FrameChannel.wait(fd, for: Int16(POLLIN), until: deadline) }
+            guard ready else { throw .protocolError(.timedOut("waiting for the vsock handshake answer")) }
             var byte: UInt8 = 0
             let n = read(fd, &byte, 1)
             if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { throw .protocolError(.timedOut("waiting for the vsock handshake answer")) }
             if n < 0 { throw .local(operation: "read vsock handshake", errno: errno) }
             if n == 0 { throw .protocolError(.closedByPeer("during the vsock handshake (no listener on the port yet?)")) }
             if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }

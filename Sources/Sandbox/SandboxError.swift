@@ -9,6 +9,12 @@ public enum SandboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A local file or descriptor operation failed.
     case local(operation: String, errno: Int32)
 
+    /// The operation ran out of time (its deadline, a stall, a socket timeout).
+    public var isTimeout: Bool {
+        if case .protocolError(.timedOut) = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .protocolError(let p): "agent protocol: \(p)"

@@ -20,64 +20,68 @@ public struct SandboxJob: Sendable {
     public init(request: ExecRequest) { self.request = request }
 
     /// Runs the job; `signals` is a descriptor whose bytes are signal numbers to forward.
-    /// Returns the command's status. Copy-outs run only when the command ran.
-    public func run(endpoint: AgentEndpoint, signals: Int32?) throws(SandboxError) -> ExitStatus {
+    /// Returns the command's status. Copy-outs run only when the command ran. Every session
+    /// (connect, hello, copies, the command) keeps to `limits`.
+    public func run(endpoint: AgentEndpoint, signals: Int32?, limits: SessionLimits = SessionLimits()) throws(SandboxError) -> ExitStatus {
         for copy in copyIn {
-            let fd = try endpoint.connect()
+            let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
             defer { close(fd) }
-            try AgentClient(fd: fd).copyIn(source: copy.source, destination: copy.destination)
+            try AgentClient(fd: fd, limits: limits).copyIn(source: copy.source, destination: copy.destination)
         }
         let status: ExitStatus
         do {
-            let fd = try endpoint.connect()
+            let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
             defer { close(fd) }
-            status = try AgentClient(fd: fd).run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
+            status = try AgentClient(fd: fd, limits: limits)
+                .run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
         }
         for copy in copyOut {
-            let fd = try endpoint.connect()
+            let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
             defer { close(fd) }
-            try AgentClient(fd: fd).copyOut(source: copy.source, destination: copy.destination)
+            try AgentClient(fd: fd, limits: limits).copyOut(source: copy.source, destination: copy.destination)
         }
         return status
     }
 
-    /// Asks the agent to power the VM off.
-    /// Asks the agent to power the VM off. Every read and write of the session gives up after
-    /// `timeout` seconds: a guest whose agent never answers (hung, or none at all) must not
-    /// hang `kiln rm` or the end of `kiln run`; the caller then kills the VMM.
+    /// Asks the agent to power the VM off. Every step of the session gives up after `timeout`
+    /// seconds in all: a guest whose agent never answers (hung, or none at all) must not hang
+    /// `kiln rm` or the end of `kiln run`; the caller then kills the VMM.
     public static func powerOff(endpoint: AgentEndpoint, timeout: Double = 5) throws(SandboxError) {
-        let fd = try endpoint.connect(timeout: timeout)
+        let limits = SessionLimits.within(timeout)
+        let fd = try endpoint.connect(deadline: limits.deadline)
         defer { close(fd) }
-        try AgentClient(fd: fd).powerOff()
+        try AgentClient(fd: fd, limits: limits).powerOff()
     }
 
     /// Tries to open a session until the agent answers the hello or `deadline` (monotonic
-    /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms.
+    /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms. No
+    /// attempt outlasts the deadline: a VMM that accepts the connection for a guest that never
+    /// answers cannot hold it.
     public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double,
                                     givesUp: () -> Bool) throws(SandboxError) {
-        var lastError: SandboxError = .local(operation: "connect to the agent", errno: ETIMEDOUT)
-        while monotonicNow() < deadline {
+        var lastError: SandboxError = .protocolError(.timedOut("waiting for the agent to answer"))
+        let limits = SessionLimits(deadline: deadline)
+        while MonotonicClock.now() < deadline {
             if givesUp() { throw lastError }
             do {
-                let fd = try endpoint.connect()
+                // Each attempt gets a few seconds, so a connection the guest never answers is
+                // retried (the agent may not have been listening yet) rather than waited on.
+                let attempt = limits.deadline(within: 5)
+                let fd = try endpoint.connect(deadline: attempt)
                 defer { close(fd) }
                 // A hello and a clean close: the agent counts it as an empty session.
-                _ = try AgentClient(fd: fd)
+                _ = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
                 return
             } catch {
                 lastError = error
             }
             usleep(10_000)
         }
-        throw lastError
+        throw .protocolError(.timedOut("waiting for the agent to answer (last attempt: \(lastError))"))
     }
 }
 
-public func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
+public func monotonicNow() -> Double { MonotonicClock.now() }
 
 extension SandboxJob.Copy {
     /// `SRC:DST` (the first colon splits; both sides non-empty).

@@ -21,6 +21,9 @@ struct AgentExec: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds to wait for the agent to answer.", valueName: "s"))
     var wait: Double = 0
 
+    @Option(help: ArgumentHelp("Give up on the agent after this many seconds in all (exit 124).", valueName: "s"))
+    var timeout: Double?
+
     @Flag(help: "Power the VM off through the agent afterwards.")
     var powerOff = false
 
@@ -34,14 +37,15 @@ struct AgentExec: ParsableCommand {
         default: fail("agent-exec needs exactly one of --cid and --uds")
         }
         let job = sandbox.job()
-        signal(SIGPIPE, SIG_IGN)
+        if let timeout, !(timeout > 0) { fail("--timeout must be more than 0 seconds") }
+        ignoreOutputSignals()
         var code: Int32
         do {
             if wait > 0 { try SandboxJob.waitForAgent(endpoint: endpoint, deadline: monotonicNow() + wait) { false } }
-            code = try job.run(endpoint: endpoint, signals: nil).shellCode
+            code = try job.run(endpoint: endpoint, signals: nil, limits: .within(timeout)).shellCode
         } catch {
             printError("kiln: error: \(error)")
-            code = commandStartFailureCode(error) ?? 125
+            code = error.isTimeout && timeout != nil ? 124 : commandStartFailureCode(error) ?? 125
         }
         if powerOff { try? SandboxJob.powerOff(endpoint: endpoint) }
         throw ExitCode(code)

@@ -6,7 +6,15 @@ import Sandbox
 struct Cp: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy a file into or out of a sandbox.",
-        discussion: "Exactly one side is NAME:PATH with an absolute guest path. A host path with a colon in its first component is written ./a:b.")
+        discussion: """
+            Exactly one side is NAME:PATH with an absolute guest path. A host path with a colon in \
+            its first component is written ./a:b. A file copied out is written beside the \
+            destination under a temporary name and renamed over it when complete, so a failed copy \
+            leaves the destination as it was; it gets the guest file's permission bits without \
+            setuid, setgid or sticky. A destination that is a directory receives the file under its \
+            guest name. The copy fails (exit 124) after --timeout seconds, or when the guest sends \
+            or accepts nothing for 60 s.
+            """)
 
     @Argument(help: ArgumentHelp("Host path or NAME:guest-path.", valueName: "src"))
     var source: String
@@ -23,7 +31,13 @@ struct Cp: ParsableCommand {
         return (name, String(text[text.index(after: colon)...]))
     }
 
+    @Option(help: ArgumentHelp("Give up after this many seconds (exit 124).", valueName: "s"))
+    var timeout: Double = 600
+
     func run() throws {
+        guard timeout > 0 else { fail("--timeout must be more than 0 seconds") }
+        ignoreOutputSignals()
+        let limits = SessionLimits.within(timeout)
         let store = SandboxStore.current()
         switch (Self.guestSide(source), Self.guestSide(destination)) {
         case (nil, let guest?):
@@ -31,17 +45,17 @@ struct Cp: ParsableCommand {
             guard access(source, R_OK) == 0 else { fail("cp: \(source): \(String(cString: strerror(errno)))") }
             let record = ready(store, guest)
             try report { () throws(SandboxError) in
-                let fd = try record.endpoint.connect()
+                let fd = try record.endpoint.connect(deadline: limits.deadline)
                 defer { close(fd) }
-                try AgentClient(fd: fd).copyIn(source: source, destination: guest.path)
+                try AgentClient(fd: fd, limits: limits).copyIn(source: source, destination: guest.path)
             }
         case (let guest?, nil):
             guard !destination.isEmpty else { fail("cp: empty host path") }
             let record = ready(store, guest)
             try report { () throws(SandboxError) in
-                let fd = try record.endpoint.connect()
+                let fd = try record.endpoint.connect(deadline: limits.deadline)
                 defer { close(fd) }
-                _ = try AgentClient(fd: fd).copyOut(source: guest.path, destination: destination)
+                _ = try AgentClient(fd: fd, limits: limits).copyOut(source: guest.path, destination: destination)
             }
         case (_?, _?): fail("cp: both \(source) and \(destination) name a sandbox; one side must be a host path")
         case (nil, nil): fail("cp: neither \(source) nor \(destination) is NAME:PATH")
@@ -53,7 +67,7 @@ struct Cp: ParsableCommand {
             try copy()
         } catch {
             printError("kiln: error: cp: \(error)")
-            throw ExitCode(1)
+            throw ExitCode(error.isTimeout ? 124 : 125)
         }
     }
 

@@ -23,7 +23,7 @@ struct Create: ParsableCommand {
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
         let (kernel, rootfs) = vm.resolve()
-        signal(SIGPIPE, SIG_IGN)
+        ignoreOutputSignals()
         let store = SandboxStore.current()
         let directory = store.claim(name)
         let jail = vm.jail.plan(id: name, base: directory.file("jail"))

@@ -10,7 +10,9 @@ struct Exec: ParsableCommand {
         discussion: """
             Output is streamed and the exit status is the command's (128+N for signal N, 127/126 \
             when it cannot be started, 125 when the sandbox fails). --timeout kills the command \
-            and exits 124; the sandbox keeps running. Ctrl-C is forwarded as SIGINT; a second one \
+            and exits 124; the sandbox keeps running. The copies and the command share the \
+            timeout: an agent that does not end the command within \(Self.killGrace) s of the kill \
+            is given up on (exit 124 all the same). Ctrl-C is forwarded as SIGINT; a second one \
             leaves (exit 130) and the agent ends the command.
             """)
 
@@ -22,6 +24,9 @@ struct Exec: ParsableCommand {
 
     @OptionGroup var sandbox: SandboxOptions
 
+    /// How long after --timeout's kill the agent has to report the command's end.
+    static let killGrace: Double = 5
+
     func run() throws {
         let job = sandbox.job()
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
@@ -30,7 +35,8 @@ struct Exec: ParsableCommand {
         }
         let record = SandboxStore.current().lookup(name)
         guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
-        signal(SIGPIPE, SIG_IGN)
+        ignoreOutputSignals()
+        let limits = SessionLimits.within(timeout.map { Double($0) + Self.killGrace })
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
@@ -38,13 +44,13 @@ struct Exec: ParsableCommand {
         if let timeout { alarm(timeout) }
         var code: Int32
         do {
-            code = try job.run(endpoint: record.endpoint, signals: forward[0]).shellCode
+            code = try job.run(endpoint: record.endpoint, signals: forward[0], limits: limits).shellCode
         } catch {
             printError("kiln: \(commandStartFailureCode(error) == nil ? "error: " : "")\(error)")
             code = commandStartFailureCode(error) ?? 125
         }
         alarm(0)
-        if kiln_run_timed_out() != 0 {
+        if kiln_run_timed_out() != 0 || limits.hasExpired {
             printError("kiln: timed out: the command was killed")
             code = 124
         }

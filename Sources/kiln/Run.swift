@@ -45,7 +45,7 @@ struct Run: ParsableCommand {
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
-        signal(SIGPIPE, SIG_IGN)
+        ignoreOutputSignals()
         Leftovers.removeStaleRuns()
         let started = monotonicNow()
         let directory = RunDirectory.create()
@@ -61,7 +61,7 @@ struct Run: ParsableCommand {
         if let timeout { alarm(timeout) }
 
         var timing = RunTiming(started: started)
-        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timing: &timing)
+        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, timing: &timing)
         alarm(0)
         timing.commandDone = monotonicNow()
         // The VM is throwaway: its image is attached read-only and its writes live in the guest's
@@ -78,16 +78,20 @@ struct Run: ParsableCommand {
         var value: Int32
     }
 
-    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timing: inout RunTiming) -> Outcome {
+    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?,
+                               timing: inout RunTiming) -> Outcome {
         do {
             try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout) {
                 kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited()
             }
             timing.agentReady = monotonicNow()
-            let status = try job.run(endpoint: vmm.endpoint, signals: signals)
+            // --timeout's alarm kills the VMM, which ends every session; the deadline is the
+            // backstop should anything still wait after that.
+            let status = try job.run(endpoint: vmm.endpoint, signals: signals,
+                                     limits: .within(timeout.map { Double($0) + 5 }))
             return Outcome(value: status.shellCode)
         } catch {
-            if kiln_run_timed_out() != 0 {
+            if kiln_run_timed_out() != 0 || error.isTimeout && timeout != nil {
                 printError("kiln: timed out: the VM was ended")
                 return Outcome(value: 124)
             }

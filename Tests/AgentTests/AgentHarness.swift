@@ -145,3 +145,8 @@ func runThroughAgent(_ request: ExecRequest, stdin: Int32? = nil, signals: Int32
     #expect(harness.agentResult() == nil)
     return (status, out.bytes(), err.bytes())
 }
+
+/// A frame the test knows fits (an encoding failure gives no bytes, which the test then sees).
+func encodeFrame(_ message: Message) -> [UInt8] {
+    (try? FrameCodec.encode(message)) ?? []
+}

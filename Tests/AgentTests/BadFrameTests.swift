@@ -23,20 +23,20 @@ import Testing
 
     @Test func truncatedHello() throws {
         let h = AgentHarness()
-        sendRaw(h.hostFD, Array(FrameCodec.encode(.hello(version: 1)).prefix(7)))
+        sendRaw(h.hostFD, Array(encodeFrame(.hello(version: 1)).prefix(7)))
         shutdown(h.hostFD, Int32(SHUT_WR))
         #expect(h.agentResult() == .protocolError(.truncatedFrame(have: 7, need: 13)))
     }
 
     @Test func wrongVersion() throws {
         let h = AgentHarness()
-        sendRaw(h.hostFD, FrameCodec.encode(.hello(version: 2)))
+        sendRaw(h.hostFD, encodeFrame(.hello(version: 2)))
         #expect(h.agentResult() == .protocolError(.badHello("version 2, agent speaks 1")))
     }
 
     @Test func requestBeforeHello() throws {
         let h = AgentHarness()
-        sendRaw(h.hostFD, FrameCodec.encode(.exec(ExecRequest(argv: ["true"]))))
+        sendRaw(h.hostFD, encodeFrame(.exec(ExecRequest(argv: ["true"]))))
         #expect(h.agentResult() == .protocolError(.unexpectedMessage("exec before hello")))
     }
 
@@ -50,14 +50,14 @@ import Testing
     @Test func agentOnlyMessageAsRequest() throws {
         let h = AgentHarness()
         _ = try AgentClient(fd: h.hostFD)
-        sendRaw(h.hostFD, FrameCodec.encode(.stdout([1])))
+        sendRaw(h.hostFD, encodeFrame(.stdout([1])))
         #expect(h.agentResult() == .protocolError(.unexpectedMessage("stdout as a request")))
     }
 
     @Test func garbageWhileACommandRunsKillsOnlyThatCommand() throws {
         let h = AgentHarness()
         _ = try AgentClient(fd: h.hostFD)
-        sendRaw(h.hostFD, FrameCodec.encode(.exec(ExecRequest(argv: ["sleep", "30"], stdin: true))))
+        sendRaw(h.hostFD, encodeFrame(.exec(ExecRequest(argv: ["sleep", "30"], stdin: true))))
         sendRaw(h.hostFD, [0, 0, 0, 6, 0x08, 0, 0, 0, 2, 0xAA])  // signal with a trailing byte
         #expect(h.agentResult() == .protocolError(.trailingBytes(type: 0x08, count: 1)))
         // And the agent serves the next session as before.
@@ -97,7 +97,7 @@ final class FakeAgent: Sendable {
 }
 
 @Suite struct BadFramesFromTheAgent {
-    static let hello = FrameCodec.encode(.hello(version: 1))
+    static let hello = encodeFrame(.hello(version: 1))
 
     @Test func badMagic() {
         let fake = FakeAgent(reply: [0, 0, 0, 9, 0x01, 0, 0, 0, 0, 0, 0, 0, 1])
@@ -105,7 +105,7 @@ final class FakeAgent: Sendable {
     }
 
     @Test func otherVersion() {
-        let fake = FakeAgent(reply: FrameCodec.encode(.hello(version: 7)))
+        let fake = FakeAgent(reply: encodeFrame(.hello(version: 7)))
         #expect(throws: SandboxError.protocolError(.badHello("agent speaks version 7, host 1"))) {
             _ = try AgentClient(fd: fake.hostFD)
         }
@@ -125,14 +125,14 @@ final class FakeAgent: Sendable {
     }
 
     @Test func truncatedStdoutFrame() {
-        let frame = FrameCodec.encode(.stdout(Array(repeating: 1, count: 50)))
+        let frame = encodeFrame(.stdout(Array(repeating: 1, count: 50)))
         #expect(throws: SandboxError.protocolError(.truncatedFrame(have: 20, need: frame.count))) {
             _ = try runAgainst(Array(frame.prefix(20)))
         }
     }
 
     @Test func resetAfterATruncatedFrameIsReportedAsTruncation() throws {
-        let frame = FrameCodec.encode(.stdout(Array(repeating: 1, count: 50)))
+        let frame = encodeFrame(.stdout(Array(repeating: 1, count: 50)))
         let fake = FakeAgent(reply: Self.hello + Array(frame.prefix(20)), readsHello: false)
         let scratch = Scratch()
         let out = Capture(scratch, "o")
@@ -149,13 +149,13 @@ final class FakeAgent: Sendable {
 
     @Test func streamEndsWithoutExit() {
         #expect(throws: SandboxError.protocolError(.closedByPeer("before the command's exit status"))) {
-            _ = try runAgainst(FrameCodec.encode(.stdout([65])))
+            _ = try runAgainst(encodeFrame(.stdout([65])))
         }
     }
 
     @Test func hostOnlyMessageFromAgent() {
         #expect(throws: SandboxError.protocolError(.unexpectedMessage("exec while a command runs"))) {
-            _ = try runAgainst(FrameCodec.encode(.exec(ExecRequest(argv: ["y"]))))
+            _ = try runAgainst(encodeFrame(.exec(ExecRequest(argv: ["y"]))))
         }
     }
 
@@ -166,7 +166,7 @@ final class FakeAgent: Sendable {
     }
 
     @Test func copyOutLongerThanAnnounced() throws {
-        let reply = Self.hello + FrameCodec.encode(.fileInfo(mode: 0o644, size: 2)) + FrameCodec.encode(.fileData([1, 2, 3]))
+        let reply = Self.hello + encodeFrame(.fileInfo(mode: 0o644, size: 2)) + encodeFrame(.fileData([1, 2, 3]))
         let fake = FakeAgent(reply: reply)
         let scratch = Scratch()
         #expect(throws: SandboxError.protocolError(.invalidField("copy-out data exceeds the announced 2 bytes"))) {

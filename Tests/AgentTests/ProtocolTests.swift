@@ -17,7 +17,7 @@ import Testing
     @Test(arguments: samples)
     func roundTrips(_ message: Message) throws {
         var decoder = FrameDecoder()
-        decoder.append(FrameCodec.encode(message))
+        decoder.append(encodeFrame(message))
         #expect(try decoder.next() == message)
         #expect(try decoder.next() == nil)
         try decoder.finish()
@@ -25,7 +25,7 @@ import Testing
 
     @Test func decodesOneByteAtATime() throws {
         var stream: [UInt8] = []
-        for m in Self.samples { stream += FrameCodec.encode(m) }
+        for m in Self.samples { stream += encodeFrame(m) }
         var decoder = FrameDecoder()
         var decoded: [Message] = []
         for byte in stream {
@@ -36,8 +36,8 @@ import Testing
     }
 
     @Test func layoutIsBigEndianLengthTypeBody() {
-        #expect(FrameCodec.encode(.hello(version: 1)) == [0, 0, 0, 9, 0x01, 0x4B, 0x49, 0x4C, 0x4E, 0, 0, 0, 1])
-        #expect(FrameCodec.encode(.signal(15)) == [0, 0, 0, 5, 0x08, 0, 0, 0, 15])
+        #expect(encodeFrame(.hello(version: 1)) == [0, 0, 0, 9, 0x01, 0x4B, 0x49, 0x4C, 0x4E, 0, 0, 0, 1])
+        #expect(encodeFrame(.signal(15)) == [0, 0, 0, 5, 0x08, 0, 0, 0, 15])
     }
 
     @Test(arguments: [UInt32(0), FrameLimits.maxFrameLength + 1, .max])
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func truncatedStreamIsAnError() throws {
-        let frame = FrameCodec.encode(.stdout(Array(repeating: 7, count: 100)))
+        let frame = encodeFrame(.stdout(Array(repeating: 7, count: 100)))
         var decoder = FrameDecoder()
         decoder.append(Array(frame.prefix(50)))
         #expect(try decoder.next() == nil)

@@ -186,6 +186,15 @@ scenario_sandbox-run() {
     sx copy 0 -- --copy-in "$B_DIR/copy.in:/root/copied" --copy-out "/root/copied:$B_DIR/copy.back" -- sha256sum /root/copied
     sx_expect copy "sha256 in the guest" "$(cut -c1-64 "$B_DIR/copy.out")" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
     sx_expect copy "round-trip sha256" "$(sha256sum <"$B_DIR/copy.back" 2>/dev/null | cut -c1-64)" "$(sha256sum <"$B_DIR/copy.in" | cut -c1-64)"
+    # A guest process (an unprivileged user) must not reach the agent's port from inside the
+    # guest: no vsock loopback transport in the guest kernel, and the agent serves CID 2 only.
+    if [ -n "${KILN_VSOCK_TOOL:-}" ] && [ -x "$KILN_VSOCK_TOOL" ]; then
+        sx loopback 0 -- --user 1000:1000 --copy-in "$KILN_VSOCK_TOOL:/tmp/vsock-tool" -- sh -c \
+            'for cid in 1 2 3; do /tmp/vsock-tool connect $cid 1024 </dev/null >/dev/null 2>&1; printf "%s " "$cid:$?"; done'
+        sx_expect loopback "vsock connects to the agent port from inside (cid:exit)" "$(cat "$B_DIR/loopback.out")" "1:1 2:1 3:1 "
+    else
+        SX_FAILED="$SX_FAILED loopback(no vsock-tool: KILN_VSOCK_TOOL='${KILN_VSOCK_TOOL:-}')"
+    fi
     t0=$EPOCHREALTIME
     sx timeout 124 -- --timeout 20 -- sleep 600
     sx_expect timeout "ended in time" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print (b - a < 45) ? "yes" : "no" }')" yes
@@ -205,7 +214,7 @@ scenario_sandbox-run() {
     leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
-    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, no agent from inside the guest, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
 }
 
 # proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include "AgentPeer.h"
 
 // Spawns `argv` (argv[0] searched in envp's PATH, or a default PATH, when it has no '/') with
 // `envp`, working directory `cwd` (NULL: inherit), and uid/gid (UINT32_MAX: keep). The child's
