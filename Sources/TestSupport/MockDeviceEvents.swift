@@ -30,9 +30,10 @@ public final class MockDeviceEvents: DeviceEvents, @unchecked Sendable {
 
     public func unwatch(_ fd: Int32) { watches[fd] = nil }
 
-    public func serviceQueue(_ queue: Int) {
+    @discardableResult
+    public func serviceQueue(_ queue: Int) -> Bool {
         servicedQueues.append(queue)
-        transport?.processQueue(queue)
+        return transport?.processQueue(queue) ?? false
     }
 
     public func mask(of fd: Int32) -> DeviceEventMask? { watches[fd]?.mask }

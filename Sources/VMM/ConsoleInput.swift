@@ -6,8 +6,9 @@ import Glibc
 
 /// Forwards kiln's standard input to the guest's UART from the device loop. The UART's receive
 /// FIFO is bounded; input the guest has not taken yet waits here (one read's worth at most)
-/// while standard input is paused, until the UART reports space again. Nothing is dropped and
-/// nothing spins.
+/// while standard input is paused (out of the epoll set, so a writer that hung up meanwhile
+/// is not reported again and again), until the UART reports space again. Nothing is dropped
+/// and nothing spins.
 final class ConsoleInput: @unchecked Sendable {
     private let input: Int32
     private let spaceAvailable: Int32
@@ -53,6 +54,11 @@ final class ConsoleInput: @unchecked Sendable {
     }
 
     private func readInput(_ events: UInt32) {
+        // Input the guest has not taken yet must not be overwritten: wait for its FIFO.
+        guard pending.isEmpty else {
+            loop?.modify(input, events: 0)
+            return
+        }
         let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return }
         guard count > 0 else {

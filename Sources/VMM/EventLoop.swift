@@ -12,10 +12,18 @@ final class EventLoop: @unchecked Sendable {
 
     private let epoll: Int32
     private let wake: Int32
-    private var handlers: [Int32: Handler] = [:]
+    private struct Watch {
+        var handler: Handler
+        /// Out of the epoll set while its owner cannot take input (see `modify`).
+        var paused = false
+    }
+
+    private var handlers: [Int32: Watch] = [:]
     private var readyDescriptors = [Int32](repeating: 0, count: 64)
     private var readyEvents = [UInt32](repeating: 0, count: 64)
     private var stopping = false
+    /// Handler calls so far (tests count them to show a paused descriptor costs nothing).
+    private(set) var dispatched: UInt64 = 0
 
     init() throws(VMMError) {
         epoll = kiln_epoll_create()
@@ -36,16 +44,26 @@ final class EventLoop: @unchecked Sendable {
 
     func add(_ fd: Int32, events: UInt32, handler: @escaping Handler) throws(VMMError) {
         guard kiln_epoll_add(epoll, fd, events) == 0 else { throw .thread(operation: "epoll_ctl ADD fd \(fd)", errno: errno) }
-        handlers[fd] = handler
+        handlers[fd] = Watch(handler: handler)
     }
 
-    /// Changes what `fd` is watched for (0 pauses it). Called from handlers on the loop thread.
+    /// Changes what `fd` is watched for; 0 pauses it. Called from handlers on the loop thread.
+    /// A paused descriptor leaves the epoll set (its handler is kept): epoll reports EPOLLHUP
+    /// and EPOLLERR even for an empty mask, so a hung-up pipe or TAP "paused" with 0 would
+    /// call its handler again and again while its owner cannot take input.
     func modify(_ fd: Int32, events: UInt32) {
-        _ = kiln_epoll_modify(epoll, fd, events)
+        guard let paused = handlers[fd]?.paused else { return }
+        switch (paused, events == 0) {
+        case (false, false): _ = kiln_epoll_modify(epoll, fd, events)
+        case (false, true): _ = kiln_epoll_remove(epoll, fd)
+        case (true, false): _ = kiln_epoll_add(epoll, fd, events)
+        case (true, true): return
+        }
+        handlers[fd]?.paused = events == 0
     }
 
     func remove(_ fd: Int32) {
-        _ = kiln_epoll_remove(epoll, fd)
+        if handlers[fd]?.paused == false { _ = kiln_epoll_remove(epoll, fd) }
         handlers[fd] = nil
     }
 
@@ -62,7 +80,9 @@ final class EventLoop: @unchecked Sendable {
                 return
             }
             for index in 0..<Int(count) {
-                handlers[readyDescriptors[index]]?(readyEvents[index])
+                guard let watch = handlers[readyDescriptors[index]], !watch.paused else { continue }
+                dispatched &+= 1
+                watch.handler(readyEvents[index])
             }
         }
     }

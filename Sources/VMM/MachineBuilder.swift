@@ -85,7 +85,7 @@ enum MachineBuilder {
 
         let stop = StopCoordinator()
         let serialLine = try IRQFDLine(vm: vm, gsi: ACPILayout.serialGSI)
-        let output = try SerialSink.open(config.serialOutputPath)
+        let output = try SerialSink.open(config.serialOutputPath, limit: config.serialOutputLimit)
         let console = try ConsoleInput(seccomp: config.seccomp)
         let serial = Serial16550(interrupt: serialLine, output: output,
                                  onReceiveSpace: { console.receiveSpaceAvailable() })

@@ -18,6 +18,12 @@ public struct VMConfig: Sendable {
     public var memoryMiB: Int
     /// Where the guest's serial output goes; nil means kiln's standard output.
     public var serialOutputPath: String?
+    /// At most this many bytes of serial output are written (then one truncation marker line);
+    /// nil means no limit. See `defaultSerialFileLimit`.
+    public var serialOutputLimit: UInt64?
+    /// The cap `kiln boot` puts on a console file unless told otherwise: a guest that prints
+    /// forever must not fill the disk, or RAM when the file is on a tmpfs.
+    public static let defaultSerialFileLimit: UInt64 = 8 << 20
     /// Feed kiln's standard input to the guest's serial port.
     public var forwardsStandardInput: Bool
     /// virtio-blk drives, in order: the first is /dev/vda in the guest.

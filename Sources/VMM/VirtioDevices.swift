@@ -127,5 +127,6 @@ final class TransportEvents: DeviceEvents, @unchecked Sendable {
 
     func rewatch(_ fd: Int32, for events: DeviceEventMask) { loop.modify(fd, events: events.rawValue) }
     func unwatch(_ fd: Int32) { loop.remove(fd) }
-    func serviceQueue(_ queue: Int) { transport.processQueue(queue) }
+    @discardableResult
+    func serviceQueue(_ queue: Int) -> Bool { transport.processQueue(queue) }
 }

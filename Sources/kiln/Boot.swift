@@ -32,6 +32,11 @@ struct Boot: ParsableCommand {
     @Option(help: ArgumentHelp("Write the serial console to this file instead of standard output.", valueName: "path"))
     var serialOutput: String?
 
+    @Option(help: ArgumentHelp("Keep at most this many bytes of console output (K, M, G suffixes: KiB, MiB, GiB), "
+                               + "then write one truncation line and drop the rest; 0 for no limit. Default: "
+                               + "8M with --serial-output, no limit on standard output.", valueName: "bytes"))
+    var serialOutputLimit: String?
+
     @Flag(help: "Do not forward standard input to the guest's serial port.")
     var noStdin = false
 
@@ -67,20 +72,49 @@ struct Boot: ParsableCommand {
     var dieWithParent: Int32?
 
     func run() throws {
+        Self.ignoreOutputSignals()
         if let dieWithParent, kiln_die_with_parent(dieWithParent) != 0 {
             fail("--die-with-parent \(dieWithParent): the parent is gone or prctl failed")
         }
-        let config = VMConfig(
+        var config = VMConfig(
             kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
             memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
             drives: try drives.map(Self.parseDrive), entropy: entropy,
             networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
             acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
+        config.serialOutputLimit = Self.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
         try runVM(config)
     }
 }
 
 extension Boot {
+    /// A console whose reader went away (`kiln boot | head`) or a console file past
+    /// RLIMIT_FSIZE (the jailer sets rlimits) must cost output, not the VM: both signals would
+    /// kill kiln by default, and ignored they become EPIPE and EFBIG, which the serial output
+    /// drops. Done first, while kiln has one thread and no seccomp filter.
+    static func ignoreOutputSignals() {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
+    }
+
+    /// `--serial-output-limit`: bytes with an optional K, M or G suffix (binary), 0 for none;
+    /// when not given, `VMConfig.defaultSerialFileLimit` for a file and none for standard output.
+    static func serialLimit(_ text: String?, toFile: Bool) -> UInt64? {
+        guard let text else { return toFile ? VMConfig.defaultSerialFileLimit : nil }
+        var digits = Substring(text), shift: UInt64 = 0
+        switch digits.last {
+        case "K", "k": shift = 10
+        case "M", "m": shift = 20
+        case "G", "g": shift = 30
+        default: break
+        }
+        if shift > 0 { digits = digits.dropLast() }
+        guard let value = UInt64(digits), value <= (UInt64.max - 1) >> shift else {
+            fail("--serial-output-limit: '\(text)' is not a byte count (e.g. 65536, 512K, 8M)")
+        }
+        return value == 0 ? nil : value << shift
+    }
+
     /// `kiln` itself declares `--no-seccomp` too (Firecracker's flag, for API mode), and
     /// ArgumentParser hands a flag both levels declare to the root command, so `kiln boot
     /// --no-seccomp` would otherwise be dropped silently.

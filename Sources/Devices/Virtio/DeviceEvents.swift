@@ -26,7 +26,10 @@ public protocol DeviceEvents: AnyObject {
     func unwatch(_ fd: Int32)
     /// Runs the transport's queue processing for `queue` (with its lock and interrupt logic),
     /// as a guest notification would: for a device that has new data for an RX queue.
-    func serviceQueue(_ queue: Int)
+    /// False when the transport will not drain the queue until the guest kicks it again (not
+    /// activated, queue not ready, device needs reset): see `MMIOTransport.processQueue`.
+    @discardableResult
+    func serviceQueue(_ queue: Int) -> Bool
 }
 
 public struct DeviceEventsError: Error, Sendable, CustomStringConvertible {

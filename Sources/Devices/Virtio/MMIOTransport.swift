@@ -91,32 +91,39 @@ public final class MMIOTransport: BusDevice {
     /// Lets the device consume queue `index`, then interrupts the guest if it asked for it.
     /// Does nothing before DRIVER_OK, for a queue that is not ready, or while the device
     /// needs reset; an index out of range is ignored (it comes from the guest).
-    public func processQueue(_ index: Int) {
-        guard queues.indices.contains(index) else { return }
+    ///
+    /// Returns whether the queue is still serviceable: false when it was refused for one of
+    /// those reasons, or when this processing failed and the device now needs reset. Until the
+    /// guest kicks the queue again nothing will drain it, so a device that came here because a
+    /// level-triggered host descriptor was ready must stop watching it (or it spins).
+    @discardableResult
+    public func processQueue(_ index: Int) -> Bool {
+        guard queues.indices.contains(index) else { return false }
         queueEvents.wrappingAdd(1, ordering: .relaxed)
-        let raise = queues[index].state.withLock { queue -> Bool in
+        let (raise, serviceable) = queues[index].state.withLock { queue -> (Bool, Bool) in
             // Checked under the queue lock: reset clears `activated` before it takes this
             // lock, so no processing starts on a queue that reset has already cleared.
             guard activated.load(ordering: .acquiring), queue.isReady,
-                  !deviceNeedsReset.load(ordering: .acquiring) else { return false }
+                  !deviceNeedsReset.load(ordering: .acquiring) else { return (false, false) }
             do throws(QueueError) {
                 try drain(index, &queue)
-                guard try queue.needsNotification(memory: memory) else { return false }
+                guard try queue.needsNotification(memory: memory) else { return (false, true) }
                 interruptBits.bitwiseOr(InterruptStatus.usedBuffer.rawValue, ordering: .sequentiallyConsistent)
-                return true
+                return (true, true)
             } catch {
                 // Buffers used before the failure are reported with it. Set inside the lock so
                 // a reset that follows cannot be overtaken by this stale NEEDS_RESET.
                 deviceNeedsReset.store(true, ordering: .sequentiallyConsistent)
                 let bits: InterruptStatus = [.usedBuffer, .configChange]
                 interruptBits.bitwiseOr(bits.rawValue, ordering: .sequentiallyConsistent)
-                return true
+                return (true, false)
             }
         }
         if raise {
             interruptsRaised.wrappingAdd(1, ordering: .relaxed)
             interrupt.trigger()
         }
+        return serviceable
     }
 
     /// Processes with notifications off, then turns them back on and looks once more, so a

@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// Receiving is driven by the backend's readiness (a handler on the device loop, which asks
 /// the transport to service queue 0) and by RX kicks. When the guest has posted too few RX
-/// buffers the backend is unwatched (an empty mask) rather than read: frames wait in the TAP,
-/// nothing is dropped here and nothing spins; the guest's next RX kick watches it again.
+/// buffers, or the transport will not drain RX (queue not ready, device needs reset), the
+/// backend is unwatched (an empty mask) rather than read: frames wait in the TAP, nothing is
+/// dropped here and nothing spins; the guest's next RX kick that the transport lets through
+/// (also after a reset and re-initialisation) watches it again.
 ///
 /// Two `RateLimiter`s: one gates frames read from the backend (the backend is unwatched in the
 /// same way while it refuses, and its timer resumes receiving), one gates frames taken from
@@ -125,15 +127,14 @@ public final class Net: EventDrivenDevice {
         }
     }
 
-    /// The backend has a frame: have the transport service RX (which checks it is running).
-    /// Before DRIVER_OK or after reset the transport would do nothing and a level-triggered
-    /// watch would fire again at once, so pause until the guest's first RX kick.
+    /// The backend has a frame: have the transport service RX. Whenever the transport will not
+    /// drain RX (before DRIVER_OK, after reset, an RX queue the guest never made ready, a device
+    /// that needs reset, e.g. after a malformed RX chain) the frame stays in the backend and a
+    /// level-triggered watch would fire again at once, forever: so pause until an RX kick
+    /// reaches `processQueue`, which decides again.
     private func backendReadable() {
-        guard active.load(ordering: .acquiring) else {
-            setPaused(true)
-            return
-        }
-        events?.serviceQueue(Self.receiveQueue)
+        let serviceable = active.load(ordering: .acquiring) && events?.serviceQueue(Self.receiveQueue) == true
+        if !serviceable { setPaused(true) }
     }
 
     private func setPaused(_ pause: Bool) {
