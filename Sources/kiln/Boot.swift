@@ -72,7 +72,8 @@ struct Boot: ParsableCommand {
     var dieWithParent: Int32?
 
     func run() throws {
-        Self.ignoreOutputSignals()
+        // First, while kiln has one thread and no seccomp filter (the jailer sets rlimits).
+        ignoreOutputSignals()
         if let dieWithParent, kiln_die_with_parent(dieWithParent) != 0 {
             fail("--die-with-parent \(dieWithParent): the parent is gone or prctl failed")
         }
@@ -88,15 +89,6 @@ struct Boot: ParsableCommand {
 }
 
 extension Boot {
-    /// A console whose reader went away (`kiln boot | head`) or a console file past
-    /// RLIMIT_FSIZE (the jailer sets rlimits) must cost output, not the VM: both signals would
-    /// kill kiln by default, and ignored they become EPIPE and EFBIG, which the serial output
-    /// drops. Done first, while kiln has one thread and no seccomp filter.
-    static func ignoreOutputSignals() {
-        signal(SIGPIPE, SIG_IGN)
-        signal(SIGXFSZ, SIG_IGN)
-    }
-
     /// `--serial-output-limit`: bytes with an optional K, M or G suffix (binary), 0 for none;
     /// when not given, `VMConfig.defaultSerialFileLimit` for a file and none for standard output.
     static func serialLimit(_ text: String?, toFile: Bool) -> UInt64? {

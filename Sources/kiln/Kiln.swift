@@ -41,6 +41,9 @@ struct Kiln: ParsableCommand {
         if noAPI && configFile == nil { fail("--no-api needs --config-file") }
         guard configFile != nil || apiSock != nil else { throw CleanExit.helpRequest(self) }
         guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
+        // Before any thread or filter: a console reader that went away, or RLIMIT_FSIZE on the
+        // console file, must only drop output (as in `kiln boot`).
+        ignoreOutputSignals()
 
         var resources = VMResources()
         if let configFile {
