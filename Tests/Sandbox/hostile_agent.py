@@ -412,34 +412,34 @@ def main():
                ["--", "true"], 125, 40, want_text="timed out")
 
     # Malformed streams: a clear protocol error at once.
-    agent_case("absurd frame length 0xFFFFFFFF", absurd_length, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("absurd frame length 0xFFFFFFFF", absurd_length, ["--", "true"], 125, 5,
                want_text="bad frame length")
-    agent_case("unknown message type", unknown_type, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("unknown message type", unknown_type, ["--", "true"], 125, 5,
                want_text="unknown message type")
-    agent_case("trailing bytes after exit", trailing_bytes, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("trailing bytes after exit", trailing_bytes, ["--", "true"], 125, 5,
                want_text="trailing bytes")
-    agent_case("exit with an invalid kind", bad_exit_kind, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("exit with an invalid kind", bad_exit_kind, ["--", "true"], 125, 5,
                want_text="invalid field")
-    agent_case("hello of another version", wrong_version, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("hello of another version", wrong_version, ["--", "true"], 125, 5,
                want_text="version 99")
-    agent_case("hello with a bad magic", bad_magic, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("hello with a bad magic", bad_magic, ["--", "true"], 125, 5,
                want_text="bad hello")
-    agent_case("stream closed before the exit status", closes_before_exit, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("stream closed before the exit status", closes_before_exit, ["--", "true"], 125, 5,
                want_text="closed")
-    agent_case("stream ends inside a frame", truncated_frame, ["--timeout", "20", "--", "true"], 125, 5,
+    agent_case("stream ends inside a frame", truncated_frame, ["--", "true"], 125, 5,
                want_text="truncated frame")
-    agent_case("an error message of 1 MiB", huge_error, ["--timeout", "20", "--", "true"], 125, 5)
+    agent_case("an error message of 1 MiB", huge_error, ["--", "true"], 125, 5)
 
     # A host request larger than a frame is refused with an error, never a trap.
     big_argv = ["x" * 100_000 for _ in range(12)]
     agent_case("argv of 1.2 MB: refused, no trap", exec_then(setuid_copy),
-               ["--timeout", "20", "--", "echo"] + big_argv, 125, 5, want_text="frame limit")
+               ["--", "echo"] + big_argv, 125, 5, want_text="frame limit")
 
     # Output flood: streamed with bounded memory.
     with tempfile.TemporaryDirectory(prefix="kiln-hostile-") as scratch:
         agent = FakeAgent(scratch, floods_output)
         try:
-            outcome = run_kiln(["agent-exec", "--uds", agent.path, "--timeout", "120", "--", "yes"],
+            outcome = run_kiln(["agent-exec", "--uds", agent.path, "--", "yes"],
                                limit=150, stdout_path=os.path.join(scratch, "flood.out"))
             size = os.path.getsize(os.path.join(scratch, "flood.out"))
         finally:
@@ -478,7 +478,7 @@ def copy_cases():
                     f.write(existing)
             agent = FakeAgent(scratch, script)
             try:
-                outcome = run_kiln(["agent-exec", "--uds", agent.path] + (args or ["--timeout", "3"])
+                outcome = run_kiln(["agent-exec", "--uds", agent.path] + (args or [])
                                    + ["--copy-out", f"/guest/file:{destination}", "--", "true"],
                                    limit=max_seconds + 30)
             finally:
@@ -527,7 +527,7 @@ def copy_cases():
     with_destination("copy-out announcing 2^60 bytes: refused (no room), destination untouched", bigger_than_disk,
                      125, 5, unchanged, want_text="free")
     with_destination("copy-out that stalls: --timeout 3 gives up, destination untouched", stalls_mid_copy, 124, 8,
-                     unchanged, want_text="timed out")
+                     unchanged, want_text="timed out", args=["--timeout", "3"])
 
     def plant_symlink(scratch, destination):
         victim = os.path.join(scratch, "victim")
@@ -558,7 +558,8 @@ def cp_cases():
             fields = f.read().rsplit(")", 1)[1].split()
         return f"{os.getpid()} {fields[19]}\n"
 
-    def cp_case(name, copy_script, want_code, max_seconds, args, check_files, want_text=None, whole_script=None):
+    def cp_case(name, copy_script, want_code, max_seconds, args, check_files, want_text=None, whole_script=None,
+                existing=True):
         with tempfile.TemporaryDirectory(prefix="kiln-hostile-") as scratch:
             store = os.path.join(scratch, "store")
             sandbox = os.path.join(store, "hostile")
@@ -569,8 +570,9 @@ def cp_cases():
             agent = FakeAgent(sandbox, whole_script or copy_out_only(copy_script))
             out = os.path.join(scratch, "out")
             os.mkdir(out)
-            with open(os.path.join(out, "result"), "wb") as f:
-                f.write(b"precious\n")
+            if existing:
+                with open(os.path.join(out, "result"), "wb") as f:
+                    f.write(b"precious\n")
             env = dict(os.environ, KILN_SANDBOX_DIR=store)
             try:
                 outcome = run_kiln(["cp"] + args + ["hostile:/guest/file", os.path.join(out, "result")], env=env,
@@ -602,7 +604,8 @@ def cp_cases():
             return f"mode {oct(info.st_mode)}"
         return None if files_in(out) == ["result"] else f"files: {files_in(out)}"
 
-    cp_case("kiln cp: setuid copy-out lands without setuid", setuid_copy, 0, 5, [], replaced_without_setuid)
+    cp_case("kiln cp: setuid copy-out lands without setuid", setuid_copy, 0, 5, [], replaced_without_setuid,
+            existing=False)
     cp_case("kiln cp: short copy-out leaves the existing file", short_copy, 125, 5, [], unchanged,
             want_text="ended after 400 of 1000")
     cp_case("kiln cp: a stalled copy gives up at --timeout 2", stalls_mid_copy, 124, 7, ["--timeout", "2"], unchanged,
