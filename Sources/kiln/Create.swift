@@ -27,7 +27,7 @@ struct Create: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         let store = SandboxStore.current()
         let directory = try store.claim(name)
-        let jail = try vm.jail.plan(id: name, base: directory.file("jail"))
+        let jail = try vm.jail.plan(id: name, in: directory)
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,

@@ -13,7 +13,15 @@ struct JailOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Group the jailed VMM runs as (default: the uid's number).", valueName: "gid"))
     var jailGid: UInt32?
 
-    func plan(id: String, base: String) throws(SandboxHostError) -> JailPlan? {
-        try JailPlan.make(id: id, base: base, uid: jailUid, gid: jailGid ?? jailUid, enabled: !noJail)
+    /// The jail of the VMM whose run (or sandbox) directory is `directory`, built under it;
+    /// when there can be none, the directory is removed before the error is thrown.
+    func plan(id: String, in directory: RunDirectory) throws(SandboxHostError) -> JailPlan? {
+        do {
+            return try JailPlan.make(id: id, base: directory.file("jail"), uid: jailUid, gid: jailGid ?? jailUid,
+                                     enabled: !noJail)
+        } catch {
+            try? directory.remove()
+            throw error
+        }
     }
 }

@@ -51,7 +51,7 @@ struct Run: ParsableCommand {
         Leftovers.removeStaleRuns().forEach(warn)
         let started = monotonicNow()
         let directory = try RunDirectory.create()
-        let jail = try vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail"))
+        let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
