@@ -53,9 +53,15 @@ let package = Package(
         .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent", "CAgentInit"],
                           swiftSettings: strict),
         .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
+        // Host-side C helpers of the sandbox (VMM spawn, signals, TUN ioctls): never in the agent.
+        .target(name: "CHost"),
+        // Sandbox orchestration on the host (run directories, sandbox state, the VMM process,
+        // TAP records, leftovers): typed errors, no exits, no Foundation; `kiln` only parses.
+        .target(name: "SandboxHost", dependencies: ["Sandbox", "AgentProtocol", "CHost", "CAgent"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "Sandbox", "AgentProtocol", "CAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // The jailer: builds a jail and execs kiln in it without capabilities.
@@ -75,6 +81,7 @@ let package = Package(
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "ChildProcessSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
+        .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.

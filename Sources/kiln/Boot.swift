@@ -1,5 +1,5 @@
-import CAgent
 import ArgumentParser
+import CHost
 import VMM
 #if canImport(Glibc)
 import Glibc
@@ -172,15 +172,4 @@ func runVM(_ config: VMConfig) throws -> Never {
     // Always say how the VM ended: an exit status of 0 covers several different endings.
     printError("kiln: VM ended: \(outcome)")
     throw ExitCode(outcome.exitCode)
-}
-
-/// Prints one line to standard error.
-func printError(_ message: String) {
-    var line = message + "\n"
-    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-}
-
-func fail(_ message: String) -> Never {
-    printError("kiln: error: \(message)")
-    exit(1)
 }

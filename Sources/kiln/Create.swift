@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import SandboxHost
 
 /// `kiln create --name N`: a VM that stays up for `kiln exec`/`kiln cp` until `kiln rm`.
 struct Create: ParsableCommand {
@@ -25,16 +26,16 @@ struct Create: ParsableCommand {
         let (kernel, rootfs) = vm.resolve()
         ignoreOutputSignals()
         let store = SandboxStore.current()
-        let directory = store.claim(name)
-        let jail = vm.jail.plan(id: name, base: directory.file("jail"))
-        let tap = vm.net ? TapRecord.create(in: directory, jail: jail) : nil
-        let vmm = VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
+        let directory = try store.claim(name)
+        let jail = try vm.jail.plan(id: name, in: directory)
+        let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
+        let vmm = try VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
                                    jail: jail, tap: tap)
         guard let identity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop()
             vmm.showLogs()
-            directory.remove()
+            try? directory.remove()
             fail("the VMM of sandbox \(name) ended at once")
         }
         _ = FileText.write(directory.file("created"), "\(time(nil))\n")
@@ -43,7 +44,7 @@ struct Create: ParsableCommand {
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {
             vmm.stop()
-            directory.remove()
+            try? directory.remove()
             fail("cannot record sandbox \(name) in \(directory.path): \(String(cString: strerror(err)))")
         }
         do {
@@ -54,7 +55,7 @@ struct Create: ParsableCommand {
             printError("kiln: error: sandbox \(name) did not start: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
             vmm.stop()
             vmm.showLogs()
-            directory.remove()
+            try? directory.remove()
             throw ExitCode(125)
         }
         print(name)

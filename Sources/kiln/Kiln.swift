@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import SandboxHost
 import VMM
 #if canImport(Glibc)
 import Glibc
@@ -34,6 +35,27 @@ struct Kiln: ParsableCommand {
 
     @Flag(name: .customLong("no-seccomp"), help: "Do not confine kiln's threads with seccomp filters (debugging only).")
     var noSeccompFilters = false
+
+    /// ArgumentParser's main, plus the exit status of failures: 125 for a sandbox command (its
+    /// usage errors too: 64 could be the command's own status), 1 otherwise; a SandboxHost
+    /// error becomes one line.
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        if FailureExit.namesSandboxCommand(arguments) { FailureExit.status = FailureExit.sandboxStatus }
+        do {
+            var command = try parseAsRoot(Array(arguments))
+            FailureExit.status = command is any SandboxCommand ? FailureExit.sandboxStatus : 1
+            try command.run()
+        } catch let error as SandboxHostError {
+            fail("\(error)")
+        } catch {
+            if FailureExit.status == FailureExit.sandboxStatus, !(error is ExitCode), exitCode(for: error) != .success {
+                printError(fullMessage(for: error))
+                Glibc.exit(FailureExit.status)
+            }
+            exit(withError: error)
+        }
+    }
 
     func run() throws {
         LogSink.bootstrap()

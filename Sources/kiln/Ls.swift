@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import SandboxHost
 
 /// `kiln ls`: the recorded sandboxes.
 struct Ls: ParsableCommand {

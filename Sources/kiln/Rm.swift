@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import SandboxHost
 
 /// `kiln rm NAME...`: powers sandboxes off through their agent and removes their state.
 struct Rm: ParsableCommand {
@@ -24,7 +25,7 @@ struct Rm: ParsableCommand {
                 stop(vmm, endpoint: record.endpoint)
                 if vmm.isAlive { fail("sandbox \(record.name): VMM \(vmm.pid) survived SIGKILL") }
             }
-            RunDirectory(path: record.path).remove()
+            try store.remove(record)
         }
     }
 

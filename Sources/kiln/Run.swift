@@ -1,8 +1,10 @@
 import AgentProtocol
 import ArgumentParser
 import CAgent
+import CHost
 import Glibc
 import Sandbox
+import SandboxHost
 import VMM
 
 /// `kiln run -- CMD`: a throwaway VM from the sandbox kernel and root filesystem, CMD run in it
@@ -46,12 +48,12 @@ struct Run: ParsableCommand {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
         ignoreOutputSignals()
-        Leftovers.removeStaleRuns()
+        Leftovers.removeStaleRuns().forEach(warn)
         let started = monotonicNow()
-        let directory = RunDirectory.create()
-        let jail = vm.jail.plan(id: "run-\(getpid())", base: directory.file("jail"))
-        let tap = vm.net ? TapRecord.create(in: directory, jail: jail) : nil
-        let vmm = VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
+        let directory = try RunDirectory.create()
+        let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
+        let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
+        let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
                                    jail: jail, tap: tap)
         var forward: [Int32] = [-1, -1]
@@ -70,7 +72,7 @@ struct Run: ParsableCommand {
         vmm.end()
         if code.value == 125 { vmm.showLogs() }
         if reportTiming { timing.report(bootMarker: vmm.bootMarkerLine()) }
-        directory.remove()
+        do { try directory.remove() } catch { warn(error) }
         throw ExitCode(code.value)
     }
 

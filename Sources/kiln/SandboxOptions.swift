@@ -28,7 +28,7 @@ struct SandboxOptions: ParsableArguments {
     /// The default PATH a command gets unless --env sets one.
     static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// The job, or a one-line error naming the bad option (exit 1).
+    /// The job, or a one-line error naming the bad option (exit 125).
     func job() -> SandboxJob {
         guard !command.isEmpty, !command[0].isEmpty else { fail("no command: give it after --, e.g. kiln run -- uname -a") }
         var environment = [Self.defaultPath, "HOME=/root", "TERM=\(terminalName())"]

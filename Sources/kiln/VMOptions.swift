@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Sandbox
+import SandboxHost
 import VMM
 
 /// The VM flags `kiln run` and `kiln create` share, and their checks.
@@ -26,7 +27,7 @@ struct VMOptions: ParsableArguments {
 
     @OptionGroup var jail: JailOptions
 
-    /// The kernel and rootfs paths once every flag is valid; a one-line error (exit 1) otherwise.
+    /// The kernel and rootfs paths once every flag is valid; a one-line error (exit 125) otherwise.
     func resolve() -> (kernel: String, rootfs: String) {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
         guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }

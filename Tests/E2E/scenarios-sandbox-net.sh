@@ -63,6 +63,7 @@ echo \"in \$(echo guest-reply | timeout 30 nc -l -p $NETSB_PORT_IN)\"
 netsb_taps() { ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^kilntap[0-9]+(@|$)/ {print $2}' | tr '\n' ' '; }
 
 scenario_sandbox-net() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     [ "$(id -u)" = 0 ] || { fail "needs root (--net creates a TAP)"; return 0; }
     [ -c /dev/net/tun ] || { fail "no /dev/net/tun (tun module not loaded)"; return 0; }
@@ -98,7 +99,7 @@ scenario_sandbox-net() {
     sx_expect peer "host side" "$(sed -n 's/^PEER accepted //p;s/^PEER inbound //p' "$B_DIR/peer.out" | tr '\n' ' ')" \
         "local=$gw peer=${addr%/*} got=guest-hello got=guest-reply "
     sx_expect tap-after-run "TAPs" "$(netsb_taps)" "$before"
-    [ -z "$(ls -d /tmp/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d /tmp/kiln-run.* | tr '\n' ' '))"
+    [ -z "$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d "$TMPDIR"/kiln-run.* | tr '\n' ' '))"
 
     # 2. SIGKILL of kiln run --net and its (jailed) VMM leaves the TAP; kiln gc deletes it.
     waited=0
@@ -112,7 +113,7 @@ scenario_sandbox-net() {
     vmm=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n1)
     status=$(grep -E '^(Uid|CapEff):' /proc/"$vmm"/status 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
     sx_expect jailed-vmm "uid capeff" "$status" "65534 0000000000000000 "
-    rundir=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    rundir=$(ls -d "$TMPDIR"/kiln-run."$pid".* 2>/dev/null)
     tap=$(cat "$rundir/tap" 2>/dev/null)
     [ -n "$tap" ] && ip link show "$tap" >/dev/null 2>&1 || SX_FAILED="$SX_FAILED killed-run(no TAP recorded in '$rundir': '$tap')"
     ip -d link show "$tap" 2>/dev/null | grep -q 'user nobody' || ip -d link show "$tap" 2>/dev/null | grep -q 'user 65534' ||
@@ -121,7 +122,7 @@ scenario_sandbox-net() {
     sleep 0.5
     ip link show "$tap" >/dev/null 2>&1 || SX_FAILED="$SX_FAILED killed-run(TAP $tap gone before kiln gc: the test proves nothing)"
     rc=0; "$KILN" gc >"$B_DIR/gc.out" 2>"$B_DIR/gc.err" || rc=$?
-    sx_expect gc "exit, TAPs, run directory" "$rc $(netsb_taps)|$(ls -d /tmp/kiln-run.* 2>/dev/null)" "0 $before|"
+    sx_expect gc "exit, TAPs, run directory" "$rc $(netsb_taps)|$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null)" "0 $before|"
 
     # 3. kiln create --net + exec (reaches the host), kiln rm deletes the TAP.
     rc=0

@@ -153,8 +153,9 @@ sandbox_interrupt() {
 # sandbox-run: `kiln run` end to end (a VM per run, hybrid vsock): exit codes
 # 0/1/42, a signal (143), stdout/stderr apart and in order, 10 MiB intact, stdin,
 # env + workdir, --timeout (124), copy in/out (sha256), two concurrent runs on one
-# image, the image unchanged, nothing left in /tmp/kiln-run.*.
+# image, the image unchanged, nothing left in $TMPDIR/kiln-run.*.
 scenario_sandbox-run() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-run
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -211,7 +212,7 @@ scenario_sandbox-run() {
     sandbox_interrupt ctrl-c-twice 2 130 'trap "" INT; echo ready; sleep 600'
     after=$(sha256sum <"$KILN_SANDBOX_ROOTFS")
     [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
-    leftovers=$(ls -d /tmp/kiln-run.* 2>/dev/null | tr '\n' ' ')
+    leftovers=$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
     pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, no agent from inside the guest, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
@@ -235,6 +236,7 @@ sandbox_state_dir() {
 # the next, --timeout 124 with the sandbox still up), kiln cp in and out (sha256),
 # kiln rm (VMM gone, state gone, exec refused afterwards).
 scenario_sandbox-life() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-life
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -251,7 +253,7 @@ scenario_sandbox-life() {
     proc_alive "$vmm" || SX_FAILED="$SX_FAILED state(no live VMM recorded in $state_dir)"
     sx_expect create "stdout" "$(cat "$B_DIR/create.out")" "$name"
     rc=0; "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" >/dev/null 2>"$B_DIR/dup.err" || rc=$?
-    sx_expect duplicate "exit, message" "$rc $(grep -c 'already exists' "$B_DIR/dup.err")" "1 1"
+    sx_expect duplicate "exit, message" "$rc $(grep -c 'already exists' "$B_DIR/dup.err")" "125 1"
     sx_expect ls "row" "$("$KILN" ls | awk -v n="$name" '$1 == n { print $2, $3 }')" "$vmm alive"
 
     SX_CLIENT=("$KILN" exec "$name")
@@ -286,16 +288,17 @@ scenario_sandbox-life() {
     proc_alive "$vmm" && { SX_FAILED="$SX_FAILED rm(VMM $vmm still running)"; kill -KILL "$vmm"; }
     [ -e "$state_dir" ] && SX_FAILED="$SX_FAILED rm(state $state_dir left: $(ls "$state_dir" | tr '\n' ' '))"
     rc=0; "$KILN" exec "$name" -- true 2>"$B_DIR/after-rm.err" || rc=$?
-    sx_expect after-rm "exit, message" "$rc $(grep -c 'no sandbox named' "$B_DIR/after-rm.err")" "1 1"
+    sx_expect after-rm "exit, message" "$rc $(grep -c 'no sandbox named' "$B_DIR/after-rm.err")" "125 1"
     if [ -n "$SX_FAILED" ]; then fail "long-lived sandbox:$SX_FAILED"; return 0; fi
     pass "create, duplicate refused, ls, exec (exit codes, signal, streams, env/workdir, state kept between execs, timeout 124 with the VM kept), cp in/out sha256, rm (VMM and state gone)"
 }
 
 # sandbox-gc: SIGKILL leaves things behind, `kiln gc` removes them: a `kiln run`
-# killed with SIGKILL (its VMM dies with it) leaves /tmp/kiln-run.<pid>.*; a
+# killed with SIGKILL (its VMM dies with it) leaves $TMPDIR/kiln-run.<pid>.*; a
 # sandbox whose VMM is killed with SIGKILL leaves its state directory (ls: dead).
 # After `kiln gc` neither is left and no VMM process survives.
 scenario_sandbox-gc() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-gc
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -311,7 +314,7 @@ scenario_sandbox-gc() {
     kill -KILL "$pid"; wait "$pid" 2>/dev/null
     sleep 0.5
     proc_alive "$vmm" && { SX_FAILED="$SX_FAILED run(VMM $vmm outlived kiln run)"; kill -KILL "$vmm"; }
-    left=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    left=$(ls -d "$TMPDIR"/kiln-run."$pid".* 2>/dev/null)
     [ -n "$left" ] || SX_FAILED="$SX_FAILED run(the killed run left no directory: the test proves nothing)"
 
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" \
@@ -322,16 +325,16 @@ scenario_sandbox-gc() {
     sleep 0.5
     sx_expect ls "state after SIGKILL" "$("$KILN" ls | awk -v n="$name" '$1 == n { print $3 }')" dead
     rc=0; "$KILN" exec "$name" -- true 2>"$B_DIR/exec-dead.err" || rc=$?
-    sx_expect exec-dead "exit, message" "$rc $(grep -c 'is dead' "$B_DIR/exec-dead.err")" "1 1"
+    sx_expect exec-dead "exit, message" "$rc $(grep -c 'is dead' "$B_DIR/exec-dead.err")" "125 1"
 
     rc=0; "$KILN" gc >"$B_DIR/gc.out" 2>"$B_DIR/gc.err" || rc=$?
     sx_expect gc exit "$rc" 0
     grep -q "removed $state_dir" "$B_DIR/gc.out" || SX_FAILED="$SX_FAILED gc(did not report $state_dir: $(cat "$B_DIR/gc.out"))"
-    left=$(ls -d /tmp/kiln-run.* "$state_dir" 2>/dev/null | tr '\n' ' ')
+    left=$(ls -d "$TMPDIR"/kiln-run.* "$state_dir" 2>/dev/null | tr '\n' ' ')
     [ -z "$left" ] || SX_FAILED="$SX_FAILED gc(left: $left)"
     proc_alive "$svmm" && SX_FAILED="$SX_FAILED gc(sandbox VMM $svmm alive)"
     if [ -n "$SX_FAILED" ]; then fail "SIGKILL + gc:$SX_FAILED"; return 0; fi
-    pass "SIGKILLed kiln run (VMM died with it) and SIGKILLed sandbox VMM: kiln ls says dead, exec refused, kiln gc removed the run directory and the state; nothing left in /tmp/kiln-run.* or $state_dir"
+    pass "SIGKILLed kiln run (VMM died with it) and SIGKILLed sandbox VMM: kiln ls says dead, exec refused, kiln gc removed the run directory and the state; nothing left in $TMPDIR/kiln-run.* or $state_dir"
 }
 
 # sandbox-jail: as root with kiln-jailer next to kiln, `kiln run` starts its VMM
@@ -340,6 +343,7 @@ scenario_sandbox-gc() {
 # and exit code come back as usual, and the run directory (with the jail) is gone
 # afterwards.
 scenario_sandbox-jail() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     [ "$(id -u)" = 0 ] || { fail "needs root (the jail is built only when kiln runs as root)"; return 0; }
     [ -x "$(dirname "$KILN")/kiln-jailer" ] || { fail "no kiln-jailer next to $KILN (swift build -c release --static-swift-stdlib -Xswiftc -static-executable)"; return 0; }
@@ -360,13 +364,13 @@ scenario_sandbox-jail() {
     vmm=$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n1)
     status=$(grep -E '^(Uid|Gid|CapEff|NoNewPrivs):' /proc/"$vmm"/status 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
     sx_expect jailed-vmm "uid gid capeff nnp" "$status" "65534 65534 0000000000000000 1 "
-    rundir=$(ls -d /tmp/kiln-run."$pid".* 2>/dev/null)
+    rundir=$(ls -d "$TMPDIR"/kiln-run."$pid".* 2>/dev/null)
     [ -S "$rundir/jail/kiln/run-$pid/root/vsock.sock" ] || SX_FAILED="$SX_FAILED jail(no socket in $rundir/jail/kiln/run-$pid/root)"
     echo hello >&7; exec 7>&-; rm -f "$fifo"
     timeout "$KILN_E2E_L2_TIMEOUT" tail --pid="$pid" -f /dev/null || kill -KILL "$pid" 2>/dev/null
     wait "$pid" || rc=$?
     sx_expect run "exit, output" "$rc $(tr '\n' ' ' <"$B_DIR/run.out")" "42 ready got hello "
-    [ -z "$(ls -d /tmp/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d /tmp/kiln-run.* | tr '\n' ' '))"
+    [ -z "$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null)" ] || SX_FAILED="$SX_FAILED leftovers($(ls -d "$TMPDIR"/kiln-run.* | tr '\n' ' '))"
     # --no-jail: the VMM stays root (the flag is honoured).
     rc=0; timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" run --no-jail --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- true \
         </dev/null >/dev/null 2>"$B_DIR/nojail.err" || rc=$?
@@ -379,6 +383,7 @@ scenario_sandbox-jail() {
 # KILN_SANDBOX_CMD (shell-quoted words, from `scripts/sandbox.sh -- CMD...`); output in
 # boots/sandbox-uname/uname.{out,err}, exit code in uname.rc (scripts/sandbox.sh shows them).
 scenario_sandbox-uname() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-uname
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -413,6 +418,7 @@ scenario_sandbox-uname() {
 # agent's share = total - its boot-to-init.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-bench"
 scenario_sandbox-bench() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     local runs=${KILN_SANDBOX_BENCH_RUNS:-10} i line bad= dir=$RUN/boots/sandbox-bench
     mkdir -p "$dir"
@@ -490,6 +496,7 @@ stress_one_qemu() {
     fi
 }
 scenario_sandbox-stress() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-stress
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
 
-/// `kiln run` refuses bad input with one line naming the problem before it starts any VM.
+/// `kiln run` refuses bad input with one line naming the problem before it starts any VM, and
+/// exits 125: its own failures never look like a status the command could have returned.
 @Suite struct RunCLIErrorTests {
     func expectOneLineError(_ arguments: [String], mentioning needle: String) throws {
         let result = try KilnProcess.run(arguments)
-        #expect(result.status == 1)
+        #expect(result.status == 125, "\(arguments): exit \(result.status)")
         #expect(result.stdout.isEmpty)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "expected one line, got: \(result.stderr)")
@@ -35,6 +36,22 @@ import Testing
         for user in ["root", "1000:", ":1000", "1:2:3", "1000:-1", "4294967295", "1000:x"] {
             try expectOneLineError(base + ["--user", user, "--", "true"], mentioning: "--user \(user)")
         }
+    }
+
+    @Test func usageErrorsExit125() throws {
+        let result = try KilnProcess.run(["run", "--no-such-option", "--", "true"])
+        #expect(result.status == 125, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.contains("--no-such-option"))
+    }
+
+    @Test func tooLongTMPDIR() throws {
+        // The check comes before the directory is made, so TMPDIR need not exist.
+        let tmpdir = "/tmp/" + String(repeating: "t", count: 100)
+        let result = try KilnProcess.run(["run", "--kernel", kernel, "--rootfs", rootfs, "--", "true"],
+                                         environment: ["TMPDIR": tmpdir])
+        #expect(result.status == 125, "exit \(result.status): \(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("TMPDIR") && result.stderr.contains("socket path"), "\(result.stderr)")
     }
 
     @Test func missingImages() throws {

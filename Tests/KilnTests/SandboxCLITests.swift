@@ -20,9 +20,11 @@ import Testing
         try KilnProcess.run(arguments, environment: env)
     }
 
+    /// create, exec and cp exit 125 on their own failures, as kiln run does; rm, ls, gc 1.
     func expectOneLineError(_ arguments: [String], mentioning needle: String) throws {
         let result = try kiln(arguments)
-        #expect(result.status == 1, "\(arguments): exit \(result.status)")
+        let status: Int32 = ["create", "exec", "cp"].contains(arguments[0]) ? 125 : 1
+        #expect(result.status == status, "\(arguments): exit \(result.status)")
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.split(separator: "\n").count == 1, "expected one line, got: \(result.stderr)")
         #expect(result.stderr.contains(needle), "\(result.stderr)")
@@ -108,14 +110,16 @@ import Testing
         try fakeSandbox("keep", vmm: try ownIdentity())
         try fakeSandbox("dead", vmm: "\(try deadPid()) 1\n")
         try fakeSandbox("never-recorded", vmm: nil)   // creator died before the VMM was recorded
-        let deadRun = "/tmp/kiln-run.\(try deadPid()).gctest"
-        let liveRun = "/tmp/kiln-run.\(getpid()).gctest"
+        // Run directories are looked for in $TMPDIR; kiln made them 0700.
+        let deadRun = "\(store)/kiln-run.\(try deadPid()).gctest"
+        let liveRun = "\(store)/kiln-run.\(getpid()).gctest"
         for dir in [deadRun, liveRun] {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false,
+                                                    attributes: [.posixPermissions: 0o700])
             try "x".write(toFile: "\(dir)/vsock.sock", atomically: true, encoding: .utf8)
         }
         defer { try? FileManager.default.removeItem(atPath: liveRun) }
-        let result = try kiln(["gc"])
+        let result = try KilnProcess.run(["gc"], environment: env.merging(["TMPDIR": store]) { $1 })
         #expect(result.status == 0, "\(result.stderr)")
         let fm = FileManager.default
         #expect(!fm.fileExists(atPath: "\(store)/dead"))

@@ -1,4 +1,4 @@
-// C shim for the guest agent: what Swift cannot do safely or at all — the code between fork and
+// C shim for the guest agent (host-only helpers are in CHost): what Swift cannot do safely or at all — the code between fork and
 // exec (only async-signal-safe calls allowed there), raw syscalls without a libc wrapper
 // (pidfd_open), AF_VSOCK addresses, and the ioctl/reboot/mount calls of PID 1.
 #ifndef CAGENT_H
@@ -50,43 +50,11 @@ int kiln_agent_pivot_to_cwd(void);
 // as Firecracker's init does). 0 or -1 and errno.
 int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
 
-// --- Host side (kiln run) ---------------------------------------------------------------
-
-// Creates the persistent TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, as the VMM opens it)
-// exclusively (IFF_TUN_EXCL: EBUSY if the name exists), owned by `owner`/`group` when they are
-// not UINT32_MAX (so an unprivileged VMM may attach), and leaves it unattached. Needs
-// CAP_NET_ADMIN. 0 or -1 and errno; *failed names the step that failed (nothing is left then).
-int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed);
-
-// Deletes the persistent TAP `name`: attach, TUNSETPERSIST 0, close. 0 when it is gone (or
-// was already), -1 and errno otherwise (EBUSY: a process still has it attached).
-int kiln_tap_delete(const char *name, const char **failed);
+// --- Host side: the agent's client (Sources/Sandbox) -----------------------------------
 
 // AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
 // vsock (vhost-vsock). -1 and errno.
 int kiln_vsock_connect(uint32_t cid, uint32_t port);
-
-// Starts the VMM child `argv[0]` (a path) in its own process group, so the terminal's Ctrl-C
-// reaches only `kiln run`, and with PR_SET_PDEATHSIG = SIGKILL, so it dies with `kiln run` even
-// when that is killed with SIGKILL. stdout/stderr of the child become the given descriptors.
-// 0 and *pid, or an errno.
-int kiln_spawn_vmm(char *const argv[], int stdout_fd, int stderr_fd, pid_t *pid);
-// detached != 0: for `kiln create`, the child gets its own session (setsid) and no death
-// signal, so the VM outlives the creating process.
-int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid);
-
-// SIGINT/SIGTERM/SIGALRM handling for `kiln run`: the first SIGINT (or SIGTERM) is written as a
-// byte to `forward_fd` (the client forwards it to the command); a second one, or SIGALRM (the
-// --timeout), kills `vmm_pid` with SIGKILL. With vmm_pid 0 (`kiln exec`: the VM stays) SIGALRM
-// forwards SIGKILL to the command and a second SIGINT exits 130. kiln_run_timed_out() / kiln_run_interrupts() say
-// which happened.
-// PR_SET_PDEATHSIG = SIGKILL for the calling process; -1 if that fails or `parent` is no longer
-// its parent (it died before the signal was armed).
-int kiln_die_with_parent(pid_t parent);
-
-int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
-int kiln_run_timed_out(void);
-int kiln_run_interrupts(void);
 
 // pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
 int kiln_agent_pipe(int fds[2]);

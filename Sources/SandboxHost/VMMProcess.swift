@@ -1,22 +1,22 @@
 import AgentProtocol
-import CAgent
+import CHost
 import Glibc
 import Sandbox
 
 /// The VM of one `kiln run`: a child `kiln boot` process (its own process group, killed when
 /// `kiln run` dies), its console and log in the run directory. For `kiln create` it is detached
 /// (its own session, outliving kiln) and the directory is the sandbox's state directory.
-final class VMMProcess {
-    let pid: pid_t
-    let endpoint: AgentEndpoint
-    let directory: RunDirectory
+public final class VMMProcess {
+    public let pid: pid_t
+    public let endpoint: AgentEndpoint
+    public let directory: RunDirectory
     private var exited = false
     /// How the VMM ended, once it has ("exit 1", "killed by signal 31").
-    private(set) var ending: String?
+    public private(set) var ending: String?
 
     /// The guest command line: read-only root on the shared image, tmpfs overlay for writes
     /// (kiln-agent sets it up), quiet console; with --net, eth0's addresses for the agent.
-    static func commandLine(network: GuestNetwork? = nil) -> String {
+    public static func commandLine(network: GuestNetwork? = nil) -> String {
         "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
             + "root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs" + (network.map { " " + $0.commandLineWord } ?? "")
     }
@@ -27,10 +27,23 @@ final class VMMProcess {
         self.directory = directory
     }
 
-    static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
-                      directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
-                      tap: HostTap? = nil) -> VMMProcess {
-        let socket = directory.file("vsock.sock")
+    /// Starts the VMM. On failure the directory is removed.
+    public static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
+                             directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
+                             tap: HostTap? = nil) throws(SandboxHostError) -> VMMProcess {
+        do {
+            return try spawn(kernel: kernel, rootfs: rootfs, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
+                             directory: directory, detached: detached, jail: jail, tap: tap)
+        } catch {
+            try? directory.remove()
+            throw error
+        }
+    }
+
+    private static func spawn(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
+                              directory: RunDirectory, detached: Bool, jail: JailPlan?,
+                              tap: HostTap?) throws(SandboxHostError) -> VMMProcess {
+        let socket = directory.file(RunDirectory.socketName)
         func boot(kernel: String, rootfs: String, console: String, socket: String) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
@@ -42,47 +55,44 @@ final class VMMProcess {
         if let jail {
             // Paths inside the jail; the socket and console are reached through links in the
             // run directory (a jail root path can be too long for a Unix socket address).
-            guard baseName(kernel) != baseName(rootfs) else {
-                fail("the kernel and the rootfs have the same file name \(baseName(kernel)); the jail holds both by name")
-            }
-            for name in ["vsock.sock", "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
-                fail("cannot link \(directory.file(name)): \(String(cString: strerror(errno)))")
+            let kernelName = HostExecutable.baseName(kernel), rootfsName = HostExecutable.baseName(rootfs)
+            guard kernelName != rootfsName else { throw .sameFileName(kernelName) }
+            for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
+                throw .system(operation: "symlink", path: directory.file(name), errno: errno)
             }
             argv = jail.argv(copyIn: [kernel, rootfs],
-                             kilnArguments: boot(kernel: "/" + baseName(kernel), rootfs: "/" + baseName(rootfs),
-                                                 console: "/console.log", socket: "/vsock.sock")
+                             kilnArguments: boot(kernel: "/" + kernelName, rootfs: "/" + rootfsName,
+                                                 console: "/console.log", socket: "/" + RunDirectory.socketName)
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
-            argv = [selfExecutable()] + boot(kernel: kernel, rootfs: rootfs, console: directory.file("console.log"), socket: socket)
+            argv = [try HostExecutable.path()]
+                + boot(kernel: kernel, rootfs: rootfs, console: directory.file("console.log"), socket: socket)
         }
-        let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else { fail("cannot create \(directory.file("vmm.log")): \(String(cString: strerror(errno)))") }
+        let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }
         defer { close(log) }
         let cArgv = argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
         var pid: pid_t = 0
         let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, &pid) }
-        guard err == 0 else {
-            directory.remove()
-            fail("cannot start the VMM \(argv[0]): \(String(cString: strerror(err)))")
-        }
+        guard err == 0 else { throw .system(operation: "start the VMM", path: argv[0], errno: err) }
         return VMMProcess(pid: pid, endpoint: .hybridVsock(udsPath: socket), directory: directory)
     }
 
-    func hasExited() -> Bool {
+    public func hasExited() -> Bool {
         if exited { return true }
         var status: Int32 = 0
         if waitpid(pid, &status, WNOHANG) == pid {
             exited = true
-            ending = kiln_agent_signaled(status) != 0
-                ? "killed by signal \(kiln_agent_term_signal(status))\(kiln_agent_term_signal(status) == SIGSYS ? " (seccomp)" : "")"
-                : "exit \(kiln_agent_exit_code(status))"
+            ending = kiln_host_signaled(status) != 0
+                ? "killed by signal \(kiln_host_term_signal(status))\(kiln_host_term_signal(status) == SIGSYS ? " (seccomp)" : "")"
+                : "exit \(kiln_host_exit_code(status))"
         }
         return exited
     }
 
     /// Gives a VMM that is on its way out up to 10 s to exit, then kills it.
-    func stop() {
+    public func stop() {
         let deadline = monotonicNow() + 10
         while !hasExited() && monotonicNow() < deadline { usleep(5_000) }
         if !hasExited() {
@@ -94,7 +104,7 @@ final class VMMProcess {
     }
 
     /// Ends the VM at once (SIGKILL to the VMM, then reaped).
-    func end() {
+    public func end() {
         guard !hasExited() else { return }
         kill(pid, SIGKILL)
         var status: Int32 = 0
@@ -103,24 +113,23 @@ final class VMMProcess {
         ending = "killed by kiln run"
     }
 
-    /// The VMM's log and the end of the guest console, for a run that failed.
-    func showLogs() {
-        for name in ["vmm.log", "console.log"] {
-            guard let text = readTail(directory.file(name), bytes: 3000), !text.isEmpty else { continue }
-            printError("kiln: --- \(name) (end) ---")
-            printError(text)
+    /// The end of the VMM's log and of the guest console (name, text), for a run that failed.
+    public func logTails() -> [(name: String, text: String)] {
+        ["vmm.log", "console.log"].compactMap { name in
+            guard let text = readTail(directory.file(name), bytes: 3000), !text.isEmpty else { return nil }
+            return (name, text)
         }
     }
 
     /// The VMM's boot-timer line (the agent writes the marker as it starts), if logged.
-    func bootMarkerLine() -> String? {
+    public func bootMarkerLine() -> String? {
         guard let text = readTail(directory.file("vmm.log"), bytes: 16384) else { return nil }
         return text.split(separator: "\n").first { $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time") }
             .map(String.init)
     }
 
     private func readTail(_ path: String, bytes: Int) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         let size = lseek(fd, 0, SEEK_END)

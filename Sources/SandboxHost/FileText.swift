@@ -2,11 +2,16 @@ import Glibc
 
 /// Small text files of the sandbox state (pid, config): whole-file reads and writes without
 /// Foundation.
-enum FileText {
-    static func read(_ path: String, limit: Int = 65536) -> String? {
+public enum FileText {
+    public static func read(_ path: String, limit: Int = 65536) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return read(descriptor: fd, limit: limit)
+    }
+
+    /// Up to `limit` bytes from `fd`'s current offset.
+    public static func read(descriptor fd: Int32, limit: Int) -> String? {
         var buffer = [UInt8](repeating: 0, count: limit)
         var total = 0
         while total < limit {
@@ -19,9 +24,10 @@ enum FileText {
     }
 
     /// Writes through a temporary file and a rename, so a reader never sees half a file.
-    static func write(_ path: String, _ text: String) -> Int32? {
+    /// nil, or the errno of the step that failed.
+    public static func write(_ path: String, _ text: String) -> Int32? {
         let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return errno }
         let bytes = Array(text.utf8)
         var done = 0
@@ -37,16 +43,10 @@ enum FileText {
     }
 
     /// Names in a directory, without "." and "..".
-    static func entries(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+    public static func entries(_ path: String) -> [String] {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        return DirectoryTree.entries(of: fd)
     }
 }

@@ -1,5 +1,7 @@
 import AgentProtocol
+// kiln_interface_set_ipv4 is shared with the guest agent (it addresses eth0 the same way).
 import CAgent
+import CHost
 import Glibc
 
 /// The host end of `kiln run --net`: a persistent TAP `kilntap<k>` that kiln creates (as root)

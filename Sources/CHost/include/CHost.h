@@ -1,0 +1,47 @@
+// C shim for the host side of the sandbox (`kiln run`, `kiln create`, `kiln gc`): the code
+// between fork and exec of the VMM (only async-signal-safe calls there), signal handlers, the
+// TUN ioctls of `--net`, and the wait-status macros Swift cannot import. The guest agent's
+// helpers are in CAgent; this shim never goes into the static guest binary.
+#ifndef CHOST_H
+#define CHOST_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+// Creates the persistent TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, as the VMM opens it)
+// exclusively (IFF_TUN_EXCL: EBUSY if the name exists), owned by `owner`/`group` when they are
+// not UINT32_MAX (so an unprivileged VMM may attach), and leaves it unattached. Needs
+// CAP_NET_ADMIN. 0 or -1 and errno; *failed names the step that failed (nothing is left then).
+int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed);
+
+// Deletes the persistent TAP `name`: attach, TUNSETPERSIST 0, close. 0 when it is gone (or
+// was already), -1 and errno otherwise (EBUSY: a process still has it attached).
+int kiln_tap_delete(const char *name, const char **failed);
+
+// Starts the VMM child `argv[0]` (a path). detached == 0 (`kiln run`): its own process group,
+// so the terminal's Ctrl-C reaches only `kiln run`, and PR_SET_PDEATHSIG = SIGKILL, so it dies
+// with `kiln run` even when that is killed with SIGKILL. detached != 0 (`kiln create`): its own
+// session and no death signal, so the VM outlives the creating process. stdout/stderr of the
+// child become the given descriptors. 0 and *pid, or an errno.
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid);
+
+// PR_SET_PDEATHSIG = SIGKILL for the calling process; -1 if that fails or `parent` is no longer
+// its parent (it died before the signal was armed).
+int kiln_die_with_parent(pid_t parent);
+
+// SIGINT/SIGTERM/SIGALRM handling for `kiln run`: the first SIGINT (or SIGTERM) is written as a
+// byte to `forward_fd` (the client forwards it to the command); a second one, or SIGALRM (the
+// --timeout), kills `vmm_pid` with SIGKILL. With vmm_pid 0 (`kiln exec`: the VM stays) SIGALRM
+// forwards SIGKILL to the command and a second SIGINT exits 130. kiln_run_timed_out() /
+// kiln_run_interrupts() say which happened.
+int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
+int kiln_run_timed_out(void);
+int kiln_run_interrupts(void);
+
+// Decoding of a wait status (the W* macros are not importable into Swift).
+int kiln_host_exited(int status);
+int kiln_host_exit_code(int status);
+int kiln_host_signaled(int status);
+int kiln_host_term_signal(int status);
+
+#endif

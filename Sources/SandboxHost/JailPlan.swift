@@ -1,0 +1,37 @@
+import Glibc
+
+/// Running as root, `kiln run` and `kiln create` start their VMM through kiln-jailer (found next
+/// to kiln): chroot, mount and user namespaces' worth of isolation, an unprivileged uid, no
+/// capabilities. The jail is built under the run's (or sandbox's) own directory, so removing
+/// that directory removes the jail.
+public struct JailPlan: Sendable {
+    public let jailer: String
+    public let execFile: String
+    public let id: String
+    public let uid: UInt32
+    public let gid: UInt32
+    /// --chroot-base-dir: the jail root is `<base>/kiln/<id>/root`.
+    public let base: String
+
+    public var root: String { "\(base)/kiln/\(id)/root" }
+
+    /// The jail to use, or nil when kiln is not root, `enabled` is false (--no-jail) or there
+    /// is no kiln-jailer next to kiln. A kiln that is not statically linked cannot run in a
+    /// jail (it holds no shared libraries): that throws.
+    public static func make(id: String, base: String, uid: UInt32, gid: UInt32, enabled: Bool) throws(SandboxHostError) -> JailPlan? {
+        guard geteuid() == 0, enabled else { return nil }
+        let kiln = try HostExecutable.path()
+        let jailer = HostExecutable.directory(of: kiln) + "/kiln-jailer"
+        guard access(jailer, X_OK) == 0 else { return nil }
+        guard uid != 0, gid != 0 else { throw .jailAsRoot }
+        guard HostExecutable.isStaticELF(kiln) else { throw .dynamicallyLinked(path: kiln) }
+        return JailPlan(jailer: jailer, execFile: kiln, id: id, uid: uid, gid: gid, base: base)
+    }
+
+    /// The jailer's command line around `kiln` ARGS: the files are copied into the jail root
+    /// (--copy-in), so ARGS name them as `/<file name>`.
+    public func argv(copyIn: [String], kilnArguments: [String]) -> [String] {
+        [jailer, "--id", id, "--exec-file", execFile, "--uid", "\(uid)", "--gid", "\(gid)", "--chroot-base-dir", base]
+            + copyIn.flatMap { ["--copy-in", $0] } + ["--"] + kilnArguments
+    }
+}

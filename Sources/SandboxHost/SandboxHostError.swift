@@ -1,0 +1,49 @@
+import Glibc
+
+/// Why a host-side sandbox operation (run directory, sandbox state, VMM process, TAP) failed.
+/// Each case prints as one line; the CLI adds "kiln: error: " and picks the exit code.
+public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A system call on `path` failed (`operation` names it: "mkdtemp", "open", "spawn"...).
+    case system(operation: String, path: String, errno: Int32)
+    /// `path` is not something kiln may touch: not a directory or file owned by kiln's
+    /// effective uid (and private), or a symbolic link.
+    case notOwned(path: String, reason: String)
+    /// The VMM's vsock socket `path` would not fit a Unix socket address ($TMPDIR too long).
+    case socketPathTooLong(path: String, limit: Int)
+    case badSandboxName(name: String, problem: String)
+    case sandboxExists(name: String, state: SandboxRecord.State)
+    case noSandbox(name: String)
+    case tap(HostTapError)
+    /// The kernel and the rootfs share a file name, and the jail holds both by name.
+    case sameFileName(String)
+    case jailAsRoot
+    /// kiln itself is dynamically linked, so it cannot run in the jail (no shared libraries there).
+    case dynamicallyLinked(path: String)
+
+    public var description: String {
+        switch self {
+        case let .system(operation, path, errno):
+            "\(operation) \(path): \(String(cString: strerror(errno)))"
+        case let .notOwned(path, reason):
+            "\(path): \(reason)"
+        case let .socketPathTooLong(path, limit):
+            "the VMM's socket path \(path) is \(path.utf8.count) bytes, more than a Unix socket address holds "
+                + "(\(limit)); set TMPDIR to a shorter directory"
+        case let .badSandboxName(name, problem):
+            "sandbox name '\(name)': \(problem)"
+        case let .sandboxExists(name, state):
+            "sandbox \(name) already exists (\(state)); remove it with `kiln rm \(name)`"
+        case let .noSandbox(name):
+            "no sandbox named \(name) (see `kiln ls`)"
+        case let .tap(error):
+            "--net: \(error)"
+        case let .sameFileName(name):
+            "the kernel and the rootfs have the same file name \(name); the jail holds both by name"
+        case .jailAsRoot:
+            "--jail-uid/--jail-gid 0: the jailed VMM must not run as root"
+        case let .dynamicallyLinked(path):
+            "\(path) is dynamically linked and cannot run in kiln-jailer's jail; build it with "
+                + "`swift build -c release --static-swift-stdlib -Xswiftc -static-executable` or pass --no-jail"
+        }
+    }
+}
