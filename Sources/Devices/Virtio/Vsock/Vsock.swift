@@ -47,9 +47,17 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
     private var listenerOpen = true
 
     /// Creates the listening socket at `udsPath` (which must not exist).
-    public init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
-                bufferAllocation: UInt32 = defaultBufferAllocation,
-                maxConnections: Int = defaultMaxConnections) throws(VsockSocketError) {
+    public convenience init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
+                            bufferAllocation: UInt32 = defaultBufferAllocation,
+                            maxConnections: Int = defaultMaxConnections) throws(VsockSocketError) {
+        try self.init(guestCID: guestCID, udsPath: udsPath, queueSize: queueSize, bufferAllocation: bufferAllocation,
+                      maxConnections: maxConnections, accept: VsockHostSockets.accept)
+    }
+
+    /// `accept`: accept4 on the listener, fd or -errno (a test's stand-in).
+    init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
+         bufferAllocation: UInt32 = defaultBufferAllocation, maxConnections: Int = defaultMaxConnections,
+         accept: @escaping (Int32) -> Int32) throws(VsockSocketError) {
         precondition(guestCID >= 3 && guestCID <= UInt64(UInt32.max) - 1, "guest CID must be 3...2^32-2")
         precondition(bufferAllocation >= 4096 && maxConnections > 0)
         let listener = try VsockHostSockets.listen(path: udsPath)
@@ -58,7 +66,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
         queueMaxSizes = [queueSize, queueSize, queueSize]
         muxer = VsockMuxer(guestCID: guestCID, basePath: Array(udsPath.utf8), listener: listener,
                            bufferAllocation: bufferAllocation, maxPayload: Self.maxPayload,
-                           maxConnections: maxConnections, queueSize: Int(queueSize))
+                           maxConnections: maxConnections, queueSize: Int(queueSize), accept: accept)
         muxer.handlerFactory = { [weak self] connection in
             { [weak self] mask in self?.hostEvent(connection, mask) }
         }

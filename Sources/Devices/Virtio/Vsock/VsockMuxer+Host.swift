@@ -30,7 +30,7 @@ extension VsockMuxer {
     /// Accepts every waiting host client; each must then send `CONNECT <port>\n`.
     func acceptClients() {
         applyPendingReset()
-        while let fd = VsockHostSockets.accept(listener) {
+        while case let fd = accept(listener), fd >= 0 {
             guard handshaking.count < maxConnections else {
                 counters.connectionsRefused += 1
                 VsockHostSockets.close(fd)

@@ -26,6 +26,9 @@ final class VsockMuxer {
     let bufferAllocation: UInt32
     let maxPayload: Int
     let maxConnections: Int
+    /// accept4 on the listener (fd or -errno); tests replace it to run out of descriptors
+    /// without lowering RLIMIT_NOFILE under the other tests of the process.
+    let accept: (Int32) -> Int32
     /// First port given to host clients; ports above it are less likely to meet guest ports.
     static let firstHostPort: UInt32 = 1 << 30
     /// RST replies to stray packets wait for an RX buffer only while fewer than this are queued.
@@ -60,8 +63,9 @@ final class VsockMuxer {
     let flushVectors = UnsafeMutableBufferPointer<iovec>.allocate(capacity: 2)
 
     init(guestCID: UInt64, basePath: [UInt8], listener: Int32, bufferAllocation: UInt32, maxPayload: Int,
-         maxConnections: Int, queueSize: Int) {
+         maxConnections: Int, queueSize: Int, accept: @escaping (Int32) -> Int32) {
         self.guestCID = guestCID
+        self.accept = accept
         self.basePath = basePath
         self.listener = listener
         self.bufferAllocation = bufferAllocation
