@@ -4,7 +4,8 @@ import Glibc
 #endif
 
 /// A one-shot CLOCK_MONOTONIC timerfd (non-blocking, close-on-exec), owned: closed on deinit.
-/// Readable from expiry until `consume`; the device loop watches it.
+/// Readable from expiry until `consume`; the device loop watches it. Also the vsock
+/// listener's accept retry.
 struct RateLimitTimer: ~Copyable, Sendable {
     /// -1 when creation failed (see `failure`).
     let fd: Int32

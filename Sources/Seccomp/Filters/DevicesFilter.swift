@@ -3,7 +3,8 @@
 /// Evidence: strace of serial_echo with piped, slow and long input, of hello with /dev/null and
 /// a pipe on stdin, of virtio_blk (read-write, read-only, two drives) and virtio_rng, of every
 /// other test guest; virtio-net RX/TX (readv/writev on the TAP) by reading Devices/Virtio/Net;
-/// rate limiters (timerfd_settime) by reading Devices/RateLimit;
+/// rate limiters and the vsock accept retry (timerfd_settime) by reading Devices/RateLimit and
+/// VsockMuxer+Listener;
 /// for vsock, the device's unit tests and the E2E vsock scenarios under the filter. Hot calls first.
 extension SyscallRule {
     static let devices: [SyscallRule] = [
@@ -17,7 +18,7 @@ extension SyscallRule {
         allow("pwrite64", because: "virtio-blk writes to the disk image"),
         allow("fdatasync", because: "virtio-blk flush"),
         allow("getrandom", because: "virtio-rng fills guest buffers from the host CSPRNG (getentropy)"),
-        allow("timerfd_settime", because: "a virtio-blk/net rate limiter arms its timer for when a blocked queue may go on"),
+        allow("timerfd_settime", because: "a virtio-blk/net rate limiter arms its timer for when a blocked queue may go on; vsock retries accept after running out of descriptors"),
         allow("sendmsg", .argument(2, isOneOf: [LinuxABI.msgNosignal | LinuxABI.msgDontwait]),
               because: "vsock: guest bytes to a host socket (MSG_NOSIGNAL: a vanished peer is EPIPE, not SIGPIPE)"),
         allow("accept4", .argument(3, isOneOf: [LinuxABI.sockNonblock | LinuxABI.sockCloexec]),

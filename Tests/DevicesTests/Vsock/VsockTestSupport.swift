@@ -1,4 +1,4 @@
-import Devices
+@testable import Devices
 import Synchronization
 import TestSupport
 import Testing
@@ -150,10 +150,10 @@ final class VsockFixture {
     var inbox: [MockVsockGuest.Packet] = []
 
     init(bufferAllocation: UInt32 = Vsock.defaultBufferAllocation, maxConnections: Int = Vsock.defaultMaxConnections,
-         rxBuffers: Int = 64) throws {
+         rxBuffers: Int = 64, accept: @escaping (Int32) -> Int32 = VsockHostSockets.accept) throws {
         path = temporarySocketPath()
         device = try Vsock(guestCID: Self.guestCID, udsPath: path, bufferAllocation: bufferAllocation,
-                           maxConnections: maxConnections)
+                           maxConnections: maxConnections, accept: accept)
         guest = MockVsockGuest(device: device, cid: Self.guestCID)
         events.transport = guest.driver.transport
         try device.connect(events: events)

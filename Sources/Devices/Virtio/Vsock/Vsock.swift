@@ -47,18 +47,31 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
     private var listenerOpen = true
 
     /// Creates the listening socket at `udsPath` (which must not exist).
-    public init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
-                bufferAllocation: UInt32 = defaultBufferAllocation,
-                maxConnections: Int = defaultMaxConnections) throws(VsockSocketError) {
+    public convenience init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
+                            bufferAllocation: UInt32 = defaultBufferAllocation,
+                            maxConnections: Int = defaultMaxConnections) throws(VsockSocketError) {
+        try self.init(guestCID: guestCID, udsPath: udsPath, queueSize: queueSize, bufferAllocation: bufferAllocation,
+                      maxConnections: maxConnections, accept: VsockHostSockets.accept)
+    }
+
+    /// `accept`: accept4 on the listener, fd or -errno (a test's stand-in). Also creates the
+    /// listener's retry timerfd: here, since the device thread's seccomp filter has no
+    /// timerfd_create.
+    init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
+         bufferAllocation: UInt32 = defaultBufferAllocation, maxConnections: Int = defaultMaxConnections,
+         accept: @escaping (Int32) -> Int32) throws(VsockSocketError) {
         precondition(guestCID >= 3 && guestCID <= UInt64(UInt32.max) - 1, "guest CID must be 3...2^32-2")
         precondition(bufferAllocation >= 4096 && maxConnections > 0)
+        let acceptRetry = RateLimitTimer()
+        if let failure = acceptRetry.failure { throw VsockSocketError("timerfd_create", errno: failure.errno) }
         let listener = try VsockHostSockets.listen(path: udsPath)
         self.guestCID = guestCID
         self.udsPath = udsPath
         queueMaxSizes = [queueSize, queueSize, queueSize]
         muxer = VsockMuxer(guestCID: guestCID, basePath: Array(udsPath.utf8), listener: listener,
                            bufferAllocation: bufferAllocation, maxPayload: Self.maxPayload,
-                           maxConnections: maxConnections, queueSize: Int(queueSize))
+                           maxConnections: maxConnections, queueSize: Int(queueSize), accept: accept,
+                           acceptRetry: acceptRetry)
         muxer.handlerFactory = { [weak self] connection in
             { [weak self] mask in self?.hostEvent(connection, mask) }
         }
@@ -93,6 +106,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
         lock.withLock { _ in muxer.events = events }
         self.events = events
         try events.watch(muxer.listener, for: .readable) { [weak self] _ in self?.acceptClients() }
+        try events.watch(muxer.acceptRetry.fd, for: .readable) { [weak self] _ in self?.retryAccept() }
     }
 
     // MARK: - VirtioDevice
@@ -142,6 +156,10 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
             return muxer.guestWorkAdded
         }
         if guestWork { events?.serviceQueue(Self.rxQueue) }
+    }
+
+    private func retryAccept() {
+        lock.withLock { _ in muxer.acceptRetryFired() }
     }
 
     private func hostEvent(_ connection: VsockConnection, _ mask: DeviceEventMask) {

@@ -17,6 +17,8 @@ public struct VsockCounters: Equatable, Sendable {
     public var connectionsClosed: UInt64 = 0
     /// Guest connection requests refused (nobody listening, too many connections).
     public var connectionsRefused: UInt64 = 0
+    /// Times a failed accept (no descriptors left) paused the `uds_path` listener.
+    public var acceptsDeferred: UInt64 = 0
     public var resetsSent: UInt64 = 0
     /// RST replies dropped because too many were waiting for RX buffers.
     public var resetsDropped: UInt64 = 0

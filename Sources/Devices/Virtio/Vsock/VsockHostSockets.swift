@@ -46,14 +46,14 @@ enum VsockHostSockets {
         return fd
     }
 
-    /// A non-blocking connection from the listener, nil when none is waiting (or it failed:
-    /// a client that vanished before accept is no error of ours).
-    static func accept(_ listener: Int32) -> Int32? {
+    /// A non-blocking connection from the listener, or -errno (-EAGAIN when none is waiting).
+    /// A client that vanished before accept is skipped: no error of ours.
+    static func accept(_ listener: Int32) -> Int32 {
         while true {
             let fd = kiln_accept_nonblocking(listener)
             if fd >= 0 { return fd }
             if errno == EINTR || errno == ECONNABORTED { continue }
-            return nil
+            return -errno
         }
     }
 

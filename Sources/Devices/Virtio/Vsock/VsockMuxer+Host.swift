@@ -27,25 +27,6 @@ extension VsockMuxer {
         }
     }
 
-    /// Accepts every waiting host client; each must then send `CONNECT <port>\n`.
-    func acceptClients() {
-        applyPendingReset()
-        while let fd = VsockHostSockets.accept(listener) {
-            guard handshaking.count < maxConnections else {
-                counters.connectionsRefused += 1
-                VsockHostSockets.close(fd)
-                continue
-            }
-            let connection = VsockConnection(fd: fd, state: .awaitingConnectLine)
-            connection.connectLine.reserveCapacity(Self.maxConnectLine)
-            guard watch(connection) else {
-                VsockHostSockets.close(fd)
-                continue
-            }
-            handshaking[fd] = connection
-        }
-    }
-
     /// Readiness of one host socket.
     func hostEvent(_ connection: VsockConnection, _ mask: DeviceEventMask) {
         applyPendingReset()

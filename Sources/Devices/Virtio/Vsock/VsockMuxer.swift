@@ -26,6 +26,12 @@ final class VsockMuxer {
     let bufferAllocation: UInt32
     let maxPayload: Int
     let maxConnections: Int
+    /// accept4 on the listener (fd or -errno); tests replace it to run out of descriptors
+    /// without lowering RLIMIT_NOFILE under the other tests of the process.
+    let accept: (Int32) -> Int32
+    /// Lets a listener paused by `pauseListener` try again when no connection closes.
+    let acceptRetry: RateLimitTimer
+    var listenerPaused = false
     /// First port given to host clients; ports above it are less likely to meet guest ports.
     static let firstHostPort: UInt32 = 1 << 30
     /// RST replies to stray packets wait for an RX buffer only while fewer than this are queued.
@@ -60,8 +66,11 @@ final class VsockMuxer {
     let flushVectors = UnsafeMutableBufferPointer<iovec>.allocate(capacity: 2)
 
     init(guestCID: UInt64, basePath: [UInt8], listener: Int32, bufferAllocation: UInt32, maxPayload: Int,
-         maxConnections: Int, queueSize: Int) {
+         maxConnections: Int, queueSize: Int, accept: @escaping (Int32) -> Int32,
+         acceptRetry: consuming RateLimitTimer) {
         self.guestCID = guestCID
+        self.accept = accept
+        self.acceptRetry = acceptRetry
         self.basePath = basePath
         self.listener = listener
         self.bufferAllocation = bufferAllocation
@@ -147,6 +156,8 @@ final class VsockMuxer {
         events?.unwatch(connection.fd)
         VsockHostSockets.close(connection.fd)
         connection.fd = -1
+        // A descriptor is free: a client the listener could not take may fit now.
+        resumeListener()
     }
 
     /// Every connection closed without telling the guest (device reset, transport reset,
