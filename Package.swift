@@ -46,7 +46,8 @@ let package = Package(
         // Guest agent (PID 1 of the sandbox rootfs) and the host side of its protocol
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
         .target(name: "AgentProtocol", swiftSettings: strict),
-        .target(name: "CAgent"),
+        .target(name: "CExecReport"),
+        .target(name: "CAgent", dependencies: ["CExecReport"]),
         // kiln-agent only: mounts /proc before the static Swift runtime needs it (PID 1).
         .target(name: "CAgentInit"),
         .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
@@ -54,7 +55,7 @@ let package = Package(
                           swiftSettings: strict),
         .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
         // Host-side C helpers of the sandbox (VMM spawn, signals, TUN ioctls): never in the agent.
-        .target(name: "CHost"),
+        .target(name: "CHost", dependencies: ["CExecReport"]),
         // Sandbox orchestration on the host (run directories, sandbox state, the VMM process,
         // TAP records, leftovers): typed errors, no exits, no Foundation; `kiln` only parses.
         .target(name: "SandboxHost", dependencies: ["Sandbox", "AgentProtocol", "CHost", "CAgent"], swiftSettings: strict),

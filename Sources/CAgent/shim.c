@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "CExecReport.h"
 #include <linux/vm_sockets.h>
 
 #ifndef SYS_pidfd_open
@@ -31,29 +32,6 @@
 
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-// Async-signal-safe write of the whole errno value to the report pipe.
-static void report_and_exit(int pipe_fd, int err) {
-    ssize_t unused = write(pipe_fd, &err, sizeof err);
-    (void)unused;
-    _exit(127);
-}
-
-/* The parent's side of a fork+exec with a close-on-exec report pipe: the child writes errno
- * there only if it failed before exec, so EOF means the command runs. */
-static int await_exec_report(int report[2], pid_t pid, pid_t *pid_out) {
-    close(report[1]);
-    int child_error = 0;
-    ssize_t got;
-    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof child_error) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return child_error ? child_error : EIO;
-    }
-    *pid_out = pid;
-    return 0;
-}
 
 // Moves `fd` onto `target`, keeping it open across exec.
 static int move_fd(int fd, int target) {
@@ -117,26 +95,26 @@ int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
         setsid();
         // Park the report pipe above the standard descriptors so dup2 cannot clobber it.
         int rp = report[1];
-        if (rp <= 2) { rp = fcntl(report[1], F_DUPFD_CLOEXEC, 3); if (rp < 0) report_and_exit(report[1], errno); }
+        if (rp <= 2) { rp = fcntl(report[1], F_DUPFD_CLOEXEC, 3); if (rp < 0) kiln_exec_report_and_exit(report[1], errno); }
         int in = stdin_fd, out = stdout_fd, err = stderr_fd;
         // Any source that sits on a lower standard slot is copied up first.
         if (in >= 0 && in <= 2 && in != 0) in = fcntl(in, F_DUPFD_CLOEXEC, 3);
         if (out >= 0 && out <= 2 && out != 1) out = fcntl(out, F_DUPFD_CLOEXEC, 3);
         if (err >= 0 && err <= 2 && err != 2) err = fcntl(err, F_DUPFD_CLOEXEC, 3);
-        if (in < 0 || out < 0 || err < 0) report_and_exit(rp, errno ? errno : EBADF);
-        if (move_fd(in, 0) < 0 || move_fd(out, 1) < 0 || move_fd(err, 2) < 0) report_and_exit(rp, errno);
+        if (in < 0 || out < 0 || err < 0) kiln_exec_report_and_exit(rp, errno ? errno : EBADF);
+        if (move_fd(in, 0) < 0 || move_fd(out, 1) < 0 || move_fd(err, 2) < 0) kiln_exec_report_and_exit(rp, errno);
         // Everything else is closed except the report pipe (close-on-exec).
         if (rp > 3) syscall(SYS_close_range, 3, rp - 1, 0);
         syscall(SYS_close_range, rp + 1, ~0U, 0);
         if (gid != UINT32_MAX) {
-            if (setgroups(0, NULL) < 0 && errno != EPERM) report_and_exit(rp, errno);
-            if (setgid(gid) < 0) report_and_exit(rp, errno);
+            if (setgroups(0, NULL) < 0 && errno != EPERM) kiln_exec_report_and_exit(rp, errno);
+            if (setgid(gid) < 0) kiln_exec_report_and_exit(rp, errno);
         }
-        if (uid != UINT32_MAX && setuid(uid) < 0) report_and_exit(rp, errno);
-        if (cwd && chdir(cwd) < 0) report_and_exit(rp, errno);
-        report_and_exit(rp, exec_searching(argv, envp));
+        if (uid != UINT32_MAX && setuid(uid) < 0) kiln_exec_report_and_exit(rp, errno);
+        if (cwd && chdir(cwd) < 0) kiln_exec_report_and_exit(rp, errno);
+        kiln_exec_report_and_exit(rp, exec_searching(argv, envp));
     }
-    return await_exec_report(report, pid, pid_out);
+    return kiln_exec_await_report(report, pid, pid_out);
 }
 
 int kiln_agent_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -10,31 +10,9 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "CExecReport.h"
 #include <linux/if_tun.h>
 
-// Async-signal-safe write of the whole errno value to the report pipe.
-static void report_and_exit(int pipe_fd, int err) {
-    ssize_t unused = write(pipe_fd, &err, sizeof err);
-    (void)unused;
-    _exit(127);
-}
-
-/* The parent's side of a fork+exec with a close-on-exec report pipe: the child writes errno
- * there only if it failed before exec, so EOF means the VMM runs. */
-static int await_exec_report(int report[2], pid_t pid, pid_t *pid_out) {
-    close(report[1]);
-    int child_error = 0;
-    ssize_t got;
-    do { got = read(report[0], &child_error, sizeof child_error); } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof child_error) {
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return child_error ? child_error : EIO;
-    }
-    *pid_out = pid;
-    return 0;
-}
 
 // TUNSETIFF on a fresh /dev/net/tun descriptor; -1 and errno (the descriptor closed) on failure.
 static int tap_attach(const char *name, short extra_flags, const char **failed) {
@@ -92,9 +70,9 @@ int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int de
         int rp = report[1];
         if (detached) {
             // A long-lived sandbox outlives `kiln create`: its own session, no death signal.
-            if (setsid() < 0) report_and_exit(rp, errno);
+            if (setsid() < 0) kiln_exec_report_and_exit(rp, errno);
         } else {
-            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) report_and_exit(rp, errno);
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) kiln_exec_report_and_exit(rp, errno);
             // The parent may already be gone (then PDEATHSIG never fires).
             if (getppid() != parent) _exit(1);
             setpgid(0, 0);
@@ -105,13 +83,13 @@ int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int de
         for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
         if (rp <= 2) { rp = fcntl(rp, F_DUPFD_CLOEXEC, 3); if (rp < 0) _exit(127); }
         int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0) report_and_exit(rp, errno);
-        if (stdout_fd >= 0 && stdout_fd != 1 && dup2(stdout_fd, 1) < 0) report_and_exit(rp, errno);
-        if (stderr_fd >= 0 && stderr_fd != 2 && dup2(stderr_fd, 2) < 0) report_and_exit(rp, errno);
+        if (devnull < 0 || dup2(devnull, 0) < 0) kiln_exec_report_and_exit(rp, errno);
+        if (stdout_fd >= 0 && stdout_fd != 1 && dup2(stdout_fd, 1) < 0) kiln_exec_report_and_exit(rp, errno);
+        if (stderr_fd >= 0 && stderr_fd != 2 && dup2(stderr_fd, 2) < 0) kiln_exec_report_and_exit(rp, errno);
         execv(argv[0], argv);
-        report_and_exit(rp, errno);
+        kiln_exec_report_and_exit(rp, errno);
     }
-    return await_exec_report(report, pid, pid_out);
+    return kiln_exec_await_report(report, pid, pid_out);
 }
 
 static volatile sig_atomic_t run_forward_fd = -1;

@@ -280,7 +280,7 @@ scenario_sandbox-life() {
     rc=0; "$KILN" cp "$name:/root/cp.bin" "$B_DIR/cp.back" 2>"$B_DIR/cp-out.err" || rc=$?
     sx_expect cp-out "exit, sha256" "$rc $(sha256sum <"$B_DIR/cp.back" 2>/dev/null | cut -c1-64)" "0 $sum"
     rc=0; "$KILN" cp "$name:/nonexistent" "$B_DIR/none" 2>"$B_DIR/cp-missing.err" || rc=$?
-    sx_expect cp-missing "exit" "$rc" 1
+    sx_expect cp-missing "exit" "$rc" 125
 
     [ -n "$SX_FAILED" ] && cp "$state_dir/vmm.log" "$B_DIR/vmm.log" 2>/dev/null
     rc=0; timeout 60 "$KILN" rm "$name" 2>"$B_DIR/rm.err" || rc=$?
