@@ -559,7 +559,7 @@ def cp_cases():
         return f"{os.getpid()} {fields[19]}\n"
 
     def cp_case(name, copy_script, want_code, max_seconds, args, check_files, want_text=None, whole_script=None,
-                existing=True):
+                existing=True, command=None):
         with tempfile.TemporaryDirectory(prefix="kiln-hostile-") as scratch:
             store = os.path.join(scratch, "store")
             sandbox = os.path.join(store, "hostile")
@@ -575,8 +575,8 @@ def cp_cases():
                     f.write(b"precious\n")
             env = dict(os.environ, KILN_SANDBOX_DIR=store)
             try:
-                outcome = run_kiln(["cp"] + args + ["hostile:/guest/file", os.path.join(out, "result")], env=env,
-                                   limit=max_seconds + 30)
+                argv = command or (["cp"] + args + ["hostile:/guest/file", os.path.join(out, "result")])
+                outcome = run_kiln(argv, env=env, limit=max_seconds + 30)
             finally:
                 agent.close()
             ok = outcome.code == want_code and outcome.elapsed <= max_seconds
@@ -614,6 +614,10 @@ def cp_cases():
             unchanged, want_text="timed out", whole_script=never_says_hello)
     cp_case("kiln cp: an agent that never answers the copy-out: --timeout 2", lambda conn: stall(), 124, 7,
             ["--timeout", "2"], unchanged, want_text="timed out")
+    # `kiln exec --timeout` kills the command through the agent; one that ignores the kill (and
+    # never sends the exit status) is given up on 5 s later.
+    cp_case("kiln exec --timeout 2: an agent that ignores the kill is given up on", None, 124, 10, [], unchanged,
+            want_text="timed out", whole_script=stalls_mid_stream, command=["exec", "hostile", "--timeout", "2", "--", "sleep", "60"])
 
 
 if __name__ == "__main__":
