@@ -47,6 +47,12 @@ int jailer_bind_mount(const char *source, const char *target) {
     return mount(source, target, NULL, MS_BIND | MS_REC, NULL);
 }
 
+int jailer_bind_mount_file_readonly(const char *source, const char *target) {
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0) return -1;
+    // A bind mount takes MS_RDONLY only on a remount of itself.
+    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
 int jailer_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
 
 int jailer_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

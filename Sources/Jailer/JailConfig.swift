@@ -18,6 +18,9 @@ public struct JailConfig: Equatable, Sendable {
     public var resourceLimits: [ResourceLimit]
     /// Host files copied into the jail root (owned by uid:gid) before `kiln` starts.
     public var copyIn: [String]
+    /// Host files bind-mounted read-only into the jail root (images: shared, never copied,
+    /// and read-only for the VMM whatever the file's own mode).
+    public var bindIn: [String] = []
     /// Arguments after `--`, passed to the executable.
     public var execArguments: [String]
 

@@ -45,6 +45,12 @@ enum JailDirectory {
             try copy(file, to: layout.root + "/" + baseName(file), mode: (info.st_mode & 0o777) | 0o600,
                      owner: (config.uid, config.gid), step: "copy-in")
         }
+        for file in config.bindIn {
+            // The mount point: root's, empty, read-only; the bind mount covers it in the jail.
+            let target = layout.root + "/" + baseName(file)
+            let fd = try check("bind-in", "create \(target)") { open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444) }
+            close(fd)
+        }
         try makeDeviceNodes(root: layout.root, uid: config.uid, gid: config.gid)
     }
 

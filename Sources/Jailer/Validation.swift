@@ -17,6 +17,7 @@ public struct JailRequest: Sendable {
     public var parentCgroup: String?
     public var resourceLimits: [String] = []
     public var copyIn: [String] = []
+    public var bindIn: [String] = []
     public var allowRoot = false
     public var execArguments: [String] = []
 
@@ -62,12 +63,20 @@ extension JailConfig {
                 throw JailerError(step: step, "--copy-in \(file): the jail already has a file named '\(baseName(file))'")
             }
         }
-        return JailConfig(
+        for file in request.bindIn {
+            try requireFile(file, what: "--bind-in", executable: false)
+            guard jailNames.insert(baseName(file)).inserted else {
+                throw JailerError(step: step, "--bind-in \(file): the jail already has a file named '\(baseName(file))'")
+            }
+        }
+        var config = JailConfig(
             id: request.id, execFile: request.execFile, uid: request.uid, gid: request.gid,
             chrootBaseDir: base, netns: request.netns, daemonize: request.daemonize,
             newPidNamespace: request.newPidNamespace, cgroupVersion: version, cgroups: cgroups,
             parentCgroup: parent, resourceLimits: limits, copyIn: request.copyIn,
             execArguments: request.execArguments)
+        config.bindIn = request.bindIn
+        return config
     }
 
     /// Alphanumerics and '-', 1 to 64 characters (Firecracker's rule): the id names directories.

@@ -55,6 +55,9 @@ struct JailerCommand: ParsableCommand {
     @Option(name: .customLong("copy-in"), help: ArgumentHelp("Copy a host file (kernel, initrd, disk, config) into the jail root, owned by uid:gid (repeatable).", valueName: "path"))
     var copyIn: [String] = []
 
+    @Option(name: .customLong("bind-in"), help: ArgumentHelp("Make a host file (a root filesystem image) appear read-only in the jail root, bind-mounted in the jail's mount namespace instead of copied (repeatable).", valueName: "path"))
+    var bindIn: [String] = []
+
     @Flag(help: "Allow uid or gid 0 for the VMM (it still loses every capability).")
     var allowRoot = false
 
@@ -72,6 +75,7 @@ struct JailerCommand: ParsableCommand {
         request.parentCgroup = parentCgroup
         request.resourceLimits = resourceLimits
         request.copyIn = copyIn
+        request.bindIn = bindIn
         request.allowRoot = allowRoot
         request.execArguments = execArguments
         do {

@@ -16,6 +16,8 @@ int jailer_setns(int fd, int nstype);
 int jailer_setgroups_none(void);
 int jailer_mount_private_recursive(const char *target);
 int jailer_bind_mount(const char *source, const char *target);
+// Bind-mounts the file `source` on `target` (an existing file) read-only, nosuid, nodev.
+int jailer_bind_mount_file_readonly(const char *source, const char *target);
 int jailer_umount_detach(const char *target);
 int jailer_pipe_cloexec(int fds[2]);
 
