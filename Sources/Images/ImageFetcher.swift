@@ -14,7 +14,9 @@ public struct SkopeoFetcher: ImageFetcher {
     public init(executable: String = "skopeo") { self.executable = executable }
 
     func arguments(_ reference: ImageReference, tlsVerify: Bool, layout: String, tag: String, sharedBlobs: String) -> [String] {
-        var arguments = ["copy", "--override-os", "linux", "--override-arch", "amd64"]
+        // Uncompressed layers stay uncompressed: otherwise skopeo gzips them on every pull (under
+        // a new digest), so they are neither shared nor skipped when already in the store.
+        var arguments = ["copy", "--override-os", "linux", "--override-arch", "amd64", "--dest-oci-accept-uncompressed-layers"]
         if !tlsVerify && reference.isRegistry { arguments.append("--src-tls-verify=false") }
         arguments += ["--dest-shared-blob-dir", sharedBlobs, reference.skopeoSource, "oci:\(layout):\(tag)"]
         return arguments

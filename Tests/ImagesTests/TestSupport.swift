@@ -36,10 +36,13 @@ struct TestLayout {
     /// A layout of one uncompressed tar layer (a real tar, so skopeo can turn it into a
     /// docker-archive) holding `files`.
     init(path: String, files: [String: String], env: [String] = ["PATH=/bin"], cmd: [String] = ["/bin/sh"]) throws {
+        try self.init(path: path, layerFiles: [files], env: env, cmd: cmd)
+    }
+
+    init(path: String, layerFiles: [[String: String]], env: [String] = ["PATH=/bin"], cmd: [String] = ["/bin/sh"]) throws {
         self.path = path
-        let layer = try Self.tar(files)
-        layers = [("application/vnd.oci.image.layer.v1.tar", layer)]
-        config = Self.config(diffIDs: [sha256(layer)], env: env, cmd: cmd)
+        layers = try layerFiles.map { ("application/vnd.oci.image.layer.v1.tar", try Self.tar($0)) }
+        config = Self.config(diffIDs: layers.map { sha256($0.data) }, env: env, cmd: cmd)
     }
 
     static func config(diffIDs: [String], env: [String], cmd: [String]) -> Data {
@@ -117,7 +120,11 @@ struct CopyingFetcher: ImageFetcher {
             try files.createDirectory(atPath: sharedBlobs + "/sha256", withIntermediateDirectories: true)
             for blob in try files.contentsOfDirectory(atPath: source + "/blobs/sha256") {
                 let target = sharedBlobs + "/sha256/" + blob
-                if !files.fileExists(atPath: target) { try files.copyItem(atPath: source + "/blobs/sha256/" + blob, toPath: target) }
+                // As skopeo: a blob already there is reused, a new one written aside and renamed in.
+                if files.fileExists(atPath: target) { continue }
+                let aside = sharedBlobs + "/sha256/copy-\(UUID().uuidString)"
+                try files.copyItem(atPath: source + "/blobs/sha256/" + blob, toPath: aside)
+                guard rename(aside, target) == 0 else { throw CocoaError(.fileWriteUnknown) }
             }
             let index = try String(contentsOfFile: source + "/index.json", encoding: .utf8)
                 .replacingOccurrences(of: "\"org.opencontainers.image.ref.name\":\"\(sourceTag)\"",
