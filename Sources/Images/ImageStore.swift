@@ -54,7 +54,7 @@ public struct ImageStore: Sendable {
     /// the later ones wait and find the image in place.
     private func convertOnce(_ image: VerifiedImage, id: String, name: String, work: String,
                              progress: (String) -> Void) throws(ImageError) {
-        try StoreLock.holding("\(layout.tmp)/convert-\(id).lock", .exclusive) { () throws(ImageError) in
+        try StoreLock.holding("\(layout.locks)/convert-\(id)", .exclusive) { () throws(ImageError) in
             try convertHoldingIdLock(image, id: id, name: name, work: work, progress: progress)
         }
     }
@@ -133,6 +133,8 @@ public struct ImageStore: Sendable {
             try FileBytes.remove("\(layout.tmp)/\(entry)")
             removed.append("temporary \(entry)")
         }
+        // Nobody waits on a conversion lock while prune holds pulls.lock.
+        for entry in try FileBytes.entries(layout.locks) { try FileBytes.remove("\(layout.locks)/\(entry)") }
         let refs = allRefs()
         for record in refs where !FileBytes.exists(layout.rootfs(record.id)) {
             unlink(layout.ref(record.name.canonical))

@@ -9,6 +9,8 @@ import Glibc
 ///     images/<id>/            rootfs.ext4 (0444), config.json, manifest.json; renamed in whole
 ///     refs/<sha256 of name>   "<id>\n<canonical name>\n<repository>\n<tag>\n", written then renamed
 ///     tmp/                    pulls in progress; anything left there is a killed pull's
+///     locks/convert-<id>      one conversion per image id at a time (kept: removing a lock file
+///                             others may be waiting on would let two holders in)
 public struct StoreLayout: Sendable {
     public let root: String
 
@@ -30,6 +32,7 @@ public struct StoreLayout: Sendable {
     var images: String { root + "/images" }
     var refs: String { root + "/refs" }
     var tmp: String { root + "/tmp" }
+    var locks: String { root + "/locks" }
 
     func image(_ id: String) -> String { "\(images)/\(id)" }
     func rootfs(_ id: String) -> String { "\(images)/\(id)/rootfs.ext4" }
@@ -43,6 +46,6 @@ public struct StoreLayout: Sendable {
             path += "/" + component
             try FileBytes.makeDirectory(path)
         }
-        for directory in [blobs, blobDirectory, images, refs, tmp] { try FileBytes.makeDirectory(directory) }
+        for directory in [blobs, blobDirectory, images, refs, tmp, locks] { try FileBytes.makeDirectory(directory) }
     }
 }

@@ -182,7 +182,7 @@ struct StoreContents: Equatable {
         func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: root + path)) ?? []).sorted() }
         images = list("/images")
         refs = list("/refs")
-        tmp = list("/tmp").filter { !$0.hasPrefix("convert-") }
+        tmp = list("/tmp")
         blobs = list("/blobs/sha256")
     }
 
