@@ -1,9 +1,10 @@
 /// Copies an image into an OCI layout: the layout (index.json, tagged `tag`) in `layout`, its
 /// blobs in `sharedBlobs/sha256/<hex>`. skopeo in kiln; tests substitute a fetcher that writes
-/// crafted layouts.
+/// crafted layouts. `heldLock` is the store's pulls.lock: a helper process must keep a copy of
+/// it open until it exits, so that a helper orphaned by a killed pull still holds prune off.
 public protocol ImageFetcher: Sendable {
     func fetch(_ reference: ImageReference, tlsVerify: Bool, layout: String, tag: String, sharedBlobs: String,
-               progress: (String) -> Void) throws(ImageError)
+               heldLock: Int32, progress: (String) -> Void) throws(ImageError)
 }
 
 /// `skopeo copy`: the reference implementation of the registry protocol, auth files
@@ -23,9 +24,10 @@ public struct SkopeoFetcher: ImageFetcher {
     }
 
     public func fetch(_ reference: ImageReference, tlsVerify: Bool, layout: String, tag: String, sharedBlobs: String,
-                      progress: (String) -> Void) throws(ImageError) {
+                      heldLock: Int32, progress: (String) -> Void) throws(ImageError) {
         let arguments = arguments(reference, tlsVerify: tlsVerify, layout: layout, tag: tag, sharedBlobs: sharedBlobs)
-        let outcome = try ToolProcess.run(executable, arguments, errorFile: layout + ".stderr", lines: progress)
+        let outcome = try ToolProcess.run(executable, arguments, errorFile: layout + ".stderr", inherited: heldLock,
+                                          lines: progress)
         guard outcome.status != 0 else { return }
         throw .fetchFailed(reference: reference.canonicalName, problem: Self.condense(outcome.stderr, status: outcome.status))
     }

@@ -23,19 +23,19 @@ public struct ImageStore: Sendable {
                      progress: (String) -> Void = { _ in }) throws(ImageError) -> StoredImage {
         let name = reference.canonicalName
         try layout.prepare()
-        return try StoreLock.holding(layout.pullsLock, .shared) { () throws(ImageError) -> StoredImage in
-            try pullHoldingPullsLock(reference, name: name, tlsVerify: tlsVerify, progress: progress)
+        return try StoreLock.holdingDescriptor(layout.pullsLock, .shared) { (pullsLock: Int32) throws(ImageError) -> StoredImage in
+            try pullHoldingPullsLock(reference, name: name, tlsVerify: tlsVerify, pullsLock: pullsLock, progress: progress)
         }
     }
 
-    private func pullHoldingPullsLock(_ reference: ImageReference, name: String, tlsVerify: Bool,
+    private func pullHoldingPullsLock(_ reference: ImageReference, name: String, tlsVerify: Bool, pullsLock: Int32,
                                       progress: (String) -> Void) throws(ImageError) -> StoredImage {
         let work = "\(layout.tmp)/\(FileBytes.uniqueName("pull"))"
         try FileBytes.makeDirectory(work, mode: 0o700)
         defer { try? FileBytes.remove(work) }
 
         try fetcher.fetch(reference, tlsVerify: tlsVerify, layout: work + "/layout", tag: Self.layoutTag,
-                          sharedBlobs: layout.blobs, progress: progress)
+                          sharedBlobs: layout.blobs, heldLock: pullsLock, progress: progress)
         let reader = OCILayoutReader(layout: work + "/layout", blobs: layout.blobs, reference: name)
         let image = try reader.read(tag: Self.layoutTag)
         _ = try ImageConfig.decode(configBlob: image.config, reference: name)

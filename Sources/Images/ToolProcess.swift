@@ -9,7 +9,8 @@ enum ToolProcess {
         let stderr: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], errorFile: String,
+    /// `inherited` is passed to the child as its descriptor 3 (so it outlives close-on-exec).
+    static func run(_ executable: String, _ arguments: [String], errorFile: String, inherited: Int32? = nil,
                     lines: (String) -> Void) throws(ImageError) -> Outcome {
         var pipeEnds: [Int32] = [0, 0]
         // pipe2 is not visible from Glibc's module; close-on-exec right after, so only this
@@ -28,6 +29,10 @@ enum ToolProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errorFd, 2)
+        // Through a copy numbered 10 or above: a dup2 onto its own number would keep close-on-exec.
+        let passed = inherited.map { fcntl($0, F_DUPFD_CLOEXEC, 10) } ?? -1
+        defer { if passed >= 0 { close(passed) } }
+        if passed >= 0 { posix_spawn_file_actions_adddup2(&actions, passed, 3) }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

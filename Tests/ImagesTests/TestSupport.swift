@@ -113,7 +113,7 @@ struct CopyingFetcher: ImageFetcher {
     let sourceTag: String
 
     func fetch(_ reference: ImageReference, tlsVerify: Bool, layout: String, tag: String, sharedBlobs: String,
-               progress: (String) -> Void) throws(ImageError) {
+               heldLock: Int32, progress: (String) -> Void) throws(ImageError) {
         do {
             let files = FileManager.default
             try files.createDirectory(atPath: layout, withIntermediateDirectories: true)
