@@ -59,9 +59,13 @@ let package = Package(
         // Sandbox orchestration on the host (run directories, sandbox state, the VMM process,
         // TAP records, leftovers): typed errors, no exits, no Foundation; `kiln` only parses.
         .target(name: "SandboxHost", dependencies: ["Sandbox", "AgentProtocol", "CHost", "CAgent"], swiftSettings: strict),
+        // Image references, pulls (skopeo), blob verification and the image store; the rootfs
+        // conversion is injected (`RootfsConverter`). FoundationEssentials for JSON only.
+        .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto"),
+        .target(name: "Images", dependencies: ["CLibcrypto"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost",
+            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
@@ -83,6 +87,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.

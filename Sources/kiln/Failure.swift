@@ -12,10 +12,16 @@ extension Create: SandboxCommand {}
 extension Exec: SandboxCommand {}
 extension AgentExec: SandboxCommand {}
 extension Cp: SandboxCommand {}
+// Image commands share `kiln run --image`'s failures (a pull is its first step).
+extension Pull: SandboxCommand {}
+extension ImagesCommand: SandboxCommand {}
+extension Rmi: SandboxCommand {}
+extension ImageCommand: SandboxCommand {}
+extension ImageCommand.Prune: SandboxCommand {}
 
 enum FailureExit {
     static let sandboxStatus: Int32 = 125
-    static let sandboxCommandNames: Set<String> = ["run", "create", "exec", "agent-exec", "cp"]
+    static let sandboxCommandNames: Set<String> = ["run", "create", "exec", "agent-exec", "cp", "pull", "images", "rmi", "image"]
 
     /// The status `fail` exits with: set once in `Kiln.main` before any command runs.
     nonisolated(unsafe) static var status: Int32 = 1

@@ -19,7 +19,8 @@ struct Kiln: ParsableCommand {
             `kiln boot` takes the same settings as flags. kiln exits when the guest does.
             """,
         version: KilnVersion.string,
-        subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self])
+        subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self,
+                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self])
 
     @Option(help: ArgumentHelp("Serve the API on this Unix socket path (must not exist).", valueName: "path"))
     var apiSock: String?

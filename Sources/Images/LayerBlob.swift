@@ -1,0 +1,10 @@
+/// One layer blob of an image, in application order.
+public struct LayerBlob: Sendable { public let path: String; public let mediaType: String; public let digest: String }
+/// Builds the ext4 root filesystem at `output` (a path that does not exist yet) from the layers.
+public typealias RootfsConverter = @Sendable (_ layers: [LayerBlob], _ output: String) throws -> Void
+
+extension LayerBlob {
+    public init(path: String, mediaType: MediaType, digest: Digest) {
+        self.init(path: path, mediaType: mediaType.rawValue, digest: digest.description)
+    }
+}
