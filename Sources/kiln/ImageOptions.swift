@@ -1,0 +1,76 @@
+import AgentProtocol
+import ArgumentParser
+import Glibc
+import Images
+import Sandbox
+import SandboxHost
+
+/// `--image` and its companions, shared by `kiln run` and `kiln create`.
+struct ImageOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Run this image (pulled into the image store if it is not there): python:3.12-slim, host:port/name:tag, oci:DIR[:TAG], docker-archive:FILE...", valueName: "ref"))
+    var image: String?
+
+    @Option(help: ArgumentHelp("Replace the image's Entrypoint with this program (the command after -- becomes its arguments).", valueName: "cmd"))
+    var entrypoint: String?
+
+    @Option(name: .customLong("tls-verify"), help: "Verify the registry's TLS certificate when --image has to be pulled (false: plain HTTP or self-signed).")
+    var tlsVerify: Bool = true
+
+    /// The stored image, pulled first when the store does not have it; nil without --image.
+    func storedImage() -> StoredImage? {
+        guard let image else { return nil }
+        do {
+            let reference = try parseImageReference(image)
+            let store = currentImageStore()
+            if let stored = store.lookup(reference) { return stored }
+            let onTerminal = isatty(2) == 1
+            return try store.pull(reference, tlsVerify: tlsVerify) { line in if onTerminal { printError(line) } }
+        } catch {
+            fail("--image \(image): \(error)")
+        }
+    }
+}
+
+/// How an image's config shapes the command, as Docker does: Env under --env, WorkingDir unless
+/// --workdir, User (a name resolved in the image's /etc/passwd and /etc/group) unless --user,
+/// Entrypoint + Cmd or Entrypoint + the command given.
+enum ImageJob {
+    static func apply(_ image: StoredImage, entrypoint: String?, to sandbox: SandboxOptions) -> SandboxJob {
+        let config = image.config
+        guard let argv = config.resolveCommand(entrypointOverride: entrypoint.map { [$0] }, command: sandbox.command) else {
+            fail("image \(image.names.first ?? image.id) has no Entrypoint or Cmd: give the command after --")
+        }
+        var options = sandbox
+        options.command = argv
+        // The image's Env comes first, so --env (applied by job()) wins.
+        options.env = config.env + sandbox.env
+        if options.workdir == nil, let dir = config.workingDir, !dir.isEmpty { options.workdir = dir }
+        let userSpec = sandbox.user ?? config.user ?? ""
+        options.user = nil
+        var job = options.job()
+        if !userSpec.isEmpty {
+            let user = resolveUser(userSpec, image: image)
+            job.request.uid = user.uid
+            job.request.gid = user.gid
+        }
+        return job
+    }
+
+    /// `uid[:gid]` or names: the image's /etc/passwd and /etc/group are read only when a name
+    /// needs them (debugfs, bounded; a symlinked passwd counts as absent).
+    static func resolveUser(_ spec: String, image: StoredImage) -> ImageUser {
+        let numeric = spec.split(separator: ":", omittingEmptySubsequences: false).allSatisfy { UInt32($0) != nil }
+        do {
+            var passwd: String?, group: String?
+            if !numeric {
+                passwd = try ImageFileReader.read(image: image.rootfsPath, path: "/etc/passwd").map { String(decoding: $0, as: UTF8.self) }
+                group = try ImageFileReader.read(image: image.rootfsPath, path: "/etc/group").map { String(decoding: $0, as: UTF8.self) }
+            }
+            return try ImageUser.parse(spec, passwd: passwd, group: group)
+        } catch let error as ImageError {
+            fail("user \(spec): \(error)")
+        } catch {
+            fail("user \(spec): \(error)")
+        }
+    }
+}
