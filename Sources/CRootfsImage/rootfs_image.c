@@ -47,6 +47,11 @@ const char *rootfs_image_error_message(long code) {
     return error_message(code);
 }
 
+int rootfs_image_error_is_full(long code) {
+    return code == EXT2_ET_BLOCK_ALLOC_FAIL || code == EXT2_ET_INODE_ALLOC_FAIL ||
+        code == EXT2_ET_DIR_NO_SPACE || code == ENOSPC || code == EXT2_ET_EA_NO_SPACE;
+}
+
 uint32_t rootfs_image_root_ino(void) { return EXT2_ROOT_INO; }
 
 long rootfs_image_lookup(rootfs_image *image, uint32_t dir, const char *name, uint32_t *ino) {

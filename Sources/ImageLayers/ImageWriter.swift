@@ -24,7 +24,12 @@ struct ImageWriter: ~Copyable {
     }
 
     private func check(_ status: Int, _ node: TreeNode, _ operation: String) throws(RootfsBuildError) {
-        guard status == 0 else { throw .image(entry: node.origin, operation: operation, reason: Self.message(status)) }
+        guard status == 0 else { throw Self.failure(status, node.origin, operation) }
+    }
+
+    private static func failure(_ status: Int, _ entry: String, _ operation: String) -> RootfsBuildError {
+        rootfs_image_error_is_full(status) != 0 ? .imageFull(entry: entry)
+                                                : .image(entry: entry, operation: operation, reason: message(status))
     }
 
     /// Creates every name: directories before their contents, a hard link once its inode exists.
@@ -71,6 +76,8 @@ struct ImageWriter: ~Copyable {
                 // "." and the parent's entry, plus each subdirectory's "..".
                 links = 2 + UInt32(node.children.values.reduce(0) { $0 + ($1.node.isDirectory ? 1 : 0) })
                 if node === root, lostAndFoundKept { links += 1 }
+                // Past ext4's 65000 limit, dir_nlink records "many" as 1, as the kernel does.
+                if links >= 65000 { links = 1 }
             }
             try check(rootfs_image_set_attributes(image, node.inode, Self.typeBits(node) | node.permissions,
                                                   node.uid, node.gid, node.mtime, node.mtimeNanoseconds, links),
@@ -99,7 +106,7 @@ struct ImageWriter: ~Copyable {
             written += Int64(count)
             guard written <= size else { break }
             let status = rootfs_image_file_write(file, buffer.baseAddress, count)
-            if status != 0 { failure = .image(entry: node.origin, operation: "write", reason: Self.message(status)) }
+            if status != 0 { failure = Self.failure(status, node.origin, "write") }
         }
         let closed = rootfs_image_file_close(file)
         if let failure { throw failure }

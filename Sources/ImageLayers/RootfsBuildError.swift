@@ -15,6 +15,8 @@ public enum RootfsBuildError: Error, Sendable, Equatable, CustomStringConvertibl
     case makeFilesystem(path: String, reason: String)
     /// libext2fs failed while writing an entry into the image.
     case image(entry: String, operation: String, reason: String)
+    /// The image ran out of blocks or inodes even after growing once (a bad size estimate).
+    case imageFull(entry: String)
     /// The image would exceed what ext4 or this builder can represent.
     case tooLarge(reason: String)
 
@@ -34,6 +36,8 @@ public enum RootfsBuildError: Error, Sendable, Equatable, CustomStringConvertibl
             "rootfs \(path): mke2fs failed: \(reason)"
         case let .image(entry, operation, reason):
             "rootfs entry '\(entry)': \(operation) failed: \(reason)"
+        case let .imageFull(entry):
+            "rootfs entry '\(entry)': image full even after doubling its estimated size"
         case let .tooLarge(reason):
             "rootfs too large: \(reason)"
         }

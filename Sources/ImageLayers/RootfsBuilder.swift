@@ -35,6 +35,11 @@ public enum RootfsBuilder {
     /// Builds a read-only ext4 root filesystem at `output` (must not exist) from the layers
     /// applied in order. Throws a typed error with a one-line description.
     public static func build(layers: [LayerBlob], output: String) throws(RootfsBuildError) {
+        try build(layers: layers, output: output, firstAttemptKibibytes: nil)
+    }
+
+    /// `firstAttemptKibibytes` replaces the size estimate of the first attempt (tests force the retry).
+    static func build(layers: [LayerBlob], output: String, firstAttemptKibibytes: Int64?) throws(RootfsBuildError) {
         // Refuse unknown media types before reading anything.
         for layer in layers where !LayerArchive.mediaTypes.contains(layer.mediaType) {
             throw .unsupportedMediaType(layer: layer.digest.isEmpty ? layer.path : layer.digest, mediaType: layer.mediaType)
@@ -56,7 +61,15 @@ public enum RootfsBuilder {
             throw code == EEXIST ? .outputExists(path: output) : .output(path: output, operation: "create", errno: code)
         }
         do throws(RootfsBuildError) {
-            try write(layout, root: root, layers: layers, output: output)
+            do {
+                try write(layout, root: root, layers: layers, output: output,
+                          kibibytes: firstAttemptKibibytes ?? layout.imageKibibytes)
+            } catch .imageFull {
+                // The estimate is content-based, so only odd layouts overflow it: start over once, twice as big.
+                guard ftruncate(fd, 0) == 0 else { throw .output(path: output, operation: "truncate", errno: errno) }
+                for node in layout.nodes { node.inode = 0 }
+                try write(layout, root: root, layers: layers, output: output, kibibytes: layout.imageKibibytes * 2)
+            }
             // Read-only for everyone, durable before the store renames it into place.
             guard fchmod(fd, 0o444) == 0 else { throw .output(path: output, operation: "chmod", errno: errno) }
             guard fsync(fd) == 0 else { throw .output(path: output, operation: "fsync", errno: errno) }
@@ -69,8 +82,8 @@ public enum RootfsBuilder {
     }
 
     private static func write(_ layout: borrowing ImageLayout, root: TreeNode, layers: [LayerBlob],
-                              output: String) throws(RootfsBuildError) {
-        try MakeFilesystem.run(path: output, kibibytes: layout.imageKibibytes, inodes: layout.inodeCount)
+                              output: String, kibibytes: Int64) throws(RootfsBuildError) {
+        try MakeFilesystem.run(path: output, kibibytes: kibibytes, inodes: layout.inodeCount)
         let writer = try ImageWriter(path: output)
         try writer.createTree(layout, root: root)
 

@@ -1,5 +1,5 @@
 import Foundation
-import ImageLayers
+@testable import ImageLayers
 import Testing
 
 /// Ownership, modes, links, xattrs and times land in the image exactly, as root and as uid 65534.
@@ -90,6 +90,20 @@ import Testing
         let inspect = ImageInspector(image: image)
         #expect(try inspect.listing("/many").count == 3000)
         #expect(try inspect.cat("/many/file-with-a-longish-name-2999") == "2999")
+        #expect(try inspect.fsck().status == 0)
+    }
+}
+
+/// A size estimate that turns out too small costs one more attempt, not a failed build.
+@Suite struct ImageSizeTests {
+    @Test func fullImageIsRebuiltTwiceAsLarge() throws {
+        let work = try Workspace()
+        let data = String(repeating: "x", count: 3_000_000)
+        let layer = try work.layer((0..<6).map { Entry.file("f\($0)", data) })
+        let output = work.path + "/out/retry.ext4"
+        try RootfsBuilder.build(layers: [layer], output: output, firstAttemptKibibytes: 8 * 1024)
+        let inspect = ImageInspector(image: output)
+        #expect(try inspect.cat("/f5") == data)
         #expect(try inspect.fsck().status == 0)
     }
 }

@@ -17,6 +17,8 @@ long rootfs_image_close(rootfs_image *image);
 // Frees the handle without writing anything more (the caller removes the file).
 void rootfs_image_discard(rootfs_image *image);
 const char *rootfs_image_error_message(long code);
+// Whether `code` means the image ran out of blocks or inodes (the size estimate was too small).
+int rootfs_image_error_is_full(long code);
 
 uint32_t rootfs_image_root_ino(void);
 // Looks up a name directly in a directory (no path walk, no symlinks); 0 when absent.
