@@ -17,6 +17,9 @@ struct LayerFlattener {
     static let maximumSymlinkHops = 40
     static let maximumNameLength = 255
     static let maximumSymlinkLength = 4095
+    /// Far beyond any real image, and low enough that releasing the tree (recursive in Swift)
+    /// and every later walk stay shallow: entries could otherwise nest without bound.
+    static let maximumDepth = 1024
 
     let root = TreeNode.implicitDirectory(origin: "/")
     private var layerName = ""
@@ -58,6 +61,7 @@ struct LayerFlattener {
                 continue
             }
             guard let current = stack.last else { return nil }
+            guard stack.count < Self.maximumDepth else { throw refuse(entry, "nested deeper than \(Self.maximumDepth) directories") }
             guard let child = current.children[name] else {
                 guard create else { return nil }
                 let made = TreeNode.implicitDirectory(origin: "layer \(layerName): \(entry.displayPath)")

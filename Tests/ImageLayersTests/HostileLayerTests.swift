@@ -100,3 +100,30 @@ import Testing
         #expect(error.description.contains("cannot read archive"), "\(error)")
     }
 }
+
+/// Limits that keep a crafted archive from exhausting the builder rather than the host's files.
+@Suite struct LayerLimitTests {
+    @Test func deepNestingIsBoundedAndSymlinkChainsCannotExtendIt() throws {
+        let work = try Workspace()
+        let deep = Array(repeating: "d", count: 1000).joined(separator: "/")
+        let fine = try work.layer([.file(deep + "/leaf", "ok"), .symlink("s", to: deep)])
+        let image = try work.build([fine], as: .root).get()
+        #expect(try ImageInspector(image: image).cat("/" + deep + "/leaf") == "ok")
+
+        let deeper = try work.layer([.file("s/" + Array(repeating: "e", count: 100).joined(separator: "/") + "/x", "no")])
+        let result = try work.build([fine, deeper], as: .root, name: "deeper")
+        guard case let .failure(error) = result else { Issue.record("nested past the limit"); return }
+        #expect(error.description.contains("nested deeper than 1024 directories"), "\(error)")
+    }
+
+    @Test func overlongNamesAndTargetsAreRefused() throws {
+        let work = try Workspace()
+        let name = String(repeating: "n", count: 256)
+        let long = try work.build([try work.layer([.file(name, "x")])], as: .root, name: "name")
+        guard case let .failure(error) = long else { Issue.record("accepted a 256-byte name"); return }
+        #expect(error.description.contains("longer than 255 bytes"))
+        let target = try work.build([try work.layer([.symlink("l", to: String(repeating: "t", count: 4096))])], as: .root, name: "t")
+        guard case let .failure(error) = target else { Issue.record("accepted a 4096-byte target"); return }
+        #expect(error.description.contains("entry 'l' refused: symlink target longer than 4095 bytes"))
+    }
+}
