@@ -14,6 +14,10 @@
 // 3. The layers are read a second time to stream each surviving regular file's data straight
 //    into its inode (never whole files in memory; layers with no surviving data are skipped).
 // The only host files touched are the layer blobs (read) and `output` (created exclusively).
+// Hostile entries (see LayerFlattener for the rules): `..` is refused, absolute paths and
+// symlinks are resolved inside the image, hard links must name something already in the image,
+// device nodes and FIFOs exist only as inodes in the image. Unprivileged runs are identical
+// because ownership, modes and security.* xattrs are inode fields written by libext2fs.
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -65,6 +65,15 @@ import Testing
     func hardLinksMustStayInTheImage(runner: Runner) throws {
         try refused([.hardlink("h", to: "/etc/passwd")], as: runner, "entry 'h' refused: hard link target '/etc/passwd' is not in the image")
         try refused([.dir("d/"), .hardlink("h", to: "d")], as: runner, "entry 'h' refused: hard link to a directory")
+
+        // A hard link to a symlink aimed at a host file links the symlink itself: no host bytes are read.
+        let work = try Workspace()
+        let layer = try work.layer([.symlink("hostfile", to: work.canary + "/keep"), .hardlink("h", to: "hostfile")])
+        let image = try work.build([layer], as: runner).get()
+        let linked = try #require(try ImageInspector(image: image).stat("/h"))
+        #expect(linked.type == "symlink" && linked.links == 2)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: image))
+        #expect(bytes.range(of: Data("untouched".utf8)) == nil)
     }
 
     @Test(arguments: Runner.allCases)
