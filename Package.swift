@@ -78,6 +78,14 @@ let package = Package(
             dependencies: ["Jailer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
+        // Image layers -> read-only ext4 rootfs (issue 15): libarchive reads the hostile tarballs,
+        // libext2fs writes inodes straight into the image; nothing is extracted on the host.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive"),
+        .target(name: "CRootfsImage", linkerSettings: [.linkedLibrary("ext2fs"), .linkedLibrary("com_err")]),
+        .target(name: "ImageLayers", dependencies: ["CArchive", "CRootfsImage"], swiftSettings: strict),
+        // Builds a rootfs in its own process, so tests can run the builder as an unprivileged user.
+        .executableTarget(name: "rootfs-build-probe", dependencies: ["ImageLayers"], swiftSettings: strict),
+
         .testTarget(name: "GuestMemoryTests", dependencies: ["GuestMemory"]),
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
@@ -92,6 +100,8 @@ let package = Package(
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.
         .testTarget(name: "JailerTests", dependencies: ["Jailer", "ChildProcessSupport"]),
+        .testTarget(name: "ImageLayersTests", dependencies: ["ImageLayers", "ChildProcessSupport"],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
