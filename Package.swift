@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "Images", dependencies: ["CLibcrypto"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images",
+            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 

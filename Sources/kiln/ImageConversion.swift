@@ -1,11 +1,11 @@
+import ImageLayers
 import Images
 
-/// The layer applier that turns an image's layers into its ext4 root filesystem.
-/// PLACEHOLDER until the ImageLayers target is merged: pulls fetch and verify, then stop here.
+/// The layer applier (ImageLayers: straight into ext4 with libext2fs, nothing extracted on the
+/// host) behind the image store's injected converter.
 enum ImageConversion {
-    struct Unavailable: Error, CustomStringConvertible {
-        var description: String { "image conversion is not available in this build" }
+    static let converter: RootfsConverter = { layers, output in
+        let blobs = layers.map { ImageLayers.LayerBlob(path: $0.path, mediaType: $0.mediaType, digest: $0.digest) }
+        try RootfsBuilder.build(layers: blobs, output: output)
     }
-
-    static let converter: RootfsConverter = { _, _ in throw Unavailable() }
 }
