@@ -1,7 +1,7 @@
 # Images (issue 15): an OCI image built from Debian packages by Tests/E2E/images/prepare.sh on the
-ALL_SCENARIOS="$ALL_SCENARIOS images-run"
 # host (no KVM needed there: pulled from a docker-registry on 127.0.0.1, from oci: and from
 # docker-archive: into the store $KILN_IMAGE_STORE), run here with `kiln run --image`.
+ALL_SCENARIOS="$ALL_SCENARIOS images-run"
 
 # images-run: the image's config (Env, WorkingDir, User by name, Cmd), --env/--workdir/--user/
 # --entrypoint overrides, whiteouts and an opaque directory, ownership and modes, a symlink, a
