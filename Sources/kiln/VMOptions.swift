@@ -44,7 +44,12 @@ struct VMOptions: ParsableArguments {
             fail("--agent-initrd \(initrd): \(String(cString: strerror(errno)))")
         }
         if let diskSize {
-            do { _ = try ScratchDisk.parseSize(diskSize) } catch { fail(error.description) }
+            // The free-space bound needs the run directory; the rest is checked before it exists.
+            do {
+                guard try ScratchDisk.parseSize(diskSize) >= ScratchDisk.minimumBytes else {
+                    fail(ScratchDiskError.tooSmall(diskSize).description)
+                }
+            } catch { fail(error.description) }
         }
         return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
                 Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"),
