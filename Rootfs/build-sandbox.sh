@@ -31,15 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not the static busybox (busybox-static)"
 
-agent=${KILN_AGENT:-}
-if [ -z "$agent" ]; then
-    log "building kiln-agent (static)"
-    (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --product kiln-agent \
-        --scratch-path .build-agent -Xswiftc -static-executable -Xlinker -s >&2) || die "kiln-agent build failed"
-    agent=$repo/.build-agent/release/kiln-agent
-fi
-[ -x "$agent" ] || die "no agent binary at $agent"
-file -L "$agent" | grep -q 'statically linked' || die "$agent is not statically linked"
+# shellcheck source=agent.sh
+. "$here/agent.sh"
 
 cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { dpkg-query -W -f='${Version}\n' busybox-static e2fsprogs

@@ -16,7 +16,7 @@ swift build -c release --static-swift-stdlib -Xswiftc -static-executable 2>&1 | 
 export KILN="$PWD/.build/release/kiln"
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
     eval "$(Kernels/build.sh)"
-    eval "$(Rootfs/build-sandbox.sh)"
+    eval "$(Rootfs/build-sandbox.sh)"; eval "$(Rootfs/build-agent-initrd.sh)"; export KILN_AGENT_INITRD
     exec "$KILN" run -- "$@"
 fi
 printf -v KILN_SANDBOX_CMD '%q ' "$@"

@@ -14,9 +14,10 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
     case sandboxExists(name: String, state: SandboxRecord.State)
     case noSandbox(name: String)
     case tap(HostTapError)
-    /// The kernel and the rootfs share a file name, and the jail holds both by name.
+    /// Two files the jail holds (kernel, rootfs, agent initrd, scratch disk) share a file name.
     case sameFileName(String)
     case jailAsRoot
+    case scratchDisk(ScratchDiskError)
     /// kiln itself is dynamically linked, so it cannot run in the jail (no shared libraries there).
     case dynamicallyLinked(path: String)
 
@@ -38,7 +39,9 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .tap(error):
             "--net: \(error)"
         case let .sameFileName(name):
-            "the kernel and the rootfs have the same file name \(name); the jail holds both by name"
+            "the kernel, rootfs and agent initrd must have different file names (\(name) twice); the jail holds them by name"
+        case let .scratchDisk(error):
+            error.description
         case .jailAsRoot:
             "--jail-uid/--jail-gid 0: the jailed VMM must not run as root"
         case let .dynamicallyLinked(path):

@@ -14,11 +14,20 @@ public final class VMMProcess {
     /// How the VMM ended, once it has ("exit 1", "killed by signal 31").
     public private(set) var ending: String?
 
-    /// The guest command line: read-only root on the shared image, tmpfs overlay for writes
-    /// (kiln-agent sets it up), quiet console; with --net, eth0's addresses for the agent.
-    public static func commandLine(network: GuestNetwork? = nil) -> String {
+    /// The guest command line: the shared image read-only, the write layer (tmpfs, or the
+    /// scratch disk) and how the agent starts (GuestRoot), quiet console; with --net, eth0's
+    /// addresses for the agent.
+    public static func commandLine(root: GuestRoot = GuestRoot(imageDevice: nil, writeLayer: .tmpfs),
+                                   network: GuestNetwork? = nil) -> String {
         "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
-            + "root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs" + (network.map { " " + $0.commandLineWord } ?? "")
+            + root.commandLineWords.joined(separator: " ") + (network.map { " " + $0.commandLineWord } ?? "")
+    }
+
+    /// With kiln's agent initrd the agent mounts the image itself (images need no agent);
+    /// without, the image's /sbin/init is the agent. A scratch disk is the second drive.
+    static func guestRoot(agentInitrd: String?, scratchDisk: String?) -> GuestRoot {
+        GuestRoot(imageDevice: agentInitrd == nil ? nil : GuestRoot.imageDisk,
+                  writeLayer: scratchDisk == nil ? .tmpfs : .disk(device: GuestRoot.scratchDisk))
     }
 
     private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory) {
@@ -30,10 +39,12 @@ public final class VMMProcess {
     /// Starts the VMM. On failure the directory is removed.
     public static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                              directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
-                             tap: HostTap? = nil) throws(SandboxHostError) -> VMMProcess {
+                             tap: HostTap? = nil, agentInitrd: String? = nil,
+                             scratchDisk: String? = nil) throws(SandboxHostError) -> VMMProcess {
         do {
             return try spawn(kernel: kernel, rootfs: rootfs, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
-                             directory: directory, detached: detached, jail: jail, tap: tap)
+                             directory: directory, detached: detached, jail: jail, tap: tap,
+                             agentInitrd: agentInitrd, scratchDisk: scratchDisk)
         } catch {
             try? directory.remove()
             throw error
@@ -41,32 +52,41 @@ public final class VMMProcess {
     }
 
     private static func spawn(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
-                              directory: RunDirectory, detached: Bool, jail: JailPlan?,
-                              tap: HostTap?) throws(SandboxHostError) -> VMMProcess {
+                              directory: RunDirectory, detached: Bool, jail: JailPlan?, tap: HostTap?,
+                              agentInitrd: String?, scratchDisk: String?) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
-        func boot(kernel: String, rootfs: String, console: String, socket: String) -> [String] {
+        let root = guestRoot(agentInitrd: agentInitrd, scratchDisk: scratchDisk)
+        func boot(kernel: String, rootfs: String, initrd: String?, scratch: String?, console: String,
+                  socket: String) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
-            ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro",
-             "--cmdline", commandLine(network: tap?.guestNetwork), "--cpus", "\(cpus)", "--memory", "\(memory)",
-             "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
+            ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro"]
+                + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
+                + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork), "--cpus", "\(cpus)",
+                   "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
                 + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
         }
         let argv: [String]
         if let jail {
             // Paths inside the jail; the socket and console are reached through links in the
             // run directory (a jail root path can be too long for a Unix socket address).
-            let kernelName = HostExecutable.baseName(kernel), rootfsName = HostExecutable.baseName(rootfs)
-            guard kernelName != rootfsName else { throw .sameFileName(kernelName) }
+            // The jailer copies each file in by name (the scratch disk sparsely, owned by the
+            // jail's user, so the VMM may write it; the image stays read-only on its drive).
+            let files = [kernel, rootfs] + [agentInitrd, scratchDisk].compactMap { $0 }
+            var names: Set<String> = []
+            for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
+            func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
             for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
                 throw .system(operation: "symlink", path: directory.file(name), errno: errno)
             }
-            argv = jail.argv(copyIn: [kernel, rootfs],
-                             kilnArguments: boot(kernel: "/" + kernelName, rootfs: "/" + rootfsName,
+            argv = jail.argv(copyIn: files,
+                             kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
+                                                 initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName)
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
             argv = [try HostExecutable.path()]
-                + boot(kernel: kernel, rootfs: rootfs, console: directory.file("console.log"), socket: socket)
+                + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
+                       console: directory.file("console.log"), socket: socket)
         }
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }

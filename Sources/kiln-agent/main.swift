@@ -1,4 +1,4 @@
-// kiln-agent: PID 1 of the sandbox root filesystem. Prepares the guest, then serves agent
+// kiln-agent: PID 1 of the sandbox: /init of kiln's agent initramfs, or /sbin/init of an image. Prepares the guest, then serves agent
 // sessions (docs/agent-protocol.md) on vsock port 1024, one thread per connection.
 import AgentCore
 import AgentProtocol
@@ -17,14 +17,28 @@ let isInit = getpid() == 1
 if isInit {
     // Firecracker's boot-time marker: the VMM logs the time from its start to here.
     _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
-    GuestSetup.mountPseudoFileSystems(log: log)
-    if WriteLayer.requested(cmdline: GuestSetup.readSmallFile("/proc/cmdline")) {
+    let root = GuestRoot.fromCommandLine(GuestSetup.readSmallFile("/proc/cmdline") ?? "")
+    if let device = root.imageDevice {
         do {
-            try WriteLayer.setUp()
-            // The new root has its own, empty /proc, /sys, /dev, /tmp, /run.
-            GuestSetup.mountPseudoFileSystems(log: log)
+            try ImageRoot.enter(device: device, layer: root.writeLayer ?? .tmpfs)
         } catch {
-            log("no write layer: \(error)")
+            // The initramfs holds nothing to run commands with: a sandbox without its image is
+            // no sandbox, and powering off ends `kiln run` at once with this on the console.
+            log("cannot set up the image root: \(error)")
+            _ = kiln_agent_power_off()
+        }
+        GuestSetup.mountPseudoFileSystems(log: log)
+    } else {
+        GuestSetup.mountPseudoFileSystems(log: log)
+        if let layer = root.writeLayer {
+            do {
+                try WriteLayer.setUpOverRoot(layer: layer)
+                // The new root has its own, empty /proc, /sys, /dev, /tmp, /run.
+                GuestSetup.mountPseudoFileSystems(log: log)
+            } catch {
+                // The read-only root still runs commands.
+                log("no write layer: \(error)")
+            }
         }
     }
     GuestSetup.setHostname(log: log)

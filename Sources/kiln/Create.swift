@@ -12,7 +12,7 @@ struct Create: ParsableCommand {
             answers, records it under the sandbox state directory ($KILN_SANDBOX_DIR, \
             /run/kiln/sandboxes as root, else $XDG_RUNTIME_DIR/kiln/sandboxes or \
             /tmp/kiln-sandboxes-UID) and exits. The VM keeps running until `kiln rm NAME`. \
-            Writes go to a tmpfs overlay that lasts as long as the VM. With --net the sandbox's \
+            Writes go to a tmpfs overlay (or the --disk-size scratch disk) that lasts as long as the VM. With --net the sandbox's \
             TAP lives until `kiln rm` (its name and addresses are in the state directory's config).
             """)
 
@@ -23,15 +23,16 @@ struct Create: ParsableCommand {
 
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
-        let (kernel, rootfs) = vm.resolve()
+        let (kernel, rootfs, agentInitrd) = vm.resolve()
         ignoreOutputSignals()
         let store = SandboxStore.current()
         let directory = try store.claim(name)
         let jail = try vm.jail.plan(id: name, in: directory)
+        let scratch = try vm.scratchDisk(in: directory)
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
-                                   jail: jail, tap: tap)
+                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch)
         guard let identity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop()
             vmm.showLogs()
@@ -41,6 +42,7 @@ struct Create: ParsableCommand {
         _ = FileText.write(directory.file("created"), "\(time(nil))\n")
         _ = FileText.write(directory.file("config"),
                            "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
+                               + (agentInitrd.map { "agent-initrd=\($0)\n" } ?? "") + (vm.diskSize.map { "disk-size=\($0)\n" } ?? "")
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {
             vmm.stop()

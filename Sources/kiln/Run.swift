@@ -43,7 +43,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let job = sandbox.job()
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
-        let (kernelPath, rootfsPath) = vm.resolve()
+        let (kernelPath, rootfsPath, agentInitrd) = vm.resolve()
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
@@ -52,10 +52,11 @@ struct Run: ParsableCommand {
         let started = monotonicNow()
         let directory = try RunDirectory.create()
         let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
+        let scratch = try vm.scratchDisk(in: directory)
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
-                                   jail: jail, tap: tap)
+                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch)
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)

@@ -18,6 +18,12 @@ struct VMOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
     var kernel: String?
 
+    @Option(help: ArgumentHelp("kiln-agent initramfs (Rootfs/build-agent-initrd.sh; default $KILN_AGENT_INITRD): the agent mounts the image itself, so the image needs no agent. Without one, the image's /sbin/init must be the agent.", valueName: "path"))
+    var agentInitrd: String?
+
+    @Option(help: ArgumentHelp("Give the sandbox a sparse ext4 scratch disk of this size (at least 64M, e.g. 512M, 2G) for its writes instead of a tmpfs in guest memory; removed with the sandbox.", valueName: "size"))
+    var diskSize: String?
+
     /// Checked in resolve(); the TAP itself is made by TapRecord once the run directory exists.
     @Flag(help: "Give the guest an eth0 linked to the host only (needs root): TAP kilntap<k> on the host, the k-th /30 of 172.31.0.0/16 (host .1, guest .2, the guest's default route via the host). No NAT or forwarding.")
     var net = false
@@ -27,13 +33,40 @@ struct VMOptions: ParsableArguments {
 
     @OptionGroup var jail: JailOptions
 
-    /// The kernel and rootfs paths once every flag is valid; a one-line error (exit 125) otherwise.
-    func resolve() -> (kernel: String, rootfs: String) {
+    /// The kernel, rootfs and agent initrd once every flag is valid; a one-line error (exit 125)
+    /// otherwise.
+    func resolve() -> (kernel: String, rootfs: String, agentInitrd: String?) {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
         guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
         if net, let problem = HostTap.privilegeProblem(procStatus: FileText.read("/proc/self/status")) { fail(problem) }
+        let initrd = agentInitrd ?? getenv("KILN_AGENT_INITRD").map { String(cString: $0) }
+        if let initrd, !initrd.isEmpty, access(initrd, R_OK) != 0 {
+            fail("--agent-initrd \(initrd): \(String(cString: strerror(errno)))")
+        }
+        if let diskSize {
+            // The free-space bound needs the run directory; the rest is checked before it exists.
+            do {
+                guard try ScratchDisk.parseSize(diskSize) >= ScratchDisk.minimumBytes else {
+                    fail(ScratchDiskError.tooSmall(diskSize).description)
+                }
+            } catch { fail(error.description) }
+        }
         return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
-                Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"))
+                Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"),
+                initrd.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// The scratch disk of --disk-size, made in `directory` (checked against the room there);
+    /// nil without the option. On failure the directory is removed and the error is thrown.
+    func scratchDisk(in directory: RunDirectory) throws(SandboxHostError) -> String? {
+        guard let diskSize else { return nil }
+        do {
+            let bytes = try ScratchDisk.checkedSize(diskSize, directory: directory.path)
+            return try ScratchDisk.create(in: directory.path, bytes: bytes)
+        } catch {
+            try? directory.remove()
+            throw .scratchDisk(error)
+        }
     }
 
     private static func requiredFile(_ value: String?, environment: String, option: String) -> String {

@@ -122,13 +122,13 @@ fi
 # --- guest artefacts (cached outside the clone) -----------------------------------------------------
 tb=$EPOCHREALTIME
 artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.sh") &&
-    artefacts+=$'\n'$("$repo/Rootfs/build-sandbox.sh") || {
+    artefacts+=$'\n'$("$repo/Rootfs/build-sandbox.sh") && artefacts+=$'\n'$("$repo/Rootfs/build-agent-initrd.sh") || {
     fail_remaining "cannot run: building the guest kernel or rootfs failed (see above)"; summarize; }
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
 {
-    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS \
+    for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS KILN_AGENT_INITRD \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
@@ -160,6 +160,7 @@ boots=${#scenarios[@]}
 # Sandbox scenarios boot several VMs each (scenarios-sandbox.sh).
 [[ " ${scenarios[*]} " == *" agent-qemu "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" sandbox-run "* ]] && boots=$((boots + 14))
+[[ " ${scenarios[*]} " == *" sandbox-image "* ]] && boots=$((boots + 6))
 [[ " ${scenarios[*]} " == *" sandbox-life "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))

@@ -9,7 +9,7 @@
 #   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
 #   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
 
-SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-life sandbox-gc sandbox-jail"
+SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-image sandbox-life sandbox-gc sandbox-jail"
 ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
 # sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
@@ -216,6 +216,85 @@ scenario_sandbox-run() {
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
     pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, no agent from inside the guest, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+}
+
+# --- images without the agent, scratch disk ---------------------------------------------------
+# sandbox-image: kiln's agent initramfs ($KILN_AGENT_INITRD) runs images that do not contain the
+# agent: an ext4 of one static binary (no shell, no libc) and the sandbox image with the agent
+# removed (PID 1 is the initramfs's /init; / is the overlay). --disk-size: with --memory 128 a
+# 300 MiB write succeeds on a 512M scratch disk and fails with ENOSPC on the tmpfs; the image is
+# unchanged and nothing is left in $TMPDIR.
+scenario_sandbox-image() {
+    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    sandbox_prereqs || return 0
+    [ -n "${KILN_AGENT_INITRD:-}" ] && [ -f "$KILN_AGENT_INITRD" ] || {
+        fail "no agent initramfs (KILN_AGENT_INITRD='${KILN_AGENT_INITRD:-}'): Rootfs/build-agent-initrd.sh"; return 0; }
+    B_DIR=$RUN/boots/sandbox-image
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local scratch=/dev/shm/kiln-e2e-image.$$ before
+    rm -rf "$scratch"; mkdir -p "$scratch/hello"
+    SX_FAILED=
+    SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
+    SX_RETRY_TRIPLE=1
+    # One static binary, nothing else: no /bin/sh, no libc, no /sbin/init, no /dev or /proc.
+    cat >"$scratch/hello.c" <<'EOC'
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) { printf("hello %s from pid %d\n", argc > 1 ? argv[1] : "?", (int)getpid()); return 7; }
+EOC
+    if ! gcc -static -O2 -o "$scratch/hello/hello" "$scratch/hello.c" 2>"$B_DIR/gcc.err"; then
+        fail "gcc -static hello: $(head -c 200 "$B_DIR/gcc.err")"; rm -rf "$scratch"; return 0
+    fi
+    mkfs.ext4 -q -F -E root_owner=0:0 -d "$scratch/hello" "$scratch/hello.ext4" 8M
+    before=$(sha256sum <"$scratch/hello.ext4")
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$scratch/hello.ext4" --agent-initrd "$KILN_AGENT_INITRD")
+    sx hello 7 -- -- /hello static
+    grep -q '^hello static from pid [0-9]' "$B_DIR/hello.out" || SX_FAILED="$SX_FAILED hello(output '$(head -c 100 "$B_DIR/hello.out")')"
+    [ "$before" = "$(sha256sum <"$scratch/hello.ext4")" ] || SX_FAILED="$SX_FAILED hello-image(changed)"
+
+    # The busybox sandbox image without its agent.
+    cp "$KILN_SANDBOX_ROOTFS" "$scratch/noagent.ext4"
+    debugfs -w -R "rm /sbin/kiln-agent" "$scratch/noagent.ext4" >/dev/null 2>&1
+    debugfs -w -R "rm /sbin/init" "$scratch/noagent.ext4" >/dev/null 2>&1
+    debugfs -w -R "rm /init" "$scratch/noagent.ext4" >/dev/null 2>&1
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$scratch/noagent.ext4" --agent-initrd "$KILN_AGENT_INITRD")
+    sx noagent 0 -- -- sh -c 'ls /sbin/kiln-agent /sbin/init /init 2>/dev/null | wc -l; case $(readlink /proc/1/exe) in */init) echo init;; *) readlink /proc/1/exe;; esac; grep " / " /proc/mounts | cut -d" " -f3 | tail -n1; echo w >/etc/w && cat /etc/w'
+    sx_expect noagent "agent files, PID 1, root fs, write" "$(tr '\n' ' ' <"$B_DIR/noagent.out" | tr -s ' ')" "0 init overlay w "
+
+    # Writes beyond the VM's memory: a scratch disk takes them, the tmpfs cannot.
+    local dd='dd if=/dev/zero of=/root/big bs=1048576 count=300 2>&1 && sync && ls -l /root/big | tr -s " " | cut -d" " -f5 && grep " / " /proc/mounts | cut -d" " -f4 | cut -d, -f1'
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" --agent-initrd "$KILN_AGENT_INITRD" --memory 128)
+    sx disk 0 -- --disk-size 512M -- sh -c "$dd"
+    sx_expect disk "300 MiB written" "$(tail -n 2 "$B_DIR/disk.out" | head -n 1)" 314572800
+    sx tmpfs 1 -- -- sh -c "$dd"
+    grep -q 'No space left on device' "$B_DIR/tmpfs.out" || SX_FAILED="$SX_FAILED tmpfs(no ENOSPC: '$(head -c 200 "$B_DIR/tmpfs.out")')"
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    sx small-disk 125 -- --disk-size 10M -- true
+    grep -q 'at least 64M' "$B_DIR/small-disk.err" || SX_FAILED="$SX_FAILED small-disk(message '$(head -c 200 "$B_DIR/small-disk.err")')"
+    # A long-lived sandbox on the initramfs with a scratch disk: the disk lives in its state
+    # directory (in the jail too, when jailed) and goes with `kiln rm`.
+    local name=e2e-image-$$ state_dir rc=0
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --rootfs "$scratch/noagent.ext4" \
+        --agent-initrd "$KILN_AGENT_INITRD" --memory 128 --disk-size 128M >"$B_DIR/create.out" 2>"$B_DIR/create.err" || rc=$?
+    state_dir=$(sandbox_state_dir "$name")
+    if [ "$rc" = 0 ]; then
+        SX_CLIENT=("$KILN" exec "$name")
+        sx create-write 0 -- -- sh -c 'echo kept >/root/kept; df -k / | tail -n1 | tr -s " " | cut -d" " -f2'
+        sx_out create-read kept cat /root/kept
+        local kib; kib=$(tail -n1 "$B_DIR/create-write.out")
+        [ "${kib:-0}" -gt 100000 ] 2>/dev/null || SX_FAILED="$SX_FAILED create-df(/ is ${kib:-?} KiB, want the 128M disk)"
+        [ -f "$state_dir/scratch.ext4" ] || SX_FAILED="$SX_FAILED create-disk(no scratch.ext4 in $state_dir)"
+        timeout 60 "$KILN" rm "$name" 2>"$B_DIR/rm.err" || SX_FAILED="$SX_FAILED rm($(head -c 200 "$B_DIR/rm.err"))"
+        [ ! -e "$state_dir" ] || SX_FAILED="$SX_FAILED rm(state left: $state_dir)"
+    else
+        SX_FAILED="$SX_FAILED create(exit $rc: $(head -c 300 "$B_DIR/create.err" | tr '\n' ' '))"
+    fi
+    rm -rf "$scratch"
+    local leftovers
+    leftovers=$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null | tr '\n' ' ')
+    [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
+    if [ -n "$SX_FAILED" ]; then fail "agent initramfs:$SX_FAILED"; return 0; fi
+    pass "agent initramfs: a one-binary image (no shell, no libc) and the sandbox image without its agent run commands; --memory 128: 300 MiB written on --disk-size 512M, ENOSPC on tmpfs; kiln create on both (exec, state, rm); image unchanged, nothing left in /tmp"
 }
 
 # proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to

@@ -54,6 +54,21 @@ import Testing
         #expect(result.stderr.contains("TMPDIR") && result.stderr.contains("socket path"), "\(result.stderr)")
     }
 
+    @Test func agentInitrdAndDiskSize() throws {
+        let base = ["run", "--kernel", kernel, "--rootfs", rootfs]
+        try expectOneLineError(base + ["--agent-initrd", "/nonexistent/agent-initrd.cpio", "--", "true"],
+                               mentioning: "--agent-initrd /nonexistent/agent-initrd.cpio")
+        let result = try KilnProcess.run(base + ["--", "true"], environment: ["KILN_AGENT_INITRD": "/nonexistent/initrd"])
+        #expect(result.status == 125 && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("--agent-initrd /nonexistent/initrd"), "\(result.stderr)")
+        for bad in ["2X", "", "1.5G", "0x10M"] {
+            try expectOneLineError(base + ["--disk-size", bad, "--", "true"], mentioning: "--disk-size \(bad): expected a size")
+        }
+        try expectOneLineError(base + ["--disk-size", "63M", "--", "true"], mentioning: "--disk-size 63M: at least 64M")
+        try expectOneLineError(["create", "--name", "x", "--kernel", kernel, "--rootfs", rootfs, "--disk-size", "1K"],
+                               mentioning: "--disk-size 1K: at least 64M")
+    }
+
     @Test func missingImages() throws {
         try expectOneLineError(["run", "--kernel", "/nonexistent/vmlinux", "--rootfs", rootfs, "--", "true"],
                                mentioning: "/nonexistent/vmlinux")

@@ -1,0 +1,33 @@
+import AgentProtocol
+import Glibc
+
+/// The agent as /init of kiln's initramfs (`kiln.root=DEVICE`): the image is mounted read-only,
+/// the write layer goes over it, and the overlay becomes the root, as switch_root does it. The
+/// initramfs root cannot be pivot_root'ed away, so the overlay is moved onto `/` and chroot'ed
+/// into; the initramfs stays underneath (a few MiB: the agent, which runs from memory anyway).
+enum ImageRoot {
+    /// Directories in the initramfs root (writable: it is a tmpfs).
+    static let image = "/kiln/image"
+    static let writeLayer = "/kiln/layer"
+
+    static func enter(device: String, layer: GuestRoot.WriteLayer) throws(AgentSetupError) {
+        // /dev/vda exists only once devtmpfs is there: the kernel mounts it only on a root it
+        // mounted itself, not on the initramfs.
+        _ = mkdir("/dev", 0o755)
+        guard mount("devtmpfs", "/dev", "devtmpfs", UInt(MS_NOSUID), "mode=0755") == 0 || errno == EBUSY else {
+            throw .init(step: "mount devtmpfs on /dev", errno: errno)
+        }
+        for dir in ["/kiln", image, writeLayer] {
+            guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { throw .init(step: "mkdir \(dir)", errno: errno) }
+        }
+        // No nosuid/nodev: the image is the whole system (sudo, ping) and is read-only anyway.
+        guard mount(device, image, "ext4", UInt(MS_RDONLY), nil) == 0 else {
+            throw .init(step: "mount \(device) (ext4, read-only) on \(image)", errno: errno)
+        }
+        let root = try WriteLayer.mountOverlay(lower: image, base: writeLayer, layer: layer)
+        guard chdir(root) == 0 else { throw .init(step: "chdir \(root)", errno: errno) }
+        guard mount(".", "/", nil, UInt(MS_MOVE), nil) == 0 else { throw .init(step: "move \(root) to /", errno: errno) }
+        guard chroot(".") == 0 else { throw .init(step: "chroot", errno: errno) }
+        guard chdir("/") == 0 else { throw .init(step: "chdir /", errno: errno) }
+    }
+}
