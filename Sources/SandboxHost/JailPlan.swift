@@ -29,9 +29,10 @@ public struct JailPlan: Sendable {
     }
 
     /// The jailer's command line around `kiln` ARGS: the files are copied into the jail root
-    /// (--copy-in), so ARGS name them as `/<file name>`.
-    public func argv(copyIn: [String], kilnArguments: [String]) -> [String] {
+    /// (--copy-in) or bind-mounted there read-only (--bind-in), so ARGS name them as
+    /// `/<file name>`.
+    public func argv(copyIn: [String], bindIn: [String] = [], kilnArguments: [String]) -> [String] {
         [jailer, "--id", id, "--exec-file", execFile, "--uid", "\(uid)", "--gid", "\(gid)", "--chroot-base-dir", base]
-            + copyIn.flatMap { ["--copy-in", $0] } + ["--"] + kilnArguments
+            + copyIn.flatMap { ["--copy-in", $0] } + bindIn.flatMap { ["--bind-in", $0] } + ["--"] + kilnArguments
     }
 }

@@ -69,16 +69,18 @@ public final class VMMProcess {
         if let jail {
             // Paths inside the jail; the socket and console are reached through links in the
             // run directory (a jail root path can be too long for a Unix socket address).
-            // The jailer copies each file in by name (the scratch disk sparsely, owned by the
-            // jail's user, so the VMM may write it; the image stays read-only on its drive).
-            let files = [kernel, rootfs] + [agentInitrd, scratchDisk].compactMap { $0 }
+            // The jailer copies the small files in by name (the scratch disk sparsely, owned by
+            // the jail's user, so the VMM may write it) and bind-mounts the image read-only:
+            // never copied, one image and its page cache shared by every jail.
+            let copied = [kernel] + [agentInitrd, scratchDisk].compactMap { $0 }
+            let files = copied + [rootfs]
             var names: Set<String> = []
             for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
             func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
             for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
                 throw .system(operation: "symlink", path: directory.file(name), errno: errno)
             }
-            argv = jail.argv(copyIn: files,
+            argv = jail.argv(copyIn: copied, bindIn: [rootfs],
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName)

@@ -21,9 +21,16 @@ struct Create: ParsableCommand {
 
     @OptionGroup var vm: VMOptions
 
+    @Option(help: ArgumentHelp("Run this image (pulled into the image store if needed); `kiln exec` then applies its Env, WorkingDir and User.", valueName: "ref"))
+    var image: String?
+
+    @Option(name: .customLong("tls-verify"), help: "Verify the registry's TLS certificate when --image has to be pulled.")
+    var tlsVerify: Bool = true
+
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
-        let (kernel, rootfs, agentInitrd) = vm.resolve()
+        let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage()
+        let (kernel, rootfs, agentInitrd) = vm.resolve(imageRootfs: stored?.rootfsPath)
         ignoreOutputSignals()
         let store = SandboxStore.current()
         let directory = try store.claim(name)
@@ -42,6 +49,7 @@ struct Create: ParsableCommand {
         _ = FileText.write(directory.file("created"), "\(time(nil))\n")
         _ = FileText.write(directory.file("config"),
                            "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
+                               + (stored.map { "image=\($0.names.first ?? $0.id)\nimage-id=\($0.id)\n" } ?? "")
                                + (agentInitrd.map { "agent-initrd=\($0)\n" } ?? "") + (vm.diskSize.map { "disk-size=\($0)\n" } ?? "")
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {

@@ -28,13 +28,14 @@ struct Exec: ParsableCommand {
     static let killGrace: Double = 5
 
     func run() throws {
-        let job = sandbox.job()
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        let record = SandboxStore.current().lookup(name)
+        guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
+        // A sandbox made with --image runs commands as its image says (Env, WorkingDir, User).
+        let job = ImageOptions.imageOfSandbox(record).map { ImageJob.apply($0, entrypoint: nil, to: sandbox) } ?? sandbox.job()
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
-        let record = SandboxStore.current().lookup(name)
-        guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
         ignoreOutputSignals()
         let limits = SessionLimits.within(timeout.map { Double($0) + Self.killGrace })
         var forward: [Int32] = [-1, -1]

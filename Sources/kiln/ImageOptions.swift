@@ -16,6 +16,13 @@ struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("tls-verify"), help: "Verify the registry's TLS certificate when --image has to be pulled (false: plain HTTP or self-signed).")
     var tlsVerify: Bool = true
 
+    init() {}
+
+    init(image: String?, tlsVerify: Bool) {
+        self.image = image
+        self.tlsVerify = tlsVerify
+    }
+
     /// The stored image, pulled first when the store does not have it; nil without --image.
     func storedImage() -> StoredImage? {
         guard let image else { return nil }
@@ -71,6 +78,24 @@ enum ImageJob {
             fail("user \(spec): \(error)")
         } catch {
             fail("user \(spec): \(error)")
+        }
+    }
+}
+
+extension ImageOptions {
+    /// The image a sandbox was created from (`image=` in its config), looked up by name in the
+    /// store; nil for a sandbox without one. An image removed since is a one-line error.
+    static func imageOfSandbox(_ record: SandboxRecord) -> StoredImage? {
+        guard let config = FileText.read(record.directory.file("config")),
+              let line = config.split(separator: "\n").first(where: { $0.hasPrefix("image=") }) else { return nil }
+        let name = String(line.dropFirst("image=".count))
+        do {
+            guard let stored = currentImageStore().lookup(try parseImageReference(name)) else {
+                fail("sandbox \(record.name) runs image \(name), which is no longer in the image store")
+            }
+            return stored
+        } catch {
+            fail("sandbox \(record.name): image \(name): \(error)")
         }
     }
 }

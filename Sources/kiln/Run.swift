@@ -34,6 +34,8 @@ struct Run: ParsableCommand {
 
     @OptionGroup var sandbox: SandboxOptions
 
+    @OptionGroup var imageOptions: ImageOptions
+
     /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
     static let guestCID: UInt32 = 3
     /// How long the guest may take to boot and answer before the run fails (the nested test
@@ -41,9 +43,12 @@ struct Run: ParsableCommand {
     static let bootTimeout: Double = 120
 
     func run() throws {
-        let job = sandbox.job()
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
-        let (kernelPath, rootfsPath, agentInitrd) = vm.resolve()
+        let imageStarted = monotonicNow()
+        let image = imageOptions.storedImage()
+        let job = image.map { ImageJob.apply($0, entrypoint: imageOptions.entrypoint, to: sandbox) } ?? sandbox.job()
+        let imageSeconds = image == nil ? nil : monotonicNow() - imageStarted
+        let (kernelPath, rootfsPath, agentInitrd) = vm.resolve(imageRootfs: image?.rootfsPath)
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
@@ -64,6 +69,7 @@ struct Run: ParsableCommand {
         if let timeout { alarm(timeout) }
 
         var timing = RunTiming(started: started)
+        timing.imageSeconds = imageSeconds
         let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, timing: &timing)
         alarm(0)
         timing.commandDone = monotonicNow()
@@ -117,6 +123,8 @@ struct RunTiming {
     let started: Double
     var agentReady: Double?
     var commandDone: Double?
+    /// `--image`: looking the image up in the store and shaping the job from its config.
+    var imageSeconds: Double?
 
     func report(bootMarker: String?) {
         let end = monotonicNow()
@@ -127,6 +135,7 @@ struct RunTiming {
         }
         printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
                    + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end))"
+                   + (imageSeconds.map { " image-ms \(ms(0, $0))" } ?? "")
                    + (bootMarker.map { "; \($0)" } ?? ""))
     }
 }

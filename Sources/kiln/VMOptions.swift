@@ -35,7 +35,9 @@ struct VMOptions: ParsableArguments {
 
     /// The kernel, rootfs and agent initrd once every flag is valid; a one-line error (exit 125)
     /// otherwise.
-    func resolve() -> (kernel: String, rootfs: String, agentInitrd: String?) {
+    /// `imageRootfs`: the root filesystem of `--image` (from the store), which replaces --rootfs
+    /// and needs the agent initramfs (an image carries no agent of its own).
+    func resolve(imageRootfs: String? = nil) -> (kernel: String, rootfs: String, agentInitrd: String?) {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
         guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
         if net, let problem = HostTap.privilegeProblem(procStatus: FileText.read("/proc/self/status")) { fail(problem) }
@@ -51,9 +53,17 @@ struct VMOptions: ParsableArguments {
                 }
             } catch { fail(error.description) }
         }
+        let agent = initrd.flatMap { $0.isEmpty ? nil : $0 }
+        if let imageRootfs {
+            if rootfs != nil { fail("--rootfs and --image exclude each other") }
+            guard let agent else {
+                fail("--image needs the agent initramfs: --agent-initrd PATH or $KILN_AGENT_INITRD (Rootfs/build-agent-initrd.sh)")
+            }
+            return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"), imageRootfs, agent)
+        }
         return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
                 Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"),
-                initrd.flatMap { $0.isEmpty ? nil : $0 })
+                agent)
     }
 
     /// The scratch disk of --disk-size, made in `directory` (checked against the room there);

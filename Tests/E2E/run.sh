@@ -77,6 +77,8 @@ summarize() {
         printf '  %-4s %-15s %s\n' "${r%% *}" "$s" "${r#* }"
         case $r in PASS*) passed=$((passed + 1)) ;; *) failed=$((failed + 1)) ;; esac
     done
+    # The images scenario's store holds a converted Debian image: not kept with the results.
+    rm -rf "$RUN/images" "$RUN/images-work"
     [ -s "$RUN/retries" ] && say "retries (after a timeout, or a guest triple fault): $(sort -u "$RUN/retries" | tr '\n' ' ')"
     echo "$passed passed, $failed failed"
     [ "$failed" = 0 ]
@@ -127,6 +129,21 @@ artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.s
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
+# Images: the test image is built, pushed to a registry on 127.0.0.1 and pulled into a store of
+# this run on the host (none of it needs KVM, so it stays out of the slow emulated L1).
+if [[ " ${scenarios[*]} " == *" images-run "* ]] && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
+    ti=$EPOCHREALTIME
+    if images_env=$(bash "$here/images/prepare.sh" "$KILN" "$RUN/images" "$RUN/images-work" 2>"$RUN/images-prepare.log"); then
+        eval "$images_env"
+        say "images: test image pulled three ways into $RUN/images in $(secs "$ti") s ($(grep -h 'cold' "$RUN/images-prepare.log" | sed 's/^images-prepare: //'))"
+    else
+        KILN_E2E_IMAGE_PREP_ERROR=$(grep -h 'FAIL' "$RUN/images-prepare.log" | tail -n 1)
+        say "images: preparation failed: ${KILN_E2E_IMAGE_PREP_ERROR:-see $RUN/images-prepare.log}"
+        tail -n 20 "$RUN/images-prepare.log" | sed 's/^/    | /'
+    fi
+    rm -rf "$RUN/images-work"
+fi
+
 {
     for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS KILN_AGENT_INITRD \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
@@ -134,7 +151,7 @@ say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb"
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
-             KILN_SANDBOX_BENCH_RUNS KILN_SANDBOX_CMD; do
+             KILN_SANDBOX_BENCH_RUNS KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_IMAGE_STORE KILN_E2E_IMAGE_PREP_ERROR; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
@@ -164,6 +181,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-life "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
+[[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 9))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 2 * ${KILN_VSOCKBENCH_BOOTS:-2}))   # per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
