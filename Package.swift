@@ -82,7 +82,10 @@ let package = Package(
         // libext2fs writes inodes straight into the image; nothing is extracted on the host.
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive"),
         .target(name: "CRootfsImage", linkerSettings: [.linkedLibrary("ext2fs"), .linkedLibrary("com_err")]),
-        .target(name: "ImageLayers", dependencies: ["CArchive", "CRootfsImage"], swiftSettings: strict),
+        .target(name: "ImageLayers", dependencies: ["CArchive", "CRootfsImage"], swiftSettings: strict,
+                // The fully static kiln links libarchive.a, whose gzip and zstd readers need these
+                // (after it on the link line).
+                linkerSettings: [.linkedLibrary("archive"), .linkedLibrary("zstd"), .linkedLibrary("z")]),
         // Builds a rootfs in its own process, so tests can run the builder as an unprivileged user.
         .executableTarget(name: "rootfs-build-probe", dependencies: ["ImageLayers"], swiftSettings: strict),
 

@@ -83,6 +83,20 @@ public struct ImageStore: Sendable {
         }
     }
 
+    /// Records `image` under one more name (`kiln image tag`, the default image's name), replacing
+    /// what that name pointed at. The image must still be in the store.
+    public func tag(_ image: StoredImage, as reference: ImageReference) throws(ImageError) -> StoredImage {
+        let name = reference.canonicalName
+        try layout.prepare()
+        let record = [image.id, name, reference.name, reference.tag ?? ""].joined(separator: "\n") + "\n"
+        try StoreLock.holding(layout.lock, .exclusive) { () throws(ImageError) in
+            guard storedImage(image.id, names: []) != nil else { throw .notInStore(reference: image.names.first ?? image.id) }
+            try FileBytes.replace(layout.ref(name), Array(record.utf8), temporaryDirectory: layout.tmp)
+        }
+        guard let stored = lookup(reference) else { throw .notInStore(reference: name) }
+        return stored
+    }
+
     /// The image recorded under `reference`'s canonical name, if it is complete.
     public func lookup(_ reference: ImageReference) -> StoredImage? {
         guard let record = readRef(layout.ref(reference.canonicalName)), record.name.canonical == reference.canonicalName else {

@@ -29,7 +29,7 @@ struct Create: ParsableCommand {
 
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
-        let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage()
+        let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let (kernel, rootfs, agentInitrd) = vm.resolve(imageRootfs: stored?.rootfsPath)
         ignoreOutputSignals()
         let store = SandboxStore.current()

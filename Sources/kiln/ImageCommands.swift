@@ -89,7 +89,28 @@ struct Rmi: ParsableCommand {
 /// `kiln image prune`
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Manage the image store.", subcommands: [Prune.self])
+        commandName: "image", abstract: "Manage the image store.", subcommands: [Prune.self, Tag.self])
+
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give an image in the store another name (e.g. kiln.local/default, the image `kiln run` uses without --image).")
+
+        @Argument(help: "An image in the store, by any of its names.")
+        var source: String
+
+        @Argument(help: "The new name.")
+        var target: String
+
+        func run() throws {
+            runImageCommand { () throws(ImageError) in
+                let store = currentImageStore()
+                let from = try parseImageReference(source)
+                guard let image = store.lookup(from) else { throw .notInStore(reference: from.canonicalName) }
+                let tagged = try store.tag(image, as: try parseImageReference(target))
+                print(tagged.id)
+            }
+        }
+    }
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(

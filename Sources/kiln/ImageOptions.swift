@@ -83,6 +83,25 @@ enum ImageJob {
 }
 
 extension ImageOptions {
+    /// The name `Rootfs/build-default-image.sh` gives the Debian image.
+    static let defaultImageName = "kiln.local/default:latest"
+
+    /// The image `kiln run`/`create` use without --image: none when a root filesystem is named
+    /// (--rootfs, $KILN_SANDBOX_ROOTFS: the busybox test image), else the store's default image.
+    static func defaultImage(rootfs: String?) -> StoredImage? {
+        if rootfs != nil { return nil }
+        if let env = getenv("KILN_SANDBOX_ROOTFS"), env.pointee != 0 { return nil }
+        do {
+            guard let stored = currentImageStore().lookup(try parseImageReference(defaultImageName)) else {
+                fail("no --image or --rootfs, and the image store has no default image \(defaultImageName): "
+                     + "build it with Rootfs/build-default-image.sh (Debian with python3), or give --image REF")
+            }
+            return stored
+        } catch {
+            fail("default image \(defaultImageName): \(error)")
+        }
+    }
+
     /// The image a sandbox was created from (`image=` in its config), looked up by name in the
     /// store; nil for a sandbox without one. An image removed since is a one-line error.
     static func imageOfSandbox(_ record: SandboxRecord) -> StoredImage? {

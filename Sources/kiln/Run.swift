@@ -45,7 +45,7 @@ struct Run: ParsableCommand {
     func run() throws {
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
         let imageStarted = monotonicNow()
-        let image = imageOptions.storedImage()
+        let image = imageOptions.storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let job = image.map { ImageJob.apply($0, entrypoint: imageOptions.entrypoint, to: sandbox) } ?? sandbox.job()
         let imageSeconds = image == nil ? nil : monotonicNow() - imageStarted
         let (kernelPath, rootfsPath, agentInitrd) = vm.resolve(imageRootfs: image?.rootfsPath)

@@ -11,7 +11,7 @@ scenario_images-run() {
     local -x TMPDIR=/tmp
     sandbox_prereqs || return 0
     if [ -z "${KILN_E2E_IMAGE_REF:-}" ] || [ -z "${KILN_IMAGE_STORE:-}" ]; then
-        fail "no test image: the host-side preparation failed (${KILN_E2E_IMAGE_PREP_ERROR:-see the run's images-prepare.log})"; return 0
+        fail "no test image: the host-side preparation failed (${KILN_E2E_IMAGE_PREP_ERROR:-see images-prepare.log in the run directory})"; return 0
     fi
     if [ -z "${KILN_AGENT_INITRD:-}" ] || [ ! -f "$KILN_AGENT_INITRD" ]; then
         fail "no agent initramfs (KILN_AGENT_INITRD='${KILN_AGENT_INITRD:-}'): Rootfs/build-agent-initrd.sh"; return 0
