@@ -47,6 +47,11 @@ scenario_images-run() {
         cat /opt/kiln-test/hard'
     sx_expect layers listing "$(tr '\n' '|' <"$B_DIR/layers.out")" \
         "KILN |/opt/kiln-test/owned 1234:5678 640|/opt/kiln-test/suid 0:0 4755|/opt/kiln-test/sgid-dir 0:1600 2775|/opt/kiln-test/sticky 0:0 1777|/home/kilnuser 1500:1600 750|owned|1|owned by 1234:5678|"
+    # The docker-archive: pull of the same image (its own config digest) runs the same way.
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_ARCHIVE_REF")
+    sx archive 0 -- -- sh -c 'echo "$GREETING $(id -un)"; stat -c "%u:%g %a" /opt/kiln-test/owned'
+    sx_expect archive output "$(tr '\n' ' ' <"$B_DIR/archive.out")" "hello-image kilnuser 1234:5678 640 "
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$image")
     # Writes go to the overlay: two runs at once on the one image, each seeing only its own.
     timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" --user 0 -- sh -c 'echo one >/etc/marker; sleep 1; cat /etc/marker' \
         </dev/null >"$B_DIR/concurrent1.out" 2>"$B_DIR/concurrent1.err" & slow=$!
