@@ -16,7 +16,10 @@ swift build -c release --static-swift-stdlib -Xswiftc -static-executable 2>&1 | 
 export KILN="$PWD/.build/release/kiln"
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
     eval "$(Kernels/build.sh)"
-    eval "$(Rootfs/build-sandbox.sh)"; eval "$(Rootfs/build-agent-initrd.sh)"; export KILN_AGENT_INITRD
+    # The default image (Debian with python3) into kiln's image store, and the agent it boots with.
+    eval "$(Rootfs/build-agent-initrd.sh)"; export KILN_AGENT_INITRD
+    Rootfs/build-default-image.sh >/dev/null
+    unset KILN_SANDBOX_ROOTFS
     exec "$KILN" run -- "$@"
 fi
 printf -v KILN_SANDBOX_CMD '%q ' "$@"

@@ -129,6 +129,18 @@ artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.s
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
+# `kiln run` without --image (scripts/sandbox.sh): the default image goes into this run's store.
+if [[ " ${scenarios[*]} " == *" sandbox-uname "* ]] && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
+    ti=$EPOCHREALTIME
+    if KILN="$KILN" KILN_IMAGE_STORE="$RUN/images" "$repo/Rootfs/build-default-image.sh" >"$RUN/default-image.env" 2>"$RUN/default-image.log"; then
+        KILN_IMAGE_STORE=$RUN/images
+        eval "$(cat "$RUN/default-image.env")"
+        say "default image in $RUN/images in $(secs "$ti") s"
+    else
+        say "default image: Rootfs/build-default-image.sh failed:"; tail -n 20 "$RUN/default-image.log" | sed 's/^/    | /'
+    fi
+fi
+
 # Images: the test image is built, pushed to a registry on 127.0.0.1 and pulled into a store of
 # this run on the host (none of it needs KVM, so it stays out of the slow emulated L1).
 if [[ " ${scenarios[*]} " == *" images-run "* ]] && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
@@ -151,7 +163,7 @@ fi
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
-             KILN_SANDBOX_BENCH_RUNS KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_E2E_ARCHIVE_REF KILN_IMAGE_STORE KILN_E2E_IMAGE_PREP_ERROR; do
+             KILN_SANDBOX_BENCH_RUNS KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_E2E_ARCHIVE_REF KILN_IMAGE_STORE KILN_DEFAULT_IMAGE KILN_E2E_IMAGE_PREP_ERROR; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"

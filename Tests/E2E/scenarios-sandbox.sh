@@ -468,7 +468,14 @@ scenario_sandbox-uname() {
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
     SX_FAILED=
     SX_TIMEOUT=$KILN_E2E_L2_TIMEOUT
-    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    if [ -n "${KILN_DEFAULT_IMAGE:-}" ] && [ -n "${KILN_AGENT_INITRD:-}" ]; then
+        # As a user types it: no --image, no --rootfs: kiln's default image (Debian, python3).
+        # (job.env's KILN_SANDBOX_ROOTFS is not exported, so kiln does not see it.)
+        export KILN_IMAGE_STORE KILN_AGENT_INITRD
+        SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX")
+    else
+        SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS")
+    fi
     local t0=$EPOCHREALTIME
     if [ -n "${KILN_SANDBOX_CMD:-}" ]; then
         # scripts/sandbox.sh -- CMD...: the user's command (shell-quoted words); its exit code
