@@ -46,7 +46,7 @@ scenario_images-run() {
         stat -c "%i" /opt/kiln-test/owned /opt/kiln-test/hard | uniq | wc -l
         cat /opt/kiln-test/hard'
     sx_expect layers listing "$(tr '\n' '|' <"$B_DIR/layers.out")" \
-        "KILN |/opt/kiln-test/owned 1234:5678 640|/opt/kiln-test/suid 0:0 4755|/opt/kiln-test/sgid-dir 0:1600 2775|/opt/kiln-test/sticky 0:0 1777|/home/kilnuser 1500:1600 750|owned|1|owned by 1234:5678|"
+        "KILN /opt/kiln-test/owned 1234:5678 640|/opt/kiln-test/suid 0:0 4755|/opt/kiln-test/sgid-dir 0:1600 2775|/opt/kiln-test/sticky 0:0 1777|/home/kilnuser 1500:1600 750|owned|1|owned by 1234:5678|"
     # The docker-archive: pull of the same image (its own config digest) runs the same way.
     SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_ARCHIVE_REF")
     sx archive 0 -- -- sh -c 'echo "$GREETING $(id -un)"; stat -c "%u:%g %a" /opt/kiln-test/owned'
