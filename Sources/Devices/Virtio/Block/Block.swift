@@ -43,8 +43,9 @@ public final class Block: EventDrivenDevice {
     public let ioEngine: BlockIOEngine
     /// Why an `async` drive runs `sync` (io_uring missing or forbidden), for the VMM's log.
     public let ioEngineFallback: String?
-    /// The ring's completion eventfd, watched from `connect(events:)`.
-    private let completionFD: Int32?
+    /// The ring's completion eventfd (nil for a sync drive), watched from `connect(events:)`;
+    /// readable while completions wait to be published.
+    public let completionFD: Int32?
 
     /// The disk and the chain buffer, under one lock: `processQueue` holds it for a whole
     /// pass over the ring and `replaceBackend` takes it, so a backend changes between requests.
