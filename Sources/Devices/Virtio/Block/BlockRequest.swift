@@ -186,7 +186,8 @@ extension BlockRequest {
         switch type {
         case Self.typeIn, Self.typeOut:
             let isRead = type == Self.typeIn
-            guard isRead || !disk.isReadOnly,
+            // io_uring takes no more iovecs per request than preadv: longer ones run split, sync.
+            guard data.count <= VectoredTransfer.maxSegmentsPerCall, isRead || !disk.isReadOnly,
                   let length = disk.dataLength(of: self, in: chain, deviceWritable: isRead, wholeSectors: true),
                   let offset = disk.byteOffset(sector: sector, length: length),
                   engine.submitTransfer(isRead ? .read : .write, fd: fd, chain: chain, data, offset: offset,

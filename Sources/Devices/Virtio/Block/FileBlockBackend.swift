@@ -32,6 +32,14 @@ public final class FileBlockBackend: BlockBackend {
         isReadOnly = readOnly
     }
 
+    /// Takes ownership of `fd` whose size the caller knows: a descriptor lseek cannot size
+    /// (tests put a FIFO behind the async engine to hold requests in flight at will).
+    public init(adopting fd: Int32, size: UInt64, readOnly: Bool) {
+        self.fd = fd
+        self.size = size
+        isReadOnly = readOnly
+    }
+
     deinit { close(fd) }
 
     public var fileDescriptor: Int32? { fd }
