@@ -70,3 +70,5 @@ int kiln_uring_reap(kiln_uring *ring, uint64_t *user_data, int32_t *result) {
     io_uring_cqe_seen(&ring->ring, cqe);
     return 1;
 }
+
+unsigned kiln_uring_ready(kiln_uring *ring) { return io_uring_cq_ready(&ring->ring); }

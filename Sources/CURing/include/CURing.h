@@ -28,4 +28,7 @@ int kiln_uring_submit(kiln_uring *ring);
 /// Takes one completion if there is one (no system call): 1 and its fields, or 0.
 int kiln_uring_reap(kiln_uring *ring, uint64_t *user_data, int32_t *result);
 
+/// Completions waiting in the ring (a read of its shared memory: no system call, no lock).
+unsigned kiln_uring_ready(kiln_uring *ring);
+
 #endif

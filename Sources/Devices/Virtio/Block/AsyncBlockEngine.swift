@@ -1,4 +1,5 @@
 import GuestMemory
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,8 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// Completions taken from the ring outside `processQueue` (a backend swap, a reset): they
     /// are published (or dropped, for a reset) by the next pass over the queue.
     private var parked: [(slot: UInt16, result: Int32)]
+    /// `parked.count`, readable without the work lock by the eventfd handler.
+    private let parkedCount = Atomic<Int>(0)
     private var arena: IOVectors
     /// Prepared and submitted, not yet reaped.
     private(set) var submitted = 0
@@ -39,6 +42,11 @@ final class AsyncBlockEngine: @unchecked Sendable {
         // A request has at most queueSize - 2 segments: two of them always fit after a submit.
         arena = IOVectors(capacity: 2 * Int(queueSize))
     }
+
+    /// Whether a pass over the queue has answers to publish: completions in the ring or parked
+    /// by a swap. Read without the work lock (racy: a completion it misses signals the eventfd
+    /// again, and a parked one was taken under the lock the next pass waits for).
+    var mayHaveCompletions: Bool { ring.hasCompletions || parkedCount.load(ordering: .relaxed) > 0 }
 
     var hasFreeSlot: Bool { !free.isEmpty }
     var inFlight: Int { slots.count - free.count }
@@ -76,20 +84,20 @@ final class AsyncBlockEngine: @unchecked Sendable {
         return true
     }
 
-    /// Hands what was prepared to the kernel and starts a new arena. A failed io_uring_enter
-    /// (ENOMEM, EAGAIN) is retried; submissions stay queued in the ring meanwhile.
+    /// Hands what was prepared to the kernel and, once all of it is there, starts a new arena.
+    /// A transient failure (EAGAIN, ENOMEM, EBUSY) is retried a few times; what is still not
+    /// submitted stays in the submission ring, its iovecs kept, for the next pass.
     func flushSubmissions() {
-        while prepared > 0 {
+        for _ in 0..<4 where prepared > 0 {
             let result = ring.submit()
             if result > 0 {
                 submitted += Int(result)
                 prepared -= Int(result)
             } else if result != -EAGAIN && result != -ENOMEM && result != -EBUSY {
-                // Nothing else is expected (the fd may be bad: that completes with an error).
                 break
             }
         }
-        arena.removeAll()
+        if prepared == 0 { arena.removeAll() }
     }
 
     /// The next completion: parked ones first, then the ring. The slot is free again.
@@ -97,6 +105,7 @@ final class AsyncBlockEngine: @unchecked Sendable {
         let completion: (slot: UInt16, result: Int32)
         if let first = parked.popLast() {
             completion = first
+            parkedCount.store(parked.count, ordering: .relaxed)
         } else {
             guard let (tag, result) = ring.reap() else { return nil }
             submitted -= 1
@@ -117,6 +126,7 @@ final class AsyncBlockEngine: @unchecked Sendable {
             if let (tag, result) = ring.reap() {
                 submitted -= 1
                 if tag < UInt64(slots.count) { parked.append((UInt16(tag), result)) }
+                parkedCount.store(parked.count, ordering: .relaxed)
             } else {
                 pause()
             }

@@ -122,10 +122,13 @@ public final class Block: EventDrivenDevice {
     public func connect(events: any DeviceEvents) throws(DeviceEventsError) {
         try rateLimiter.serviceOnTimer(Self.requestQueue, through: events)
         guard let completionFD else { return }
-        let ring = work.withLock { $0.ring?.ring }
+        let engine = work.withLock { $0.ring }
         try events.watch(completionFD, for: .readable) { [weak events] _ in
-            ring?.clearEvent()
-            events?.serviceQueue(Self.requestQueue)
+            guard let engine else { return }
+            engine.ring.clearEvent()
+            // Completions the kernel posted during a submit were published by that pass (the
+            // eventfd fired all the same): no second pass over the queue for nothing.
+            if engine.mayHaveCompletions { events?.serviceQueue(Self.requestQueue) }
         }
     }
 
@@ -134,8 +137,10 @@ public final class Block: EventDrivenDevice {
     /// back) or, async, every slot is in flight (a completion brings us back).
     public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
         try work.withLock { (work: inout BlockWork) throws(QueueError) in
-            let engine = work.disk.backend.fileDescriptor == nil ? nil : work.ring
-            if let engine { try publishCompletions(engine, queue: &queue, memory: memory) }
+            // Completions are published whatever the backend; only one with a file submits.
+            let ring = work.ring
+            if let ring { try publishCompletions(ring, queue: &queue, memory: memory) }
+            let engine = work.disk.backend.fileDescriptor == nil ? nil : ring
             while engine?.hasFreeSlot ?? true, var chain = try queue.popChain(memory: memory) {
                 guard rateLimiter.admit() else {
                     queue.undoPop()
@@ -145,10 +150,10 @@ public final class Block: EventDrivenDevice {
                 if let used { try queue.addUsed(head: chain.head, length: used, memory: memory) }
                 rateLimiter.charge(bytes: cost)
             }
-            guard let engine else { return }
-            engine.flushSubmissions()
+            guard let ring else { return }
+            ring.flushSubmissions()
             // Reads from the page cache complete during the submit: publish them in this pass.
-            try publishCompletions(engine, queue: &queue, memory: memory)
+            try publishCompletions(ring, queue: &queue, memory: memory)
         }
     }
 

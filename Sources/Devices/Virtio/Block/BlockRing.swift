@@ -57,6 +57,10 @@ final class BlockRing: @unchecked Sendable {
         return (tag, result)
     }
 
+    /// Whether completions wait in the ring. Racy by design (read without the work lock): a
+    /// completion it misses signals the eventfd again.
+    var hasCompletions: Bool { kiln_uring_ready(ring) > 0 }
+
     /// Consumes the eventfd's count, so the loop sleeps until the next completion.
     func clearEvent() {
         var count: UInt64 = 0
