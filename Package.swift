@@ -23,7 +23,9 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
-        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln"], swiftSettings: strict),
+        // liburing for virtio-blk's async engine (a static archive too, for the static kiln).
+        .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
+        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln", "CURing"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],

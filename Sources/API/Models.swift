@@ -123,6 +123,8 @@ public struct Drive: Decodable, Equatable, Sendable {
     public var isReadOnly: Bool
     /// nil: no limit (the device still gets a limiter, so `PATCH /drives` can set one later).
     public var rateLimiter: RateLimiterConfig?
+    /// `io_engine`: "Sync" or "Async" (nil: kiln's default).
+    public var ioEngine: BlockIOEngine?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case driveID = "drive_id", pathOnHost = "path_on_host", isRootDevice = "is_root_device"
@@ -143,8 +145,11 @@ public struct Drive: Decodable, Equatable, Sendable {
         if let partuuid = try c.decodeIfPresent(String.self, forKey: .partuuid), !partuuid.isEmpty {
             throw ConfigurationError("drive \(driveID): partuuid is not supported yet")
         }
-        if let engine = try c.decodeIfPresent(String.self, forKey: .ioEngine), engine != "Sync" {
-            throw ConfigurationError("drive \(driveID): io_engine '\(engine)' is not supported (Sync only)")
+        if let engine = try c.decodeIfPresent(String.self, forKey: .ioEngine) {
+            guard let parsed = BlockIOEngine(rawValue: engine) else {
+                throw ConfigurationError("drive \(driveID): io_engine must be Sync or Async (got '\(engine)')")
+            }
+            ioEngine = parsed
         }
         if let cache = try c.decodeIfPresent(String.self, forKey: .cacheType), !["Unsafe", "Writeback"].contains(cache) {
             throw ConfigurationError("drive \(driveID): cache_type must be Unsafe or Writeback (got '\(cache)')")
@@ -157,7 +162,8 @@ public struct Drive: Decodable, Equatable, Sendable {
         var members: [(String, JSONValue)] = [
             ("drive_id", .string(driveID)), ("path_on_host", .string(pathOnHost)),
             ("is_root_device", .bool(isRootDevice)), ("is_read_only", .bool(isReadOnly)),
-            ("cache_type", .string("Unsafe")), ("io_engine", .string("Sync"))]
+            ("cache_type", .string("Unsafe")),
+            ("io_engine", .string((ioEngine ?? DriveConfig.defaultIOEngine).rawValue))]
         if let rateLimiter { members.append(("rate_limiter", rateLimiter.json)) }
         return .object(members)
     }

@@ -89,7 +89,8 @@ public struct VMResources: Sendable {
             kernelPath: bootSource.kernelImagePath, initrdPath: bootSource.initrdPath, commandLine: commandLine,
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: busOrderedDrives.map {
-                DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited)
+                DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited,
+                            ioEngine: $0.ioEngine ?? DriveConfig.defaultIOEngine)
             },
             entropy: entropy != nil,
             networkInterfaces: networkInterfaces.map {

@@ -145,8 +145,14 @@ enum MachineBuilder {
         for (index, drive) in config.drives.enumerated() {
             do {
                 let backend = try FileBlockBackend(path: drive.path, readOnly: drive.readOnly)
-                devices.append(Block(backend: backend, serial: "kiln-drive\(index)",
-                                     rateLimiter: try RateLimiter(drive.rateLimiter)))
+                // The ring is set up here, on the VMM thread before any seccomp filter.
+                let block = Block(backend: backend, serial: "kiln-drive\(index)",
+                                  rateLimiter: try RateLimiter(drive.rateLimiter), engine: drive.ioEngine)
+                if let fallback = block.ioEngineFallback {
+                    var line = "kiln: drive \(drive.path): \(fallback)\n"
+                    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+                }
+                devices.append(block)
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy {

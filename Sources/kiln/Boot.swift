@@ -112,20 +112,22 @@ extension Boot {
     /// --no-seccomp` would otherwise be dropped silently.
     static var rootTookNoSeccomp: Bool { CommandLine.arguments.dropFirst().contains("--no-seccomp") }
 
-    /// `PATH` or `PATH,ro` (also `,rw`).
+    /// `PATH` or `PATH,ro` (also `,rw`), and `,io=sync|async` (the drive's I/O engine).
     static func parseDrive(_ text: String) throws -> DriveConfig {
         var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         let path = parts.removeFirst()
         guard !path.isEmpty else { fail("--drive needs a path (got '\(text)')") }
-        var readOnly = false
+        var drive = DriveConfig(path: path, readOnly: false)
         for option in parts {
             switch option {
-            case "ro": readOnly = true
-            case "rw": readOnly = false
-            default: fail("--drive \(text): unknown option '\(option)' (use ro or rw)")
+            case "ro": drive.readOnly = true
+            case "rw": drive.readOnly = false
+            case "io=sync": drive.ioEngine = .sync
+            case "io=async": drive.ioEngine = .async
+            default: fail("--drive \(text): unknown option '\(option)' (use ro, rw, io=sync or io=async)")
             }
         }
-        return DriveConfig(path: path, readOnly: readOnly)
+        return drive
     }
 }
 

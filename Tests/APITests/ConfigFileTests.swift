@@ -31,6 +31,16 @@ import VMM
         #expect(config.entropy)
     }
 
+    @Test func ioEngineIsPassedToTheDrive() throws {
+        let config = try decode("""
+            {"boot-source": {"kernel_image_path": "/k"},
+             "drives": [{"drive_id": "a", "path_on_host": "/a", "is_root_device": true, "io_engine": "Async"},
+                        {"drive_id": "s", "path_on_host": "/s", "is_root_device": false, "io_engine": "Sync"},
+                        {"drive_id": "d", "path_on_host": "/d", "is_root_device": false}]}
+            """).vmConfig()
+        #expect(config.drives.map(\.ioEngine) == [.async, .sync, DriveConfig.defaultIOEngine])
+    }
+
     @Test func defaultsWhenOnlyTheKernelIsGiven() throws {
         let config = try decode(#"{"boot-source": {"kernel_image_path": "/k"}}"#).vmConfig()
         #expect(config.vcpuCount == 1 && config.memoryMiB == VMConfig.defaultMemoryMiB)
@@ -69,8 +79,10 @@ import VMM
         #expect(error(kernel + "[\(a), \(b)]}")?.contains("more than one drive") == true)
         #expect(error(kernel + #"[{"drive_id": "bad id", "path_on_host": "/a", "is_root_device": false}]}"#)?
             .contains("drive_id") == true)
-        #expect(error(kernel + #"[{"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "io_engine": "Async"}]}"#)?
-            .contains("io_engine") == true)
+        #expect(error(kernel + #"[{"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "io_engine": "Uring"}]}"#)?
+            .contains("io_engine must be Sync or Async") == true)
+        #expect(error(kernel + #"[{"drive_id": "a", "path_on_host": "/a", "is_root_device": false, "io_engine": "async"}]}"#)?
+            .contains("io_engine") == true)  // Firecracker's spelling only
     }
 
     @Test func unimplementedSectionsAreRefusedByName() {

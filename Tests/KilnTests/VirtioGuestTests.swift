@@ -87,9 +87,14 @@ import Testing
         #expect(lines == expected + [""], "guest output:\n\(result.stdout)\nstderr: \(result.stderr)")
     }
 
-    @Test func blockDeviceReadsWritesAndFlushesTheImage() throws {
+    /// Both I/O engines, under the devices thread's seccomp filter.
+    static let engines = ["", ",io=sync", ",io=async"]
+
+    @Test(arguments: engines)
+    func blockDeviceReadsWritesAndFlushesTheImage(engine: String) throws {
         let disk = try DiskImage("rw", size: 1 << 20, seed: 3)
-        let result = try boot("virtio_blk.elf", ["--drive", disk.path])
+        let result = try boot("virtio_blk.elf", ["--drive", disk.path + engine])
+        #expect(!result.stderr.contains("uses the Sync engine"), "stderr: \(result.stderr)")
         expectOutput(result, Self.expectedBlockOutput(
             base: "0xd0001000", capacity: 2048, readOnly: false, serial: "kiln-drive0",
             sector0: disk.sector(0), sector1: Self.sectorOnePattern[...]))
@@ -100,9 +105,10 @@ import Testing
         try expectImage(disk, equals: expected)
     }
 
-    @Test func readOnlyDriveRefusesWritesAndLeavesTheImageAlone() throws {
+    @Test(arguments: engines)
+    func readOnlyDriveRefusesWritesAndLeavesTheImageAlone(engine: String) throws {
         let disk = try DiskImage("ro", size: 1 << 20, seed: 11)
-        let result = try boot("virtio_blk.elf", ["--drive", disk.path + ",ro"])
+        let result = try boot("virtio_blk.elf", ["--drive", disk.path + ",ro" + engine])
         expectOutput(result, Self.expectedBlockOutput(
             base: "0xd0001000", capacity: 2048, readOnly: true, serial: "kiln-drive0",
             sector0: disk.sector(0), sector1: disk.sector(1)))

@@ -27,7 +27,7 @@ import Testing
     @Test func allowedSyscallCounts() {
         #expect(Seccomp.allowedSyscallCount(.control) == 25)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 31)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 32)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }

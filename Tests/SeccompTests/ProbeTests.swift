@@ -10,6 +10,7 @@ import Testing
     static let forbidden = [
         "socket", "socket-unix", "execve", "ptrace", "openat", "openat-create", "kvm-create-vm", "ioctl-tcgets", "clone",
         "mmap-exec", "mprotect-exec", "mmap-file", "tgkill-sigterm", "futex-requeue", "x32-write",
+        "io_uring_setup", "io_uring_register",
     ]
 
     @Test(arguments: roles)

@@ -2,6 +2,9 @@ import Devices
 import GuestMemory
 import Synchronization
 import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An in-memory disk whose operations can be made to fail, counting flushes.
 final class MemoryBackend: BlockBackend {
@@ -55,11 +58,30 @@ struct BlockBench {
     let queue: MockQueue
 
     init(backend: any BlockBackend, serial: String = "kiln-disk-0", queueSize: UInt16 = 256,
-         sizeMax: UInt32 = Block.defaultSizeMax, features: UInt64? = nil, rateLimiter: RateLimiter? = nil) {
+         sizeMax: UInt32 = Block.defaultSizeMax, features: UInt64? = nil, rateLimiter: RateLimiter? = nil,
+         engine: BlockIOEngine = .sync) {
         block = Block(backend: backend, serial: serial, queueSize: queueSize, sizeMax: sizeMax,
-                      rateLimiter: rateLimiter)
+                      rateLimiter: rateLimiter, engine: engine)
         driver = MockVirtioDriver(device: block, memorySize: 4 << 20)
         queue = driver.start(features: features)[0]
+    }
+
+    /// Plays the device loop for the async engine until `count` used entries arrived (at most
+    /// two seconds): waits on the completion eventfd and has the transport process the queue,
+    /// as the VMM's loop does. For a sync drive, takes what is there.
+    func takeUsed(count: Int) -> [UsedElement] {
+        var used = queue.takeUsed()
+        guard let fd = block.completionFD else { return used }
+        for _ in 0..<2000 where used.count < count {
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&ready, 1, 1) == 1 {
+                var value: UInt64 = 0
+                _ = read(fd, &value, 8)
+                driver.transport.processQueue(Block.requestQueue)
+            }
+            used += queue.takeUsed()
+        }
+        return used
     }
 
     func header(_ type: UInt32, sector: UInt64 = 0) -> MockBuffer {
@@ -84,7 +106,7 @@ struct BlockBench {
     func send(_ buffers: [MockBuffer], indirect: Bool = false) -> (used: [UsedElement], status: UInt8) {
         if indirect { queue.submitIndirect(buffers) } else { queue.submit(buffers) }
         queue.notify()
-        return (queue.takeUsed(), driver.bytes(of: buffers.last!).first ?? 0xEE)
+        return (takeUsed(count: 1), driver.bytes(of: buffers.last!).first ?? 0xEE)
     }
 
     /// Makes a read of `sectors` sectors at `sector` available, without notifying; returns

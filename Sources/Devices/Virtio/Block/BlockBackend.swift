@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where a virtio-blk device's sectors live. A class so a backend can own a file descriptor;
 /// `Sendable` because the device thread and the VMM both hold it.
 ///
@@ -12,12 +16,46 @@ public protocol BlockBackend: AnyObject, Sendable {
     func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError)
     /// Makes every completed write durable (fdatasync for a file).
     func flush() throws(BlockIOError)
+
+    /// Fills `segments` in order from `offset`: a request's whole data in one host call where
+    /// the backend can (preadv). `done` counts the bytes moved, also when this throws; the
+    /// segments may be consumed in place. Default: one `read` per segment.
+    func read(into segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+              done: inout UInt64) throws(BlockIOError)
+    /// Writes `segments` in order at `offset` (pwritev), like the vectored read.
+    func write(from segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+               done: inout UInt64) throws(BlockIOError)
+    /// The file the async engine submits I/O on; nil (the default) keeps the backend on the
+    /// synchronous path whatever the drive's engine.
+    var fileDescriptor: Int32? { get }
+}
+
+extension BlockBackend {
+    public var fileDescriptor: Int32? { nil }
+
+    public func read(into segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+                     done: inout UInt64) throws(BlockIOError) {
+        for segment in segments where segment.iov_len > 0 {
+            guard let base = segment.iov_base else { continue }
+            try read(into: UnsafeMutableRawBufferPointer(start: base, count: segment.iov_len), at: offset + done)
+            done += UInt64(segment.iov_len)
+        }
+    }
+
+    public func write(from segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+                      done: inout UInt64) throws(BlockIOError) {
+        for segment in segments where segment.iov_len > 0 {
+            guard let base = segment.iov_base else { continue }
+            try write(UnsafeRawBufferPointer(start: base, count: segment.iov_len), at: offset + done)
+            done += UInt64(segment.iov_len)
+        }
+    }
 }
 
 /// A host I/O failure. The guest only ever sees VIRTIO_BLK_S_IOERR; this is for the VMM's
 /// logs and tests.
 public enum BlockIOError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Operation: String, Sendable { case open, size, read, write, flush }
+    public enum Operation: String, Sendable { case open, size, read, write, flush, ring }
 
     /// The system call failed with `errno`.
     case system(Operation, errno: Int32)

@@ -1,10 +1,17 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// What `Block.processQueue` and `Block.replaceBackend` share under one lock: the disk, and
-/// the buffer a chain's descriptors are copied into (preallocated for the largest queue).
-struct BlockWork: Sendable {
+/// What `Block.processQueue` and `Block.replaceBackend` share under one lock: the disk, the
+/// buffer a chain's descriptors are copied into and the iovecs of its data (both preallocated
+/// for the largest queue).
+struct BlockWork: ~Copyable, Sendable {
     var disk: BlockDisk
     var chain: [Descriptor]
+    var vectors: IOVectors
+    /// The async engine's ring and requests in flight; nil for a sync drive.
+    var ring: AsyncBlockEngine?
 }
 
 /// Why a drive's backing file could not be replaced.
@@ -33,11 +40,28 @@ extension Block {
         // The old backend leaves the lock and is released here, after it: closing its file is
         // no work for under the lock.
         let (capacity, _) = work.withLock { work in
+            // Requests in flight finish on the old file before it is released; their answers
+            // are published by the next pass over the queue (the eventfd is still readable).
+            work.ring?.waitForInFlight { usleep(50) }
             let previous = work.disk.backend
             work.disk = work.disk.replacing(backend)
             liveCapacity.store(work.disk.capacity, ordering: .releasing)
             return (work.disk.capacity, previous)
         }
         return capacity
+    }
+}
+
+extension Block {
+    /// The driver reset the device: requests still in flight finish (their buffers go back to
+    /// the driver, and the rings they would be published to are being reset), unanswered.
+    /// Runs on a vCPU thread, whose filter has no sleep: spins, which a reset with I/O in
+    /// flight makes rare and short.
+    public func reset() {
+        work.withLock { work in
+            guard let engine = work.ring else { return }
+            engine.waitForInFlight {}
+            engine.dropCompletions()
+        }
     }
 }

@@ -110,43 +110,35 @@ extension BlockRequest {
     /// Runs the request against `disk`. Returns the status and how many bytes went into
     /// guest buffers (status byte excluded); a failed read reports what it did move.
     func execute(in chain: borrowing [Descriptor], memory: GuestMemory, disk: BlockDisk,
-                 metrics: BlockMetrics) -> (status: BlockStatus, written: UInt64) {
+                 vectors: inout IOVectors, metrics: BlockMetrics) -> (status: BlockStatus, written: UInt64) {
         switch type {
         case Self.typeIn:
             metrics.readRequests.increment()
             guard let length = disk.dataLength(of: self, in: chain, deviceWritable: true, wholeSectors: true),
-                  let offset = disk.byteOffset(sector: sector, length: length) else { return (.ioError, 0) }
+                  let offset = disk.byteOffset(sector: sector, length: length),
+                  let segments = vectors.take(chain, data, memory: memory) else { return (.ioError, 0) }
             var done: UInt64 = 0
-            for index in data {
-                do {
-                    let buffer = try memory.slice(at: chain[index].address, count: Int(chain[index].length))
-                    try disk.backend.read(into: buffer, at: offset + done)
-                } catch {
-                    metrics.bytesRead.increment(by: done)
-                    return (.ioError, done)
-                }
-                done += UInt64(chain[index].length)
+            defer { metrics.bytesRead.increment(by: done) }
+            do {
+                try disk.backend.read(into: segments, at: offset, done: &done)
+            } catch {
+                return (.ioError, done)
             }
-            metrics.bytesRead.increment(by: done)
             return (.ok, done)
 
         case Self.typeOut:
             metrics.writeRequests.increment()
             guard !disk.isReadOnly,
                   let length = disk.dataLength(of: self, in: chain, deviceWritable: false, wholeSectors: true),
-                  let offset = disk.byteOffset(sector: sector, length: length) else { return (.ioError, 0) }
+                  let offset = disk.byteOffset(sector: sector, length: length),
+                  let segments = vectors.take(chain, data, memory: memory) else { return (.ioError, 0) }
             var done: UInt64 = 0
-            for index in data {
-                do {
-                    let buffer = try memory.slice(at: chain[index].address, count: Int(chain[index].length))
-                    try disk.backend.write(UnsafeRawBufferPointer(buffer), at: offset + done)
-                } catch {
-                    metrics.bytesWritten.increment(by: done)
-                    return (.ioError, 0)
-                }
-                done += UInt64(chain[index].length)
+            defer { metrics.bytesWritten.increment(by: done) }
+            do {
+                try disk.backend.write(from: segments, at: offset, done: &done)
+            } catch {
+                return (.ioError, 0)
             }
-            metrics.bytesWritten.increment(by: done)
             return (.ok, 0)
 
         case Self.typeFlush:
@@ -182,6 +174,34 @@ extension BlockRequest {
 
         default:
             return (.unsupported, 0)
+        }
+    }
+}
+
+extension BlockRequest {
+    /// Submits a read, write or flush that passes every check to the async engine; false for
+    /// anything else (GET_ID, refused requests), which `execute` answers at once.
+    func submit(to engine: AsyncBlockEngine, fd: Int32, chain: borrowing [Descriptor], head: UInt16,
+                disk: BlockDisk, memory: GuestMemory, metrics: BlockMetrics) -> Bool {
+        switch type {
+        case Self.typeIn, Self.typeOut:
+            let isRead = type == Self.typeIn
+            // io_uring takes no more iovecs per request than preadv: longer ones run split, sync.
+            guard data.count <= VectoredTransfer.maxSegmentsPerCall, isRead || !disk.isReadOnly,
+                  let length = disk.dataLength(of: self, in: chain, deviceWritable: isRead, wholeSectors: true),
+                  let offset = disk.byteOffset(sector: sector, length: length),
+                  engine.submitTransfer(isRead ? .read : .write, fd: fd, chain: chain, data, offset: offset,
+                                        expected: length, head: head, status: status.address, memory: memory)
+            else { return false }
+            if isRead { metrics.readRequests.increment() } else { metrics.writeRequests.increment() }
+            return true
+        case Self.typeFlush:
+            guard data.isEmpty else { return false }
+            engine.submitFlush(fd: fd, head: head, status: status.address)
+            metrics.flushes.increment()
+            return true
+        default:
+            return false
         }
     }
 }

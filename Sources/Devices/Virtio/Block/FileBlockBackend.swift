@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-/// A disk image (regular file or block device) accessed with pread/pwrite/fdatasync on one
-/// file descriptor, which this object owns. Positional calls need no shared file offset, so
+/// A disk image (regular file or block device) accessed with preadv/pwritev/fdatasync on one
+/// file descriptor (or through the device's io_uring, which borrows `fileDescriptor`), which this object owns. Positional calls need no shared file offset, so
 /// the object is safe to use from any thread.
 public final class FileBlockBackend: BlockBackend {
     public let size: UInt64
@@ -32,7 +32,53 @@ public final class FileBlockBackend: BlockBackend {
         isReadOnly = readOnly
     }
 
+    /// Takes ownership of `fd` whose size the caller knows: a descriptor lseek cannot size
+    /// (tests put a FIFO behind the async engine to hold requests in flight at will).
+    public init(adopting fd: Int32, size: UInt64, readOnly: Bool) {
+        self.fd = fd
+        self.size = size
+        isReadOnly = readOnly
+    }
+
     deinit { close(fd) }
+
+    public var fileDescriptor: Int32? { fd }
+
+    public func read(into segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+                     done: inout UInt64) throws(BlockIOError) {
+        try transfer(.read, segments, at: offset, done: &done) { vectors, count, position in
+            preadv(fd, vectors, count, position)
+        }
+    }
+
+    public func write(from segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+                      done: inout UInt64) throws(BlockIOError) {
+        try transfer(.write, segments, at: offset, done: &done) { vectors, count, position in
+            pwritev(fd, vectors, count, position)
+        }
+    }
+
+    /// One preadv/pwritev per request normally; more only when the kernel moves less than
+    /// asked (a signal, a block device, end of file) or the request has more than
+    /// `maxSegmentsPerCall` segments: then continue from the first byte not moved.
+    private func transfer(_ operation: BlockIOError.Operation, _ segments: UnsafeMutableBufferPointer<iovec>,
+                          at offset: UInt64, done: inout UInt64,
+                          _ step: (UnsafePointer<iovec>, Int32, off_t) -> Int) throws(BlockIOError) {
+        guard let base = segments.baseAddress else { return }
+        var index = VectoredTransfer.advance(segments, from: 0, by: 0)
+        while index < segments.count {
+            let position = try fileOffset(offset, plus: done)
+            let count = min(segments.count - index, VectoredTransfer.maxSegmentsPerCall)
+            let result = step(base + index, Int32(count), position)
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation, errno: errno)
+            }
+            if result == 0 { throw .endOfFile(operation, offset: offset &+ done) }
+            done += UInt64(result)
+            index = VectoredTransfer.advance(segments, from: index, by: result)
+        }
+    }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
         guard let base = buffer.baseAddress else { return }
@@ -73,7 +119,11 @@ public final class FileBlockBackend: BlockBackend {
     }
 
     private func fileOffset(_ offset: UInt64, plus done: Int) throws(BlockIOError) -> off_t {
-        let (sum, overflow) = offset.addingReportingOverflow(UInt64(done))
+        try fileOffset(offset, plus: UInt64(done))
+    }
+
+    private func fileOffset(_ offset: UInt64, plus done: UInt64) throws(BlockIOError) -> off_t {
+        let (sum, overflow) = offset.addingReportingOverflow(done)
         guard !overflow, let position = off_t(exactly: sum) else { throw .offsetTooLarge(offset) }
         return position
     }
