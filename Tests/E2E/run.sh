@@ -143,7 +143,7 @@ fi
 
 # Images: the test image is built, pushed to a registry on 127.0.0.1 and pulled into a store of
 # this run on the host (none of it needs KVM, so it stays out of the slow emulated L1).
-if [[ " ${scenarios[*]} " == *" images-run "* ]] && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
+if { [[ " ${scenarios[*]} " == *" images-run "* ]] || [[ " ${scenarios[*]} " == *" images-bench "* ]]; } && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
     ti=$EPOCHREALTIME
     if images_env=$(bash "$here/images/prepare.sh" "$KILN" "$RUN/images" "$RUN/images-work" 2>"$RUN/images-prepare.log"); then
         eval "$images_env"
@@ -194,6 +194,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 9))
+[[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 3 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" vsockbench "* ]] && boots=$((boots + 2 * ${KILN_VSOCKBENCH_BOOTS:-2}))   # per VMM
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).

@@ -63,3 +63,43 @@ scenario_images-run() {
     if [ -n "$SX_FAILED" ]; then fail "kiln run --image:$SX_FAILED"; return 0; fi
     pass "kiln run --image $image (pulled by registry reference, oci: and docker-archive: to one image): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, 2 concurrent runs; image unchanged"
 }
+
+# images-bench (EXTRA_SCENARIOS; issue 15's benchmark): interleaved rounds of `kiln run --image
+# TEST -- true` (the Debian test image through the agent initramfs), `kiln run -- true` on the
+# built-in busybox sandbox image (agent as its /sbin/init) and a plain `kiln boot` of the same
+# kernel to /init; medians, the image run against the plain boot, and image-ms (the host-side
+# cost of finding the cached image and shaping the job).
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS images-bench"
+scenario_images-bench() {
+    local -x TMPDIR=/tmp
+    sandbox_prereqs || return 0
+    if [ -z "${KILN_E2E_IMAGE_REF:-}" ] || [ -z "${KILN_AGENT_INITRD:-}" ]; then
+        fail "no test image or agent initramfs (${KILN_E2E_IMAGE_PREP_ERROR:-see images-prepare.log})"; return 0
+    fi
+    export KILN_IMAGE_STORE KILN_AGENT_INITRD
+    local runs=${KILN_IMAGES_BENCH_RUNS:-7} i line bad= dir=$RUN/boots/images-bench
+    mkdir -p "$dir"
+    : >"$dir/image"; : >"$dir/builtin"; : >"$dir/plain"; : >"$dir/image-ms"
+    local image_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_IMAGE_REF" --report-timing -- true)
+    local builtin_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" --report-timing -- true)
+    timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
+        { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; return 0; }
+    for i in $(seq 1 "$runs"); do
+        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/image$i.err"; then
+            line=$(grep 'timing:' "$dir/image$i.err")
+            echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/image"
+            echo "$line" | sed -n 's/.*image-ms \([0-9.]*\).*/\1/p' >>"$dir/image-ms"
+            note "images-bench: image run $i: $line"
+        else bad="$bad image$i"; fi
+        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${builtin_cmd[@]}" </dev/null >/dev/null 2>"$dir/builtin$i.err"; then
+            grep 'timing:' "$dir/builtin$i.err" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/builtin"
+        else bad="$bad builtin$i"; fi
+        l2_boot "images-bench-plain-$i" "$KILN_VMLINUX" 1 128 "$(test_cmdline ready)"
+        if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/plain"; else bad="$bad plain$i"; fi
+    done
+    local image builtin plain ims
+    image=$(median <"$dir/image"); builtin=$(median <"$dir/builtin"); plain=$(median <"$dir/plain"); ims=$(median <"$dir/image-ms")
+    local summary="medians of $(wc -l <"$dir/image") rounds: kiln run --image (Debian test image) -- true ${image} ms, kiln run -- true (busybox sandbox image) ${builtin} ms, plain kiln boot to /init ${plain} ms; image/plain $(awk -v a="$image" -v b="$plain" 'BEGIN { printf "%.2f", a / b }'), image/builtin $(awk -v a="$image" -v b="$builtin" 'BEGIN { printf "%.2f", a / b }'); image-ms (store lookup + config) ${ims}"
+    note "images-bench: $summary"
+    if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
+}
