@@ -29,6 +29,11 @@ struct Exec: ParsableCommand {
 
     func run() throws {
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        // Bad options are reported before the sandbox is looked up (a --user name can only be
+        // checked against the sandbox's image, later).
+        var options = sandbox
+        options.user = nil
+        _ = options.job()
         let record = SandboxStore.current().lookup(name)
         guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
         // A sandbox made with --image runs commands as its image says (Env, WorkingDir, User).
