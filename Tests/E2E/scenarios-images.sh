@@ -61,7 +61,7 @@ scenario_images-run() {
     after=$(sha256sum <"$rootfs")
     [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run --image:$SX_FAILED"; return 0; fi
-    pass "kiln run --image $image (pulled by registry reference, oci: and docker-archive: to one image): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, 2 concurrent runs; image unchanged"
+    pass "kiln run --image $image (pulled by registry reference and oci: to one image id; the docker-archive: pull, its own config, runs too): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, 2 concurrent runs; image unchanged"
 }
 
 # images-bench (EXTRA_SCENARIOS; issue 15's benchmark): interleaved rounds of `kiln run --image
