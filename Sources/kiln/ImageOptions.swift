@@ -63,6 +63,12 @@ enum ImageJob {
         return job
     }
 
+    /// The copy saved at conversion, else (an image an older kiln converted) read from the image.
+    private static func accountFile(_ path: String, saved: String, image: StoredImage) throws(SandboxHostError) -> String? {
+        if let text = ImageConversion.savedAccountFile(saved, rootfs: image.rootfsPath) { return text.isEmpty ? nil : text }
+        return try ImageFileReader.read(image: image.rootfsPath, path: path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// `uid[:gid]` or names: the image's /etc/passwd and /etc/group are read only when a name
     /// needs them (debugfs, bounded; a symlinked passwd counts as absent).
     static func resolveUser(_ spec: String, image: StoredImage) -> ImageUser {
@@ -70,8 +76,8 @@ enum ImageJob {
         do {
             var passwd: String?, group: String?
             if !numeric {
-                passwd = try ImageFileReader.read(image: image.rootfsPath, path: "/etc/passwd").map { String(decoding: $0, as: UTF8.self) }
-                group = try ImageFileReader.read(image: image.rootfsPath, path: "/etc/group").map { String(decoding: $0, as: UTF8.self) }
+                passwd = try accountFile("/etc/passwd", saved: "etc-passwd", image: image)
+                group = try accountFile("/etc/group", saved: "etc-group", image: image)
             }
             return try ImageUser.parse(spec, passwd: passwd, group: group)
         } catch let error as ImageError {
