@@ -412,23 +412,19 @@ def main():
                ["--", "true"], 125, 40, want_text="timed out")
 
     # Malformed streams: a clear protocol error at once.
-    agent_case("absurd frame length 0xFFFFFFFF", absurd_length, ["--", "true"], 125, 5,
-               want_text="bad frame length")
-    agent_case("unknown message type", unknown_type, ["--", "true"], 125, 5,
-               want_text="unknown message type")
-    agent_case("trailing bytes after exit", trailing_bytes, ["--", "true"], 125, 5,
-               want_text="trailing bytes")
-    agent_case("exit with an invalid kind", bad_exit_kind, ["--", "true"], 125, 5,
-               want_text="invalid field")
-    agent_case("hello of another version", wrong_version, ["--", "true"], 125, 5,
-               want_text="version 99")
-    agent_case("hello with a bad magic", bad_magic, ["--", "true"], 125, 5,
-               want_text="bad hello")
-    agent_case("stream closed before the exit status", closes_before_exit, ["--", "true"], 125, 5,
-               want_text="closed")
-    agent_case("stream ends inside a frame", truncated_frame, ["--", "true"], 125, 5,
-               want_text="truncated frame")
-    agent_case("an error message of 1 MiB", huge_error, ["--", "true"], 125, 5)
+    malformed = [
+        ("absurd frame length 0xFFFFFFFF", absurd_length, "bad frame length"),
+        ("unknown message type", unknown_type, "unknown message type"),
+        ("trailing bytes after exit", trailing_bytes, "trailing bytes"),
+        ("exit with an invalid kind", bad_exit_kind, "invalid field"),
+        ("hello of another version", wrong_version, "version 99"),
+        ("hello with a bad magic", bad_magic, "bad hello"),
+        ("stream closed before the exit status", closes_before_exit, "closed"),
+        ("stream ends inside a frame", truncated_frame, "truncated frame"),
+        ("an error message of 1 MiB", huge_error, None),
+    ]
+    for name, script, text in malformed:
+        agent_case(name, script, ["--", "true"], 125, 5, want_text=text)
 
     # A host request larger than a frame is refused with an error, never a trap.
     big_argv = ["x" * 100_000 for _ in range(12)]
