@@ -45,6 +45,26 @@ import Testing
         #expect(StoreContents(root).tmp.isEmpty)
     }
 
+    /// `oci-archive:FILE:TAG`, a tarred OCI layout: the same manifest and config as the layout
+    /// it was made from, so the same image (converted once, two names).
+    @Test func pullsAnOCIArchive() throws {
+        let layoutPath = scratch.path + "/layout"
+        let digests = try TestLayout(path: layoutPath, files: ["etc-hello": "hello\n"], env: ["B=2"], cmd: ["/bin/sh"]).write()
+        let archive = scratch.path + "/image.oci.tar"
+        let made = try ChildProcess.run("/usr/bin/skopeo", ["copy", "oci:\(layoutPath):v1", "oci-archive:\(archive):v1"])
+        #expect(made.status == 0, "\(made)")
+        let converter = FakeConverter()
+        let fromLayout = try store(converter).pull(try ImageReference(parsing: "oci:\(layoutPath):v1"))
+        let fromArchive = try store(converter).pull(try ImageReference(parsing: "oci-archive:\(archive):v1"))
+        #expect(fromArchive.id == digests.config && fromArchive.id == fromLayout.id)
+        #expect(fromArchive.config.env == ["B=2"])
+        #expect(converter.calls.load(ordering: .sequentiallyConsistent) == 1)
+        #expect(Set(fromArchive.names) == ["oci:\(layoutPath):v1", "oci-archive:\(archive):v1"].reduce(into: Set<String>()) { set, name in
+            set.insert((try? ImageReference(parsing: name).canonicalName) ?? name)
+        })
+        #expect(StoreContents(root).tmp.isEmpty)
+    }
+
     /// Two images with a layer in common: the second pull does not rewrite (so did not fetch)
     /// the shared layer, and removing one image keeps what the other uses.
     @Test func sharedLayersAreStoredOnce() throws {
