@@ -58,6 +58,7 @@ public enum RootfsBuilder {
         }
         let root = flattener.root
         let layout = try ImageLayout(root: root)
+        try checkRoom(for: layout, output: output)
 
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -113,5 +114,19 @@ public enum RootfsBuilder {
         let keptLostAndFound = root.children[Array("lost+found".utf8)] == nil
         try writer.setAttributes(layout, root: root, lostAndFoundKept: keptLostAndFound)
         try writer.finish()
+    }
+
+    /// The tree's size is known from the headers before a byte is written: an image (a layer
+    /// bomb, say) that would not fit in the output's file system is refused up front instead of
+    /// filling the disk the store lives on.
+    static func checkRoom(for layout: ImageLayout, output: String) throws(RootfsBuildError) {
+        let directory = output.lastIndex(of: "/").map { String(output[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        var space = statvfs()
+        guard statvfs(directory, &space) == 0 else { return }
+        let (free, overflow) = UInt64(space.f_bavail).multipliedReportingOverflow(by: UInt64(space.f_frsize))
+        let needed = UInt64(max(0, layout.imageKibibytes)) * 1024
+        guard overflow || needed <= free else {
+            throw .tooLarge(reason: "the image needs \(needed >> 20) MiB and \(directory) has \(free >> 20) MiB free")
+        }
     }
 }

@@ -107,3 +107,30 @@ import Testing
         #expect(try inspect.fsck().status == 0)
     }
 }
+
+/// A layer whose files would not fit where the image is written (a layer bomb, in small) is
+/// refused from the headers, before mke2fs or a byte of data: the store's disk is not filled.
+@Suite(.serialized) struct RoomTests {
+    @Test func anImageLargerThanTheFreeSpaceIsRefusedUpFront() throws {
+        guard getuid() == 0 else { return }
+        let work = try Workspace()
+        let small = NSTemporaryDirectory() + "kiln-room-\(getpid())"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        defer { _ = umount2(small, 0); try? FileManager.default.removeItem(atPath: small) }
+        try #require(mount("tmpfs", small, "tmpfs", 0, "size=8m") == 0, "mount tmpfs: errno \(errno)")
+        let big = String(repeating: "x", count: 12 << 20)   // 12 MiB of file data, 8 MiB of room
+        let layer = try work.layer([.file("big", big)], compression: "gzip")
+        let output = small + "/rootfs.ext4"
+        do {
+            try RootfsBuilder.build(layers: [layer], output: output)
+            Issue.record("built an image larger than its file system")
+        } catch {
+            guard case .tooLarge(let reason) = error else {
+                Issue.record("wrong error: \(error)")
+                return
+            }
+            #expect(reason.contains("MiB free"), "\(reason)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: output), "nothing is left where the image would go")
+    }
+}
