@@ -250,8 +250,6 @@ public final class APIController {
         } catch {
             throw ConfigurationError("InstanceStart failed: \(error)")
         }
-        metricsSink.driveIDs = resources.busOrderedDrives.map(\.driveID)
-        metricsSink.interfaceIDs = resources.networkInterfaces.map(\.ifaceID)
         logger.info("VM started: \(config.vcpuCount) vCPU, \(config.memoryMiB) MiB, kernel \(config.kernelPath)")
     }
 

@@ -12,11 +12,6 @@ public final class MetricsSink: @unchecked Sendable {
     private var requestCounts: [String: UInt64] = [:]
     private var clientErrors: UInt64 = 0
     private(set) var linesWritten: UInt64 = 0
-    /// The drive_id of each virtio-blk device in attach order (root first), so block counters are
-    /// keyed by the id the client chose rather than the VMM's drive0, drive1...
-    var driveIDs: [String] = []
-    /// `iface_id`s in bus order, so net counters are keyed as the user named them.
-    var interfaceIDs: [String] = []
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -44,16 +39,13 @@ public final class MetricsSink: @unchecked Sendable {
         var members: [(String, JSONValue)] = [("utc_timestamp_ms", .int(milliseconds)), ("api_server", .object(api))]
         if let metrics = vm?.metrics {
             members.append(("vcpu", .object(metrics.vcpuExits.sorted { $0.key < $1.key }.map { ($0.key, .uint($0.value)) })))
-            members.append(("block", .object(metrics.block.enumerated().map { index, block in
-                (index < driveIDs.count ? driveIDs[index] : block.id, Self.json(block.counters))
-            })))
+            // Keyed by drive_id and iface_id: the machine's inventory knows each device by its id.
+            members.append(("block", .object(metrics.block.map { ($0.id, Self.json($0.counters)) })))
             members.append(("virtio", .object(metrics.transports.map {
                 ($0.device, .object([("queue_events", .uint($0.queueEvents)), ("interrupts", .uint($0.interrupts))]))
             })))
             if !metrics.net.isEmpty {
-                members.append(("net", .object(metrics.net.enumerated().map { index, net in
-                    (index < interfaceIDs.count ? interfaceIDs[index] : net.id, Self.json(reflecting: net.counters))
-                })))
+                members.append(("net", .object(metrics.net.map { ($0.id, Self.json(reflecting: $0.counters)) })))
             }
             if let vsock = metrics.vsock { members.append(("vsock", Self.json(reflecting: vsock))) }
             if let entropy = metrics.entropy {

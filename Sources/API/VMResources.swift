@@ -90,7 +90,7 @@ public struct VMResources: Sendable {
             vcpuCount: machineConfig.vcpuCount, memoryMiB: machineConfig.memSizeMiB,
             drives: busOrderedDrives.map {
                 DriveConfig(path: $0.pathOnHost, readOnly: $0.isReadOnly, rateLimiter: $0.rateLimiter ?? .unlimited,
-                            ioEngine: $0.ioEngine ?? DriveConfig.defaultIOEngine)
+                            ioEngine: $0.ioEngine ?? DriveConfig.defaultIOEngine, id: $0.driveID)
             },
             entropy: entropy != nil,
             networkInterfaces: networkInterfaces.map {

@@ -6,30 +6,48 @@ import Glibc
 /// Changes to a running VM's devices (Firecracker's `PATCH /drives` and
 /// `PATCH /network-interfaces`), made on the VMM thread while the device thread serves queues.
 extension Machine {
-    /// Drive `index` (bus order: the first drive is /dev/vda) gets a new backing file, opened with
-    /// the drive's read-only setting, and/or a new rate limiter. A failure changes nothing.
+    /// Drive `index` (the order of `VMConfig.drives`: the first drive is /dev/vda).
     public func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
-        let blocks = transports.filter { $0.device is Block }
-        guard blocks.indices.contains(index), let block = blocks[index].device as? Block else {
-            throw .invalidConfiguration("no drive \(index)")
-        }
-        if let pathOnHost {
-            let backend = try Self.openDrive(pathOnHost, readOnly: block.isReadOnly)
-            do {
-                _ = try block.replaceBackend(backend)
-            } catch { throw .invalidConfiguration("\(pathOnHost): \(error)") }
-            // The new size reaches the guest through a config-change interrupt (virtio 4.2.2.1).
-            blocks[index].notifyConfigChange()
-        }
-        if let rateLimiter { block.rateLimiter.update(rateLimiter) }
+        guard config.drives.indices.contains(index) else { throw .invalidConfiguration("no drive \(index)") }
+        try updateDrive(id: config.driveID(index), pathOnHost: pathOnHost, rateLimiter: rateLimiter)
     }
 
-    /// Interface `index` (bus order) gets new receive and/or transmit rate limiters.
+    /// Drive `id` gets a new backing file, opened with the drive's read-only setting, and/or a new
+    /// rate limiter. A failure changes nothing.
+    public func updateDrive(id: String, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
+        guard let entry = inventory[id: .drive(id)] else { throw .invalidConfiguration("no drive \(id)") }
+        switch entry.kind {
+        case .block(let block):
+            if let pathOnHost {
+                let backend = try Self.openDrive(pathOnHost, readOnly: block.isReadOnly)
+                do {
+                    _ = try block.replaceBackend(backend)
+                } catch { throw .invalidConfiguration("\(pathOnHost): \(error)") }
+                // The new size reaches the guest through a config-change interrupt (virtio 4.2.2.1).
+                entry.transport?.notifyConfigChange()
+            }
+            if let rateLimiter { block.rateLimiter.update(rateLimiter) }
+        case .net, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
+            throw .invalidConfiguration("device \(id) is not a drive")
+        }
+    }
+
+    /// Interface `index` (the order of `VMConfig.networkInterfaces`).
     public func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
-        let interfaces = transports.compactMap { $0.device as? Net }
-        guard interfaces.indices.contains(index) else { return }
-        if let receive { interfaces[index].receiveRateLimiter.update(receive) }
-        if let transmit { interfaces[index].transmitRateLimiter.update(transmit) }
+        guard config.networkInterfaces.indices.contains(index) else { return }
+        updateNetworkInterface(id: config.networkInterfaces[index].id, receive: receive, transmit: transmit)
+    }
+
+    /// Interface `id` gets new receive and/or transmit rate limiters; an unknown id changes nothing.
+    public func updateNetworkInterface(id: String, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
+        guard let entry = inventory[id: .interface(id)] else { return }
+        switch entry.kind {
+        case .net(let net):
+            if let receive { net.receiveRateLimiter.update(receive) }
+            if let transmit { net.transmitRateLimiter.update(transmit) }
+        case .block, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
+            return
+        }
     }
 
     /// Opens a disk image for a running VM: no stat or access (the VMM thread is confined), just

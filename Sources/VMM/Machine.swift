@@ -20,19 +20,18 @@ public final class Machine: @unchecked Sendable {
     let console: ConsoleInput
     let loop: EventLoop
     let stop: StopCoordinator
-    /// Run on the main thread once every other thread has ended (e.g. remove vsock's socket file).
-    private let teardown: [() -> Void]
+    /// Every device, keyed by id, in bus order.
+    let inventory: DeviceInventory
     private let keepAlive: [AnyObject]
     private let coreDump: GuestCoreDump?
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         transports: [MMIOTransport], teardown: [() -> Void] = [], keepAlive: [AnyObject],
+         inventory: DeviceInventory, keepAlive: [AnyObject],
          coreDump: GuestCoreDump? = nil) {
         self.coreDump = coreDump
         self.i8042 = i8042
-        self.transports = transports
-        self.teardown = teardown
+        self.inventory = inventory
         haltDetector = HaltDetector(vcpuCount: vcpus.count)
         self.config = config
         self.vm = vm
@@ -48,10 +47,9 @@ public final class Machine: @unchecked Sendable {
     }
 
     private let i8042: I8042
-    let transports: [MMIOTransport]
     private let pauseGate = PauseGate()
     private let haltDetector: HaltDetector
-    private var runners: [VcpuRunner] = []
+    private(set) var runners: [VcpuRunner] = []
     private var vcpuThreads: [NativeThread] = []
     private var deviceThread: NativeThread?
     /// False when the VMM thread's own filter could not be installed (the VM is then stopping).
@@ -104,11 +102,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Exits of all vCPUs other than kicks, and virtio queue events and interrupts.
     private var activity: UInt64 {
-        let exits = runners.reduce(0) { $0 &+ $1.exits.activity }
-        return transports.reduce(exits) { total, transport in
-            let (events, interrupts) = transport.counters
-            return total &+ events &+ interrupts
-        }
+        runners.reduce(0) { $0 &+ $1.exits.activity } &+ inventory.virtioActivity
     }
 
     /// Starts one thread per vCPU and the device thread, then confines the calling (VMM) thread.
@@ -185,7 +179,7 @@ public final class Machine: @unchecked Sendable {
             }
             coreDump.close()
         }
-        teardown.forEach { $0() }
+        inventory.tearDown()
         serial.flush()
         return stop.result ?? .stopped
     }
@@ -215,49 +209,4 @@ public final class Machine: @unchecked Sendable {
     public func sendCtrlAltDel() throws(VMMError) {
         guard i8042.pressCtrlAltDel() else { throw .invalidState("the i8042 output buffer is full") }
     }
-
-    public var metrics: MachineMetrics {
-        var result = MachineMetrics()
-        for runner in runners {
-            for reason in VcpuExitCounters.Reason.allCases {
-                result.vcpuExits[reason.metricName, default: 0] &+= runner.exits.value(reason)
-            }
-        }
-        var blockIndex = 0
-        for transport in transports {
-            let (events, interrupts) = transport.counters
-            let name: String
-            if let block = transport.device as? Block {
-                name = "drive\(blockIndex)"
-                result.block.append((id: name, counters: block.counters))
-                blockIndex += 1
-            } else if let rng = transport.device as? Rng {
-                name = "entropy"
-                result.entropy = rng.counters
-            } else if let net = transport.device as? Net {
-                name = "net\(result.net.count)"
-                result.net.append((id: name, counters: net.counters))
-            } else if let vsock = transport.device as? Vsock {
-                name = "vsock"
-                result.vsock = vsock.counters
-            } else {
-                name = "\(transport.device.deviceType)\(result.transports.count)"
-            }
-            result.transports.append((device: name, queueEvents: events, interrupts: interrupts))
-        }
-        return result
-    }
-}
-
-/// Counters of one VM, for the metrics sink.
-public struct MachineMetrics: Sendable {
-    public var vcpuExits: [String: UInt64] = [:]
-    public var block: [(id: String, counters: BlockCounters)] = []
-    public var entropy: RngCounters?
-    public var net: [(id: String, counters: NetCounters)] = []
-    public var vsock: VsockCounters?
-    /// Per virtio device: queue notifications serviced and interrupts raised.
-    public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
-
-    public init() {}
 }

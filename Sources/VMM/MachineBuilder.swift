@@ -61,11 +61,8 @@ enum MachineBuilder {
             hostMSRs = try kvm.msrIndexList()
         } catch { throw .kvm(error) }
 
-        var mmioBus = Bus(space: .mmio)
         let loop = try EventLoop()
-        let devices = try virtioDevices(config)
-        let virtio = try VirtioDevices.attach(devices, vm: vm, memory: memory, mmioBus: &mmioBus, loop: loop)
-        let teardown: [() -> Void] = devices.compactMap { $0 as? Vsock }.map { vsock in { vsock.closeHostSide() } }
+        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
         let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
 
         let boot: BootSetup
@@ -97,14 +94,24 @@ enum MachineBuilder {
             stop.requestStop(.guestCrashed(reason: "kernel panic reported through pvpanic, events 0x\(String(events, radix: 16))"))
         })
 
-        var portBus = Bus(space: .portIO)
-        do {
-            try portBus.insert(serial, base: UInt64(ACPILayout.serialPort), length: Serial16550.registerCount)
-            try portBus.insert(i8042, base: i8042Port, length: I8042.windowLength)
-            try portBus.insert(sleepControl, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize)
-            try portBus.insert(pvpanic, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize)
-            try mmioBus.insert(bootTimer, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize)
-        } catch { throw .boot("device layout: \(error)") }
+        var inventory = DeviceInventory()
+        for entry in virtio.entries { try inventory.add(entry) }
+        let legacy: [(DeviceID, DeviceKind, DeviceWindow, IRQFDLine?)] = [
+            (.legacy("serial"), .serial(serial),
+             DeviceWindow(space: .portIO, base: UInt64(ACPILayout.serialPort), length: Serial16550.registerCount), serialLine),
+            (.legacy("i8042"), .i8042(i8042), DeviceWindow(space: .portIO, base: i8042Port, length: I8042.windowLength), keyboardLine),
+            (.legacy("acpi-sleep"), .sleepControl(sleepControl),
+             DeviceWindow(space: .portIO, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize), nil),
+            (.legacy("pvpanic"), .pvpanic(pvpanic),
+             DeviceWindow(space: .portIO, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize), nil),
+            (.legacy("boot-timer"), .bootTimer(bootTimer),
+             DeviceWindow(space: .mmio, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize), nil),
+        ]
+        for (id, kind, window, interrupt) in legacy {
+            try inventory.add(DeviceEntry(id: id, kind: kind, window: window, interrupt: interrupt, virtio: nil))
+        }
+        var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
+        try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
         var vcpus: [Vcpu] = []
         let supported = hostCPUID.map(CPUIDConversion.entry)
@@ -133,15 +140,16 @@ enum MachineBuilder {
 
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, transports: virtio.transports,
-                       teardown: teardown, keepAlive: [kvm, serialLine, keyboardLine, kernelImage] + virtio.keepAlive,
+                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, inventory: inventory,
+                       keepAlive: [kvm, kernelImage],
                        coreDump: coreDump)
     }
 
-    /// The virtio devices `config` asks for, in bus order: drives first, then entropy, then
-    /// network interfaces (each TAP opened here, before any filter is in place), then vsock.
-    static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [any VirtioDevice] {
-        var devices: [any VirtioDevice] = []
+    /// The virtio devices `config` asks for, with their ids, in bus order: drives first, then
+    /// entropy, then network interfaces (each TAP opened here, before any filter is in place),
+    /// then vsock.
+    static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [(id: DeviceID, kind: DeviceKind)] {
+        var devices: [(id: DeviceID, kind: DeviceKind)] = []
         for (index, drive) in config.drives.enumerated() {
             do {
                 let backend = try FileBlockBackend(path: drive.path, readOnly: drive.readOnly)
@@ -152,25 +160,26 @@ enum MachineBuilder {
                     var line = "kiln: drive \(drive.path): \(fallback)\n"
                     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
                 }
-                devices.append(block)
+                devices.append((.drive(config.driveID(index)), .block(block)))
             } catch { throw .invalidConfiguration("drive \(drive.path): \(error)") }
         }
         if config.entropy {
             do {
-                devices.append(Rng(rateLimiter: try RateLimiter(config.entropyRateLimiter)))
+                devices.append((.entropy, .rng(Rng(rateLimiter: try RateLimiter(config.entropyRateLimiter)))))
             } catch { throw .invalidConfiguration("entropy: \(error)") }
         }
         for interface in config.networkInterfaces {
             let mac = try interface.resolvedMAC()
             do {
-                devices.append(Net(backend: try Tap(name: interface.tapName), mac: mac,
-                                   receiveRateLimiter: try RateLimiter(interface.receiveRateLimiter),
-                                   transmitRateLimiter: try RateLimiter(interface.transmitRateLimiter)))
+                let net = Net(backend: try Tap(name: interface.tapName), mac: mac,
+                              receiveRateLimiter: try RateLimiter(interface.receiveRateLimiter),
+                              transmitRateLimiter: try RateLimiter(interface.transmitRateLimiter))
+                devices.append((.interface(interface.id), .net(net)))
             } catch { throw .invalidConfiguration("network interface \(interface.id): \(error)") }
         }
         if let vsock = config.vsock {
             do {
-                devices.append(try Vsock(guestCID: vsock.guestCID, udsPath: vsock.udsPath))
+                devices.append((.vsock, .vsock(try Vsock(guestCID: vsock.guestCID, udsPath: vsock.udsPath))))
             } catch { throw .invalidConfiguration("vsock: \(error)") }
         }
         return devices

@@ -65,6 +65,9 @@ public struct VMConfig: Sendable {
     }
 
     /// Checks values that do not need KVM; `maxVcpus` comes from the host and the MP table.
+    /// The id drive `index` is known by: its `drive_id`, or its place for a command-line drive.
+    func driveID(_ index: Int) -> String { drives[index].id ?? "drive\(index)" }
+
     public func validate(maxVcpus: Int, hostMemoryMiB: Int) throws(VMMError) {
         guard vcpuCount >= 1 else { throw .invalidConfiguration("vCPU count must be at least 1 (got \(vcpuCount))") }
         guard vcpuCount <= maxVcpus else {

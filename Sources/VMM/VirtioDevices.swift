@@ -15,6 +15,9 @@ public struct DriveConfig: Sendable, Equatable {
     /// Firecracker's `io_engine`; `Async` falls back to `Sync` (with a log line) where io_uring
     /// is unavailable.
     public var ioEngine: BlockIOEngine
+    /// Firecracker's `drive_id`; nil for drives named on the command line, which are known by
+    /// their place instead (`drive0`, `drive1`...).
+    public var id: String?
 
     /// The engine a drive gets when its configuration does not name one: Async, by blk-bench
     /// (cold reads 1.9-4x Sync's, a stalled disk no longer stalls net and vsock); Sync stays
@@ -22,11 +25,19 @@ public struct DriveConfig: Sendable, Equatable {
     public static let defaultIOEngine = BlockIOEngine.async
 
     public init(path: String, readOnly: Bool, rateLimiter: RateLimiterConfig = .unlimited,
-                ioEngine: BlockIOEngine = defaultIOEngine) {
+                ioEngine: BlockIOEngine = defaultIOEngine, id: String? = nil) {
+        self.id = id
         self.path = path
         self.readOnly = readOnly
         self.rateLimiter = rateLimiter
         self.ioEngine = ioEngine
+    }
+
+    /// The same disk set-up: the id names the drive but gives the guest nothing different, so
+    /// configurations from the API and the command line compare equal.
+    public static func == (lhs: DriveConfig, rhs: DriveConfig) -> Bool {
+        lhs.path == rhs.path && lhs.readOnly == rhs.readOnly && lhs.rateLimiter == rhs.rateLimiter
+            && lhs.ioEngine == rhs.ioEngine
     }
 }
 
@@ -43,50 +54,47 @@ enum VirtioDevices {
         let commandLineEntries: [String]
         /// DSDT entries: with hardware-reduced ACPI Linux maps only interrupts ACPI describes.
         let acpiDevices: [ACPIVirtioDevice]
-        /// One per device, in bus order (for metrics).
-        let transports: [MMIOTransport]
-        let keepAlive: [AnyObject]
+        /// One per device, in bus order, for the machine's inventory.
+        let entries: [DeviceEntry]
     }
 
-    static func attach(_ devices: [any VirtioDevice], vm: VirtualMachine, memory: GuestMemory,
-                       mmioBus: inout Bus, loop: EventLoop) throws(VMMError) -> Attached {
+    /// Wires `devices` (id and kind, in bus order) to KVM and the device loop. Kinds that are not
+    /// virtio are refused: they have no transport.
+    static func attach(_ devices: [(id: DeviceID, kind: DeviceKind)], vm: VirtualMachine, memory: GuestMemory,
+                       loop: EventLoop) throws(VMMError) -> Attached {
         guard devices.count <= irqs.count else {
             throw .invalidConfiguration("too many virtio devices (\(devices.count)); at most \(irqs.count)")
         }
-        var entries: [String] = []
+        var commandLineEntries: [String] = []
         var acpiDevices: [ACPIVirtioDevice] = []
-        var keepAlive: [AnyObject] = []
-        var transports: [MMIOTransport] = []
-        for (index, device) in devices.enumerated() {
+        var entries: [DeviceEntry] = []
+        for (index, (id, kind)) in devices.enumerated() {
+            guard let device = kind.virtioDevice else { throw .invalidConfiguration("device \(id) is not a virtio device") }
             let base = Layout.virtioMMIOStart.rawValue + UInt64(index) * Layout.virtioMMIOSize
             let irq = irqs[index]
             let line = try IRQFDLine(vm: vm, gsi: irq)
             let transport = MMIOTransport(device: device, memory: memory, interrupt: line)
-            transports.append(transport)
-            do {
-                try mmioBus.insert(transport, base: base, length: MMIOTransport.windowSize)
-            } catch { throw .boot("virtio device \(index): \(error)") }
+            var notifiers: [QueueNotifier] = []
             for queue in 0..<transport.queueCount {
                 let notifier = try QueueNotifier(vm: vm, address: base + MMIOTransport.queueNotifyOffset, queue: queue)
                 try loop.add(notifier.eventFD, events: KILN_EPOLLIN) { _ in
                     notifier.consume()
                     transport.processQueue(queue)
                 }
-                keepAlive.append(notifier)
+                notifiers.append(notifier)
             }
-            if let eventDriven = device as? any EventDrivenDevice {
-                let events = TransportEvents(loop: loop, transport: transport)
-                do { try eventDriven.connect(events: events) } catch {
-                    throw .thread(operation: "virtio device \(index): \(error.operation)", errno: error.errno)
-                }
-                keepAlive.append(events)
+            let events = TransportEvents(loop: loop, transport: transport)
+            do { try device.connect(events: events) } catch {
+                throw .thread(operation: "virtio device \(index): \(error.operation)", errno: error.errno)
             }
-            keepAlive.append(line)
-            entries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
+            entries.append(DeviceEntry(id: id, kind: kind,
+                                       window: DeviceWindow(space: .mmio, base: base, length: MMIOTransport.windowSize),
+                                       interrupt: line,
+                                       virtio: VirtioWiring(transport: transport, notifiers: notifiers, events: events)))
+            commandLineEntries.append("virtio_mmio.device=4K@0x\(String(base, radix: 16)):\(irq)")
             acpiDevices.append(ACPIVirtioDevice(base: base, size: MMIOTransport.windowSize, gsi: irq))
         }
-        return Attached(commandLineEntries: entries, acpiDevices: acpiDevices, transports: transports,
-                        keepAlive: keepAlive)
+        return Attached(commandLineEntries: commandLineEntries, acpiDevices: acpiDevices, entries: entries)
     }
 }
 
