@@ -77,3 +77,6 @@ int kiln_epoll_wait(int ep, int32_t *fds, uint32_t *events, int max, int timeout
 
 #include <sys/socket.h>
 int kiln_accept_nonblocking(int listener) { return accept4(listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+#include <malloc.h>
+int kiln_single_malloc_arena(void) { return mallopt(M_ARENA_MAX, 1); }

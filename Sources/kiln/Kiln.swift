@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CKiln
 import SandboxHost
 import VMM
 #if canImport(Glibc)
@@ -41,6 +42,12 @@ struct Kiln: ParsableCommand {
     /// usage errors too: 64 could be the command's own status), 1 otherwise; a SandboxHost
     /// error becomes one line.
     static func main() {
+        // One malloc arena for every thread. A thread's own arena is an mmapped heap, and when
+        // glibc first shrinks one it opens /proc/sys/vm/overcommit_memory: under a seccomp
+        // filter without openat (the API, vCPU and device threads) that kills the VMM (seen on
+        // the API thread of a debug build). The main arena shrinks with brk and opens nothing;
+        // no hot path allocates, so sharing its lock costs nothing that matters.
+        _ = kiln_single_malloc_arena()
         let arguments = CommandLine.arguments.dropFirst()
         if FailureExit.namesSandboxCommand(arguments) { FailureExit.status = FailureExit.sandboxStatus }
         do {

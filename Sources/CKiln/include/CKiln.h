@@ -115,4 +115,7 @@ static const uint32_t KILN_EPOLLERR = 0x008;
 // close-on-exec connection from a listening socket (the vsock backend's uds_path).
 int kiln_accept_nonblocking(int listener);
 
+// mallopt(M_ARENA_MAX, 1): every thread allocates from the main arena (see kiln main).
+int kiln_single_malloc_arena(void);
+
 #endif
