@@ -373,6 +373,21 @@ def one_error_line(outcome):
     return len(lines) >= 1 and lines[-1].startswith("kiln: ")
 
 
+def judge(name, outcome, want_code, max_seconds, want_text=None, files_problem=None):
+    """One case's verdict: the exit status, in time, one clear error line on a failure, the
+    expected words, then (only if all that holds) what `files_problem()` finds on the host."""
+    ok = outcome.code == want_code and outcome.elapsed <= max_seconds
+    if want_code != 0:
+        ok = ok and one_error_line(outcome)
+    if want_text is not None:
+        ok = ok and want_text in outcome.stderr
+    detail = outcome.describe()
+    if ok and files_problem is not None:
+        problem = files_problem()
+        ok, detail = problem is None, problem or detail
+    check(name, ok, detail)
+
+
 def agent_case(name, script, args, want_code, max_seconds, extra=None, want_text=None):
     with tempfile.TemporaryDirectory(prefix="kiln-hostile-") as scratch:
         agent = FakeAgent(scratch, script)
@@ -380,18 +395,22 @@ def agent_case(name, script, args, want_code, max_seconds, extra=None, want_text
             outcome = run_kiln(["agent-exec", "--uds", agent.path] + args, limit=max_seconds + 30)
         finally:
             agent.close()
-        ok = outcome.code == want_code and outcome.elapsed <= max_seconds and one_error_line(outcome)
-        if want_text is not None:
-            ok = ok and want_text in outcome.stderr
-        detail = outcome.describe()
-        if ok and extra is not None:
-            problem = extra(scratch, outcome)
-            ok, detail = problem is None, problem or detail
-        check(name, ok, detail)
+        judge(name, outcome, want_code, max_seconds, want_text,
+              None if extra is None else (lambda: extra(scratch, outcome)))
 
 
 def files_in(directory):
     return sorted(os.listdir(directory))
+
+
+def destination_unchanged(out):
+    """The destination directory holds only `result`, still with its old contents."""
+    names = files_in(out)
+    if names != ["result"]:
+        return f"files in the destination directory: {names}"
+    with open(os.path.join(out, "result"), "rb") as f:
+        contents = f.read()
+    return None if contents == b"precious\n" else f"destination changed to {contents[:40]!r}"
 
 
 def main():
@@ -479,24 +498,10 @@ def copy_cases():
                                    limit=max_seconds + 30)
             finally:
                 agent.close()
-            ok = outcome.code == want_code and outcome.elapsed <= max_seconds
-            if want_code != 0:
-                ok = ok and one_error_line(outcome)
-            if want_text is not None:
-                ok = ok and want_text in outcome.stderr
-            detail = outcome.describe()
-            if ok:
-                problem = extra(scratch, outcome)
-                ok, detail = problem is None, problem or detail
-            check(name, ok, detail)
+            judge(name, outcome, want_code, max_seconds, want_text, lambda: extra(scratch, outcome))
 
     def unchanged(out, _outcome):
-        names = files_in(out)
-        if names != ["result"]:
-            return f"files in the destination directory: {names}"
-        with open(os.path.join(out, "result"), "rb") as f:
-            contents = f.read()
-        return None if contents == b"precious\n" else f"destination changed to {contents[:40]!r}"
+        return destination_unchanged(out)
 
     def no_setuid(out, _outcome):
         names = files_in(out)
@@ -575,24 +580,9 @@ def cp_cases():
                 outcome = run_kiln(argv, env=env, limit=max_seconds + 30)
             finally:
                 agent.close()
-            ok = outcome.code == want_code and outcome.elapsed <= max_seconds
-            if want_code != 0:
-                ok = ok and one_error_line(outcome)
-            if want_text is not None:
-                ok = ok and want_text in outcome.stderr
-            detail = outcome.describe()
-            if ok:
-                problem = check_files(out)
-                ok, detail = problem is None, problem or detail
-            check(name, ok, detail)
+            judge(name, outcome, want_code, max_seconds, want_text, lambda: check_files(out))
 
-    def unchanged(out):
-        names = files_in(out)
-        if names != ["result"]:
-            return f"files: {names}"
-        with open(os.path.join(out, "result"), "rb") as f:
-            contents = f.read()
-        return None if contents == b"precious\n" else f"destination changed to {contents[:40]!r}"
+    unchanged = destination_unchanged
 
     def replaced_without_setuid(out):
         info = os.lstat(os.path.join(out, "result"))
