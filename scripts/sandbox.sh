@@ -16,10 +16,12 @@ swift build -c release --static-swift-stdlib -Xswiftc -static-executable 2>&1 | 
 export KILN="$PWD/.build/release/kiln"
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -c /dev/kvm ]; then
     eval "$(Kernels/build.sh)"
-    # The default image (Debian with python3) into kiln's image store, and the agent it boots with.
-    eval "$(Rootfs/build-agent-initrd.sh)"; export KILN_AGENT_INITRD
+    # The default image (Debian with python3) into kiln's image store; the kernel and the agent
+    # it boots with installed as kiln's defaults (`kiln setup`), so plain `kiln run` works after.
+    eval "$(Rootfs/build-agent-initrd.sh)"
+    "$KILN" setup --kernel "$KILN_VMLINUX" --agent-initrd "$KILN_AGENT_INITRD" >/dev/null
     Rootfs/build-default-image.sh >/dev/null
-    unset KILN_SANDBOX_ROOTFS
+    unset KILN_SANDBOX_ROOTFS KILN_VMLINUX KILN_AGENT_INITRD
     exec "$KILN" run -- "$@"
 fi
 printf -v KILN_SANDBOX_CMD '%q ' "$@"

@@ -15,10 +15,10 @@ struct VMOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init).", valueName: "img"))
     var rootfs: String?
 
-    @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage).", valueName: "img"))
+    @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage; default $KILN_VMLINUX, else the one `kiln setup` installed).", valueName: "img"))
     var kernel: String?
 
-    @Option(help: ArgumentHelp("kiln-agent initramfs (Rootfs/build-agent-initrd.sh; default $KILN_AGENT_INITRD): the agent mounts the image itself, so the image needs no agent. Without one, the image's /sbin/init must be the agent.", valueName: "path"))
+    @Option(help: ArgumentHelp("kiln-agent initramfs (Rootfs/build-agent-initrd.sh; default $KILN_AGENT_INITRD, else the one `kiln setup` installed): the agent mounts the image itself, so the image needs no agent. Without one, the image's /sbin/init must be the agent.", valueName: "path"))
     var agentInitrd: String?
 
     @Option(help: ArgumentHelp("Give the sandbox a sparse ext4 scratch disk of this size (at least 64M, e.g. 512M, 2G) for its writes instead of a tmpfs in guest memory; removed with the sandbox.", valueName: "size"))
@@ -41,7 +41,8 @@ struct VMOptions: ParsableArguments {
         guard (1...64).contains(cpus) else { fail("--cpus \(cpus): must be 1 to 64") }
         guard memory >= VMConfig.minimumMemoryMiB else { fail("--memory \(memory): at least \(VMConfig.minimumMemoryMiB) MiB") }
         if net, let problem = HostTap.privilegeProblem(procStatus: FileText.read("/proc/self/status")) { fail(problem) }
-        let initrd = agentInitrd ?? getenv("KILN_AGENT_INITRD").map { String(cString: $0) }
+        let assets = GuestAssets.current()
+        let initrd = agentInitrd ?? getenv("KILN_AGENT_INITRD").map { String(cString: $0) } ?? GuestAssets.readable(assets.agentInitrd)
         if let initrd, !initrd.isEmpty, access(initrd, R_OK) != 0 {
             fail("--agent-initrd \(initrd): \(String(cString: strerror(errno)))")
         }
@@ -57,12 +58,15 @@ struct VMOptions: ParsableArguments {
         if let imageRootfs {
             if rootfs != nil { fail("--rootfs and --image exclude each other") }
             guard let agent else {
-                fail("--image needs the agent initramfs: --agent-initrd PATH or $KILN_AGENT_INITRD (Rootfs/build-agent-initrd.sh)")
+                fail("--image needs the agent initramfs: --agent-initrd PATH, $KILN_AGENT_INITRD or `kiln setup --agent-initrd PATH` (Rootfs/build-agent-initrd.sh builds it)")
             }
-            return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"), imageRootfs, agent)
+            return (Self.requiredFile(kernel ?? Self.installedKernel(assets), environment: "KILN_VMLINUX", option: "--kernel",
+                                    hint: "none installed either: Kernels/build.sh builds one, kiln setup --kernel PATH installs it"), imageRootfs, agent)
         }
-        return (Self.requiredFile(kernel, environment: "KILN_VMLINUX", option: "--kernel"),
-                Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs"),
+        return (Self.requiredFile(kernel ?? Self.installedKernel(assets), environment: "KILN_VMLINUX", option: "--kernel",
+                                    hint: "none installed either: Kernels/build.sh builds one, kiln setup --kernel PATH installs it"),
+                Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs",
+                                    hint: "see Rootfs/build-sandbox.sh"),
                 agent)
     }
 
@@ -79,9 +83,15 @@ struct VMOptions: ParsableArguments {
         }
     }
 
-    private static func requiredFile(_ value: String?, environment: String, option: String) -> String {
+    /// The kernel `kiln setup` installed, unless $KILN_VMLINUX names one.
+    private static func installedKernel(_ assets: GuestAssets) -> String? {
+        if let value = getenv("KILN_VMLINUX"), value.pointee != 0 { return nil }
+        return GuestAssets.readable(assets.kernel)
+    }
+
+    private static func requiredFile(_ value: String?, environment: String, option: String, hint: String) -> String {
         guard let path = value ?? getenv(environment).map({ String(cString: $0) }), !path.isEmpty else {
-            fail("no \(option) given and $\(environment) is not set (see Kernels/build.sh, Rootfs/build-sandbox.sh)")
+            fail("no \(option) given and $\(environment) is not set (\(hint))")
         }
         guard access(path, R_OK) == 0 else { fail("\(option) \(path): \(String(cString: strerror(errno)))") }
         return path

@@ -16,6 +16,9 @@ export TMPDIR=$RUN/tmp
 SCRATCH=$(mktemp -d -p /dev/shm kiln-e2e.XXXXXX 2>/dev/null || mktemp -d -p /tmp kiln-e2e.XXXXXX) || {
     echo "inner.sh: no local scratch directory" >&2; exit 1; }
 trap 'rm -rf "$SCRATCH"' EXIT
+# A local, writable directory for kiln's run directories and sandbox state ($TMPDIR of the
+# sandbox scenarios): L1 says which (its /tmp is the host's, read-only, when the repo is there).
+E2E_LOCAL_TMP=${KILN_E2E_LOCAL_TMP:-/tmp}
 
 for SCEN in $KILN_E2E_SCENARIOS; do
     [ -e "$RUN/results/$SCEN" ] && continue   # done by an earlier L1 attempt

@@ -8,7 +8,7 @@ ALL_SCENARIOS="$ALL_SCENARIOS images-run"
 # hard link and an xattr as the layers put them, python3 from the Debian base, two concurrent
 # runs, and the stored image unchanged afterwards.
 scenario_images-run() {
-    local -x TMPDIR=/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP
     sandbox_prereqs || return 0
     if [ -z "${KILN_E2E_IMAGE_REF:-}" ] || [ -z "${KILN_IMAGE_STORE:-}" ]; then
         fail "no test image: the host-side preparation failed (${KILN_E2E_IMAGE_PREP_ERROR:-see images-prepare.log in the run directory})"; return 0
@@ -71,7 +71,7 @@ scenario_images-run() {
 # cost of finding the cached image and shaping the job).
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS images-bench"
 scenario_images-bench() {
-    local -x TMPDIR=/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP
     sandbox_prereqs || return 0
     if [ -z "${KILN_E2E_IMAGE_REF:-}" ] || [ -z "${KILN_AGENT_INITRD:-}" ]; then
         fail "no test image or agent initramfs (${KILN_E2E_IMAGE_PREP_ERROR:-see images-prepare.log})"; return 0

@@ -63,7 +63,7 @@ echo \"in \$(echo guest-reply | timeout 30 nc -l -p $NETSB_PORT_IN)\"
 netsb_taps() { ip -o link show 2>/dev/null | awk -F': ' '$2 ~ /^kilntap[0-9]+(@|$)/ {print $2}' | tr '\n' ' '; }
 
 scenario_sandbox-net() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     [ "$(id -u)" = 0 ] || { fail "needs root (--net creates a TAP)"; return 0; }
     [ -c /dev/net/tun ] || { fail "no /dev/net/tun (tun module not loaded)"; return 0; }

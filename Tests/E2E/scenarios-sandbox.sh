@@ -155,7 +155,7 @@ sandbox_interrupt() {
 # env + workdir, --timeout (124), copy in/out (sha256), two concurrent runs on one
 # image, the image unchanged, nothing left in $TMPDIR/kiln-run.*.
 scenario_sandbox-run() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-run
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -215,7 +215,7 @@ scenario_sandbox-run() {
     leftovers=$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "kiln run:$SX_FAILED"; return 0; fi
-    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, no agent from inside the guest, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in /tmp"
+    pass "kiln run: exit codes, signal, streams, 10 MiB, stdin, env/workdir/user, no agent from inside the guest, timeout, copy in/out, 2 concurrent runs, Ctrl-C forwarded, second Ctrl-C ends the VM; image unchanged, nothing left in $TMPDIR"
 }
 
 # --- images without the agent, scratch disk ---------------------------------------------------
@@ -225,7 +225,7 @@ scenario_sandbox-run() {
 # 300 MiB write succeeds on a 512M scratch disk and fails with ENOSPC on the tmpfs; the image is
 # unchanged and nothing is left in $TMPDIR.
 scenario_sandbox-image() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     [ -n "${KILN_AGENT_INITRD:-}" ] && [ -f "$KILN_AGENT_INITRD" ] || {
         fail "no agent initramfs (KILN_AGENT_INITRD='${KILN_AGENT_INITRD:-}'): Rootfs/build-agent-initrd.sh"; return 0; }
@@ -294,7 +294,7 @@ EOC
     leftovers=$(ls -d "$TMPDIR"/kiln-run.* 2>/dev/null | tr '\n' ' ')
     [ -z "$leftovers" ] || SX_FAILED="$SX_FAILED leftovers($leftovers)"
     if [ -n "$SX_FAILED" ]; then fail "agent initramfs:$SX_FAILED"; return 0; fi
-    pass "agent initramfs: a one-binary image (no shell, no libc) and the sandbox image without its agent run commands; --memory 128: 300 MiB written on --disk-size 512M, ENOSPC on tmpfs; kiln create on both (exec, state, rm); image unchanged, nothing left in /tmp"
+    pass "agent initramfs: a one-binary image (no shell, no libc) and the sandbox image without its agent run commands; --memory 128: 300 MiB written on --disk-size 512M, ENOSPC on tmpfs; kiln create on both (exec, state, rm); image unchanged, nothing left in $TMPDIR"
 }
 
 # proc_alive PID: the process exists and is not a zombie (an orphaned VMM is reparented to
@@ -315,7 +315,7 @@ sandbox_state_dir() {
 # the next, --timeout 124 with the sandbox still up), kiln cp in and out (sha256),
 # kiln rm (VMM gone, state gone, exec refused afterwards).
 scenario_sandbox-life() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-life
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -377,7 +377,7 @@ scenario_sandbox-life() {
 # sandbox whose VMM is killed with SIGKILL leaves its state directory (ls: dead).
 # After `kiln gc` neither is left and no VMM process survives.
 scenario_sandbox-gc() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-gc
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -422,7 +422,7 @@ scenario_sandbox-gc() {
 # and exit code come back as usual, and the run directory (with the jail) is gone
 # afterwards.
 scenario_sandbox-jail() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     [ "$(id -u)" = 0 ] || { fail "needs root (the jail is built only when kiln runs as root)"; return 0; }
     [ -x "$(dirname "$KILN")/kiln-jailer" ] || { fail "no kiln-jailer next to $KILN (swift build -c release --static-swift-stdlib -Xswiftc -static-executable)"; return 0; }
@@ -431,8 +431,8 @@ scenario_sandbox-jail() {
     local pid vmm rc=0 waited=0 status rundir
     SX_FAILED=
     # The command waits for a line on stdin, so the VMM can be inspected while it runs.
-    # (in L1's /tmp: the results directory is a 9p mount without FIFOs)
-    local fifo=/tmp/kiln-e2e-jail-fifo.$$
+    # (in local scratch: the results directory is a 9p mount without FIFOs)
+    local fifo=$E2E_LOCAL_TMP/kiln-e2e-jail-fifo.$$
     rm -f "$fifo"; mkfifo "$fifo" || { fail "mkfifo $fifo"; return 0; }
     exec 7<>"$fifo"
     "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- sh -c 'echo ready; read line; echo "got $line"; exit 42' \
@@ -462,7 +462,7 @@ scenario_sandbox-jail() {
 # KILN_SANDBOX_CMD (shell-quoted words, from `scripts/sandbox.sh -- CMD...`); output in
 # boots/sandbox-uname/uname.{out,err}, exit code in uname.rc (scripts/sandbox.sh shows them).
 scenario_sandbox-uname() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-uname
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
@@ -504,7 +504,7 @@ scenario_sandbox-uname() {
 # agent's share = total - its boot-to-init.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-bench"
 scenario_sandbox-bench() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     local runs=${KILN_SANDBOX_BENCH_RUNS:-10} i line bad= dir=$RUN/boots/sandbox-bench
     mkdir -p "$dir"
@@ -582,7 +582,7 @@ stress_one_qemu() {
     fi
 }
 scenario_sandbox-stress() {
-    local -x TMPDIR=/tmp   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
+    local -x TMPDIR=$E2E_LOCAL_TMP   # kiln run directories (the VMM socket, the jail) on a local fs, not the 9p $RUN/tmp
     sandbox_prereqs || return 0
     B_DIR=$RUN/boots/sandbox-stress
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"

@@ -45,9 +45,9 @@ struct TestLayout {
         config = Self.config(diffIDs: layers.map { sha256($0.data) }, env: env, cmd: cmd)
     }
 
-    static func config(diffIDs: [String], env: [String], cmd: [String]) -> Data {
+    static func config(diffIDs: [String], env: [String], cmd: [String], architecture: String = "amd64") -> Data {
         let object: [String: Any] = [
-            "architecture": "amd64", "os": "linux",
+            "architecture": architecture, "os": "linux",
             "config": ["Env": env, "Cmd": cmd, "WorkingDir": "/"],
             "rootfs": ["type": "layers", "diff_ids": diffIDs.map { "sha256:" + $0 }],
         ]
