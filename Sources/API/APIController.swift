@@ -39,10 +39,10 @@ public protocol RunningVM: AnyObject {
     func resume()
     func sendCtrlAltDel() throws(VMMError)
     var metrics: MachineMetrics { get }
-    /// Drive `index` (bus order) gets a new backing file and/or rate limiter, or nothing changes.
-    func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError)
-    /// Interface `index` (bus order) gets new receive and/or transmit rate limiters.
-    func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?)
+    /// Drive `id` gets a new backing file and/or rate limiter, or nothing changes.
+    func updateDrive(id: String, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError)
+    /// Interface `id` gets new receive and/or transmit rate limiters.
+    func updateNetworkInterface(id: String, receive: RateLimiterConfig?, transmit: RateLimiterConfig?)
 }
 
 extension Machine: RunningVM {}
@@ -151,7 +151,7 @@ public final class APIController {
             return .noContent
         case ("PATCH", "drives", 2):
             try Identifier.check(parts[1], what: "drive_id")
-            guard let index = resources.busIndex(ofDrive: parts[1]) else {
+            guard resources.drives.contains(where: { $0.driveID == parts[1] }) else {
                 throw ConfigurationError("no drive with drive_id '\(parts[1])'")
             }
             guard let vm else { throw ConfigurationError("PATCH /drives is valid only after InstanceStart; use PUT before") }
@@ -159,7 +159,7 @@ public final class APIController {
             try requireSameID(path: parts[1], body: update.driveID, field: "drive_id")
             // No stat here: the VMM thread is confined by now; the machine opens and checks the file.
             do {
-                try vm.updateDrive(index: index, pathOnHost: update.pathOnHost, rateLimiter: update.rateLimiter)
+                try vm.updateDrive(id: update.driveID, pathOnHost: update.pathOnHost, rateLimiter: update.rateLimiter)
             } catch { throw ConfigurationError("drive \(update.driveID): \(error)") }
             resources.apply(update)
             logger.info("drive \(update.driveID) updated")
@@ -172,13 +172,13 @@ public final class APIController {
             return .noContent
         case ("PATCH", "network-interfaces", 2):
             try Identifier.check(parts[1], what: "iface_id")
-            guard let index = resources.busIndex(ofInterface: parts[1]) else {
+            guard resources.networkInterfaces.contains(where: { $0.ifaceID == parts[1] }) else {
                 throw ConfigurationError("no network interface with iface_id '\(parts[1])'")
             }
             guard let vm else { throw ConfigurationError("PATCH /network-interfaces is valid only after InstanceStart") }
             let update = try decode(PartialNetworkInterface.self, request.body)
             try requireSameID(path: parts[1], body: update.ifaceID, field: "iface_id")
-            vm.updateNetworkInterface(index: index, receive: update.rxRateLimiter, transmit: update.txRateLimiter)
+            vm.updateNetworkInterface(id: update.ifaceID, receive: update.rxRateLimiter, transmit: update.txRateLimiter)
             resources.apply(update)
             logger.info("network interface \(update.ifaceID) updated")
             return .noContent

@@ -53,12 +53,8 @@ public struct VMResources: Sendable {
 
     /// Where drive `id` sits among the VM's drives (the root drive first, as `vmConfig` orders
     /// them): the index the running machine knows it by.
-    func busIndex(ofDrive id: String) -> Int? { busOrderedDrives.firstIndex { $0.driveID == id } }
-
     /// The drives as the VM gets them: the root drive first (/dev/vda), the rest in order.
     var busOrderedDrives: [Drive] { drives.filter(\.isRootDevice) + drives.filter { !$0.isRootDevice } }
-
-    func busIndex(ofInterface id: String) -> Int? { networkInterfaces.firstIndex { $0.ifaceID == id } }
 
     /// Records an update the running VM has applied (`PATCH /drives`).
     mutating func apply(_ update: PartialDrive) {

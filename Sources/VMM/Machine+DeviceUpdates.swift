@@ -6,12 +6,6 @@ import Glibc
 /// Changes to a running VM's devices (Firecracker's `PATCH /drives` and
 /// `PATCH /network-interfaces`), made on the VMM thread while the device thread serves queues.
 extension Machine {
-    /// Drive `index` (the order of `VMConfig.drives`: the first drive is /dev/vda).
-    public func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
-        guard config.drives.indices.contains(index) else { throw .invalidConfiguration("no drive \(index)") }
-        try updateDrive(id: config.driveID(index), pathOnHost: pathOnHost, rateLimiter: rateLimiter)
-    }
-
     /// Drive `id` gets a new backing file, opened with the drive's read-only setting, and/or a new
     /// rate limiter. A failure changes nothing.
     public func updateDrive(id: String, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
@@ -30,12 +24,6 @@ extension Machine {
         case .net, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
             throw .invalidConfiguration("device \(id) is not a drive")
         }
-    }
-
-    /// Interface `index` (the order of `VMConfig.networkInterfaces`).
-    public func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
-        guard config.networkInterfaces.indices.contains(index) else { return }
-        updateNetworkInterface(id: config.networkInterfaces[index].id, receive: receive, transmit: transmit)
     }
 
     /// Interface `id` gets new receive and/or transmit rate limiters; an unknown id changes nothing.

@@ -15,15 +15,15 @@ final class RecordingVM: RunningVM {
     func resume() { isPaused = false }
     func sendCtrlAltDel() throws(VMMError) { ctrlAltDels += 1 }
     var metrics: MachineMetrics { MachineMetrics() }
-    var driveUpdates: [(index: Int, path: String?, limiter: RateLimiterConfig?)] = []
-    var interfaceUpdates: [(index: Int, rx: RateLimiterConfig?, tx: RateLimiterConfig?)] = []
+    var driveUpdates: [(id: String, path: String?, limiter: RateLimiterConfig?)] = []
+    var interfaceUpdates: [(id: String, rx: RateLimiterConfig?, tx: RateLimiterConfig?)] = []
     var driveUpdateFails: VMMError?
-    func updateDrive(index: Int, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
+    func updateDrive(id: String, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError) {
         if let driveUpdateFails { throw driveUpdateFails }
-        driveUpdates.append((index, pathOnHost, rateLimiter))
+        driveUpdates.append((id, pathOnHost, rateLimiter))
     }
-    func updateNetworkInterface(index: Int, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
-        interfaceUpdates.append((index, receive, transmit))
+    func updateNetworkInterface(id: String, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
+        interfaceUpdates.append((id, receive, transmit))
     }
 }
 

@@ -69,13 +69,13 @@ import VMM
         let h = running()
         let body = #"{"drive_id": "data", "path_on_host": "README.md", "rate_limiter": {"ops": {"size": 100, "refill_time": 1000}}}"#
         #expect(h.send("PATCH", "/drives/data", body).status == 204)
-        // The root drive is first on the bus, so "data" is drive 1.
+        // The VM is told the drive's id, not a bus position the API would have to recompute.
         let update = try #require(h.vm.driveUpdates.first)
-        #expect(update.index == 1 && update.path == "README.md")
+        #expect(update.id == "data" && update.path == "README.md")
         #expect(update.limiter?.ops == TokenBucketConfig(size: 100, refillTimeMilliseconds: 1000))
         #expect(h.config.contains(#""path_on_host":"README.md""#))
         #expect(h.send("PATCH", "/drives/root", #"{"drive_id": "root", "rate_limiter": {}}"#).status == 204)
-        #expect(h.vm.driveUpdates.last?.index == 0 && h.vm.driveUpdates.last?.path == nil)
+        #expect(h.vm.driveUpdates.last?.id == "root" && h.vm.driveUpdates.last?.path == nil)
         #expect(h.vm.driveUpdates.last?.limiter == .unlimited)
     }
 
@@ -115,7 +115,7 @@ import VMM
         let body = #"{"iface_id": "eth0", "tx_rate_limiter": {"bandwidth": {"size": 125000, "refill_time": 1000}}}"#
         #expect(h.send("PATCH", "/network-interfaces/eth0", body).status == 204)
         let update = try #require(h.vm.interfaceUpdates.first)
-        #expect(update.index == 0 && update.rx == nil)
+        #expect(update.id == "eth0" && update.rx == nil)
         #expect(update.tx?.bandwidth == TokenBucketConfig(size: 125_000, refillTimeMilliseconds: 1000))
         #expect(h.config.contains(#""tx_rate_limiter":{"bandwidth":{"size":125000"#))
         let before = h.config
