@@ -43,6 +43,8 @@ public protocol RunningVM: AnyObject {
     func updateDrive(id: String, pathOnHost: String?, rateLimiter: RateLimiterConfig?) throws(VMMError)
     /// Interface `id` gets new receive and/or transmit rate limiters.
     func updateNetworkInterface(id: String, receive: RateLimiterConfig?, transmit: RateLimiterConfig?)
+    /// Writes the paused VM's state and memory; the VM is unchanged and can resume after.
+    func createSnapshot(_ request: SnapshotCreateRequest) throws(VMMError)
 }
 
 extension Machine: RunningVM {}
@@ -51,21 +53,26 @@ extension Machine: RunningVM {}
 /// InstanceStart, applying each one whole or not at all, and the instance's state.
 public final class APIController {
     public typealias Starter = (VMConfig) throws(VMMError) -> any RunningVM
+    /// Builds a VM from a snapshot (`PUT /snapshot/load`); it comes back paused unless the
+    /// request resumes it.
+    public typealias Restorer = (SnapshotLoadRequest) throws(VMMError) -> any RunningVM
 
     public private(set) var resources: VMResources
     public private(set) var vm: (any RunningVM)?
     let instanceID: String
     let seccomp: Bool
     private let start: Starter
+    private let restore: Restorer?
     let metricsSink = MetricsSink()
     private let logger = Logger(label: "kiln.api")
 
     public init(resources: VMResources = VMResources(), instanceID: String = "anonymous-instance",
-                seccomp: Bool = true, start: @escaping Starter) {
+                seccomp: Bool = true, start: @escaping Starter, restore: Restorer? = nil) {
         self.resources = resources
         self.instanceID = instanceID
         self.seccomp = seccomp
         self.start = start
+        self.restore = restore
     }
 
     public var state: String {
@@ -218,9 +225,27 @@ public final class APIController {
                 logger.info("VM resumed")
             }
             return .noContent
+        case ("PUT", "snapshot", 2) where parts[1] == "create":
+            let request = try decode(SnapshotCreateParams.self, request.body).request
+            guard let vm else { throw ConfigurationError("snapshot/create needs a running VM: InstanceStart first") }
+            guard vm.isPaused else { throw ConfigurationError("snapshot/create needs a paused VM: PATCH /vm {\"state\": \"Paused\"} first") }
+            do { try vm.createSnapshot(request) } catch { throw ConfigurationError("snapshot/create failed: \(error)") }
+            logger.info("snapshot (\(request.kind.rawValue)) written: \(request.snapshotPath), memory \(request.memoryFilePath)")
+            return .noContent
+        case ("PUT", "snapshot", 2) where parts[1] == "load":
+            let request = try decode(SnapshotLoadParams.self, request.body).request
+            guard vm == nil else { throw ConfigurationError("snapshot/load is valid only on a fresh kiln: the VM is already running") }
+            guard resources.bootSource == nil && resources.drives.isEmpty && resources.networkInterfaces.isEmpty
+                    && resources.vsock == nil && resources.entropy == nil else {
+                throw ConfigurationError("snapshot/load is valid only before the VM is configured (the snapshot brings its own configuration)")
+            }
+            guard let restore else { throw ConfigurationError("snapshot/load is not available in this kiln") }
+            do { vm = try restore(request) } catch { throw ConfigurationError("snapshot/load failed: \(error)") }
+            logger.info("VM restored from \(request.snapshotPath)\(request.resume ? " and resumed" : " (paused)")")
+            return .noContent
         default:
             let known = ["", "version", "machine-config", "boot-source", "drives", "network-interfaces", "vsock",
-                         "entropy", "logger", "metrics", "actions", "vm"]
+                         "entropy", "logger", "metrics", "actions", "vm", "snapshot"]
             if known.contains(parts.first ?? "") {
                 throw ConfigurationError("\(request.method) \(request.path) is not a valid request (wrong method or path)")
             }

@@ -25,6 +25,12 @@ final class RecordingVM: RunningVM {
     func updateNetworkInterface(id: String, receive: RateLimiterConfig?, transmit: RateLimiterConfig?) {
         interfaceUpdates.append((id, receive, transmit))
     }
+    var snapshots: [SnapshotCreateRequest] = []
+    var snapshotFails: VMMError?
+    func createSnapshot(_ request: SnapshotCreateRequest) throws(VMMError) {
+        if let snapshotFails { throw snapshotFails }
+        snapshots.append(request)
+    }
 }
 
 @Suite struct APIControllerTests {
