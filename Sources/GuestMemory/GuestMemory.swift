@@ -31,6 +31,36 @@ public final class GuestMemory: @unchecked Sendable {
         ownsMappings = true
     }
 
+    /// Maps `layout` from `file` (a snapshot's memory file: the regions one after another, from
+    /// offset 0) copy-on-write: pages are read from the file on first touch, clones of one file
+    /// share them until the guest writes, and the file is never changed. The file must hold
+    /// every region; the descriptor may be closed afterwards.
+    public init(layout: [(start: GuestAddress, size: UInt64)], file: Int32) throws(GuestMemoryError) {
+        try Self.validate(layout)
+        var info = stat()
+        guard fstat(file, &info) == 0 else { throw .mapFailed(size: 0, errno: errno) }
+        let needed = layout.reduce(UInt64(0)) { $0 &+ $1.size }
+        guard info.st_size >= 0, UInt64(info.st_size) >= needed else {
+            throw .invalidLayout("the memory file has \(info.st_size) bytes, the guest needs \(needed)")
+        }
+        var mapped: [GuestRegion] = []
+        var offset: UInt64 = 0
+        for (start, size) in layout {
+            guard let length = Int(exactly: size), let fileOffset = off_t(exactly: offset),
+                  let pointer = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, file, fileOffset),
+                  pointer != MAP_FAILED
+            else {
+                let err = errno
+                for region in mapped { munmap(region.host, Int(region.size)) }
+                throw .mapFailed(size: size, errno: err)
+            }
+            mapped.append(GuestRegion(start: start, size: size, host: pointer))
+            offset += size
+        }
+        regions = mapped
+        ownsMappings = true
+    }
+
     deinit {
         guard ownsMappings else { return }
         for region in regions { munmap(region.host, Int(region.size)) }
