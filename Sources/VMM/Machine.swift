@@ -24,12 +24,15 @@ public final class Machine: @unchecked Sendable {
     let inventory: DeviceInventory
     private let keepAlive: [AnyObject]
     private let coreDump: GuestCoreDump?
+    /// The VM generation ID (with ACPI): renewed and announced when a snapshot is restored.
+    let generation: VMGeneration?
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
-         inventory: DeviceInventory, keepAlive: [AnyObject],
+         inventory: DeviceInventory, keepAlive: [AnyObject], generation: VMGeneration? = nil,
          coreDump: GuestCoreDump? = nil) {
         self.coreDump = coreDump
+        self.generation = generation
         self.i8042 = i8042
         self.inventory = inventory
         haltDetector = HaltDetector(vcpuCount: vcpus.count)

@@ -71,7 +71,10 @@ enum MachineBuilder {
             boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: initrdImage?.bytes,
                                                   commandLine: commandLine, vcpuCount: config.vcpuCount)
         } catch { throw .boot("\(config.kernelPath): \(error)") }
+        var generation: VMGeneration?
         if config.acpi {
+            generation = VMGeneration(memory: memory, line: try IRQFDLine(vm: vm, gsi: ACPILayout.gedGSI))
+            try generation?.writeNewID()
             // Minimal ACPI (hardware-reduced FADT with a sleep register, MADT, a DSDT with \_S5,
             // COM1, pvpanic and the virtio devices) gives a Linux guest a power-off path and a
             // way to report panics.
@@ -141,7 +144,7 @@ enum MachineBuilder {
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                        serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, inventory: inventory,
-                       keepAlive: [kvm, kernelImage],
+                       keepAlive: [kvm, kernelImage], generation: generation,
                        coreDump: coreDump)
     }
 

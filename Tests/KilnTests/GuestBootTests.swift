@@ -50,6 +50,22 @@ import Testing
         #expect(result.lines.contains("INITRD 0x0 0x0"))
     }
 
+    /// The DSDT describes the VM generation device (VMGENCTR) with ADDR at the ID's page, and
+    /// every VM gets its own random ID there (a restored clone gets a new one).
+    @Test func vmGenerationIDIsDescribedAndRandom() throws {
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("vmgenid.elf")])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.lines.contains("VGEN found"), "\(result.stdout)")
+            #expect(result.lines.contains("ADDR 0xff000"), "\(result.stdout)")
+            let id = try #require(result.lines.first { $0.hasPrefix("ID ") })
+            #expect(id != "ID 0x0 0x0")
+            ids.append(id)
+        }
+        #expect(ids[0] != ids[1])
+    }
+
     @Test func serialInputReachesGuest() throws {
         let result = try KilnProcess.run(["boot", "--kernel", try KilnProcess.guest("serial_echo.elf")],
                                          stdin: "line from the host\n")

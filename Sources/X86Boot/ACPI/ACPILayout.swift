@@ -10,6 +10,16 @@ public enum ACPILayout {
     /// The other tables follow the RSDP and must end here: the BIOS area is backed by guest RAM
     /// but left out of the e820 map, so the kernel never hands the tables out as free memory.
     public static let tablesEnd = GuestAddress(0x10_0000)
+    /// The 16-byte VM generation ID (Microsoft's "Virtual Machine Generation ID" spec, the
+    /// `VMGENCTR` device in the DSDT): in the same e820 gap as the tables, on a page of its
+    /// own, so the guest's memremap of it never covers a table. The tables end before it.
+    public static let vmGenerationID = GuestAddress(0xf_f000)
+    public static let vmGenerationIDSize = 16
+    /// The Generic Event Device's interrupt (ACPI0013): its `_EVT` notifies the VM generation
+    /// device, which is how a restored guest learns it is a new generation. Above the ISA
+    /// IRQs (virtio takes 5-15), an IOAPIC pin Linux maps from this `_CRS` alone.
+    public static let gedGSI: UInt32 = 16
+
     /// Each table starts on this boundary (8 would do for the XSDT's 64-bit entries).
     static let tableAlignment = 16
 

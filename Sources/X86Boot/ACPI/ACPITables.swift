@@ -18,7 +18,7 @@ public enum ACPITables {
     /// APIC ids 0...253 for vCPUs; the IOAPIC takes the next id and 0xFF means broadcast.
     public static let maxVcpus = 254
 
-    static var available: Int { Int(ACPILayout.tablesEnd.rawValue - rsdpAddress.rawValue) }
+    static var available: Int { Int(ACPILayout.vmGenerationID.rawValue - rsdpAddress.rawValue) }
 
     /// Where each table sits in guest-physical memory.
     struct Placement: Equatable {

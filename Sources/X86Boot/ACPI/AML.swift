@@ -17,6 +17,7 @@ public enum AML {
     static let packageOp: UInt8 = 0x12
     static let methodOp: UInt8 = 0x14
     static let returnOp: UInt8 = 0xa4
+    static let notifyOp: UInt8 = 0x86
     static let extOpPrefix: UInt8 = 0x5b
     static let deviceOp: UInt8 = 0x82  // after extOpPrefix
     static let rootChar: UInt8 = 0x5c  // "\"
@@ -141,6 +142,11 @@ public enum AML {
         let flags = UInt8(arguments) | (serialized ? 1 << 3 : 0)
         let content = (try nameString(path)) + [flags] + terms.joined()
         return [methodOp] + (try packageLength(contentLength: content.count)) + content
+    }
+
+    /// `Notify(path, value)`.
+    public static func notify(_ path: String, _ value: UInt64) throws(ACPIError) -> [UInt8] {
+        [notifyOp] + (try nameString(path)) + integer(value)
     }
 
     /// `Return(value)`.
