@@ -73,6 +73,7 @@ extension Net: SnapshotableDevice {
         guard heads.count <= (mergeable ? Int(queue.size) : 1) else {
             throw .tooMany(field: "net held RX chains", count: UInt64(heads.count), limit: mergeable ? UInt64(queue.size) : 1)
         }
+        for head in heads where head >= queue.size { throw .invalidValue(field: "net held RX head", value: UInt64(head)) }
         guard Set(heads).count == heads.count else { throw .inconsistent("net holds an RX chain twice") }
         guard queue.nextAvailable &- queue.nextUsed >= UInt16(heads.count) else {
             throw .inconsistent("net holds more RX chains than it has taken from the ring")
