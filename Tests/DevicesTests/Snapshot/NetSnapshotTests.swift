@@ -79,4 +79,24 @@ import Testing
         try transport.restore(saved, into: fresh)
         #expect(transport.save(fresh).device.heldReceiveHeads == [0, 1])
     }
+
+    /// A device whose activation failed (the TAP refused its offloads) is saved as needing a
+    /// reset, and restored so: the driver sees NEEDS_RESET and starts over.
+    @Test func deviceThatNeedsResetRestoresSo() throws {
+        let rig = NetRig()
+        rig.backend.failOffloadsErrno.store(22, ordering: .relaxed)
+        _ = rig.start()
+        #expect(rig.driver.status.contains(.needsReset))
+        let saved = rig.driver.transport.save(rig.net)
+        #expect(saved.transport.needsReset && !saved.transport.activated)
+        let fresh = Net(backend: SocketPairNetBackend(), mac: NetRig.mac)
+        let transport = rig.driver.replaceDevice(with: fresh)
+        try transport.restore(try reencoded(saved), into: fresh)
+        #expect(rig.driver.status.contains(.needsReset))
+        rig.driver.reset()
+        let (rx, _) = rig.start()
+        _ = rig.driver.postReceiveBuffers(rx, count: 1, size: 2048)
+        rx.notify()
+        #expect(transport.isActivated)
+    }
 }

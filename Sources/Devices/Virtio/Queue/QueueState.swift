@@ -50,8 +50,9 @@ public struct QueueState: Equatable, Sendable {
             throw .inconsistent("\(field): next avail \(nextAvailable) is more than \(size) ahead of next used \(nextUsed)")
         }
         guard activated, isReady else {
-            // Not started: the positions must be where activation puts them.
-            guard nextAvailable == 0, nextUsed == 0, signalledUsed == 0, !eventIndex, !indirectDescriptors else {
+            // Not in use: the positions are where activation puts them. (The ring features may
+            // be set: a failed activation starts the valid queues before the device refuses.)
+            guard nextAvailable == 0, nextUsed == 0, signalledUsed == 0 else {
                 throw .inconsistent("\(field) has ring positions but was never started")
             }
             return
