@@ -8,7 +8,7 @@ import GuestMemory
 /// Memory for rings and buffers comes from a bump allocator starting at `heapStart`.
 /// Misuse of the mock itself traps: it is test code.
 public final class MockVirtioDriver {
-    public let transport: MMIOTransport
+    public private(set) var transport: MMIOTransport
     public let memory: GuestMemory
     public let interrupts: MockInterruptLine
     private var nextFree: UInt64
@@ -28,6 +28,15 @@ public final class MockVirtioDriver {
         let interrupts = MockInterruptLine()
         self.init(transport: MMIOTransport(device: device, memory: memory, interrupt: interrupts),
                   memory: memory, interrupts: interrupts)
+    }
+
+    /// A snapshot restore seen from the guest: the same memory, rings and interrupt line, and
+    /// behind the MMIO window a new transport for `device` (not restored yet: the test restores
+    /// it). Queues set up before keep working through it.
+    @discardableResult
+    public func replaceDevice(with device: any VirtioDevice) -> MMIOTransport {
+        transport = MMIOTransport(device: device, memory: memory, interrupt: interrupts)
+        return transport
     }
 
     /// One past the last byte of guest RAM.

@@ -2,7 +2,7 @@ import Devices
 
 /// The id clients know a device by. Drives and interfaces have separate namespaces (as in
 /// Firecracker, a drive and an interface may both be called "root"), hence the cases.
-enum DeviceID: Hashable, CustomStringConvertible {
+public enum DeviceID: Hashable, Sendable, CustomStringConvertible {
     /// A drive's `drive_id`, or `drive0`, `drive1`... for a drive named on the command line.
     case drive(String)
     /// A network interface's `iface_id`.
@@ -12,7 +12,7 @@ enum DeviceID: Hashable, CustomStringConvertible {
     /// serial, i8042, acpi-sleep, pvpanic, boot-timer.
     case legacy(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .drive(let id), .interface(let id), .legacy(let id): id
         case .vsock: "vsock"

@@ -12,6 +12,7 @@ final class EventLoop: @unchecked Sendable {
 
     private let epoll: Int32
     private let wake: Int32
+    private let quiescePoint: LoopQuiesce
     private struct Watch {
         var handler: Handler
         /// Out of the epoll set while its owner cannot take input (see `modify`).
@@ -30,11 +31,13 @@ final class EventLoop: @unchecked Sendable {
         guard epoll >= 0 else { throw .thread(operation: "epoll_create1", errno: errno) }
         wake = kiln_eventfd(0, KILN_EFD_CLOEXEC | KILN_EFD_NONBLOCK)
         guard wake >= 0 else { throw .thread(operation: "eventfd for the device loop", errno: errno) }
+        quiescePoint = try LoopQuiesce()
         try add(wake, events: KILN_EPOLLIN) { [unowned self] _ in
             var value: UInt64 = 0
             _ = kiln_eventfd_consume(wake, &value)
             stopping = true
         }
+        try add(quiescePoint.eventFD, events: KILN_EPOLLIN) { [quiescePoint] _ in quiescePoint.serve() }
     }
 
     deinit {
@@ -69,6 +72,8 @@ final class EventLoop: @unchecked Sendable {
 
     /// Runs handlers until `stop()`.
     func run() {
+        quiescePoint.loopStarted()
+        defer { quiescePoint.loopEnded() }
         while !stopping {
             let count = readyDescriptors.withUnsafeMutableBufferPointer { fds in
                 readyEvents.withUnsafeMutableBufferPointer { events in
@@ -86,6 +91,12 @@ final class EventLoop: @unchecked Sendable {
             }
         }
     }
+
+    /// From any thread but the loop's: runs `body` between two handlers (or at once, if the
+    /// loop is not running) and returns its result. While it runs no device handler does and
+    /// no queue is processed from the loop; with the vCPUs paused too, device state read in
+    /// `body` is whole (a snapshot's save). `body` must not call `quiesce` itself.
+    func quiesce<T>(_ body: () -> T) -> T { quiescePoint.run(body) }
 
     /// Ends `run()` from any thread.
     func stop() { _ = kiln_eventfd_signal(wake) }

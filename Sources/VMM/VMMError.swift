@@ -11,6 +11,8 @@ public enum VMMError: Error, CustomStringConvertible {
     case thread(operation: String, errno: Int32)
     /// The request does not fit the VM's current state (pausing a stopped VM, ...).
     case invalidState(String)
+    /// Saved device state does not fit this machine (a snapshot load refuses it).
+    case deviceSnapshot(DeviceSnapshotError)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum VMMError: Error, CustomStringConvertible {
         case let .boot(why): why
         case let .thread(operation, errno): "\(operation) failed: \(errnoName(errno))"
         case let .invalidState(why): why
+        case let .deviceSnapshot(error): "snapshot devices: \(error)"
         }
     }
 }

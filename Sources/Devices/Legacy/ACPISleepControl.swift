@@ -16,7 +16,7 @@ public final class ACPISleepControl: BusDevice {
     /// `ACPILayout.s5SleepType`; Devices does not import X86Boot).
     public static let softOffSleepType: UInt8 = 5
 
-    private let fired = Atomic<Bool>(false)
+    let fired = Atomic<Bool>(false)
     private let onPowerOff: @Sendable () -> Void
 
     /// - Parameter onPowerOff: called once, on the vCPU thread that wrote the request.

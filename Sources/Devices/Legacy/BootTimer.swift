@@ -9,7 +9,7 @@ import Synchronization
 public final class BootTimer: BusDevice {
     public static let bootCompleteValue: UInt8 = 123
 
-    private let fired = Atomic<Bool>(false)
+    let fired = Atomic<Bool>(false)
     private let onBootComplete: @Sendable () -> Void
 
     /// - Parameter onBootComplete: called once, on the vCPU thread that wrote the marker.

@@ -33,3 +33,17 @@ struct ByteRing<let capacity: Int> {
         count = 0
     }
 }
+
+extension ByteRing {
+    /// The bytes waiting, oldest first (for a snapshot).
+    var contents: [UInt8] {
+        (0..<count).map { storage[(head + $0) % capacity] }
+    }
+
+    /// A ring holding `bytes`, oldest first; nil if they do not fit.
+    init?(contents bytes: [UInt8]) {
+        guard bytes.count <= capacity else { return nil }
+        self.init()
+        for byte in bytes { push(byte) }
+    }
+}

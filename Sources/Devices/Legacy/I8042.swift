@@ -13,7 +13,7 @@ public final class I8042: BusDevice {
     public static let commandOffset: UInt64 = 4
     public static let windowLength: UInt64 = 5
 
-    private let state = Mutex(I8042State())
+    let state = Mutex(I8042State())
     private let keyboardInterrupt: (any InterruptLine)?
     private let onReset: @Sendable () -> Void
 

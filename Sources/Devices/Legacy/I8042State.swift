@@ -117,3 +117,21 @@ struct I8042State {
         return (true, control & Self.keyboardInterruptEnabled != 0 ? .keyboardData : .none)
     }
 }
+
+extension I8042State {
+    var saved: I8042SavedState {
+        I8042SavedState(statusFlags: statusFlags, control: control, outputPort: outputPort,
+                        pendingCommand: pendingCommand, output: output.contents)
+    }
+
+    /// The controller `state` describes (checked by `I8042SavedState.validate`).
+    init?(restoring state: I8042SavedState) {
+        guard let output = ByteRing<16>(contents: state.output) else { return nil }
+        self.init()
+        statusFlags = state.statusFlags
+        control = state.control
+        outputPort = state.outputPort
+        pendingCommand = state.pendingCommand
+        self.output = output
+    }
+}

@@ -12,7 +12,7 @@ public final class PvPanic: BusDevice {
     public static let crashLoaded: UInt8 = 1 << 1
     public static let supportedEvents: UInt8 = panicked | crashLoaded
 
-    private let fired = Atomic<Bool>(false)
+    let fired = Atomic<Bool>(false)
     private let onPanic: @Sendable (UInt8) -> Void
 
     /// - Parameter onPanic: called once with the byte the guest wrote, on that vCPU's thread.

@@ -18,9 +18,9 @@ public final class Serial16550: BusDevice {
     public static let registerCount: UInt64 = 8
     public static let receiveFIFOCapacity = UARTState.receiveCapacity
 
-    private let state = Mutex(UARTState())
+    let state = Mutex(UARTState())
     private let interrupt: any InterruptLine
-    private let output: any SerialOutput
+    let output: any SerialOutput
     private let onReceiveSpace: @Sendable () -> Void
 
     /// - Parameter onReceiveSpace: called (outside the lock, on the guest's vCPU thread) when

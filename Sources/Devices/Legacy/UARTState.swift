@@ -236,3 +236,29 @@ public struct SerialCounters: Equatable, Sendable {
 
     public init() {}
 }
+
+extension UARTState {
+    /// The registers as a snapshot keeps them. Output still batched must have been drained.
+    var saved: SerialState {
+        SerialState(interruptEnable: interruptEnable, lineControl: lineControl, modemControl: modemControl,
+                    scratch: scratch, divisor: divisor, fifosEnabled: fifosEnabled,
+                    transmitterEmptyPending: transmitterEmptyPending, overrun: overrun,
+                    receiveFIFO: receive.contents, inputWaiting: inputWaiting)
+    }
+
+    /// The UART `state` describes (checked by `SerialState.validate`); counters start again.
+    init?(restoring state: SerialState) {
+        guard let receive = ReceiveFIFO(contents: state.receiveFIFO) else { return nil }
+        self.init()
+        interruptEnable = state.interruptEnable
+        lineControl = state.lineControl
+        modemControl = state.modemControl
+        scratch = state.scratch
+        divisor = state.divisor
+        fifosEnabled = state.fifosEnabled
+        transmitterEmptyPending = state.transmitterEmptyPending
+        overrun = state.overrun
+        self.receive = receive
+        inputWaiting = state.inputWaiting
+    }
+}

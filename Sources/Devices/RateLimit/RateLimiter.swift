@@ -81,6 +81,33 @@ public final class RateLimiter: Sendable {
         }
     }
 
+    /// For a snapshot: the configuration and the buckets' balances now.
+    public func saveState() -> RateLimiterState {
+        state.withLock { state in
+            let now = clock()
+            return RateLimiterState(config: state.config, bandwidth: state.bandwidth?.balance(now: now),
+                                    ops: state.ops?.balance(now: now))
+        }
+    }
+
+    /// Takes the configuration and balances of a restored snapshot (`saved` was validated),
+    /// and arms the timer to fire at once, as `update` does: a queue that was blocked when the
+    /// snapshot was taken is looked at again and finds its budget.
+    func restore(_ saved: RateLimiterState) {
+        state.withLock { state in
+            let now = clock()
+            state = State(saved.config, now: now)
+            if let balance = saved.bandwidth, let config = saved.config.bandwidth {
+                state.bandwidth = TokenBucket(config, restoring: balance, now: now)
+            }
+            if let balance = saved.ops, let config = saved.config.ops {
+                state.ops = TokenBucket(config, restoring: balance, now: now)
+            }
+            state.timerArmed = timer.arm(after: 1)
+            unlimited.store(saved.config.isUnlimited, ordering: .relaxed)
+        }
+    }
+
     /// Device thread, before a request: true if it may run now. If not, the timer is armed
     /// for when it may (once: later refusals find it armed), and the caller must leave the
     /// request where it is until the timer fires.

@@ -84,3 +84,23 @@ struct TokenBucket: Sendable {
         return UInt64(clamping: quotient + (remainder > 0 ? 1 : 0))
     }
 }
+
+extension TokenBucket {
+    /// The balance as a snapshot keeps it: the time since the last refill instead of the
+    /// refill's timestamp, which means nothing in another process (or after a restore).
+    func balance(now: UInt64) -> TokenBucketBalance {
+        TokenBucketBalance(tokens: tokens, burst: burst, debt: debt, carry: carry,
+                           sinceRefill: now >= lastRefill ? now - lastRefill : 0)
+    }
+
+    /// A bucket of `config` holding `balance` (checked by `TokenBucketBalance.validate`), whose
+    /// last refill was `balance.sinceRefill` before `now`: the time the snapshot spent on
+    /// disk does not count, so a restored guest finds the budget it left.
+    init?(_ config: TokenBucketConfig, restoring balance: TokenBucketBalance, now: UInt64) {
+        self.init(config, now: now >= balance.sinceRefill ? now - balance.sinceRefill : 0)
+        tokens = balance.tokens
+        burst = balance.burst
+        debt = balance.debt
+        carry = balance.carry
+    }
+}

@@ -20,16 +20,17 @@ public final class MMIOTransport: BusDevice {
     public var queueNotifyOffset: UInt64 { Self.queueNotifyOffset }
 
     public let device: any VirtioDevice
-    private let memory: GuestMemory
-    private let interrupt: any InterruptLine
-    private let offeredFeatures: UInt64
-    private let registers = Mutex(TransportRegisters())
-    private let queues: [QueueSlot]
-    private let interruptBits = Atomic<UInt32>(0)
-    private let deviceNeedsReset = Atomic<Bool>(false)
-    private let activated = Atomic<Bool>(false)
+    // Internal rather than private for the snapshot's save and restore (MMIOTransport+Snapshot).
+    let memory: GuestMemory
+    let interrupt: any InterruptLine
+    let offeredFeatures: UInt64
+    let registers = Mutex(TransportRegisters())
+    let queues: [QueueSlot]
+    let interruptBits = Atomic<UInt32>(0)
+    let deviceNeedsReset = Atomic<Bool>(false)
+    let activated = Atomic<Bool>(false)
     private let queueEvents = Atomic<UInt64>(0)
-    private let interruptsRaised = Atomic<UInt64>(0)
+    let interruptsRaised = Atomic<UInt64>(0)
 
     /// Queue notifications (or device-requested services) and interrupts raised so far.
     public var counters: (queueEvents: UInt64, interrupts: UInt64) {

@@ -1,14 +1,28 @@
 /// The register state of an MMIO transport that is not per queue, guarded by the transport's
-/// register lock. Its initial value is the state after reset.
-struct TransportRegisters {
-    var status: DeviceStatus = []
-    var deviceFeaturesSelect: UInt32 = 0
-    var driverFeaturesSelect: UInt32 = 0
-    var driverFeatures: UInt64 = 0
-    var queueSelect: UInt32 = 0
-    var sharedMemorySelect: UInt32 = 0
+/// register lock. Its initial value is the state after reset. Plain data, so a snapshot keeps
+/// it as it is (`TransportState`).
+public struct TransportRegisters: Equatable, Sendable {
+    public var status: DeviceStatus = []
+    public var deviceFeaturesSelect: UInt32 = 0
+    public var driverFeaturesSelect: UInt32 = 0
+    /// What the driver acknowledged (both halves).
+    public var driverFeatures: UInt64 = 0
+    public var queueSelect: UInt32 = 0
+    public var sharedMemorySelect: UInt32 = 0
     /// Survives reset: a driver comparing generations across a reset must still see a change.
-    var configGeneration: UInt32 = 0
+    public var configGeneration: UInt32 = 0
+
+    public init(status: DeviceStatus = [], deviceFeaturesSelect: UInt32 = 0, driverFeaturesSelect: UInt32 = 0,
+                driverFeatures: UInt64 = 0, queueSelect: UInt32 = 0, sharedMemorySelect: UInt32 = 0,
+                configGeneration: UInt32 = 0) {
+        self.status = status
+        self.deviceFeaturesSelect = deviceFeaturesSelect
+        self.driverFeaturesSelect = driverFeaturesSelect
+        self.driverFeatures = driverFeatures
+        self.queueSelect = queueSelect
+        self.sharedMemorySelect = sharedMemorySelect
+        self.configGeneration = configGeneration
+    }
 
     /// Queue registers are the driver's to write between FEATURES_OK and DRIVER_OK only
     /// (3.1.1 step 7); before that the features that shape the rings are not settled, after

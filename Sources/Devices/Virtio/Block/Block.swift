@@ -157,7 +157,7 @@ public final class Block: EventDrivenDevice {
         }
     }
 
-    private func publishCompletions(_ engine: AsyncBlockEngine, queue: inout SplitQueue,
+    func publishCompletions(_ engine: AsyncBlockEngine, queue: inout SplitQueue,
                                     memory: GuestMemory) throws(QueueError) {
         while let (request, result) = engine.nextCompletion() {
             let (status, written, moved) = request.outcome(result)

@@ -38,7 +38,7 @@ public final class Net: EventDrivenDevice {
     private let backend: any NetBackend
     private let config: [UInt8]
     private let metrics = NetMetrics()
-    private let receiver: Mutex<NetReceiver>
+    let receiver: Mutex<NetReceiver>
     private let transmitter: Mutex<NetTransmitter>
     private let active = Atomic<Bool>(false)
     private let mergeable = Atomic<Bool>(false)

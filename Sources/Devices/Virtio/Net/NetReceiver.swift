@@ -63,6 +63,24 @@ final class NetReceiver {
         capacity = 0
     }
 
+    /// The heads of the chains held, in the order frames will fill them (for a snapshot).
+    var heldHeads: [UInt16] { (0..<chainCount).map { chains[$0].head } }
+
+    /// Holds the chains at `heads` again, in order, as a restored device must: their buffers
+    /// are at new host addresses. False (holding nothing) if one of them cannot be held, i.e.
+    /// `heads` is not what a receiver could have held.
+    func hold(heads: [UInt16], queue: SplitQueue, memory: GuestMemory) -> Bool {
+        reset()
+        for head in heads {
+            guard chainCount < chains.count, var chain = queue.heldChain(head: head, memory: memory),
+                  hold(&chain, memory: memory) else {
+                reset()
+                return false
+            }
+        }
+        return true
+    }
+
     /// Moves up to `budget` frames from `backend` into the guest, each admitted by `limiter`
     /// first (so a refused frame stays in the backend and the RX ring is left as it is) and
     /// charged with its length without the virtio header.

@@ -78,6 +78,41 @@ public struct SplitQueue: Sendable {
         signalledUsed = 0
     }
 
+    // MARK: - Snapshot
+
+    /// Everything of the queue a snapshot keeps: the driver's configuration, the negotiated
+    /// ring features and the device's position in the rings.
+    public var savedState: QueueState {
+        QueueState(maxSize: maxSize, size: size, isReady: isReady, descriptorTable: descriptorTable.rawValue,
+                   availableRing: availableRing.rawValue, usedRing: usedRing.rawValue, eventIndex: eventIndex,
+                   indirectDescriptors: indirectDescriptors, nextAvailable: nextAvailable, nextUsed: nextUsed,
+                   signalledUsed: signalledUsed)
+    }
+
+    /// The queue `state` describes; the transport has checked it (`QueueState.validate`).
+    init(restoring state: QueueState) {
+        self.init(maxSize: state.maxSize)
+        size = state.size
+        isReady = state.isReady
+        descriptorTable = GuestAddress(state.descriptorTable)
+        availableRing = GuestAddress(state.availableRing)
+        usedRing = GuestAddress(state.usedRing)
+        eventIndex = state.eventIndex
+        indirectDescriptors = state.indirectDescriptors
+        nextAvailable = state.nextAvailable
+        nextUsed = state.nextUsed
+        signalledUsed = state.signalledUsed
+    }
+
+    /// The chain at `head`, which the device took from the ring before a snapshot and still
+    /// holds (a restored device walks it again: its buffers now live at new host addresses).
+    /// Nil for a head outside the table. The table itself was validated with the queue.
+    func heldChain(head: UInt16, memory: GuestMemory) -> DescriptorChain? {
+        guard head < size else { return nil }
+        return DescriptorChain(memory: memory, descriptorTable: descriptorTable, queueSize: size,
+                               head: head, indirectAllowed: indirectDescriptors)
+    }
+
     // MARK: - Taking and returning buffers
 
     /// The next available chain, or nil when the driver has made none available.

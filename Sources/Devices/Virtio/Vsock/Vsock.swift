@@ -40,10 +40,10 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
     public let guestCID: UInt64
     public let udsPath: String
 
-    private let lock = Mutex(())
-    private let muxer: VsockMuxer
+    let lock = Mutex(())
+    let muxer: VsockMuxer
     /// Set once by `connect(events:)` before the guest runs; read-only afterwards.
-    private var events: (any DeviceEvents)?
+    private(set) var events: (any DeviceEvents)?
     private var listenerOpen = true
 
     /// Creates the listening socket at `udsPath` (which must not exist).
