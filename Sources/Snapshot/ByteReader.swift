@@ -39,15 +39,20 @@ public struct ByteReader: Sendable {
 
     /// u32 length (at most `limit`), then the bytes.
     public mutating func blob(_ what: String, limit: Int) throws(SnapshotError) -> [UInt8] {
-        let length = try count(what, limit: limit)
+        let length = try count(what, limit: limit, elementSize: 1)
         return try raw(length, what)
     }
 
-    /// A u32 count checked against `limit` before it is used.
-    public mutating func count(_ what: String, limit: Int) throws(SnapshotError) -> Int {
+    /// A u32 count checked against `limit`, and, with `elementSize`, against the bytes left
+    /// (so a hostile count cannot make the caller reserve memory the data cannot fill).
+    public mutating func count(_ what: String, limit: Int, elementSize: Int = 0) throws(SnapshotError) -> Int {
         let value = try u32("\(what) count")
         guard UInt64(value) <= UInt64(limit) else {
             throw .tooLarge(what: "\(context): \(what) count", size: UInt64(value), limit: UInt64(limit))
+        }
+        let (bytes, overflow) = UInt64(value).multipliedReportingOverflow(by: UInt64(max(elementSize, 0)))
+        guard !overflow, bytes <= UInt64(remaining) else {
+            throw .truncated(what: "\(context): \(value) \(what)", needed: bytes, available: UInt64(remaining))
         }
         return Int(value)
     }

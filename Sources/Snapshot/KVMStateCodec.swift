@@ -46,7 +46,8 @@ public enum KVMStateCodec {
     public static func decodeVcpu(_ bytes: [UInt8], context: String = "vCPU state") throws(SnapshotError) -> VcpuState {
         var reader = ByteReader(bytes, context: context)
         let id = try reader.u32("id")
-        let cpuidCount = try reader.count("CPUID entries", limit: maxCPUIDEntries)
+        let cpuidCount = try reader.count("CPUID entries", limit: maxCPUIDEntries,
+                                        elementSize: 4 + MemoryLayout<kvm_cpuid_entry2>.size)
         var cpuid: [kvm_cpuid_entry2] = []
         cpuid.reserveCapacity(cpuidCount)
         for index in 0..<cpuidCount {
@@ -69,7 +70,7 @@ public enum KVMStateCodec {
         let debug = try reader.bool("debug registers present")
             ? try reader.structure(kvm_debugregs.self, zero: kvm_debugregs(), "debug registers") : nil
         let lapic = try reader.structure(kvm_lapic_state.self, zero: kvm_lapic_state(), "LAPIC")
-        let msrCount = try reader.count("MSRs", limit: maxMSRs)
+        let msrCount = try reader.count("MSRs", limit: maxMSRs, elementSize: 12)
         var msrs: [MSREntry] = []
         msrs.reserveCapacity(msrCount)
         for index in 0..<msrCount {

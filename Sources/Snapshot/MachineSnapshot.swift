@@ -81,7 +81,7 @@ public struct MachineSnapshot: Sendable {
         let container = try SnapshotContainer.decode(bytes)
         var layout = ByteReader(try container.requiredSection(memorySection), context: memorySection)
         guard let kind = MemoryKind(rawValue: try layout.u8("memory kind")) else { throw .malformed("unknown memory kind") }
-        let rangeCount = try layout.count("memory ranges", limit: maxMemoryRanges)
+        let rangeCount = try layout.count("memory ranges", limit: maxMemoryRanges, elementSize: 24)
         var memory: [MemoryFileRange] = []
         for index in 0..<rangeCount {
             memory.append(MemoryFileRange(guestAddress: try layout.u64("range \(index) guest address"),
@@ -99,7 +99,7 @@ public struct MachineSnapshot: Sendable {
             for range in memory {
                 let pages = Int(range.size / DirtyBitmap.pageSize)   // validate() bounds the size
                 let expected = (pages + 63) / 64
-                let count = try reader.count("dirty bitmap words", limit: expected)
+                let count = try reader.count("dirty bitmap words", limit: expected, elementSize: 8)
                 guard count == expected else { throw .malformed("dirty bitmap of \(count) words for \(pages) pages") }
                 var words: [UInt64] = []
                 words.reserveCapacity(count)

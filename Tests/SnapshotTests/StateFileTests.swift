@@ -150,6 +150,31 @@ import Testing
         #expect(throws: SnapshotError.malformed("kvm.vcpu.0 holds vCPU 5")) { try MachineSnapshot.decode(try replacing("kvm.vcpu.0", with: vcpu)) }
     }
 
+    /// Counts that would make the reader allocate far more than the file holds are refused
+    /// from the bytes left, before any allocation: a 1 TiB range's 2^22-word dirty bitmap
+    /// claimed by a section of four bytes.
+    @Test func countsLargerThanTheirDataAreRefusedBeforeAllocating() throws {
+        let fresh = try SnapshotContainer.decode(try Self.freshSnapshot().encoded())
+        var layout = ByteWriter()
+        layout.u8(1)   // diff
+        layout.u32(1)
+        layout.u64(0)
+        layout.u64(1 << 40)
+        layout.u64(0)
+        var dirty = ByteWriter()
+        dirty.u32(1 << 22)
+        var container = SnapshotContainer()
+        try container.add("kiln.memory", layout.bytes)
+        try container.add("kiln.dirty", dirty.bytes)
+        for (name, bytes) in fresh.sections where name.hasPrefix("kvm.") { try container.add(name, bytes) }
+        #expect {
+            try MachineSnapshot.decode(try container.encoded())
+        } throws: { error in
+            guard case .truncated = error as? SnapshotError else { return false }
+            return true
+        }
+    }
+
     @Test func cpuVendorAndFeaturePolicy() throws {
         let host = try Kvm().guestVisibleCPUID()
         let snapshot = try Self.freshSnapshot()
