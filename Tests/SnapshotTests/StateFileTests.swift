@@ -124,6 +124,25 @@ import Testing
         }
     }
 
+    /// Random byte changes with a recomputed CRC (what an attacker who knows the format can
+    /// produce): each file is either decoded or refused with a SnapshotError, never a trap.
+    @Test func resealedRandomMutationsNeverTrap() throws {
+        let bytes = try Self.freshSnapshot().encoded()
+        var generator = SplitMix64(seed: 0x6b69_6c6e)
+        var refused = 0
+        for _ in 0..<1000 {
+            var body = Array(bytes.dropLast(8))
+            for _ in 0..<Int(generator.next() % 4 + 1) {
+                let position = Int(generator.next() % UInt64(body.count))
+                body[position] = UInt8(truncatingIfNeeded: generator.next())
+            }
+            if generator.next() % 8 == 0 { body.removeLast(Int(generator.next() % UInt64(body.count))) }
+            let file = body + withUnsafeBytes(of: CRC64.checksum(body).littleEndian) { Array($0) }
+            do { _ = try MachineSnapshot.decode(file) } catch { refused += 1 }
+        }
+        #expect(refused > 0)
+    }
+
     @Test func craftedSectionContentsAreRefused() throws {
         let snapshot = try Self.freshSnapshot()
         // Rebuild the container with one section replaced by hostile bytes.
@@ -239,5 +258,18 @@ import Testing
         #expect(throws: SnapshotError.self) { try container.add("", []) }
         try container.add("ok", [])
         #expect(throws: SnapshotError.malformed("duplicate section ok")) { try container.add("ok", []) }
+    }
+}
+
+/// Deterministic generator for the mutation test.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
