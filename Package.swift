@@ -23,6 +23,9 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "GuestMemory", dependencies: ["CKiln"], swiftSettings: strict),
         .target(name: "X86Boot", dependencies: ["GuestMemory"], swiftSettings: strict),
+        // Snapshot state files (versioned, CRC64-checked container of named sections), encoders
+        // of the KVM state, memory files (full, diff, merge, MAP_PRIVATE restore). No Foundation.
+        .target(name: "Snapshot", dependencies: ["KVM", "CKiln"], swiftSettings: strict),
         // liburing for virtio-blk's async engine (a static archive too, for the static kiln).
         .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
         .target(name: "Devices", dependencies: ["GuestMemory", "CKiln", "CURing"], swiftSettings: strict),
@@ -95,6 +98,8 @@ let package = Package(
         .testTarget(name: "X86BootTests", dependencies: ["X86Boot", "GuestMemory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        // Snapshot/restore of the freestanding guests on /dev/kvm, in-process (X86Boot loads them).
+        .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "KVM", "CKiln", "X86Boot", "GuestMemory"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "ChildProcessSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),

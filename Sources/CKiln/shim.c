@@ -26,6 +26,11 @@ struct kvm_msr_list *kiln_msr_list_alloc(uint32_t count) {
 }
 uint32_t *kiln_msr_list_indices(struct kvm_msr_list *list) { return list->indices; }
 
+int kiln_get_dirty_log(int vm, uint32_t slot, uint64_t *bitmap) {
+    struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+    return ioctl(vm, KVM_GET_DIRTY_LOG, &log);
+}
+
 #include <sys/prctl.h>
 int kiln_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0); }
 

@@ -4,6 +4,11 @@ public enum KVMError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedAPIVersion(Int32)
     case missingCapability(String)
     case allocationFailed(String)
+    /// A restored vCPU would run its TSC at another rate than it was saved with, and this host
+    /// cannot scale it (no KVM_CAP_TSC_CONTROL): the guest's clocks would drift.
+    case tscFrequencyMismatch(savedKHz: UInt32, hostKHz: UInt32)
+    /// Saved state this KVM cannot take back (e.g. an XSAVE area larger than the VM allows).
+    case incompatibleState(String)
 
     public var description: String {
         switch self {
@@ -15,6 +20,10 @@ public enum KVMError: Error, Equatable, Sendable, CustomStringConvertible {
             "/dev/kvm lacks the required capability \(name)"
         case let .allocationFailed(what):
             "could not allocate \(what)"
+        case let .tscFrequencyMismatch(saved, host):
+            "saved TSC frequency \(saved) kHz differs from this host's \(host) kHz, which KVM cannot scale"
+        case let .incompatibleState(why):
+            "saved vCPU state does not fit this KVM: \(why)"
         }
     }
 }

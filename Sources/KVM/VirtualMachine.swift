@@ -14,6 +14,11 @@ public final class VirtualMachine: @unchecked Sendable {
         self.vcpuMmapSize = vcpuMmapSize
     }
 
+    /// KVM_CHECK_EXTENSION on the VM: some answers (KVM_CAP_XSAVE2's size) are per VM.
+    public func extensionValue(_ capability: Int32) -> Int32 {
+        max(0, kiln_ioctl_val(descriptor.raw, KILN_KVM_CHECK_EXTENSION, UInt(capability)))
+    }
+
     /// KVM_SET_TSS_ADDR: three pages of guest-physical space KVM needs on Intel hosts.
     public func setTSSAddress(_ address: UInt64) throws(KVMError) {
         _ = try check("KVM_SET_TSS_ADDR") { kiln_ioctl_val(descriptor.raw, KILN_KVM_SET_TSS_ADDR, UInt(address)) }
@@ -38,10 +43,13 @@ public final class VirtualMachine: @unchecked Sendable {
     }
 
     /// KVM_SET_USER_MEMORY_REGION: map `size` bytes at host `hostAddress` to guest `guestAddress`.
+    /// With `logDirtyPages`, KVM records guest writes to the slot for `dirtyLog(slot:)`; calling
+    /// this again on the same slot with only the flag changed turns tracking on or off.
     public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64,
-                                    hostAddress: UnsafeMutableRawPointer) throws(KVMError) {
+                                    hostAddress: UnsafeMutableRawPointer, logDirtyPages: Bool = false) throws(KVMError) {
         var region = kvm_userspace_memory_region(
-            slot: slot, flags: 0, guest_phys_addr: guestAddress, memory_size: size,
+            slot: slot, flags: logDirtyPages ? KILN_KVM_MEM_LOG_DIRTY_PAGES : 0,
+            guest_phys_addr: guestAddress, memory_size: size,
             userspace_addr: UInt64(UInt(bitPattern: hostAddress)))
         _ = try check("KVM_SET_USER_MEMORY_REGION slot \(slot)") {
             kiln_ioctl_ptr(descriptor.raw, KILN_KVM_SET_USER_MEMORY_REGION, &region)

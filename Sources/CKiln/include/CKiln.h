@@ -42,6 +42,47 @@ static const unsigned long KILN_KVM_SET_LAPIC = KVM_SET_LAPIC;
 static const unsigned long KILN_KVM_GET_MP_STATE = KVM_GET_MP_STATE;
 static const unsigned long KILN_KVM_SET_MP_STATE = KVM_SET_MP_STATE;
 
+// Snapshot state (issue 17): the remaining per-vCPU and VM-level get/set pairs.
+static const unsigned long KILN_KVM_GET_FPU = KVM_GET_FPU;
+static const unsigned long KILN_KVM_GET_XSAVE = KVM_GET_XSAVE;
+static const unsigned long KILN_KVM_GET_XSAVE2 = KVM_GET_XSAVE2;
+static const unsigned long KILN_KVM_SET_XSAVE = KVM_SET_XSAVE;
+static const unsigned long KILN_KVM_GET_XCRS = KVM_GET_XCRS;
+static const unsigned long KILN_KVM_SET_XCRS = KVM_SET_XCRS;
+static const unsigned long KILN_KVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
+static const unsigned long KILN_KVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const unsigned long KILN_KVM_GET_VCPU_EVENTS = KVM_GET_VCPU_EVENTS;
+static const unsigned long KILN_KVM_SET_VCPU_EVENTS = KVM_SET_VCPU_EVENTS;
+static const unsigned long KILN_KVM_GET_CPUID2 = KVM_GET_CPUID2;
+static const unsigned long KILN_KVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+static const unsigned long KILN_KVM_SET_TSC_KHZ = KVM_SET_TSC_KHZ;
+static const unsigned long KILN_KVM_KVMCLOCK_CTRL = KVM_KVMCLOCK_CTRL;
+static const unsigned long KILN_KVM_GET_IRQCHIP = KVM_GET_IRQCHIP;
+static const unsigned long KILN_KVM_SET_IRQCHIP = KVM_SET_IRQCHIP;
+static const unsigned long KILN_KVM_GET_PIT2 = KVM_GET_PIT2;
+static const unsigned long KILN_KVM_SET_PIT2 = KVM_SET_PIT2;
+static const unsigned long KILN_KVM_GET_CLOCK = KVM_GET_CLOCK;
+static const unsigned long KILN_KVM_SET_CLOCK = KVM_SET_CLOCK;
+static const unsigned long KILN_KVM_GET_DIRTY_LOG = KVM_GET_DIRTY_LOG;
+static const uint32_t KILN_KVM_MEM_LOG_DIRTY_PAGES = KVM_MEM_LOG_DIRTY_PAGES;
+static const int32_t KILN_KVM_CAP_XSAVE = KVM_CAP_XSAVE;
+static const int32_t KILN_KVM_CAP_XSAVE2 = KVM_CAP_XSAVE2;
+static const int32_t KILN_KVM_CAP_XCRS = KVM_CAP_XCRS;
+static const int32_t KILN_KVM_CAP_DEBUGREGS = KVM_CAP_DEBUGREGS;
+static const int32_t KILN_KVM_CAP_VCPU_EVENTS = KVM_CAP_VCPU_EVENTS;
+static const int32_t KILN_KVM_CAP_ADJUST_CLOCK = KVM_CAP_ADJUST_CLOCK;
+static const int32_t KILN_KVM_CAP_KVMCLOCK_CTRL = KVM_CAP_KVMCLOCK_CTRL;
+static const int32_t KILN_KVM_CAP_GET_TSC_KHZ = KVM_CAP_GET_TSC_KHZ;
+static const int32_t KILN_KVM_CAP_TSC_CONTROL = KVM_CAP_TSC_CONTROL;
+static const uint32_t KILN_KVM_CLOCK_TSC_STABLE = KVM_CLOCK_TSC_STABLE;
+static const uint32_t KILN_KVM_CLOCK_REALTIME = KVM_CLOCK_REALTIME;
+static const uint32_t KILN_KVM_CLOCK_HOST_TSC = KVM_CLOCK_HOST_TSC;
+// sizeof(struct kvm_xsave) without its flexible tail: what KVM_GET_XSAVE writes.
+static const uint32_t KILN_KVM_XSAVE_LEGACY_SIZE = sizeof(((struct kvm_xsave *)0)->region);
+
+// KVM_GET_DIRTY_LOG takes the bitmap pointer in an anonymous union: set it here.
+int kiln_get_dirty_log(int vm, uint32_t slot, uint64_t *bitmap);
+
 // kvm_cpuid2 and kvm_msrs end in flexible arrays, which Swift does not import; these helpers
 // allocate them with room for `count` entries and hand out the entry array.
 struct kvm_cpuid2 *kiln_cpuid_alloc(uint32_t count);
