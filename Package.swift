@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Devices", dependencies: ["GuestMemory", "CKiln", "CURing"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
-        .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp"],
+        .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp", "Snapshot"],
                 swiftSettings: strict),
         // Firecracker-compatible configuration (config file now, the HTTP API next).
         // The HTTP side: NIOHTTP1 on one event-loop thread, forwarding each request to the VMM thread.

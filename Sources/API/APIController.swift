@@ -233,15 +233,7 @@ public final class APIController {
             logger.info("snapshot (\(request.kind.rawValue)) written: \(request.snapshotPath), memory \(request.memoryFilePath)")
             return .noContent
         case ("PUT", "snapshot", 2) where parts[1] == "load":
-            let request = try decode(SnapshotLoadParams.self, request.body).request
-            guard vm == nil else { throw ConfigurationError("snapshot/load is valid only on a fresh kiln: the VM is already running") }
-            guard resources.bootSource == nil && resources.drives.isEmpty && resources.networkInterfaces.isEmpty
-                    && resources.vsock == nil && resources.entropy == nil else {
-                throw ConfigurationError("snapshot/load is valid only before the VM is configured (the snapshot brings its own configuration)")
-            }
-            guard let restore else { throw ConfigurationError("snapshot/load is not available in this kiln") }
-            do { vm = try restore(request) } catch { throw ConfigurationError("snapshot/load failed: \(error)") }
-            logger.info("VM restored from \(request.snapshotPath)\(request.resume ? " and resumed" : " (paused)")")
+            try load(try decode(SnapshotLoadParams.self, request.body).request)
             return .noContent
         default:
             let known = ["", "version", "machine-config", "boot-source", "drives", "network-interfaces", "vsock",
@@ -265,6 +257,25 @@ public final class APIController {
             do { try metricsSink.flush(vm: vm) } catch { throw ConfigurationError("FlushMetrics failed: \(error)") }
         }
         return .noContent
+    }
+
+    /// `PUT /snapshot/load`, or kiln's `--restore`: nil, or the fault message of a refusal.
+    public func handle(loadRequest request: SnapshotLoadRequest) -> String? {
+        do {
+            try load(request)
+            return nil
+        } catch { return error.description }
+    }
+
+    private func load(_ request: SnapshotLoadRequest) throws(ConfigurationError) {
+        guard vm == nil else { throw ConfigurationError("snapshot/load is valid only on a fresh kiln: the VM is already running") }
+        guard resources.bootSource == nil && resources.drives.isEmpty && resources.networkInterfaces.isEmpty
+                && resources.vsock == nil && resources.entropy == nil else {
+            throw ConfigurationError("snapshot/load is valid only before the VM is configured (the snapshot brings its own configuration)")
+        }
+        guard let restore else { throw ConfigurationError("snapshot/load is not available in this kiln") }
+        do { vm = try restore(request) } catch { throw ConfigurationError("snapshot/load failed: \(error)") }
+        logger.info("VM restored from \(request.snapshotPath)\(request.resume ? " and resumed" : " (paused)")")
     }
 
     private func instanceStart() throws(ConfigurationError) {

@@ -39,6 +39,25 @@ public enum KVMRequest {
     /// `KVM_GET_SREGS = _IOR(KVMIO, 0x83, struct kvm_sregs)`, 312 bytes → 0x8138AE83: a vCPU
     /// that shut down (triple fault) reports its control registers and descriptor tables (vCPU).
     public static let getSpecialRegisters = IoctlRequest.ior(kvmio, 0x83, size: 312)
+    /// The GET ioctls a snapshot reads a paused VM with, from the VMM thread (vCPU and VM
+    /// descriptors); each only copies state out. Numbers from <linux/kvm.h> on x86_64.
+    public static let snapshotReads: [UInt64] = [
+        getRegisters, getSpecialRegisters, getMPState,
+        IoctlRequest.ior(kvmio, 0x8c, size: 416),    // KVM_GET_FPU          0x81A0AE8C
+        IoctlRequest.ior(kvmio, 0xa4, size: 4096),   // KVM_GET_XSAVE        0x9000AEA4
+        IoctlRequest.ior(kvmio, 0xcf, size: 4096),   // KVM_GET_XSAVE2       0x9000AECF
+        IoctlRequest.ior(kvmio, 0xa6, size: 392),    // KVM_GET_XCRS         0x8188AEA6
+        IoctlRequest.ior(kvmio, 0xa1, size: 128),    // KVM_GET_DEBUGREGS    0x8080AEA1
+        IoctlRequest.ior(kvmio, 0x9f, size: 64),     // KVM_GET_VCPU_EVENTS  0x8040AE9F
+        IoctlRequest.ior(kvmio, 0x8e, size: 1024),   // KVM_GET_LAPIC        0x8400AE8E
+        IoctlRequest.iowr(kvmio, 0x88, size: 8),     // KVM_GET_MSRS         0xC008AE88
+        IoctlRequest.iowr(kvmio, 0x91, size: 8),     // KVM_GET_CPUID2       0xC008AE91
+        IoctlRequest.io(kvmio, 0xa3),                // KVM_GET_TSC_KHZ      0xAEA3
+        IoctlRequest.iowr(kvmio, 0x62, size: 520),   // KVM_GET_IRQCHIP      0xC208AE62
+        IoctlRequest.ior(kvmio, 0x9f, size: 112),    // KVM_GET_PIT2         0x8070AE9F
+        IoctlRequest.ior(kvmio, 0x7c, size: 48),     // KVM_GET_CLOCK        0x8030AE7C
+        IoctlRequest.iow(kvmio, 0x42, size: 16),     // KVM_GET_DIRTY_LOG    0x4010AE42
+    ]
     /// `KVM_CREATE_VM = _IO(KVMIO, 0x01)` = 0xAE01. In no filter: the probe uses it as the
     /// forbidden KVM ioctl.
     public static let createVM = IoctlRequest.io(kvmio, 0x01)

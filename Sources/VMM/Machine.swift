@@ -26,11 +26,15 @@ public final class Machine: @unchecked Sendable {
     private let coreDump: GuestCoreDump?
     /// The VM generation ID (with ACPI): renewed and announced when a snapshot is restored.
     let generation: VMGeneration?
+    let snapshotSupport: SnapshotSupport
+    /// Set on a restored machine: the guest is told its generation changed once it runs.
+    var announcesNewGeneration = false
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
          inventory: DeviceInventory, keepAlive: [AnyObject], generation: VMGeneration? = nil,
-         coreDump: GuestCoreDump? = nil) {
+         snapshotSupport: SnapshotSupport, coreDump: GuestCoreDump? = nil) {
+        self.snapshotSupport = snapshotSupport
         self.coreDump = coreDump
         self.generation = generation
         self.i8042 = i8042
@@ -110,7 +114,7 @@ public final class Machine: @unchecked Sendable {
 
     /// Starts one thread per vCPU and the device thread, then confines the calling (VMM) thread.
     /// Nothing may spawn threads from the calling thread after this.
-    public func start() throws(VMMError) {
+    public func start(paused: Bool = false) throws(VMMError) {
         VcpuKickSignal.install()
         let gate = pauseGate
         stop.onStop { gate.wakeAll() }
@@ -165,7 +169,21 @@ public final class Machine: @unchecked Sendable {
         }
         // Last: threads spawned after this would inherit the control filter on top of their own.
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
-        pauseGate.resume()
+        if paused {
+            // The vCPUs stay parked where start() held them: a restored VM waits for resume.
+            isPaused = true
+        } else {
+            pauseGate.resume()
+            announceGenerationIfRestored()
+        }
+    }
+
+    /// A restored guest learns it is a new generation once its vCPUs run (the GED interrupt
+    /// wakes its vmgenid driver, which reseeds the kernel's random number generator).
+    private func announceGenerationIfRestored() {
+        guard announcesNewGeneration else { return }
+        announcesNewGeneration = false
+        generation?.notifyGuest()
     }
 
     /// Supervises the VM until it stops, then joins its threads and returns how it ended.
@@ -205,6 +223,7 @@ public final class Machine: @unchecked Sendable {
         guard isPaused else { return }
         isPaused = false
         pauseGate.resume()
+        announceGenerationIfRestored()
     }
 
     /// Firecracker's SendCtrlAltDel: the scan codes go to the i8042, whose IRQ 1 the guest's

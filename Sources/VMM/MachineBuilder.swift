@@ -40,18 +40,7 @@ enum MachineBuilder {
         // KVM_CREATE_PIT2 starts a kernel worker thread and takes 0.1-4 ms here, mostly waiting:
         // it runs beside the rest of the set-up and is joined before any vCPU runs.
         let pitCreation: ParallelStep<KVMError>
-        do {
-            vm = try kvm.createVM()
-            // Memory slots go in before the irqchip: once it exists, every slot change waits
-            // for an SRCU grace period (measured here: 5-8 ms per slot after, 0.1 ms before).
-            for (slot, region) in memory.regions.enumerated() {
-                try vm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: region.start.rawValue,
-                                           size: region.size, hostAddress: region.host)
-            }
-            try vm.setTSSAddress(Layout.kvmTSS)
-            try vm.setIdentityMapAddress(Layout.kvmIdentityMap)
-            try vm.createIRQChip()
-        } catch { throw .kvm(error) }
+        vm = try createVM(kvm, memory: memory, logDirtyPages: false)
         pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
         // A build that fails from here on must not leave kiln_pit running (unconfined) behind it.
         var pitJoined = false
@@ -84,35 +73,10 @@ enum MachineBuilder {
         }
 
         let stop = StopCoordinator()
-        let serialLine = try IRQFDLine(vm: vm, gsi: ACPILayout.serialGSI)
-        let output = try SerialSink.open(config.serialOutputPath, limit: config.serialOutputLimit)
-        let console = try ConsoleInput(seccomp: config.seccomp)
-        let serial = Serial16550(interrupt: serialLine, output: output,
-                                 onReceiveSpace: { console.receiveSpaceAvailable() })
-        let keyboardLine = try IRQFDLine(vm: vm, gsi: keyboardGSI)
-        let i8042 = I8042(keyboardInterrupt: keyboardLine, onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
-        let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
-        let sleepControl = ACPISleepControl(onPowerOff: { stop.requestStop(.poweredOff(reason: "ACPI S5")) })
-        let pvpanic = PvPanic(onPanic: { events in
-            stop.requestStop(.guestCrashed(reason: "kernel panic reported through pvpanic, events 0x\(String(events, radix: 16))"))
-        })
-
+        let legacy = try legacyDevices(config, vm: vm, stop: stop)
         var inventory = DeviceInventory()
         for entry in virtio.entries { try inventory.add(entry) }
-        let legacy: [(DeviceID, DeviceKind, DeviceWindow, IRQFDLine?)] = [
-            (.legacy("serial"), .serial(serial),
-             DeviceWindow(space: .portIO, base: UInt64(ACPILayout.serialPort), length: Serial16550.registerCount), serialLine),
-            (.legacy("i8042"), .i8042(i8042), DeviceWindow(space: .portIO, base: i8042Port, length: I8042.windowLength), keyboardLine),
-            (.legacy("acpi-sleep"), .sleepControl(sleepControl),
-             DeviceWindow(space: .portIO, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize), nil),
-            (.legacy("pvpanic"), .pvpanic(pvpanic),
-             DeviceWindow(space: .portIO, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize), nil),
-            (.legacy("boot-timer"), .bootTimer(bootTimer),
-             DeviceWindow(space: .mmio, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize), nil),
-        ]
-        for (id, kind, window, interrupt) in legacy {
-            try inventory.add(DeviceEntry(id: id, kind: kind, window: window, interrupt: interrupt, virtio: nil))
-        }
+        for entry in legacy.entries { try inventory.add(entry) }
         var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
@@ -143,9 +107,68 @@ enum MachineBuilder {
 
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: serial, console: console, loop: loop, stop: stop, i8042: i8042, inventory: inventory,
-                       keepAlive: [kvm, kernelImage], generation: generation,
+                       serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
+                       inventory: inventory, keepAlive: [kvm, kernelImage], generation: generation,
+                       snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), msrCandidates: SnapshotMSRs.candidates(hostIndexList: hostMSRs)),
                        coreDump: coreDump)
+    }
+
+    /// A VM with `memory` in its slots, the TSS and identity map placed and the in-kernel
+    /// irqchip made (the PIT is the caller's: it takes a worker thread).
+    static func createVM(_ kvm: Kvm, memory: GuestMemory, logDirtyPages: Bool) throws(VMMError) -> VirtualMachine {
+        do {
+            let vm = try kvm.createVM()
+            // Memory slots go in before the irqchip: once it exists, every slot change waits
+            // for an SRCU grace period (measured here: 5-8 ms per slot after, 0.1 ms before).
+            for (slot, region) in memory.regions.enumerated() {
+                try vm.setUserMemoryRegion(slot: UInt32(slot), guestAddress: region.start.rawValue,
+                                           size: region.size, hostAddress: region.host, logDirtyPages: logDirtyPages)
+            }
+            try vm.setTSSAddress(Layout.kvmTSS)
+            try vm.setIdentityMapAddress(Layout.kvmIdentityMap)
+            try vm.createIRQChip()
+            return vm
+        } catch { throw .kvm(error) }
+    }
+
+    struct LegacyDevices {
+        let serial: Serial16550
+        let console: ConsoleInput
+        let i8042: I8042
+        let entries: [DeviceEntry]
+    }
+
+    /// The serial port (and the console that feeds it), i8042, ACPI sleep control, pvpanic and
+    /// the boot timer, wired to `stop`, with their windows.
+    static func legacyDevices(_ config: VMConfig, vm: VirtualMachine, stop: StopCoordinator) throws(VMMError) -> LegacyDevices {
+        let serialLine = try IRQFDLine(vm: vm, gsi: ACPILayout.serialGSI)
+        let output = try SerialSink.open(config.serialOutputPath, limit: config.serialOutputLimit)
+        let console = try ConsoleInput(seccomp: config.seccomp)
+        let serial = Serial16550(interrupt: serialLine, output: output,
+                                 onReceiveSpace: { console.receiveSpaceAvailable() })
+        let keyboardLine = try IRQFDLine(vm: vm, gsi: keyboardGSI)
+        let i8042 = I8042(keyboardInterrupt: keyboardLine, onReset: { stop.requestStop(.reset(reason: "i8042 reset")) })
+        let bootTimer = BootTimer(onBootComplete: { BootClock.reportBootComplete() })
+        let sleepControl = ACPISleepControl(onPowerOff: { stop.requestStop(.poweredOff(reason: "ACPI S5")) })
+        let pvpanic = PvPanic(onPanic: { events in
+            stop.requestStop(.guestCrashed(reason: "kernel panic reported through pvpanic, events 0x\(String(events, radix: 16))"))
+        })
+
+        let legacy: [(DeviceID, DeviceKind, DeviceWindow, IRQFDLine?)] = [
+            (.legacy("serial"), .serial(serial),
+             DeviceWindow(space: .portIO, base: UInt64(ACPILayout.serialPort), length: Serial16550.registerCount), serialLine),
+            (.legacy("i8042"), .i8042(i8042), DeviceWindow(space: .portIO, base: i8042Port, length: I8042.windowLength), keyboardLine),
+            (.legacy("acpi-sleep"), .sleepControl(sleepControl),
+             DeviceWindow(space: .portIO, base: ACPILayout.sleepControlPort, length: ACPILayout.sleepControlSize), nil),
+            (.legacy("pvpanic"), .pvpanic(pvpanic),
+             DeviceWindow(space: .portIO, base: ACPILayout.pvpanicPort, length: ACPILayout.pvpanicSize), nil),
+            (.legacy("boot-timer"), .bootTimer(bootTimer),
+             DeviceWindow(space: .mmio, base: Layout.bootMarker.rawValue, length: Layout.bootMarkerSize), nil),
+        ]
+        let entries = legacy.map { id, kind, window, interrupt in
+            DeviceEntry(id: id, kind: kind, window: window, interrupt: interrupt, virtio: nil)
+        }
+        return LegacyDevices(serial: serial, console: console, i8042: i8042, entries: entries)
     }
 
     /// The virtio devices `config` asks for, with their ids, in bus order: drives first, then

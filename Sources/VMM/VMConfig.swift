@@ -68,7 +68,8 @@ public struct VMConfig: Sendable {
     /// The id drive `index` is known by: its `drive_id`, or its place for a command-line drive.
     func driveID(_ index: Int) -> String { drives[index].id ?? "drive\(index)" }
 
-    public func validate(maxVcpus: Int, hostMemoryMiB: Int) throws(VMMError) {
+    /// `requireKernel`: false for a restore, whose kernel is in the snapshot's memory already.
+    public func validate(maxVcpus: Int, hostMemoryMiB: Int, requireKernel: Bool = true) throws(VMMError) {
         guard vcpuCount >= 1 else { throw .invalidConfiguration("vCPU count must be at least 1 (got \(vcpuCount))") }
         guard vcpuCount <= maxVcpus else {
             throw .invalidConfiguration("vCPU count \(vcpuCount) exceeds the maximum of \(maxVcpus) on this host")
@@ -80,8 +81,10 @@ public struct VMConfig: Sendable {
             throw .invalidConfiguration("memory of \(memoryMiB) MiB exceeds the host's \(hostMemoryMiB) MiB")
         }
         guard !commandLine.utf8.contains(0) else { throw .invalidConfiguration("kernel command line contains a NUL byte") }
-        try Self.requireReadableFile(kernelPath, role: "kernel")
-        if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
+        if requireKernel {
+            try Self.requireReadableFile(kernelPath, role: "kernel")
+            if let initrdPath { try Self.requireReadableFile(initrdPath, role: "initrd") }
+        }
         for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
         try NetConfig.validate(networkInterfaces)
         try vsock?.validate()

@@ -1,5 +1,6 @@
 import KVM
 import GuestMemory
+import Snapshot
 
 /// Why building or running a VM failed; each case renders as one line naming the problem.
 public enum VMMError: Error, CustomStringConvertible {
@@ -13,6 +14,8 @@ public enum VMMError: Error, CustomStringConvertible {
     case invalidState(String)
     /// Saved device state does not fit this machine (a snapshot load refuses it).
     case deviceSnapshot(DeviceSnapshotError)
+    /// A snapshot's state or memory file could not be written, read or used.
+    case snapshot(SnapshotError)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum VMMError: Error, CustomStringConvertible {
         case let .thread(operation, errno): "\(operation) failed: \(errnoName(errno))"
         case let .invalidState(why): why
         case let .deviceSnapshot(error): "snapshot devices: \(error)"
+        case let .snapshot(error): error.description
         }
     }
 }

@@ -20,6 +20,8 @@ final class VcpuRunner: @unchecked Sendable {
     private(set) var unhandledPortAccesses: UInt64 = 0
     private(set) var unhandledMMIOAccesses: UInt64 = 0
     private(set) var exitCount: UInt64 = 0
+    /// The last exit was I/O or MMIO, which KVM completes on the next KVM_RUN.
+    private var exitPending = false
 
     init(vcpu: Vcpu, portBus: Bus, mmioBus: Bus, stop: StopCoordinator, haltDetector: HaltDetector,
          pauseGate: PauseGate) {
@@ -41,6 +43,16 @@ final class VcpuRunner: @unchecked Sendable {
                 break
             }
             if pauseGate.isPauseRequested {
+                // KVM finishes an I/O or MMIO exit (the value an IN reads, RIP past the
+                // instruction) only on the next KVM_RUN: do that now, without entering the
+                // guest, so the state a snapshot reads while parked is complete.
+                if exitPending {
+                    exitPending = false
+                    do { try vcpu.completePendingExit() } catch {
+                        finish(.failed("vCPU \(vcpu.id): \(error)"))
+                        break
+                    }
+                }
                 pauseGate.park(unlessStopping: { stop.isStopping })
                 continue
             }
@@ -52,6 +64,10 @@ final class VcpuRunner: @unchecked Sendable {
                 break
             }
             exitCount &+= 1
+            switch exit {
+            case .ioOut, .ioIn, .mmioWrite, .mmioRead: exitPending = true
+            default: exitPending = false
+            }
             if let outcome = handle(exit) { finish(outcome) }
         }
         guard case let .exited(outcome) = state else { return .stopped }

@@ -29,8 +29,17 @@ struct Kiln: ParsableCommand {
     @Option(help: ArgumentHelp("Start the VM described by this Firecracker-format JSON file.", valueName: "path"))
     var configFile: String?
 
-    @Flag(help: "Run without the API server (only with --config-file).")
+    @Flag(help: "Run without the API server (only with --config-file or --restore).")
     var noAPI = false
+
+    @Option(help: ArgumentHelp("Restore the VM from this snapshot state file (PUT /snapshot/create wrote it) instead of booting; needs --restore-memory.", valueName: "path"))
+    var restore: String?
+
+    @Option(help: ArgumentHelp("The snapshot's memory file, mapped copy-on-write (clones of one file share its pages).", valueName: "path"))
+    var restoreMemory: String?
+
+    @Flag(help: "Resume the restored VM at once (without it the VM waits, paused, for PATCH /vm {\"state\": \"Resumed\"}).")
+    var resume = false
 
     @Option(help: ArgumentHelp("Instance id reported by GET /.", valueName: "id"))
     var id: String = "anonymous-instance"
@@ -68,8 +77,12 @@ struct Kiln: ParsableCommand {
     func run() throws {
         LogSink.bootstrap()
         if noAPI && apiSock != nil { fail("--no-api and --api-sock exclude each other") }
-        if noAPI && configFile == nil { fail("--no-api needs --config-file") }
-        guard configFile != nil || apiSock != nil else { throw CleanExit.helpRequest(self) }
+        if noAPI && configFile == nil && restore == nil { fail("--no-api needs --config-file or --restore") }
+        if restore != nil && configFile != nil { fail("--restore and --config-file exclude each other") }
+        if (restore == nil) != (restoreMemory == nil) { fail("--restore and --restore-memory go together") }
+        if resume && restore == nil { fail("--resume needs --restore") }
+        if restore != nil && apiSock == nil && !resume { fail("--restore without --api-sock needs --resume (nothing could resume the VM)") }
+        guard configFile != nil || apiSock != nil || restore != nil else { throw CleanExit.helpRequest(self) }
         guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
         // Before any thread or filter: a console reader that went away, or RLIMIT_FSIZE on the
         // console file, must only drop output (as in `kiln boot`).
@@ -84,13 +97,19 @@ struct Kiln: ParsableCommand {
             }
         }
         var machine: Machine?
-        let controller = APIController(resources: resources, instanceID: id, seccomp: !noSeccompFilters) {
+        let seccomp = !noSeccompFilters
+        let controller = APIController(resources: resources, instanceID: id, seccomp: seccomp, start: {
             (config: VMConfig) throws(VMMError) -> any RunningVM in
             let built = try Machine.build(config)
             try built.start()
             machine = built
             return built
-        }
+        }, restore: { (request: SnapshotLoadRequest) throws(VMMError) -> any RunningVM in
+            let restored = try Machine.restore(request, seccomp: seccomp)
+            try restored.start(paused: !request.resume)
+            machine = restored
+            return restored
+        })
 
         let channel: RequestChannel?
         if let apiSock {
@@ -111,6 +130,10 @@ struct Kiln: ParsableCommand {
             } catch {
                 fail("\(configFile!): \(error)")
             }
+        } else if let restore, let restoreMemory {
+            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume)
+            let response = controller.handle(loadRequest: request)
+            if let fault = response { fail("--restore \(restore): \(fault)") }
         } else if let channel {
             while machine == nil { channel.serve(waitingUpTo: -1, controller.handle) }
         }

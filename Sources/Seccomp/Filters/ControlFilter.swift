@@ -21,6 +21,18 @@ extension SyscallRule {
         allow("openat", .argument(2, masked: LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oPath | LinuxABI.oTmpfile
                                       | LinuxABI.oCloexec, isOneOf: [LinuxABI.oCloexec]),
               because: "PATCH /drives opens the drive's new backing file"),
+        // PUT /snapshot/create: the state and memory files are new files written beside their
+        // destination (write-only, created or truncated, close-on-exec) and renamed into place.
+        allow("openat", .argument(2, masked: LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oPath | LinuxABI.oTmpfile
+                                      | LinuxABI.oCloexec | LinuxABI.oAccessMode,
+                                  isOneOf: [LinuxABI.oWronly | LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oCloexec]),
+              because: "PUT /snapshot/create writes the state and memory files"),
+        allow("ioctl", .argument(1, isOneOf: KVMRequest.snapshotReads),
+              because: "PUT /snapshot/create reads the paused vCPUs' and the VM's state (GET ioctls only)"),
+        allow("pwrite64", because: "PUT /snapshot/create writes guest memory and the state file"),
+        allow("ftruncate", because: "PUT /snapshot/create sizes the memory file (sparse)"),
+        allow("fsync", because: "PUT /snapshot/create makes the state file durable before renaming it"),
+        allow("rename", because: "PUT /snapshot/create renames the complete files into place"),
         allow("fstat", because: "PATCH /drives checks the new backing file is a regular file or block device"),
         allow("newfstatat", .argument(3, hasAll: LinuxABI.atEmptyPath),
               because: "glibc's fstat is fstatat(fd, \"\", AT_EMPTY_PATH)"),
