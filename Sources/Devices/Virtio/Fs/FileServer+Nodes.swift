@@ -13,8 +13,14 @@ extension FileServer {
         // Room first: a lookup the guest never hears of could never be forgotten.
         try out.reserve(FuseLayout.entryOutSize)
         let parent = try nodes.node(request.nodeID)
-        let (id, status) = try lookUp(name, in: parent.fd, parent: request.nodeID)
-        try out.appendEntry(node: id, status: status, timeout: timeout)
+        do throws(FuseErrno) {
+            let (id, status) = try lookUp(name, in: parent.fd, parent: request.nodeID)
+            try out.appendEntry(node: id, status: status, timeout: timeout)
+        } catch where error == .noEntry && timeout > 0 {
+            // A missing name is answered as node 0 with an entry timeout, so the guest caches
+            // the miss (a negative dentry) instead of asking again on every path search.
+            try out.appendNegativeEntry(timeout: timeout)
+        }
     }
 
     /// Resolves `name` (a checked component, NUL-terminated in memory right after its bytes)

@@ -46,6 +46,14 @@ extension FuseReply {
         try appendAttributes(status)
     }
 
+    /// fuse_entry_out for a name that does not exist: node 0, cached for `timeout`.
+    mutating func appendNegativeEntry(timeout: UInt64) throws(FuseErrno) {
+        try reserve(FuseLayout.entryOutSize)
+        try appendZeros(16)
+        try append(timeout)
+        try appendZeros(FuseLayout.entryOutSize - 24)
+    }
+
     /// fuse_attr_out.
     mutating func appendAttributeReply(_ status: stat, timeout: UInt64) throws(FuseErrno) {
         try reserve(FuseLayout.attrOutSize)

@@ -30,12 +30,14 @@ enum HostFiles {
     }
 
     private static func openat2(_ directory: Int32, _ name: UnsafePointer<CChar>, flags: Int32) throws(FuseErrno) -> Int32 {
-        while true {
+        // EAGAIN: a rename on the host raced the kernel's RESOLVE_BENEATH check and it asks
+        // for a retry. Bounded, so a host renaming in a loop cannot pin the device thread.
+        for _ in 0..<8 {
             let fd = kiln_fs_openat2(directory, name, UInt64(UInt32(bitPattern: flags)), 0, confined)
             if fd >= 0 { return fd }
-            // EAGAIN: a rename raced the RESOLVE_BENEATH check; the kernel asks for a retry.
             if errno != EINTR && errno != EAGAIN { throw .last }
         }
+        throw FuseErrno(EAGAIN)
     }
 
     /// The inode behind any descriptor, O_PATH included (never follows: it is the entry).

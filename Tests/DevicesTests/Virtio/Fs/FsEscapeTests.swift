@@ -15,6 +15,7 @@ import Glibc
         tree.fifo("shared/fifo")
         // /dev/vda's numbers on this kind of host (253:0); any char device would do.
         let hasDevice = getuid() == 0 && tree.characterDevice("shared/disk", major: 253, minor: 0)
+            && tree.characterDevice("shared/vda", major: 253, minor: 0, block: true)
         let guest = try FsGuest(tree: tree)
         guest.initialize()
         let fifo = guest.lookup("fifo")
@@ -31,6 +32,10 @@ import Glibc
             #expect(disk.attribute(.mode) & UInt64(S_IFMT) == UInt64(S_IFCHR))
             #expect(disk.attribute(.rdev) == UInt64(253 << 8))  // new_encode_dev(253:0)
             #expect(guest.open(disk.nodeID).error == -EACCES)
+            let vda = guest.lookup("vda")
+            #expect(vda.attribute(.mode) & UInt64(S_IFMT) == UInt64(S_IFBLK))
+            #expect(guest.open(vda.nodeID).error == -EACCES)
+            #expect(guest.open(vda.nodeID, directory: true).error == -ENOTDIR)
             #expect(guest.send(FuseMessage.request(.getxattr, node: disk.nodeID,
                                                    arguments: FuseMessage.xattrArguments(size: 64, name: "user.x"))).error == -ENODATA)
         }

@@ -44,6 +44,20 @@ import Glibc
         #expect(guest.device.usage.handles == 0)
     }
 
+    @Test func missingNamesAreCachedAsNegativeEntries() throws {
+        let tree = SharedTree()
+        let guest = try FsGuest(tree: tree)
+        guest.initialize()
+        let missing = guest.lookup("missing")
+        #expect(missing.error == 0 && missing.used == 16 + 128)
+        #expect(missing.nodeID == 0 && missing.payloadU64(16) == 1)  // entry_valid
+        #expect(guest.device.usage.nodes == 1)
+        // Without caching the miss is a plain ENOENT.
+        let uncached = try FsGuest(tree: tree, limits: FileServerLimits(cacheTimeoutSeconds: 0))
+        uncached.initialize()
+        #expect(uncached.lookup("missing").error == -ENOENT)
+    }
+
     @Test func requestSpreadOverDescriptors() throws {
         let tree = SharedTree()
         tree.file("shared/a-rather-long-file-name", "x")

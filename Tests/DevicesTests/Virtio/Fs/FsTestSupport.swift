@@ -48,11 +48,11 @@ final class SharedTree {
     }
     func fifo(_ path: String) { precondition(mkfifo(base + "/" + path, 0o644) == 0, "mkfifo \(path)") }
     /// A character device node (root only): `mknod c major minor`.
-    func characterDevice(_ path: String, major: UInt32, minor: UInt32) -> Bool {
+    func characterDevice(_ path: String, major: UInt32, minor: UInt32, block: Bool = false) -> Bool {
         // glibc's dev_t layout (gnu_dev_makedev, a macro Swift does not see).
         let device = UInt64(minor & 0xFF) | UInt64(major & 0xFFF) << 8 | UInt64(minor & ~0xFF) << 12
             | UInt64(major & ~0xFFF) << 32
-        return mknod(base + "/" + path, mode_t(S_IFCHR) | 0o666, dev_t(device)) == 0
+        return mknod(base + "/" + path, mode_t(block ? S_IFBLK : S_IFCHR) | 0o666, dev_t(device)) == 0
     }
     func rename(_ from: String, _ to: String) {
         precondition(Glibc.rename(base + "/" + from, base + "/" + to) == 0, "rename \(from)")
