@@ -43,6 +43,12 @@ extension FileServer {
         let size = Int(try request.argument(UInt32.self, at: 16))
         let fd = try handles.descriptor(fh, kind: .file).fd
         guard size <= limits.maxReadSize, offset <= UInt64(Int64.max - Int64(size)) else { throw .invalid }
+        try out.reserve(size, or: .invalid)
+        if let payload = directPayload, out.length == FuseLayout.outHeaderSize {
+            // Straight into the guest's buffers: the data is the whole payload.
+            out.commitDirect(try HostFiles.read(fd, into: payload, limit: size, at: Int64(offset)))
+            return
+        }
         let buffer = try out.tail(size, or: .invalid)
         out.commit(try HostFiles.read(fd, into: buffer, at: Int64(offset)))
     }

@@ -23,6 +23,8 @@ public final class FileServer {
     /// linux_dirent64 records from the host, for READDIR(PLUS); allocated once.
     let directoryBuffer: UnsafeMutableRawBufferPointer
     public private(set) var counters = FileServerCounters()
+    /// The guest's buffers past the reply header, during one `handle` call (see there).
+    var directPayload: UnsafeMutableBufferPointer<iovec>?
 
     static let directoryBufferSize = 32 * 1024
 
@@ -60,10 +62,14 @@ public final class FileServer {
 
     /// Answers one request. `request` holds the first bytes of a request of `availableLength`
     /// bytes (the chain's readable part may be longer than the device's copy); the reply goes
-    /// into `reply`, whose size is already the room the guest gave. Returns the reply length,
-    /// 0 when there is none (FORGET, or no room even for an error header).
-    public func handle(request: UnsafeRawBufferPointer, availableLength: Int,
-                       reply: UnsafeMutableRawBufferPointer) -> Int {
+    /// into `reply`, whose size is already the room the guest gave. `payload`, if given, is
+    /// the guest's reply buffers past the reply header (at most `reply.count - 16` bytes):
+    /// READ data goes there directly, with no copy. Returns `.none` when there is no reply
+    /// (FORGET, or no room even for an error header).
+    public func handle(request: UnsafeRawBufferPointer, availableLength: Int, reply: UnsafeMutableRawBufferPointer,
+                       payload: UnsafeMutableBufferPointer<iovec>? = nil) -> FileServerReply {
+        directPayload = payload
+        defer { directPayload = nil }
         counters.requests += 1
         let parsed: FuseRequest
         switch FuseRequest.parse(request, availableLength: availableLength) {
@@ -75,11 +81,11 @@ public final class FileServer {
         }
         guard opcode.expectsReply else {
             if isInitialized { forget(opcode, parsed) }
-            return 0
+            return .none
         }
         guard reply.count >= FuseLayout.outHeaderSize else {
             counters.malformedChains += 1
-            return 0
+            return .none
         }
         var out = FuseReply(buffer: reply)
         do {
@@ -91,9 +97,9 @@ public final class FileServer {
         }
     }
 
-    private func fail(_ error: FuseErrno, unique: UInt64, reply: UnsafeMutableRawBufferPointer) -> Int {
+    private func fail(_ error: FuseErrno, unique: UInt64, reply: UnsafeMutableRawBufferPointer) -> FileServerReply {
         counters.errors += 1
-        guard reply.count >= FuseLayout.outHeaderSize else { return 0 }
+        guard reply.count >= FuseLayout.outHeaderSize else { return .none }
         return FuseReply.error(error, unique: unique, into: reply)
     }
 

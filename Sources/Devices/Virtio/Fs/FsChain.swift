@@ -1,10 +1,14 @@
 import GuestMemory
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One virtio-fs request chain in and its reply out, through buffers allocated once.
 ///
 /// The request is copied before the server looks at it (so the guest cannot change a name
 /// after it was checked); the reply is built in the device's buffer and copied out, never
-/// written to guest memory beyond the chain's writable descriptors.
+/// written to guest memory beyond the chain's writable descriptors. READ data alone goes
+/// straight from the host file into those descriptors (preadv on `payload`), uncopied.
 struct FsChain: ~Copyable {
     /// The longest request kept: a name-carrying request needs 40 + 8 + 256 bytes, INIT 104,
     /// a BATCH_FORGET of 500 entries 8 KiB. WRITE and SETXATTR may be longer; they are
@@ -20,6 +24,8 @@ struct FsChain: ~Copyable {
     private var descriptors: [Descriptor]
     private let request: UnsafeMutableRawBufferPointer
     private let reply: UnsafeMutableRawBufferPointer
+    /// The writable descriptors past the reply header, as host iovecs: one per descriptor.
+    private let payload: UnsafeMutableBufferPointer<iovec>
 
     init(server: FileServer, queueSize: UInt16, replyCapacity: Int) {
         self.server = server
@@ -27,11 +33,14 @@ struct FsChain: ~Copyable {
         descriptors.reserveCapacity(Int(queueSize))
         request = .allocate(byteCount: Self.requestCapacity, alignment: 8)
         reply = .allocate(byteCount: replyCapacity, alignment: 8)
+        payload = .allocate(capacity: Int(queueSize))
+        payload.initialize(repeating: iovec())
     }
 
     deinit {
         request.deallocate()
         reply.deallocate()
+        payload.deallocate()
     }
 
     /// Answers one chain; returns its used length (0 for FORGET, or a chain with no room for
@@ -67,14 +76,39 @@ struct FsChain: ~Copyable {
         }
         let writable = descriptors[firstWritable...].reduce(0) { $0 + Int($1.length) }
         let room = UnsafeMutableRawBufferPointer(rebasing: reply[..<min(reply.count, writable)])
-        let length = server.handle(request: UnsafeRawBufferPointer(rebasing: request[..<copied]),
-                                   availableLength: readable, reply: room)
-        return scatter(length, memory: memory)
+        guard let segments = payloadSegments(from: firstWritable, memory: memory) else {
+            server.countMalformedChain()
+            return 0
+        }
+        let answer = server.handle(request: UnsafeRawBufferPointer(rebasing: request[..<copied]),
+                                   availableLength: readable, reply: room, payload: segments)
+        return scatter(answer, memory: memory)
     }
 
-    /// Copies the first `length` reply bytes into the writable descriptors in order; `length`
-    /// never exceeds their total, which the server was given as its room.
-    private func scatter(_ length: Int, memory: GuestMemory) -> UInt32 {
+    /// Host views of the writable buffers after the first `outHeaderSize` bytes (the reply
+    /// header's place); nil if one is not guest RAM. The chain walk checked every buffer;
+    /// `slice` checks again, so no guest address reaches preadv unchecked.
+    private func payloadSegments(from firstWritable: Int, memory: GuestMemory) -> UnsafeMutableBufferPointer<iovec>? {
+        var skip = FuseLayout.outHeaderSize
+        var count = 0
+        for descriptor in descriptors[firstWritable...] {
+            let length = Int(descriptor.length)
+            let skipped = min(skip, length)
+            skip -= skipped
+            guard length > skipped else { continue }
+            guard let start = descriptor.address.adding(UInt64(skipped)),
+                  let buffer = try? memory.slice(at: start, count: length - skipped) else { return nil }
+            payload[count] = iovec(iov_base: buffer.baseAddress, iov_len: buffer.count)
+            count += 1
+        }
+        return UnsafeMutableBufferPointer(rebasing: payload[..<count])
+    }
+
+    /// Copies the buffered part of the reply into the writable descriptors in order (READ data
+    /// is already there, after it); the reply never exceeds their total, which the server was
+    /// given as its room. Returns the used length.
+    private func scatter(_ answer: FileServerReply, memory: GuestMemory) -> UInt32 {
+        let length = answer.buffered
         var written = 0
         for descriptor in descriptors where descriptor.isDeviceWritable && written < length {
             let count = min(Int(descriptor.length), length - written)
@@ -86,6 +120,6 @@ struct FsChain: ~Copyable {
             destination.baseAddress!.copyMemory(from: reply.baseAddress! + written, byteCount: count)
             written += count
         }
-        return UInt32(written)
+        return UInt32(answer.length)
     }
 }

@@ -8,6 +8,8 @@ struct FuseReply {
     private let buffer: UnsafeMutableRawBufferPointer
     /// Bytes written so far, header included.
     private(set) var length = FuseLayout.outHeaderSize
+    /// Payload bytes a host call put straight into the guest's buffers, after `length`.
+    private(set) var directLength = 0
 
     /// `buffer.count` must be at least the header size; the caller checks.
     init(buffer: UnsafeMutableRawBufferPointer) {
@@ -16,7 +18,7 @@ struct FuseReply {
     }
 
     /// Payload bytes still free.
-    var room: Int { buffer.count - length }
+    var room: Int { buffer.count - length - directLength }
 
     /// Fails with `error` unless `count` more payload bytes fit.
     func reserve(_ count: Int, or error: FuseErrno = .range) throws(FuseErrno) {
@@ -24,6 +26,7 @@ struct FuseReply {
     }
 
     mutating func append<T: FixedWidthInteger>(_ value: T) throws(FuseErrno) {
+        precondition(directLength == 0, "direct payload must come last")
         try reserve(MemoryLayout<T>.size)
         buffer.storeBytes(of: value.littleEndian, toByteOffset: length, as: T.self)
         length += MemoryLayout<T>.size
@@ -61,16 +64,24 @@ struct FuseReply {
         length += count
     }
 
-    /// Writes the header for a successful reply; returns the reply's length.
-    func finish(unique: UInt64) -> Int {
-        Self.writeHeader(buffer, length: length, error: 0, unique: unique)
-        return length
+    /// Counts `count` payload bytes written straight into the guest's buffers (READ); nothing
+    /// may be appended after them.
+    mutating func commitDirect(_ count: Int) {
+        precondition(count >= 0 && count <= room)
+        directLength += count
     }
 
-    /// Writes a header-only error reply into `buffer`; returns its length.
-    static func error(_ error: FuseErrno, unique: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+    /// Writes the header for a successful reply; returns the reply's length and how much of
+    /// it is in the buffer (the rest is already in guest memory).
+    func finish(unique: UInt64) -> FileServerReply {
+        Self.writeHeader(buffer, length: length + directLength, error: 0, unique: unique)
+        return FileServerReply(length: length + directLength, buffered: length)
+    }
+
+    /// Writes a header-only error reply into `buffer`.
+    static func error(_ error: FuseErrno, unique: UInt64, into buffer: UnsafeMutableRawBufferPointer) -> FileServerReply {
         writeHeader(buffer, length: FuseLayout.outHeaderSize, error: -error.code, unique: unique)
-        return FuseLayout.outHeaderSize
+        return FileServerReply(length: FuseLayout.outHeaderSize, buffered: FuseLayout.outHeaderSize)
     }
 
     private static func writeHeader(_ buffer: UnsafeMutableRawBufferPointer, length: Int, error: Int32,
@@ -79,4 +90,14 @@ struct FuseReply {
         buffer.storeBytes(of: error.littleEndian, toByteOffset: 4, as: Int32.self)
         buffer.storeBytes(of: unique.littleEndian, toByteOffset: 8, as: UInt64.self)
     }
+}
+
+/// How long a reply is, and how much of it `FileServer.handle` left in the reply buffer for
+/// the caller to copy out: the first `buffered` bytes; the rest (READ data) is already in the
+/// guest's buffers, right after them.
+public struct FileServerReply: Equatable, Sendable {
+    public let length: Int
+    public let buffered: Int
+
+    public static let none = FileServerReply(length: 0, buffered: 0)
 }

@@ -5,7 +5,7 @@ import Glibc
 
 /// The host system calls the file server makes, each turning failure into a `FuseErrno`.
 /// Nothing else in the server touches the host, so this file is the list the device thread's
-/// seccomp role must allow: openat2, close, fstat (newfstatat), readlinkat, pread64, lseek,
+/// seccomp role must allow: openat2, close, fstat (newfstatat), readlinkat, pread64, preadv, lseek,
 /// getdents64, fstatfs, fgetxattr, flistxattr.
 enum HostFiles {
     /// Every resolution stays beneath the descriptor it starts from, follows no symlink (not
@@ -70,6 +70,36 @@ enum HostFiles {
                 if done > 0 { break }
                 throw .last
             }
+        }
+        return done
+    }
+
+    /// Up to `limit` bytes at `offset` straight into `segments` (guest buffers), which are
+    /// trimmed in place to `limit`; fewer only at the end of the file. Bytes already read
+    /// count even if a later call fails.
+    static func read(_ fd: Int32, into segments: UnsafeMutableBufferPointer<iovec>, limit: Int,
+                     at offset: Int64) throws(FuseErrno) -> Int {
+        guard let base = segments.baseAddress else { return 0 }
+        var used = 0, remaining = limit
+        while used < segments.count, remaining > 0 {
+            segments[used].iov_len = min(segments[used].iov_len, remaining)
+            remaining -= segments[used].iov_len
+            used += 1
+        }
+        let trimmed = UnsafeMutableBufferPointer(start: base, count: used)
+        var done = 0
+        var index = VectoredTransfer.advance(trimmed, from: 0, by: 0)
+        while index < used {
+            let count = min(used - index, VectoredTransfer.maxSegmentsPerCall)
+            let result = preadv(fd, base + index, Int32(count), off_t(offset) + off_t(done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                if done > 0 { break }
+                throw .last
+            }
+            if result == 0 { break }
+            done += result
+            index = VectoredTransfer.advance(trimmed, from: index, by: result)
         }
         return done
     }

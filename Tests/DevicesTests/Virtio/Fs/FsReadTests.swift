@@ -44,6 +44,28 @@ import Glibc
         #expect(guest.device.usage.handles == 0)
     }
 
+    /// READ data goes from the host file straight into the guest's buffers (preadv), after a
+    /// header that itself spans descriptors, and never past the bytes asked for.
+    @Test func readGoesStraightIntoScatteredBuffers() throws {
+        let tree = SharedTree()
+        let contents = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 * 13 + 1) }
+        tree.file("shared/data", bytes: contents)
+        let guest = try FsGuest(tree: tree)
+        guest.initialize()
+        let node = guest.node("data")
+        let handle = guest.open(node).payloadU64(0)
+        let answer = guest.read(handle, node: node, offset: 1234, size: 5000, replySize: 16 + 6000, replySplit: 37)
+        #expect(answer.error == 0 && answer.length == 16 + 5000 && answer.used == 16 + 5000)
+        #expect(answer.payload == Array(contents[1234..<6234]))
+        #expect(guest.lastReplyBuffers[(16 + 5000)...].allSatisfy { $0 == 0xAA })
+        // At the end of the file: the buffers past the data keep the driver's fill byte.
+        let tail = guest.read(handle, node: node, offset: 9_990, size: 4096, replySplit: 1000)
+        #expect(tail.payload == Array(contents[9_990...]))
+        #expect(guest.lastReplyBuffers.count == 16 + 4096)
+        #expect(guest.lastReplyBuffers[(16 + 10)...].allSatisfy { $0 == 0xAA })
+        #expect(guest.release(handle, node: node).error == 0)
+    }
+
     @Test func missingNamesAreCachedAsNegativeEntries() throws {
         let tree = SharedTree()
         let guest = try FsGuest(tree: tree)

@@ -129,6 +129,8 @@ final class FsGuest {
     let driver: MockVirtioDriver
     let queues: [MockQueue]
     private var unique: UInt64 = 100
+    /// Every byte of the last reply's writable buffers, beyond the used length too.
+    private(set) var lastReplyBuffers: [UInt8] = []
 
     init(tree: SharedTree, limits: FileServerLimits = FileServerLimits(), requestQueues: Int = 1) throws {
         device = try Fs(tag: "kilnfs", sharedDirectory: tree.root, requestQueues: requestQueues, queueSize: 256,
@@ -164,6 +166,7 @@ final class FsGuest {
         let used = mockQueue.takeUsed()
         precondition(used.count == 1 && used[0].id == UInt32(head), "expected one used chain, got \(used)")
         let bytes = writable.flatMap { driver.bytes(of: $0) }
+        lastReplyBuffers = bytes
         return FuseAnswer(used: used[0].length, bytes: Array(bytes.prefix(Int(used[0].length))))
     }
 
