@@ -9,8 +9,9 @@ struct FuseRequest {
     let nodeID: UInt64
     let arguments: UnsafeRawBufferPointer
 
-    /// The header of `bytes` (the readable part of a chain, `declaredLength` bytes in the
-    /// guest of which `bytes` holds the first ones); nil with an errno when it is malformed.
+    /// The request in `bytes`: the first bytes of a chain's readable part, which holds
+    /// `availableLength` bytes in the guest. Fails with EINVAL when the header is short or its
+    /// lengths disagree with the chain.
     static func parse(_ bytes: UnsafeRawBufferPointer, availableLength: Int) -> Result<FuseRequest, FuseErrno> {
         guard bytes.count >= FuseLayout.inHeaderSize else { return .failure(.invalid) }
         let length = Int(bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self).littleEndian)
