@@ -28,7 +28,9 @@ let package = Package(
         .target(name: "Snapshot", dependencies: ["KVM", "CKiln"], swiftSettings: strict),
         // liburing for virtio-blk's async engine (a static archive too, for the static kiln).
         .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
-        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln", "CURing"], swiftSettings: strict),
+        // openat2 and getdents64 for the virtio-fs server (Devices/Virtio/Fs).
+        .target(name: "CFileServer"),
+        .target(name: "Devices", dependencies: ["GuestMemory", "CKiln", "CURing", "CFileServer"], swiftSettings: strict),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp"),
         .target(name: "Seccomp", dependencies: ["CSeccomp"], swiftSettings: strict),
         .target(name: "VMM", dependencies: ["KVM", "GuestMemory", "X86Boot", "Devices", "CKiln", "Seccomp", "Snapshot"],

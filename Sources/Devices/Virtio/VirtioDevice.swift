@@ -7,6 +7,7 @@ public enum VirtioDeviceType: UInt32, Sendable {
     case console = 3
     case entropy = 4
     case vsock = 19
+    case fileSystem = 26
 }
 
 /// Why a device refused to start at DRIVER_OK; the transport then sets DEVICE_NEEDS_RESET.
