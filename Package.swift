@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "Images", dependencies: ["CLibcrypto"], swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers",
+            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 

@@ -36,6 +36,8 @@ public struct MachineConfiguration: Decodable, Equatable, Sendable {
     public var vcpuCount: Int
     public var memSizeMiB: Int
     public var smt: Bool
+    /// Keep KVM's dirty log (and the VMM's own) so Diff snapshots save only written pages.
+    public var trackDirtyPages = false
 
     public static let `default` = MachineConfiguration(vcpuCount: 1, memSizeMiB: VMConfig.defaultMemoryMiB)
 
@@ -65,16 +67,15 @@ public struct MachineConfiguration: Decodable, Equatable, Sendable {
             result.vcpuCount = try c.decodeIfPresent(Int.self, forKey: .vcpuCount) ?? base.vcpuCount
             result.memSizeMiB = try c.decodeIfPresent(Int.self, forKey: .memSizeMiB) ?? base.memSizeMiB
             result.smt = try c.decodeIfPresent(Bool.self, forKey: .smt) ?? base.smt
+            result.trackDirtyPages = try c.decodeIfPresent(Bool.self, forKey: .trackDirtyPages) ?? base.trackDirtyPages
         } else {
             result = MachineConfiguration(vcpuCount: try c.decode(Int.self, forKey: .vcpuCount),
                                           memSizeMiB: try c.decode(Int.self, forKey: .memSizeMiB),
                                           smt: try c.decodeIfPresent(Bool.self, forKey: .smt) ?? false)
+            result.trackDirtyPages = try c.decodeIfPresent(Bool.self, forKey: .trackDirtyPages) ?? false
         }
         try result.validate()
         // Accepted with their default values only: anything else asks for a feature Kiln lacks.
-        if try c.decodeIfPresent(Bool.self, forKey: .trackDirtyPages) == true {
-            throw ConfigurationError("machine-config: track_dirty_pages=true is not supported yet")
-        }
         if let template = try c.decodeIfPresent(String.self, forKey: .cpuTemplate), template != "None" {
             throw ConfigurationError("machine-config: cpu_template '\(template)' is not supported")
         }
@@ -99,7 +100,7 @@ public struct MachineConfiguration: Decodable, Equatable, Sendable {
 
     var json: JSONValue {
         .object([("vcpu_count", .int(Int64(vcpuCount))), ("mem_size_mib", .int(Int64(memSizeMiB))),
-                 ("smt", .bool(smt)), ("track_dirty_pages", .bool(false))])
+                 ("smt", .bool(smt)), ("track_dirty_pages", .bool(trackDirtyPages))])
     }
 }
 

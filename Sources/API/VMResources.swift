@@ -96,6 +96,7 @@ public struct VMResources: Sendable {
             },
             seccomp: seccomp, vsock: vsock.map { VsockConfig(guestCID: UInt64($0.guestCID), udsPath: $0.udsPath) })
         config.entropyRateLimiter = entropy?.rateLimiter ?? .unlimited
+        config.trackDirtyPages = machineConfig.trackDirtyPages
         return config
     }
 

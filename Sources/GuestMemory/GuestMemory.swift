@@ -10,6 +10,8 @@ import Glibc
 public final class GuestMemory: @unchecked Sendable {
     public let regions: [GuestRegion]
     private let ownsMappings: Bool
+    /// Set by `startDeviceWriteLog` for a VM that takes Diff snapshots.
+    public internal(set) var deviceWriteLog: DeviceWriteLog?
 
     /// Maps `layout` (start, size) as anonymous, zero-filled, lazily backed memory.
     public init(layout: [(start: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {

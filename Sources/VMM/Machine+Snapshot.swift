@@ -51,30 +51,42 @@ extension Machine {
     /// it) and a failed snapshot leaves no half file. The VM is unchanged and can resume.
     public func createSnapshot(_ request: SnapshotCreateRequest) throws(VMMError) {
         guard isPaused else { throw .invalidState("pause the VM before taking a snapshot") }
-        guard request.kind == .full else {
-            throw .invalidState("Diff snapshots are not supported yet: take a Full snapshot")
+        if request.kind == .diff && !config.trackDirtyPages {
+            throw .invalidState("a Diff snapshot needs dirty page tracking: track_dirty_pages in machine-config (or in snapshot/load)")
         }
-        let devices = try saveDevices()
+        // Device state and the pages devices wrote, read together between two handlers.
+        let (devices, deviceWrites) = loop.quiesce { (inventory.save(), memory.takeDeviceWriteLog()) }
         let vmState: VMState
         var vcpuStates: [VcpuState] = []
+        var written: [DirtyBitmap]?
         do {
             vmState = try vm.captureState()
             for vcpu in vcpus {
                 vcpuStates.append(try vcpu.captureState(msrCandidates: snapshotSupport.msrCandidates, support: snapshotSupport.vcpu))
             }
+            // Reading KVM's log also clears it: after any snapshot, the next Diff holds only
+            // what is written from here on.
+            if config.trackDirtyPages { written = try writtenPages(deviceWrites: deviceWrites) }
         } catch { throw .kvm(error) }
         let ranges = memory.regions.map { HostMemoryRange(guestAddress: $0.start.rawValue, size: $0.size, host: $0.host) }
         let memoryTemporary = Self.temporaryPath(for: request.memoryFilePath)
         let stateTemporary = Self.temporaryPath(for: request.snapshotPath)
         do throws(SnapshotError) {
             defer { unlink(memoryTemporary); unlink(stateTemporary) }
-            let layout = try MemoryFile.writeFull(ranges, toPath: memoryTemporary)
+            let layout: [MemoryFileRange]
+            if request.kind == .diff, let written {
+                layout = try MemoryFile.writeDiff(ranges, dirty: written, toPath: memoryTemporary)
+            } else {
+                layout = try MemoryFile.writeFull(ranges, toPath: memoryTemporary)
+            }
             var sections: [(name: String, bytes: [UInt8])] = [
                 (Self.configSection, SnapshotConfig(config).encoded),
                 (Self.devicesSection, devices.encoded),
             ]
             if let generation { sections.append((Self.generationSection, generation.currentID)) }
-            let snapshot = MachineSnapshot(memory: layout, vm: vmState, vcpus: vcpuStates, opaqueSections: sections)
+            let snapshot = MachineSnapshot(memory: layout, memoryKind: request.kind == .diff ? .diff : .full,
+                                           dirtyPages: request.kind == .diff ? written : nil,
+                                           vm: vmState, vcpus: vcpuStates, opaqueSections: sections)
             try StateFile.write(snapshot, toPath: stateTemporary)
             guard rename(memoryTemporary, request.memoryFilePath) == 0 else {
                 throw SnapshotError.file(operation: "rename", path: request.memoryFilePath, errno: errno)
@@ -83,6 +95,18 @@ extension Machine {
                 throw SnapshotError.file(operation: "rename", path: request.snapshotPath, errno: errno)
             }
         } catch { throw .snapshot(error) }
+    }
+
+    /// Per memory region, the pages written since the previous snapshot (or the start): KVM's
+    /// dirty log of the guest's writes joined with the devices' own.
+    private func writtenPages(deviceWrites: [[UInt64]]?) throws(KVMError) -> [DirtyBitmap] {
+        var bitmaps: [DirtyBitmap] = []
+        for (slot, region) in memory.regions.enumerated() {
+            var bitmap = try vm.dirtyLog(slot: UInt32(slot), size: region.size)
+            if let words = deviceWrites?[slot] { bitmap.formUnion(DirtyBitmap(pageCount: bitmap.pageCount, words: words)) }
+            bitmaps.append(bitmap)
+        }
+        return bitmaps
     }
 
     private static func temporaryPath(for path: String) -> String { "\(path).kiln-tmp.\(getpid())" }

@@ -26,7 +26,8 @@ extension MachineBuilder {
         let devices = try section(snapshot, Machine.devicesSection, request) { (bytes) throws(SnapshotStateError) in
             try SavedDevices(decoding: bytes)
         }
-        let config = try saved.vmConfig(request, seccomp: seccomp)
+        var config = try saved.vmConfig(request, seccomp: seccomp)
+        config.trackDirtyPages = request.trackDirtyPages
         guard snapshot.vcpus.count == config.vcpuCount else {
             throw .invalidConfiguration("\(request.snapshotPath): \(snapshot.vcpus.count) vCPU states for \(config.vcpuCount) vCPUs")
         }
@@ -50,6 +51,8 @@ extension MachineBuilder {
 
         let memory = try mapMemory(request.memoryFilePath, layout: layout)
         let vm = try createVM(kvm, memory: memory, logDirtyPages: request.trackDirtyPages)
+        // Diff snapshots of a clone are relative to the snapshot it came from.
+        if request.trackDirtyPages { memory.startDeviceWriteLog() }
         let hostMSRs: [UInt32]
         do {
             try vm.createPIT2()

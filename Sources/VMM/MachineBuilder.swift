@@ -40,7 +40,8 @@ enum MachineBuilder {
         // KVM_CREATE_PIT2 starts a kernel worker thread and takes 0.1-4 ms here, mostly waiting:
         // it runs beside the rest of the set-up and is joined before any vCPU runs.
         let pitCreation: ParallelStep<KVMError>
-        vm = try createVM(kvm, memory: memory, logDirtyPages: false)
+        vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
+        if config.trackDirtyPages { memory.startDeviceWriteLog() }
         pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
         // A build that fails from here on must not leave kiln_pit running (unconfined) behind it.
         var pitJoined = false

@@ -41,6 +41,8 @@ public struct VMConfig: Sendable {
     public var acpi: Bool
     /// Confine every thread with its role's seccomp filter before the guest runs.
     public var seccomp: Bool
+    /// Log the pages the guest (KVM's dirty log) and the devices write, for Diff snapshots.
+    public var trackDirtyPages = false
     /// Debugging aid: write guest RAM to this file if a vCPU shuts down (triple fault).
     public var guestCoreOnTripleFault: String?
 

@@ -25,6 +25,7 @@ final class VMGeneration {
             throw .thread(operation: "getentropy for the VM generation ID", errno: errno)
         }
         do { try memory.write(id, to: ACPILayout.vmGenerationID) } catch { throw .memory(error) }
+        memory.noteDeviceWrite(ACPILayout.vmGenerationID, length: UInt64(id.count))
     }
 
     /// The ID currently in guest memory.

@@ -21,7 +21,7 @@ struct Kiln: ParsableCommand {
             """,
         version: KilnVersion.string,
         subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self,
-                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self])
+                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self, SnapshotMergeCommand.self])
 
     @Option(help: ArgumentHelp("Serve the API on this Unix socket path (must not exist).", valueName: "path"))
     var apiSock: String?

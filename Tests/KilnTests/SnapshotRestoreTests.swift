@@ -15,14 +15,14 @@ import Testing
 
     /// Boots the counter through the API, lets it count, pauses and snapshots it; returns what
     /// the original printed (ending inside a line, where the pause caught it) and the kiln.
-    private func snapshotCounter(pausedAfter count: Int = 20) throws -> (output: String, kiln: BackgroundKiln) {
+    private func snapshotCounter(pausedAfter count: Int = 20, trackDirtyPages: Bool = false) throws -> (output: String, kiln: BackgroundKiln) {
         let socket = directory + "/api.sock"
         let kiln = try BackgroundKiln(["--api-sock", socket], directory: directory, name: "original")
         var waited = 0
         while !FileManager.default.fileExists(atPath: socket) && waited < 500 { usleep(10_000); waited += 1 }
         let guest = try KilnProcess.guest("counter.elf")
         #expect(try APISocketClient.send(socket, "PUT", "/boot-source", #"{"kernel_image_path": "\#(guest)"}"#).status == 204)
-        #expect(try APISocketClient.send(socket, "PUT", "/machine-config", #"{"vcpu_count": 1, "mem_size_mib": 64}"#).status == 204)
+        #expect(try APISocketClient.send(socket, "PUT", "/machine-config", #"{"vcpu_count": 1, "mem_size_mib": 64, "track_dirty_pages": \#(trackDirtyPages)}"#).status == 204)
         #expect(try APISocketClient.send(socket, "PUT", "/actions", #"{"action_type": "InstanceStart"}"#).status == 204)
         guard kiln.waitForOutput({ $0.counterLines.count > count }) else {
             throw KilnTestError("the counter did not reach \(count): \(kiln.output) \(kiln.errors)")
@@ -99,6 +99,58 @@ import Testing
         // A second load on the same kiln is refused.
         let again = try APISocketClient.send(socket, "PUT", "/snapshot/load", body)
         #expect(again.status == 400 && again.body.contains("already running"))
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Full, resume, count on, Diff: the Diff holds only what changed (a fraction of the Full
+    /// file's blocks), is refused until merged, and after `kiln snapshot-merge` onto a copy of
+    /// the Full memory restores to exactly the Diff's moment.
+    @Test func diffSnapshotMergedOntoItsBaseRestores() throws {
+        let (_, kiln) = try snapshotCounter(trackDirtyPages: true)
+        defer { kiln.kill() }
+        let socket = directory + "/api.sock"
+        #expect(try APISocketClient.send(socket, "PATCH", "/vm", #"{"state": "Resumed"}"#).status == 204)
+        let before = kiln.output.counterLines.count
+        #expect(kiln.waitForOutput { $0.counterLines.count >= before + 20 })
+        #expect(try APISocketClient.send(socket, "PATCH", "/vm", #"{"state": "Paused"}"#).status == 204)
+        let diffState = directory + "/diff.state", diffMemory = directory + "/diff.mem"
+        let body = #"{"snapshot_path": "\#(diffState)", "mem_file_path": "\#(diffMemory)", "snapshot_type": "Diff"}"#
+        let created = try APISocketClient.send(socket, "PUT", "/snapshot/create", body)
+        #expect(created.status == 204, "\(created.body)")
+        let original = kiln.output
+        kiln.kill()
+
+        func allocatedBlocks(_ path: String) throws -> Int {
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw KilnTestError("stat \(path)") }
+            return Int(info.st_blocks)
+        }
+        let diffBlocks = try allocatedBlocks(diffMemory), fullBlocks = try allocatedBlocks(memory)
+        #expect(diffBlocks < fullBlocks / 2, "diff \(diffBlocks) blocks, full \(fullBlocks)")
+
+        let refused = try KilnProcess.run(["--restore", diffState, "--restore-memory", diffMemory, "--resume"])
+        #expect(refused.status != 0 && refused.stderr.contains("merge it onto its base"), "\(refused.stderr)")
+
+        let merged = directory + "/merged.mem"
+        try FileManager.default.copyItem(atPath: memory, toPath: merged)
+        let merge = try KilnProcess.run(["snapshot-merge", "--diff", diffState, "--diff-memory", diffMemory,
+                                         "--base-memory", merged, "--output", directory + "/merged.state"])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        let clone = try BackgroundKiln(["--restore", directory + "/merged.state", "--restore-memory", merged, "--resume"],
+                                       directory: directory, name: "merged")
+        defer { clone.kill() }
+        #expect(clone.waitForOutput { $0.counterLines.count >= 10 }, "\(clone.errors)")
+        expectContinues(original, clone.output, atLeast: 10)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    @Test func diffWithoutTrackingIsRefused() throws {
+        let (_, kiln) = try snapshotCounter(pausedAfter: 3)
+        defer { kiln.kill() }
+        let body = #"{"snapshot_path": "\#(directory)/d.state", "mem_file_path": "\#(directory)/d.mem", "snapshot_type": "Diff"}"#
+        let refused = try APISocketClient.send(directory + "/api.sock", "PUT", "/snapshot/create", body)
+        #expect(refused.status == 400 && refused.body.contains("track_dirty_pages"), "\(refused.body)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/d.state"))
         try? FileManager.default.removeItem(atPath: directory)
     }
 

@@ -147,6 +147,7 @@ public struct SplitQueue: Sendable {
     /// Hands the chain at `head` back with `length` bytes written into its buffers.
     public mutating func addUsed(head: UInt16, length: UInt32, memory: GuestMemory) throws(QueueError) {
         guard head < size else { throw .usedHeadOutOfRange(head: head, size: size) }
+        if memory.deviceWriteLog != nil { noteWrittenBuffers(head: head, memory: memory) }
         let element = 4 + 8 * UInt64(nextUsed & (size - 1))
         try write(UInt32(head), usedRing, offset: element, memory)
         try write(length, usedRing, offset: element + 4, memory)
@@ -154,6 +155,18 @@ public struct SplitQueue: Sendable {
         atomicMemoryFence(ordering: .releasing)
         nextUsed &+= 1
         try write(nextUsed, usedRing, offset: 2, memory)
+    }
+
+    /// For a Diff snapshot: the chain the device hands back is the one it wrote into (a device
+    /// writes only device-writable buffers, and only before it returns the chain, so a chain
+    /// held across a snapshot is counted when it comes back). A chain the guest broke since
+    /// it was popped is the guest's own problem: only its snapshot can suffer.
+    private func noteWrittenBuffers(head: UInt16, memory: GuestMemory) {
+        var chain = DescriptorChain(memory: memory, descriptorTable: descriptorTable, queueSize: size,
+                                    head: head, indirectAllowed: indirectDescriptors)
+        while let descriptor = try? chain.next() {
+            if descriptor.isDeviceWritable { memory.noteDeviceWrite(descriptor.address, length: UInt64(descriptor.length)) }
+        }
     }
 
     // MARK: - Notification suppression (2.7.7, 2.7.10)
@@ -222,6 +235,7 @@ public struct SplitQueue: Sendable {
         guard let address = base.adding(offset) else {
             throw .memory(.outOfRange(address: base.rawValue, length: offset))
         }
+        memory.noteDeviceWrite(address, length: UInt64(MemoryLayout<T>.size))
         do {
             try memory.write(value, at: address)
         } catch {
