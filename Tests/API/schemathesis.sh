@@ -56,8 +56,8 @@ api() { # METHOD PATH [BODY] -> prints the HTTP status
         ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
 }
 
-# The implemented operations of the schema (everything else there, e.g. balloon, snapshots, is not).
-implemented='^/(|actions|boot-source|drives/\{drive_id\}|entropy|logger|machine-config|metrics|network-interfaces/\{iface_id\}|version|vm|vm/config|vsock)$'
+# The implemented operations of the schema (everything else there, e.g. balloon, is not).
+implemented='^/(|actions|boot-source|drives/\{drive_id\}|entropy|logger|machine-config|metrics|network-interfaces/\{iface_id\}|snapshot/create|snapshot/load|version|vm|vm/config|vsock)$'
 
 run() { # NAME BOOT(0|1) schemathesis-filter-args...
     local name=$1 boot=$2; shift 2

@@ -189,6 +189,7 @@ boots=${#scenarios[@]}
 # Sandbox scenarios boot several VMs each (scenarios-sandbox.sh).
 [[ " ${scenarios[*]} " == *" agent-qemu "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" sandbox-run "* ]] && boots=$((boots + 14))
+[[ " ${scenarios[*]} " == *" snapshot-linux "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" sandbox-image "* ]] && boots=$((boots + 6))
 [[ " ${scenarios[*]} " == *" sandbox-life "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))

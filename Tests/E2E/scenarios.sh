@@ -494,6 +494,7 @@ awk -F '[,;]' '/kiln-blkbench/ { split(\$5, w, \" \"); k = w[2] \" \" w[3]; if (
 
 # shellcheck source=/dev/null
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-api.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-snapshot.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-net.sh"
 # --- virtio-vsock (kiln only: Firecracker's hybrid Unix-socket model) -----------------------------
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-vsock.sh"
