@@ -33,6 +33,7 @@ enum LinuxABI {
 
     /// open(2) flags (asm-generic/fcntl.h, x86_64) the control thread's `openat` is checked for.
     static let oWronly: UInt64 = 0o1
+    static let oRdwr: UInt64 = 0o2
     static let oAccessMode: UInt64 = 0o3
     static let oCreat: UInt64 = 0o100
     static let oTrunc: UInt64 = 0o1000

@@ -25,7 +25,7 @@ import Testing
 
     /// Pinned so that widening a filter is a deliberate change (update the README table too).
     @Test func allowedSyscallCounts() {
-        #expect(Seccomp.allowedSyscallCount(.control) == 25)
+        #expect(Seccomp.allowedSyscallCount(.control) == 30)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
         #expect(Seccomp.allowedSyscallCount(.devices) == 32)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
@@ -52,13 +52,16 @@ import Testing
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
     }
 
-    @Test func controlOpensExistingFilesOnly() throws {
+    @Test func controlOpensExistingFilesOrWritesNewOnes() throws {
         let open = try #require(ThreadRole.control.rules.first { $0.syscall == "openat" })
-        // O_CREAT | O_TRUNC | O_PATH | __O_TMPFILE clear, O_CLOEXEC set.
-        let checkedFlags: UInt64 = 0o100 | 0o1000 | 0o10000000 | 0o20000000 | 0o2000000
-        let expected: [ArgumentCondition] = [.argument(2, masked: checkedFlags, isOneOf: [0o2000000])]
+        // O_CREAT | O_TRUNC | O_PATH | __O_TMPFILE | O_CLOEXEC | O_ACCMODE compared: an existing
+        // file read-only or read-write (PATCH /drives), or a new file write-only, created or
+        // truncated (PUT /snapshot/create); always close-on-exec, never O_PATH or O_TMPFILE.
+        let checkedFlags: UInt64 = 0o100 | 0o1000 | 0o10000000 | 0o20000000 | 0o2000000 | 0o3
+        let expected: [ArgumentCondition] = [.argument(2, masked: checkedFlags,
+                                                        isOneOf: [0o2000000, 0o2000002, 0o2001101])]
         #expect(open.conditions == expected)
-        #expect(!ThreadRole.control.rules.contains { ["open", "openat2", "creat", "unlinkat", "rename"].contains($0.syscall) })
+        #expect(!ThreadRole.control.rules.contains { ["open", "openat2", "creat", "unlinkat", "renameat2"].contains($0.syscall) })
     }
 
     @Test func devicesSocketsAreUnixStreamsOnly() throws {
@@ -74,7 +77,12 @@ import Testing
     }
 
     @Test func onlyVcpuThreadsIssueIoctlsAndOnlyTheirFive() throws {
-        #expect(!ThreadRole.control.rules.contains { $0.syscall == "ioctl" })
+        // The VMM thread only reads a paused VM's state for a snapshot: GET ioctls, nothing
+        // that changes KVM state and no KVM_RUN.
+        let control = try #require(ThreadRole.control.rules.first { $0.syscall == "ioctl" })
+        #expect(control.conditions == [.argument(1, isOneOf: KVMRequest.snapshotReads)])
+        #expect(KVMRequest.snapshotReads.allSatisfy { $0 >> 30 == 2 || $0 >> 30 == 3 || $0 == 0xAEA3 || $0 == 0x4010_AE42 })
+        #expect(!KVMRequest.snapshotReads.contains(KVMRequest.run))
         #expect(!ThreadRole.devices.rules.contains { $0.syscall == "ioctl" })
         let ioctl = try #require(ThreadRole.vcpu.rules.first { $0.syscall == "ioctl" })
         #expect(ioctl.conditions == [.argument(1, isOneOf: [0xAE80, 0x8090_AE81, 0x8004_AE98, 0x8138_AE83, 0x4004_54D0])])
@@ -117,6 +125,23 @@ import Testing
                         KVMRequest.createVM, TunRequest.setOffload]
             .map { String($0, radix: 16) }.joined(separator: " ")
         #expect(run.stdout == expected + "\n")
+    }
+
+    /// The snapshot GET ioctls of the VMM thread's filter, against <linux/kvm.h>.
+    @Test func snapshotReadNumbersMatchTheKernelHeaders() throws {
+        let names = ["KVM_GET_REGS", "KVM_GET_SREGS", "KVM_GET_MP_STATE", "KVM_GET_FPU", "KVM_GET_XSAVE", "KVM_GET_XSAVE2",
+                     "KVM_GET_XCRS", "KVM_GET_DEBUGREGS", "KVM_GET_VCPU_EVENTS", "KVM_GET_LAPIC", "KVM_GET_MSRS",
+                     "KVM_GET_CPUID2", "KVM_GET_TSC_KHZ", "KVM_GET_IRQCHIP", "KVM_GET_PIT2", "KVM_GET_CLOCK", "KVM_GET_DIRTY_LOG"]
+        let source = "#include <linux/kvm.h>\n#include <stdio.h>\nint main(void) {\n"
+            + names.map { "    printf(\"%lx\\n\", (unsigned long)\($0));\n" }.joined() + "    return 0;\n}\n"
+        let directory = NSTemporaryDirectory() + "kiln-seccomp-snap-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try source.write(toFile: directory + "/kvm.c", atomically: true, encoding: .utf8)
+        let compile = try ProbeProcess.execute("/usr/bin/cc", ["-o", directory + "/kvm", directory + "/kvm.c"])
+        try #require(compile.status == 0, "cc failed: \(compile.stderr)")
+        let run = try ProbeProcess.execute(directory + "/kvm", [])
+        #expect(run.stdout == KVMRequest.snapshotReads.map { String($0, radix: 16) + "\n" }.joined())
     }
 
     @Test func memoryRulesNeverAllowExecutableOrFileMappings() throws {

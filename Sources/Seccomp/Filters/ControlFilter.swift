@@ -16,17 +16,15 @@ extension SyscallRule {
         allow("close", because: "teardown closes VM, vCPU and eventfd descriptors"),
         allow("unlink", because: "teardown removes the vsock device's uds_path listening socket"),
         // PATCH /drives path_on_host (Firecracker's VMM thread opens drives too): existing files
-        // only, as kiln opens them (close-on-exec); never created, truncated, O_PATH or O_TMPFILE.
-        // One masked comparison: libseccomp takes one condition per argument and rule.
-        allow("openat", .argument(2, masked: LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oPath | LinuxABI.oTmpfile
-                                      | LinuxABI.oCloexec, isOneOf: [LinuxABI.oCloexec]),
-              because: "PATCH /drives opens the drive's new backing file"),
-        // PUT /snapshot/create: the state and memory files are new files written beside their
-        // destination (write-only, created or truncated, close-on-exec) and renamed into place.
+        // only, as kiln opens them (close-on-exec), read-only or read-write; and PUT
+        // /snapshot/create's new files: write-only, created or truncated. Never O_PATH or
+        // O_TMPFILE, never created for reading. One masked comparison: libseccomp takes one
+        // condition per argument and rule.
         allow("openat", .argument(2, masked: LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oPath | LinuxABI.oTmpfile
                                       | LinuxABI.oCloexec | LinuxABI.oAccessMode,
-                                  isOneOf: [LinuxABI.oWronly | LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oCloexec]),
-              because: "PUT /snapshot/create writes the state and memory files"),
+                                  isOneOf: [LinuxABI.oCloexec, LinuxABI.oCloexec | LinuxABI.oRdwr,
+                                            LinuxABI.oWronly | LinuxABI.oCreat | LinuxABI.oTrunc | LinuxABI.oCloexec]),
+              because: "PATCH /drives opens the drive's new backing file; PUT /snapshot/create writes the state and memory files"),
         allow("ioctl", .argument(1, isOneOf: KVMRequest.snapshotReads),
               because: "PUT /snapshot/create reads the paused vCPUs' and the VM's state (GET ioctls only)"),
         allow("pwrite64", because: "PUT /snapshot/create writes guest memory and the state file"),
