@@ -41,7 +41,10 @@ func absoluteBundle(_ bundle: String?) throws(OCIRuntimeError) -> String {
     var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
     guard getcwd(&buffer, buffer.count) != nil else { throw .system(operation: "getcwd", path: ".", errno: errno) }
     let cwd = String(cString: buffer)
-    guard let bundle, !bundle.isEmpty else { return cwd }
+    guard var bundle, !bundle.isEmpty, bundle != "." else { return cwd }
+    // "./b" and "b/" name the same bundle as "b": recorded once, as `state` reports it.
+    while bundle.hasPrefix("./") { bundle.removeFirst(2) }
+    while bundle.count > 1 && bundle.hasSuffix("/") { bundle.removeLast() }
     return bundle.hasPrefix("/") ? bundle : cwd + "/" + bundle
 }
 

@@ -65,7 +65,9 @@ struct Launch {
         let netns: String? = if case .path(let path) = config.network { path } else { nil }
         let vmm = try NetworkNamespace.within(netns) { () throws(OCIRuntimeError) -> VMMProcess in
             do throws(SandboxHostError) {
-                let jail = try JailPlan.make(id: "oci-\(getpid())", base: directory.file("jail"), uid: 65534, gid: 65534, enabled: true)
+                // KILN_OCI_NO_JAIL=1 (development with a dynamically linked kiln): no jail, as `kiln run --no-jail`.
+                let jail = try JailPlan.make(id: "oci-\(getpid())", base: directory.file("jail"), uid: 65534, gid: 65534,
+                                             enabled: getenv("KILN_OCI_NO_JAIL").map { String(cString: $0) } != "1")
                 // A TAP only where the engine made a network namespace for the container.
                 let tap = netns != nil && geteuid() == 0 ? try TapRecord.create(in: directory, jail: jail) : nil
                 note("\(id): starting the VMM (\(size.cpus) vCPUs, \(size.memoryMiB) MiB\(tap.map { ", TAP \($0.name)" } ?? ""))")
