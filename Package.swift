@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "kiln", targets: ["kiln"]),
         .executable(name: "kiln-jailer", targets: ["kiln-jailer"]),
         .executable(name: "kiln-agent", targets: ["kiln-agent"]),
+        .executable(name: "kiln-oci", targets: ["kiln-oci"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -76,6 +77,15 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
+        // The OCI runtime (issue 18): config.json, container state, relay; `kiln-oci` only parses.
+        // No Foundation: a relay process lives as long as its container.
+        .target(name: "OCIRuntime", dependencies: ["SandboxHost", "Sandbox", "AgentProtocol"], swiftSettings: strict),
+        .executableTarget(
+            name: "kiln-oci",
+            dependencies: ["OCIRuntime", "SandboxHost", "Sandbox", "AgentProtocol", "CHost", "CAgent",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict),
+
         // The jailer: builds a jail and execs kiln in it without capabilities.
         .systemLibrary(name: "CCap", pkgConfig: "libcap"),
         .target(name: "CJailer"),
@@ -107,6 +117,8 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox"]),
+        // config.json parsing, state handling, and the kiln-oci binary's commands that need no KVM.
+        .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "ChildProcessSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),

@@ -11,6 +11,14 @@ public enum HostExecutable {
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
+    /// The `kiln` binary the VMM child runs: this one, or the `kiln` beside it when the running
+    /// program is another front end (kiln-oci, which conmon and containerd call by path).
+    public static func kiln() throws(SandboxHostError) -> String {
+        let own = try path()
+        guard baseName(own) != "kiln" else { return own }
+        return directory(of: own) + "/kiln"
+    }
+
     static func directory(of path: String) -> String {
         path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     }

@@ -20,7 +20,7 @@ public struct JailPlan: Sendable {
     /// jail (it holds no shared libraries): that throws.
     public static func make(id: String, base: String, uid: UInt32, gid: UInt32, enabled: Bool) throws(SandboxHostError) -> JailPlan? {
         guard geteuid() == 0, enabled else { return nil }
-        let kiln = try HostExecutable.path()
+        let kiln = try HostExecutable.kiln()
         let jailer = HostExecutable.directory(of: kiln) + "/kiln-jailer"
         guard access(jailer, X_OK) == 0 else { return nil }
         guard uid != 0, gid != 0 else { throw .jailAsRoot }

@@ -86,7 +86,7 @@ public final class VMMProcess {
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName)
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
-            argv = [try HostExecutable.path()]
+            argv = [try HostExecutable.kiln()]
                 + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
                        console: directory.file("console.log"), socket: socket)
         }

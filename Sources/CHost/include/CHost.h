@@ -44,4 +44,7 @@ int kiln_host_exit_code(int status);
 int kiln_host_signaled(int status);
 int kiln_host_term_signal(int status);
 
+// kiln-oci's helpers (the relay, pty, console socket, setns).
+#include "CHostOCI.h"
+
 #endif

@@ -1,0 +1,32 @@
+/// `linux.resources` as far as a VM's size follows from it: the memory limit and the CPU quota.
+/// Everything else (shares, pids, block I/O...) is accepted and left to the engine's cgroups.
+public struct OCIResources: Equatable, Sendable {
+    /// Bytes; nil or -1 (unlimited): kiln's default.
+    public var memoryLimit: Int64?
+    public var cpuQuota: Int64?
+    public var cpuPeriod: UInt64?
+
+    public init(memoryLimit: Int64? = nil, cpuQuota: Int64? = nil, cpuPeriod: UInt64? = nil) {
+        self.memoryLimit = memoryLimit
+        self.cpuQuota = cpuQuota
+        self.cpuPeriod = cpuPeriod
+    }
+
+    static func parse(_ fields: JSONFields) throws(OCIConfigError) -> OCIResources {
+        var resources = OCIResources()
+        if let memory = try fields.object("memory") {
+            resources.memoryLimit = try memory.integer("limit", in: -1...Int64.max)
+        }
+        if let cpu = try fields.object("cpu") {
+            resources.cpuQuota = try cpu.integer("quota", in: -1...Int64.max)
+            resources.cpuPeriod = try cpu.unsigned("period")
+            if resources.cpuPeriod == 0 { throw .invalid(field: cpu.name("period"), problem: "0") }
+        }
+        return resources
+    }
+
+    /// `kiln-oci update --resources FILE`: a LinuxResources object at the top level.
+    public static func load(path: String) throws(OCIConfigError) -> OCIResources {
+        try parse(JSONFields(path: "", BundleFile.read(path)))
+    }
+}

@@ -1,0 +1,153 @@
+import CHost
+import Glibc
+import OCIRuntime
+import Sandbox
+import SandboxHost
+
+/// The steps of `create`: check the bundle, make the state directory, prepare the rootfs, boot
+/// the VM (its TAP in the container's network namespace), wait for the agent, then start the
+/// relay. Any failure removes what was made, so a failed create leaves no state and no VM.
+struct Launch {
+    let store: ContainerStore
+    let log: RuntimeLog
+    let debug: Bool
+    var rootfsSource: any RootfsSource = Ext4RootfsImage()
+
+    /// The guest's vsock context id (each VM has its own device).
+    static let guestCID: UInt32 = 3
+    /// The nested test harness boots in seconds; a hardware host in well under one.
+    static let bootTimeout: Double = 120
+    /// The VMM's virtio-fs shares are not wired into kiln-oci yet (issue 18, point 4).
+    static let sharesAvailable = false
+
+    func note(_ text: String) { if debug { log.write(level: "debug", text) } }
+
+    /// Returns the relay's pid.
+    func create(id: String, bundle: String, consoleSocket: String?) throws(OCIRuntimeError) -> pid_t {
+        if let problem = ContainerID.problem(id) { throw .badID(id: id, problem: problem) }
+        let config: OCIConfig
+        do { config = try OCIConfig.load(bundle: bundle) } catch { throw .config(error) }
+        let rootfs = config.rootPath.hasPrefix("/") ? config.rootPath : bundle + "/" + config.rootPath
+        guard HostBinds.inspect(rootfs)?.isDirectory == true else {
+            throw .config(.invalid(field: "root.path", problem: "\(rootfs) is not a directory"))
+        }
+        let size: VMSize
+        let binds: HostBinds
+        do {
+            size = try VMSize.of(config, hostMemoryMiB: Self.hostMemoryMiB())
+            binds = try HostBinds.classify(config, sharesAvailable: Self.sharesAvailable)
+        } catch { throw .config(error) }
+        if config.process.terminal && consoleSocket == nil {
+            throw .config(.invalid(field: "process.terminal", problem: "true needs --console-socket"))
+        }
+        let assets = try Assets.resolve(kernel: size.kernel)
+        for setting in config.process.unappliedSettings { log.write(level: "warning", "\(id): not applied in the VM: \(setting)") }
+        _ = binds
+        let directory = try store.claim(id)
+        do {
+            return try boot(id: id, bundle: bundle, config: config, rootfs: rootfs, size: size, assets: assets,
+                            directory: directory, consoleSocket: consoleSocket)
+        } catch {
+            try? directory.remove()
+            throw error
+        }
+    }
+
+    private func boot(id: String, bundle: String, config: OCIConfig, rootfs: String, size: VMSize, assets: Assets,
+                      directory: RunDirectory, consoleSocket: String?) throws(OCIRuntimeError) -> pid_t {
+        // The relay reads the config as it was at create (the bundle may change or go).
+        try copyFile(bundle + "/config.json", to: directory.file("config.json"))
+        note("\(id): preparing the rootfs from \(rootfs)")
+        let prepared = try rootfsSource.prepare(rootfs: rootfs, in: directory)
+        guard case .blockImage(let image) = prepared else {
+            throw .failed("rootfs \(rootfs): virtio-fs roots are not wired into kiln-oci yet")
+        }
+        let netns: String? = if case .path(let path) = config.network { path } else { nil }
+        let vmm = try NetworkNamespace.within(netns) { () throws(OCIRuntimeError) -> VMMProcess in
+            do throws(SandboxHostError) {
+                // KILN_OCI_NO_JAIL=1 (development with a dynamically linked kiln): no jail, as `kiln run --no-jail`.
+                let jail = try JailPlan.make(id: "oci-\(getpid())", base: directory.file("jail"), uid: 65534, gid: 65534,
+                                             enabled: getenv("KILN_OCI_NO_JAIL").map { String(cString: $0) } != "1")
+                // A TAP only where the engine made a network namespace for the container.
+                let tap = netns != nil && geteuid() == 0 ? try TapRecord.create(in: directory, jail: jail) : nil
+                note("\(id): starting the VMM (\(size.cpus) vCPUs, \(size.memoryMiB) MiB\(tap.map { ", TAP \($0.name)" } ?? ""))")
+                return try VMMProcess.start(kernel: assets.kernel, rootfs: image, cpus: size.cpus, memory: size.memoryMiB,
+                                            cid: Self.guestCID, seccomp: true, directory: directory, detached: true,
+                                            jail: jail, tap: tap, agentInitrd: assets.agentInitrd)
+            } catch {
+                throw .host(error)
+            }
+        }
+        guard let vmmIdentity = ProcessIdentity.of(vmm.pid) else {
+            vmm.stop()
+            throw .failed("the VMM of \(id) ended at once: \(vmm.logTails().last?.text.split(separator: "\n").last ?? "")")
+        }
+        do {
+            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Self.bootTimeout) { vmm.hasExited() }
+        } catch {
+            let ending = vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : ""
+            vmm.end()
+            throw .failed("the VM of \(id) did not start: \(error)\(ending)")
+        }
+        note("\(id): agent answered")
+        let fifo = directory.file(ContainerStore.fifoName)
+        guard mkfifo(fifo, 0o600) == 0 else {
+            vmm.end()
+            throw .system(operation: "mkfifo", path: fifo, errno: errno)
+        }
+        let relay: pid_t
+        do {
+            relay = try RelaySpawn.start(store: store, id: id, log: log, process: nil,
+                                         terminal: config.process.terminal ? consoleSocket : nil)
+        } catch {
+            vmm.end()
+            throw error
+        }
+        guard let relayIdentity = ProcessIdentity.of(relay) else {
+            vmm.end()
+            throw .failed("the relay of \(id) ended at once")
+        }
+        let record = ContainerRecord(id: id, bundle: bundle, created: RuntimeLog.now(), annotations: config.annotations,
+                                     relay: relayIdentity, vmm: vmmIdentity, netns: netns)
+        if let err = FileText.write(directory.file(ContainerStore.recordName), record.json) {
+            kill(relay, SIGKILL)
+            vmm.end()
+            throw .system(operation: "write", path: directory.file(ContainerStore.recordName), errno: err)
+        }
+        return relay
+    }
+
+    private func copyFile(_ source: String, to destination: String) throws(OCIRuntimeError) {
+        guard let text = FileText.read(source, limit: 1 << 20 + 1) else { throw .system(operation: "read", path: source, errno: errno) }
+        if let err = FileText.write(destination, text) { throw .system(operation: "write", path: destination, errno: err) }
+    }
+
+    static func hostMemoryMiB() -> Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return 1 << 20 }
+        return pages / 1024 * pageSize / 1024
+    }
+}
+
+/// The guest kernel and agent initramfs: io.kiln.kernel, else $KILN_VMLINUX, else the kernel
+/// `kiln setup` installed; the agent initramfs from $KILN_AGENT_INITRD or `kiln setup` (without
+/// one the rootfs's own /sbin/init must be kiln-agent).
+struct Assets {
+    let kernel: String
+    let agentInitrd: String?
+
+    static func resolve(kernel annotated: String?) throws(OCIRuntimeError) -> Assets {
+        let installed = GuestAssets.current()
+        func environment(_ name: String) -> String? {
+            guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else { return nil }
+            return value
+        }
+        guard let kernel = annotated ?? environment("KILN_VMLINUX") ?? GuestAssets.readable(installed.kernel) else {
+            throw .failed("no guest kernel: set the \(VMSize.kernelAnnotation) annotation or $KILN_VMLINUX, or install one with `kiln setup --kernel PATH`")
+        }
+        guard access(kernel, R_OK) == 0 else { throw .system(operation: "guest kernel", path: kernel, errno: errno) }
+        let initrd = environment("KILN_AGENT_INITRD") ?? GuestAssets.readable(installed.agentInitrd)
+        if let initrd, access(initrd, R_OK) != 0 { throw .system(operation: "agent initramfs", path: initrd, errno: errno) }
+        return Assets(kernel: kernel, agentInitrd: initrd)
+    }
+}
