@@ -15,7 +15,9 @@ public enum HostExecutable {
     /// program is another front end (kiln-oci, which conmon and containerd call by path).
     public static func kiln() throws(SandboxHostError) -> String {
         let own = try path()
-        guard baseName(own) != "kiln" else { return own }
+        // Only kiln-oci runs the kiln beside it; kiln itself, whatever its file is called,
+        // runs itself.
+        guard baseName(own) == "kiln-oci" else { return own }
         return directory(of: own) + "/kiln"
     }
 
