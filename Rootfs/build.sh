@@ -4,6 +4,8 @@
 #   rootfs.ext4        the same tree as an ext4 image (mkfs.ext4 -d), init at /sbin/init
 #   vsock-tool         Rootfs/tools/vsock-tool.c built static (also /usr/bin/vsock-tool in both
 #                      images): the guest and host ends of the vsock tests
+#   /usr/bin/blk-randread  Rootfs/tools/blk-randread.c built static, in both images: random 4 KiB
+#                      reads by several processes (E2E blkbench; the guest has no fio)
 #
 # Cached in ${KILN_CACHE:-$HOME/.cache/kiln}/rootfs/<key>, <key> hashing this
 # script, init.sh and the busybox-static and e2fsprogs versions.
@@ -37,7 +39,7 @@ file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
 
 cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { dpkg-query -W -f='${Version}\n' busybox-static e2fsprogs
-         cat "${BASH_SOURCE[0]}" "$here/init.sh" "$here/tools/vsock-tool.c"; } | sha256sum | cut -c1-16)
+         cat "${BASH_SOURCE[0]}" "$here/init.sh" "$here/tools/vsock-tool.c" "$here/tools/blk-randread.c"; } | sha256sum | cut -c1-16)
 out=$cache/rootfs/$key
 emit() {
     echo "KILN_INITRAMFS=$out/initramfs.cpio.gz"
@@ -68,6 +70,7 @@ done
 install -m 0755 "$here/init.sh" "$tree/init"
 gcc -static -O2 -Wall -o "$work/vsock-tool" "$here/tools/vsock-tool.c" >&2
 install -m 0755 "$work/vsock-tool" "$tree/usr/bin/vsock-tool"
+gcc -static -O2 -Wall -o "$tree/usr/bin/blk-randread" "$here/tools/blk-randread.c" >&2
 ln -sf /init "$tree/sbin/init"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tree/etc/passwd"
 printf 'root:x:0:\n' >"$tree/etc/group"

@@ -8,12 +8,14 @@
 #              (default otherwise: this host's /dev/kvm cannot boot Linux)
 #   scenarios  default "all": see ALL_SCENARIOS in scenarios.sh; "bench" is the
 #              boot-time benchmark (bench-boot.sh); "blkbench" is the virtio-blk
-#              dd benchmark, QEMU microvm vs kiln (neither is in "all")
+#              benchmark (scenarios-blkbench.sh), QEMU microvm vs kiln (neither is in "all")
 # Environment: KILN (kiln binary; default .build/{release,debug}/kiln), KILN_CACHE,
 #   KILN_E2E_L2_TIMEOUT (s per L2 boot, default 60), KILN_BENCH_RUNS (5),
 #   KILN_BENCH_VMMS ("qemu kiln"), KILN_BENCH_CMDLINE, KILN_BENCH_KERNEL,
-#   KILN_BLKBENCH_RUNS (5), KILN_BLKBENCH_REPS (3), KILN_BLKBENCH_MIB (128),
-#   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 150)),
+#   KILN_BLKBENCH_RUNS (7), KILN_BLKBENCH_REPS (1), KILN_BLKBENCH_MIB (64), KILN_BLKBENCH_VMMS
+#   (default KILN_BENCH_VMMS; kiln-sync, kiln-async: kiln with that io engine), KILN_BLKBENCH_WORKLOADS,
+#   KILN_BLKBENCH_JOBS (4), KILN_BLKBENCH_READS (1000),
+#   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 600)),
 #   KILN_VSOCK_MIB (100), KILN_VSOCK_TIMEOUT (s per vsock-100m/vsockbench boot, 300),
 #   KILN_VSOCKBENCH_RUNS (3), KILN_VSOCKBENCH_MIB (64), KILN_VSOCKBENCH_BOOTS (2 per VMM, ABBA),
 #   KILN_VSOCKBENCH_PERF (1: perf profile of L1 per vsockbench boot).
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --vmm=*) vmm=${1#--vmm=} ;;
         --direct) mode=direct ;;
         --nested) mode=nested ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         all) scenarios+=($ALL_SCENARIOS) ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) scenarios+=("$1") ;;
@@ -129,8 +131,10 @@ artefacts=$("$repo/Kernels/build.sh") && artefacts+=$'\n'$("$repo/Rootfs/build.s
 eval "$artefacts"
 say "guest: $KILN_VMLINUX, $KILN_BZIMAGE, $KILN_INITRAMFS (ready in $(secs "$tb") s)"
 
-# `kiln run` without --image (scripts/sandbox.sh): the default image goes into this run's store.
-if [[ " ${scenarios[*]} " == *" sandbox-uname "* ]] && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
+# `kiln run` without --image (scripts/sandbox.sh): the default image goes into this run's store;
+# blkbench reads its root filesystem (both VMMs, so whatever --vmm says).
+if { { [[ " ${scenarios[*]} " == *" sandbox-uname "* ]] && [ "$vmm" = kiln ]; } ||
+     [[ " ${scenarios[*]} " == *" blkbench "* ]]; } && [ -n "${KILN:-}" ]; then
     ti=$EPOCHREALTIME
     if KILN="$KILN" KILN_IMAGE_STORE="$RUN/images" "$repo/Rootfs/build-default-image.sh" >"$RUN/default-image.env" 2>"$RUN/default-image.log"; then
         KILN_IMAGE_STORE=$RUN/images
@@ -159,7 +163,8 @@ fi
 {
     for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS KILN_AGENT_INITRD \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
-             KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT \
+             KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT KILN_BLKBENCH_VMMS \
+             KILN_BLKBENCH_WORKLOADS KILN_BLKBENCH_JOBS KILN_BLKBENCH_READS \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
@@ -201,8 +206,9 @@ boots=${#scenarios[@]}
 # A blkbench boot may take up to its own timeout (KILN_BLKBENCH_TIMEOUT).
 boot_timeout=$l2_timeout
 if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
-    boots=$((boots + (${KILN_BLKBENCH_RUNS:-5} + 1) * 2))
-    bt=${KILN_BLKBENCH_TIMEOUT:-$(( l2_timeout > 150 ? l2_timeout : 150 ))}
+    bv=(${KILN_BLKBENCH_VMMS:-${KILN_BENCH_VMMS:-qemu kiln}})
+    boots=$((boots + (${KILN_BLKBENCH_RUNS:-7} + 1) * ${#bv[@]}))
+    bt=${KILN_BLKBENCH_TIMEOUT:-$(( l2_timeout > 600 ? l2_timeout : 600 ))}
     [ "$bt" -gt "$boot_timeout" ] && boot_timeout=$bt
 fi
 if [[ " ${scenarios[*]} " == *" netbench "* ]]; then

@@ -9,7 +9,7 @@
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
 ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly api-lifecycle vsock-host-echo vsock-guest-connect vsock-100m"
-# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk dd),
+# Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk workloads),
 # vsockbench (vsock stream throughput vs a Unix socket pair).
 EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
@@ -408,89 +408,8 @@ else echo "KILN-VDB-MOUNT=failed: $(tail -1 /tmp/err)"; fi'
     pass "guest: vdb ro=1, dd $(grep -m1 -o 'KILN-VDB-DD=failed: .*' "$B_DIR/console" | sed 's/KILN-VDB-DD=//'), mount -o rw gave ${v#KILN-VDB-MOUNT=}, $(grep -m1 -o 'KILN-VDB-FILE=.*' "$B_DIR/console" | sed 's/KILN-VDB-FILE=/file write /'); image sha256 unchanged: $(boot_summary)"
 }
 
-# --- virtio-blk throughput benchmark ------------------------------------------------------------
-# KILN_BLKBENCH_RUNS (5) boots of each VMM in KILN_BENCH_VMMS ("qemu kiln"),
-# interleaved, after one discarded warm-up boot each, on the same raw data image (KILN_BLKBENCH_MIB MiB, in
-# local scratch, default 128) attached as /dev/vda to the usual initramfs guest. Each boot runs
-# KILN_BLKBENCH_REPS (3) rounds of busybox dd, bs=1M, O_DIRECT in the guest:
-#   write: dd if=/dev/zero of=/dev/vda oflag=direct conv=fsync   (fsync = virtio-blk flush)
-#   read:  dd if=/dev/vda of=/dev/null iflag=direct
-# MB/s = bytes / seconds / 1e6 (guest kernel clock around dd); medians over all rounds of all boots.
-blkbench_mbps() {   # "... 67108864 bytes 0.9 seconds ..." -> MB/s
-    awk '{ for (i = 1; i <= NF; i++) { if ($(i+1) == "bytes") b = $i; if ($(i+1) ~ /^seconds/) s = $i }
-           if (b > 0 && s > 0) printf "%.1f\n", b / s / 1e6 }'
-}
-
-scenario_blkbench() {
-    local runs=${KILN_BLKBENCH_RUNS:-5} reps=${KILN_BLKBENCH_REPS:-3} mib=${KILN_BLKBENCH_MIB:-128}
-    local vmms=${KILN_BENCH_VMMS:-qemu kiln} vmm i why bad= script img=$SCRATCH/blkbench.img line dir
-    local saved=$KILN_E2E_VMM saved_timeout=$KILN_E2E_L2_TIMEOUT
-    KILN_E2E_L2_TIMEOUT=${KILN_BLKBENCH_TIMEOUT:-$(( KILN_E2E_L2_TIMEOUT > 150 ? KILN_E2E_L2_TIMEOUT : 150 ))}
-    # Written (not sparse), so reads hit allocated pages of the host file for both VMMs.
-    dd if=/dev/zero of="$img" bs=1M count="$mib" status=none || { fail "cannot create $img"; return 0; }
-    # Debian's busybox dd prints no timing, its date has no %N and this kernel has
-    # no adjtimex: the times are those of /dev/kmsg records (microseconds) written
-    # around each dd (so they include starting dd, ~ms).
-    script="for i in \$(seq 1 $reps); do
-  for dir in write read; do
-    echo \"kiln-blkbench \$dir \$i start\" >/dev/kmsg
-    if [ \$dir = write ]; then dd if=/dev/zero of=/dev/vda bs=1M count=$mib oflag=direct conv=fsync 2>/tmp/dd
-    else dd if=/dev/vda of=/dev/null bs=1M count=$mib iflag=direct 2>/tmp/dd; fi
-    echo \"kiln-blkbench \$dir \$i end rc=\$?\" >/dev/kmsg
-  done
-done
-timeout 1 cat /dev/kmsg >/tmp/kmsg
-awk -F '[,;]' '/kiln-blkbench/ { split(\$5, w, \" \"); k = w[2] \" \" w[3]; if (w[4] == \"start\") t[k] = \$3
-    else printf \"KILN-BLKBENCH %s %s %d bytes %.6f seconds\\n\", k, w[5], $((mib * 1048576)), (\$3 - t[k]) / 1e6 }' /tmp/kmsg"
-    note "blkbench: $runs boots x $reps rounds each of [$vmms], $mib MiB sequential, bs=1M, O_DIRECT, busybox dd"
-    for vmm in $vmms; do
-        KILN_E2E_VMM=$vmm
-        why=$(vmm_unavailable)
-        if [ -n "$why" ]; then note "blkbench: $vmm cannot run: $why"; bad="$bad $vmm(cannot run: $why)"; fi
-        : >"$RUN/blkbench-$vmm.write"; : >"$RUN/blkbench-$vmm.read"
-    done
-    L2_DRIVES=("$img")
-    # One discarded boot per VMM first (fresh L1: TCG has not translated the VMM's I/O path yet).
-    for vmm in $vmms; do
-        KILN_E2E_VMM=$vmm
-        [ -z "$(vmm_unavailable)" ] || continue
-        l2_boot "blkbench-$vmm-warmup" "$KILN_VMLINUX" 1 128 \
-            "$BASE_CMDLINE kiln.exec=$(guest_script "${script//seq 1 $reps/seq 1 1}") kiln.end=poweroff"
-        note "blkbench: $vmm warm-up (not counted) MB/s: $(grep -E 'KILN-BLKBENCH (write|read) 1 rc=0 ' "$B_DIR/console" | blkbench_mbps | tr '\n' ' ')"
-    done
-    for i in $(seq 1 "$runs"); do
-        for vmm in $vmms; do
-            KILN_E2E_VMM=$vmm
-            [ -z "$(vmm_unavailable)" ] || continue
-            l2_boot "blkbench-$vmm-$i" "$KILN_VMLINUX" 1 128 \
-                "$BASE_CMDLINE kiln.exec=$(guest_script "$script") kiln.end=poweroff"
-            if [ -z "$B_READY" ] || ! console_has 'KILN-TEST-DONE test=exec rc=0'; then
-                note "blkbench: $vmm boot $i: FAILED ($(boot_summary))"; bad="$bad $vmm-boot-$i"; continue
-            fi
-            for dir in write read; do
-                grep -E "KILN-BLKBENCH $dir [0-9]+ rc=0 " "$B_DIR/console" | blkbench_mbps >>"$RUN/blkbench-$vmm.$dir"
-                line=$(grep -E "KILN-BLKBENCH $dir [0-9]+ rc=0 " "$B_DIR/console" | blkbench_mbps | tr '\n' ' ')
-                [ "$(echo $line | wc -w)" = "$reps" ] || bad="$bad $vmm-boot-$i-$dir"
-                note "blkbench: $vmm boot $i $dir MB/s: $line"
-            done
-        done
-    done
-    L2_DRIVES=()
-    rm -f "$img"
-    KILN_E2E_VMM=$saved KILN_E2E_L2_TIMEOUT=$saved_timeout
-    local summary="" w r qw= qr=
-    for vmm in $vmms; do
-        w=$(median <"$RUN/blkbench-$vmm.write" | awk 'NF { printf "%.1f", $1 }')
-        r=$(median <"$RUN/blkbench-$vmm.read" | awk 'NF { printf "%.1f", $1 }')
-        [ -n "$w$r" ] || continue
-        summary="$summary $vmm: write ${w:-?} MB/s, read ${r:-?} MB/s (medians of $(wc -l <"$RUN/blkbench-$vmm.write")/$(wc -l <"$RUN/blkbench-$vmm.read"));"
-        [ "$vmm" = qemu ] && { qw=$w; qr=$r; }
-        [ "$vmm" = kiln ] && [ -n "$qw" ] && [ -n "$w" ] && [ -n "$r" ] && [ -n "$qr" ] &&
-            summary="$summary ratio kiln/qemu write $(awk -v a="$w" -v b="$qw" 'BEGIN { printf "%.2f", a / b }'), read $(awk -v a="$r" -v b="$qr" 'BEGIN { printf "%.2f", a / b }');"
-    done
-    note "blkbench:$summary"
-    if [ -n "$bad" ]; then fail "benchmark incomplete:$bad;$summary"; else pass "${summary# }"; fi
-}
+# --- virtio-blk benchmark: scenarios-blkbench.sh ---------------------------------------------------
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-blkbench.sh"
 
 # shellcheck source=/dev/null
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-api.sh"

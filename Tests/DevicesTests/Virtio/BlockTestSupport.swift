@@ -2,6 +2,7 @@ import Devices
 import GuestMemory
 import Synchronization
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,6 +47,34 @@ final class MemoryBackend: BlockBackend {
     func flush() throws(BlockIOError) {
         flushCount.add(1, ordering: .relaxed)
         if failFlush.load(ordering: .relaxed) { throw .system(.flush, errno: 5) }
+    }
+}
+
+/// A FIFO as a disk: a read waits in the kernel until the test writes bytes into the pipe, so
+/// the async engine holds it in flight as long as the test wants; a write completes at once
+/// (and feeds a waiting read). Stands in for a slow or stalled disk.
+final class StalledDisk {
+    let path: String
+    let writer: Int32
+    let backend: FileBlockBackend
+
+    init(sectors: UInt64 = 64) {
+        path = "/tmp/kiln-block-fifo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        precondition(mkfifo(path, 0o600) == 0)
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        writer = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        precondition(fd >= 0 && writer >= 0)
+        backend = FileBlockBackend(adopting: fd, size: sectors * 512, readOnly: false)
+    }
+
+    deinit {
+        close(writer)
+        unlink(path)
+    }
+
+    /// What a stalled read receives once the disk "answers".
+    func feed(_ bytes: [UInt8]) {
+        #expect(bytes.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == bytes.count)
     }
 }
 
