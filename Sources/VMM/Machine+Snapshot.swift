@@ -11,7 +11,11 @@ extension Machine {
     /// are paused, so no register access and no queue processing runs meanwhile.
     public func saveDevices() throws(VMMError) -> SavedDevices {
         guard isPaused || runners.isEmpty else { throw .invalidState("pause the VM before saving its devices") }
-        return loop.quiesce { inventory.save() }
+        do {
+            return try loop.quiesce { () -> Result<SavedDevices, DeviceSnapshotError> in
+                do throws(DeviceSnapshotError) { return .success(try inventory.save()) } catch { return .failure(error) }
+            }.get()
+        } catch { throw .deviceSnapshot(error) }
     }
 
     /// Puts saved device state into this machine, built from the snapshot's configuration and
