@@ -9,7 +9,7 @@
 # guest's, not the host's); afterwards the host directory is exactly as before (sha256 of a
 # listing with modes and contents). As root with kiln-jailer next to $KILN the VMM is jailed,
 # so this also covers the read-only bind mount into the jail.
-EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-share"
+ALL_SCENARIOS="$ALL_SCENARIOS sandbox-share"
 
 sandbox_share_snapshot() {   # a listing of the tree with modes, link targets and contents
     (cd "$1" && find . -printf '%p %m %y %l\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum
@@ -42,10 +42,10 @@ scenario_sandbox-share() {
     sx_out mount-ro "ro" sh -c 'grep " /mnt/host virtiofs " /proc/mounts | cut -d" " -f4 | tr , "\n" | grep -x ro'
     sx_out link-text "/etc/shadow" readlink /mnt/host/shadow
     # Every write refused: the shell's redirection, a new file, mkdir, chmod, rm, rename.
-    sx_out writes "refused refused refused refused refused refused" sh -c '
+    sx_out writes "refused,refused,refused,refused,refused,refused," sh -c '
         for op in "echo x > /mnt/host/new" "echo x >> /mnt/host/file" "mkdir /mnt/host/d" "chmod 777 /mnt/host/file" \
                   "rm /mnt/host/file" "mv /mnt/host/file /mnt/host/moved"; do
-            if sh -c "$op" 2>/dev/null; then printf "done "; else printf "refused "; fi
+            if sh -c "$op" 2>/dev/null; then printf "done,"; else printf "refused,"; fi
         done'
     # The links resolve in the guest: nothing of the host's /etc/shadow or of $secret comes in.
     sx_out escape "none" sh -c '
