@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // Installs one role's filter and then makes a syscall the role does not allow (tests only).
-        .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp"], swiftSettings: strict),
+        .executableTarget(name: "seccomp-probe", dependencies: ["Seccomp", "CFileServer"], swiftSettings: strict),
         // Mock virtio driver and other test doubles shared by device tests (no /dev/kvm needed).
         .target(name: "TestSupport", dependencies: ["Devices", "GuestMemory", "CKiln"], swiftSettings: strict),
         // Runs programs to completion for the test targets (Foundation: tests only).

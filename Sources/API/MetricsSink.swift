@@ -48,6 +48,9 @@ public final class MetricsSink: @unchecked Sendable {
                 members.append(("net", .object(metrics.net.map { ($0.id, Self.json(reflecting: $0.counters)) })))
             }
             if let vsock = metrics.vsock { members.append(("vsock", Self.json(reflecting: vsock))) }
+            if !metrics.fs.isEmpty {
+                members.append(("fs", .object(metrics.fs.map { ($0.tag, Self.json(reflecting: $0.counters)) })))
+            }
             if let entropy = metrics.entropy {
                 members.append(("entropy", .object([("requests", .uint(entropy.requests)),
                                                     ("bytes", .uint(entropy.bytes)), ("errors", .uint(entropy.errors))])))

@@ -53,6 +53,12 @@ int jailer_bind_mount_file_readonly(const char *source, const char *target) {
     return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
 }
 
+int jailer_bind_mount_directory_readonly(const char *source, const char *target) {
+    // Not MS_REC: mounts beneath the shared directory stay out of the jail.
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0) return -1;
+    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
 int jailer_umount_detach(const char *target) { return umount2(target, MNT_DETACH); }
 
 int jailer_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -27,7 +27,7 @@ public enum Jail {
             try JailDirectory.create(layout, config, rollback: rollback)
             let mounts = try Cgroups.read("/proc/mounts")
             try Cgroups.join(config, mounts: CgroupMount.parse(mounts: mounts), rollback: rollback)
-            try MountNamespace.enter(root: layout.root, bindIn: config.bindIn)
+            try MountNamespace.enter(root: layout.root, bindIn: config.bindIn, bindInDirectories: config.bindInDirectories)
             if let netns, let path = config.netns {
                 try check("netns", "setns(\(path))") { jailer_setns(netns, JAILER_CLONE_NEWNET) }
                 close(netns)

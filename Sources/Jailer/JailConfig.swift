@@ -21,10 +21,17 @@ public struct JailConfig: Equatable, Sendable {
     /// Host files bind-mounted read-only into the jail root (images: shared, never copied,
     /// and read-only for the VMM whatever the file's own mode).
     public var bindIn: [String] = []
+    /// Host directories bind-mounted read-only (nosuid, nodev, noexec) at `/share<N>`, N their
+    /// index: the VMM's virtio-fs shares. nodev also closes the rename race the file server
+    /// cannot see (a device node moved in after its type was checked).
+    public var bindInDirectories: [String] = []
     /// Arguments after `--`, passed to the executable.
     public var execArguments: [String]
 
     public static let defaultChrootBaseDir = "/srv/jailer"
+
+    /// Where the `index`-th `--bind-in-dir` directory appears in the jail.
+    public static func sharedDirectoryPath(_ index: Int) -> String { "/share\(index)" }
 }
 
 /// `--cgroup FILE=VALUE`: the controller is the part of FILE before the first '.'.

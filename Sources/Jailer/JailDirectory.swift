@@ -51,6 +51,11 @@ enum JailDirectory {
             let fd = try check("bind-in", "create \(target)") { open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444) }
             close(fd)
         }
+        for index in config.bindInDirectories.indices {
+            // The mount point: root's, empty; the bind mount covers it in the jail.
+            let target = layout.root + JailConfig.sharedDirectoryPath(index)
+            try check("bind-in-dir", "mkdir \(target)") { mkdir(target, 0o555) }
+        }
         try makeDeviceNodes(root: layout.root, uid: config.uid, gid: config.gid)
     }
 

@@ -7,7 +7,8 @@ import Glibc
 /// filesystem stays reachable (pivot_root, then the old root is detached, unlike a chroot).
 enum MountNamespace {
     /// `bindIn`: host files made visible read-only at `root/<name>` (their mount points exist).
-    static func enter(root: String, bindIn: [String] = []) throws(JailerError) {
+    /// `bindInDirectories`: host directories made visible read-only at `root/share<N>`.
+    static func enter(root: String, bindIn: [String] = [], bindInDirectories: [String] = []) throws(JailerError) {
         let step = "mount namespace"
         try check(step, "unshare(CLONE_NEWNS)") { jailer_unshare(JAILER_CLONE_NEWNS) }
         // Nothing we mount or unmount here may propagate back to the host's namespace.
@@ -18,6 +19,10 @@ enum MountNamespace {
             let target = root + "/" + baseName(file)
             // Only in this namespace; read-only even for a file the VMM's uid could write.
             try check(step, "bind-mount \(file)") { jailer_bind_mount_file_readonly(file, target) }
+        }
+        for (index, directory) in bindInDirectories.enumerated() {
+            let target = root + JailConfig.sharedDirectoryPath(index)
+            try check(step, "bind-mount \(directory)") { jailer_bind_mount_directory_readonly(directory, target) }
         }
         try check(step, "chdir \(root)") { chdir(root) }
         try check(step, "mkdir old_root") { mkdir("old_root", 0o700) }

@@ -18,6 +18,7 @@ public struct JailRequest: Sendable {
     public var resourceLimits: [String] = []
     public var copyIn: [String] = []
     public var bindIn: [String] = []
+    public var bindInDirectories: [String] = []
     public var allowRoot = false
     public var execArguments: [String] = []
 
@@ -69,6 +70,17 @@ extension JailConfig {
                 throw JailerError(step: step, "--bind-in \(file): the jail already has a file named '\(baseName(file))'")
             }
         }
+        for (index, directory) in request.bindInDirectories.enumerated() {
+            var info = stat()
+            guard stat(directory, &info) == 0 else { throw .system(step, "--bind-in-dir \(directory)") }
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw JailerError(step: step, "--bind-in-dir \(directory) is not a directory")
+            }
+            let name = String(JailConfig.sharedDirectoryPath(index).dropFirst())
+            guard jailNames.insert(name).inserted else {
+                throw JailerError(step: step, "--bind-in-dir \(directory): the jail already has a file named '\(name)'")
+            }
+        }
         var config = JailConfig(
             id: request.id, execFile: request.execFile, uid: request.uid, gid: request.gid,
             chrootBaseDir: base, netns: request.netns, daemonize: request.daemonize,
@@ -76,6 +88,7 @@ extension JailConfig {
             parentCgroup: parent, resourceLimits: limits, copyIn: request.copyIn,
             execArguments: request.execArguments)
         config.bindIn = request.bindIn
+        config.bindInDirectories = request.bindInDirectories
         return config
     }
 

@@ -31,8 +31,16 @@ public struct JailPlan: Sendable {
     /// The jailer's command line around `kiln` ARGS: the files are copied into the jail root
     /// (--copy-in) or bind-mounted there read-only (--bind-in), so ARGS name them as
     /// `/<file name>`.
-    public func argv(copyIn: [String], bindIn: [String] = [], kilnArguments: [String]) -> [String] {
-        [jailer, "--id", id, "--exec-file", execFile, "--uid", "\(uid)", "--gid", "\(gid)", "--chroot-base-dir", base]
-            + copyIn.flatMap { ["--copy-in", $0] } + bindIn.flatMap { ["--bind-in", $0] } + ["--"] + kilnArguments
+    /// Directories (`bindInDirectories`) appear read-only at `sharedDirectoryPath(N)`.
+    public func argv(copyIn: [String], bindIn: [String] = [], bindInDirectories: [String] = [],
+                     kilnArguments: [String]) -> [String] {
+        var argv = [jailer, "--id", id, "--exec-file", execFile, "--uid", "\(uid)", "--gid", "\(gid)", "--chroot-base-dir", base]
+        argv += copyIn.flatMap { ["--copy-in", $0] }
+        argv += bindIn.flatMap { ["--bind-in", $0] }
+        argv += bindInDirectories.flatMap { ["--bind-in-dir", $0] }
+        return argv + ["--"] + kilnArguments
     }
+
+    /// Where kiln-jailer puts the `index`-th `--bind-in-dir` directory (its JailConfig's rule).
+    public static func sharedDirectoryPath(_ index: Int) -> String { "/share\(index)" }
 }

@@ -18,9 +18,10 @@ public final class VMMProcess {
     /// scratch disk) and how the agent starts (GuestRoot), quiet console; with --net, eth0's
     /// addresses for the agent.
     public static func commandLine(root: GuestRoot = GuestRoot(imageDevice: nil, writeLayer: .tmpfs),
-                                   network: GuestNetwork? = nil) -> String {
+                                   network: GuestNetwork? = nil, shares: [HostShare] = []) -> String {
         "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
             + root.commandLineWords.joined(separator: " ") + (network.map { " " + $0.commandLineWord } ?? "")
+            + shares.map { " " + $0.guestMount.commandLineWord }.joined()
     }
 
     /// With kiln's agent initrd the agent mounts the image itself (images need no agent);
@@ -40,11 +41,11 @@ public final class VMMProcess {
     public static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                              directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
                              tap: HostTap? = nil, agentInitrd: String? = nil,
-                             scratchDisk: String? = nil) throws(SandboxHostError) -> VMMProcess {
+                             scratchDisk: String? = nil, shares: [HostShare] = []) throws(SandboxHostError) -> VMMProcess {
         do {
             return try spawn(kernel: kernel, rootfs: rootfs, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
                              directory: directory, detached: detached, jail: jail, tap: tap,
-                             agentInitrd: agentInitrd, scratchDisk: scratchDisk)
+                             agentInitrd: agentInitrd, scratchDisk: scratchDisk, shares: shares)
         } catch {
             try? directory.remove()
             throw error
@@ -53,17 +54,25 @@ public final class VMMProcess {
 
     private static func spawn(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                               directory: RunDirectory, detached: Bool, jail: JailPlan?, tap: HostTap?,
-                              agentInitrd: String?, scratchDisk: String?) throws(SandboxHostError) -> VMMProcess {
+                              agentInitrd: String?, scratchDisk: String?,
+                              shares: [HostShare]) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
         let root = guestRoot(agentInitrd: agentInitrd, scratchDisk: scratchDisk)
+        // Each share's host directory as the VMM sees it (in a jail: its bind mount).
         func boot(kernel: String, rootfs: String, initrd: String?, scratch: String?, console: String,
-                  socket: String) -> [String] {
+                  socket: String, shareDirectories: [String]) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro"]
                 + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
-                + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork), "--cpus", "\(cpus)",
+                + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork, shares: shares), "--cpus", "\(cpus)",
                    "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
                 + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
+                + shareArguments(shareDirectories)
+        }
+        func shareArguments(_ directories: [String]) -> [String] {
+            var arguments: [String] = []
+            for (directory, share) in zip(directories, shares) { arguments += ["--share", directory + ":" + share.tag] }
+            return arguments
         }
         let argv: [String]
         if let jail {
@@ -80,15 +89,18 @@ public final class VMMProcess {
             for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
                 throw .system(operation: "symlink", path: directory.file(name), errno: errno)
             }
-            argv = jail.argv(copyIn: copied, bindIn: [rootfs],
+            // Shared directories are bind-mounted read-only, nosuid, nodev (see JailPlan).
+            argv = jail.argv(copyIn: copied, bindIn: [rootfs], bindInDirectories: shares.map(\.hostPath),
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
-                                                 console: "/console.log", socket: "/" + RunDirectory.socketName)
+                                                 console: "/console.log", socket: "/" + RunDirectory.socketName,
+                                                 shareDirectories: shares.indices.map(JailPlan.sharedDirectoryPath))
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
             argv = [try HostExecutable.kiln()]
                 + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
-                       console: directory.file("console.log"), socket: socket)
+                       console: directory.file("console.log"), socket: socket,
+                       shareDirectories: shares.map(\.hostPath))
         }
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }

@@ -34,6 +34,9 @@ public enum DeviceSnapshotError: Error, Equatable, Sendable, CustomStringConvert
     case deviceKind(id: String, saved: String, machine: String)
     /// The device's state was refused.
     case device(id: String, SnapshotStateError)
+    /// The machine has a device whose state cannot be saved (a virtio-fs share: its guest
+    /// inodes are host descriptors, which a snapshot cannot carry); nothing was written.
+    case unsupportedDevice(id: String, kind: String)
 
     public var description: String {
         switch self {
@@ -41,6 +44,8 @@ public enum DeviceSnapshotError: Error, Equatable, Sendable, CustomStringConvert
         case let .deviceID(index, saved, machine): "device \(index) is '\(saved)' in the snapshot, '\(machine)' in the machine"
         case let .deviceKind(id, saved, machine): "device '\(id)' is a \(saved) in the snapshot, a \(machine) in the machine"
         case let .device(id, error): "device '\(id)': \(error)"
+        case let .unsupportedDevice(id, kind):
+            "device '\(id)' (\(kind)) cannot be saved in a snapshot: start the VM without it to take snapshots"
         }
     }
 }
@@ -48,14 +53,22 @@ public enum DeviceSnapshotError: Error, Equatable, Sendable, CustomStringConvert
 extension DeviceInventory {
     /// Every device's state, in bus order. Call it with nothing running on the devices: vCPUs
     /// paused and inside `EventLoop.quiesce` (or before the loop runs). Async block requests in
-    /// flight are completed first (see `MMIOTransport.save`).
-    func save() -> SavedDevices {
-        SavedDevices(devices: entries.map { entry in
+    /// flight are completed first (see `MMIOTransport.save`). A machine with a device that
+    /// cannot be saved is refused before any state is read.
+    func save() throws(DeviceSnapshotError) -> SavedDevices {
+        for entry in entries {
+            switch entry.kind {
+            case .fs: throw .unsupportedDevice(id: entry.id.description, kind: entry.kind.name)
+            case .block, .net, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic: continue
+            }
+        }
+        return SavedDevices(devices: entries.map { entry in
             let state: DeviceState = switch entry.kind {
             case .block(let block): .block(Self.transport(entry).save(block))
             case .net(let net): .net(Self.transport(entry).save(net))
             case .vsock(let vsock): .vsock(Self.transport(entry).save(vsock))
             case .rng(let rng): .rng(Self.transport(entry).save(rng))
+            case .fs: preconditionFailure("refused above")
             case .serial(let serial): .serial(serial.saveState())
             case .i8042(let i8042): .i8042(i8042.saveState())
             case .bootTimer(let timer): .bootTimer(timer.saveState())
@@ -118,6 +131,9 @@ extension DeviceInventory {
             if apply { device.restore(saved) }
         case let (.pvpanic(device), .pvpanic(saved)):
             if apply { device.restore(saved) }
+        // No saved state is ever a share's (see `save`): a machine with one refuses the snapshot.
+        case (.fs, _):
+            throw .wrongDeviceKind(saved: state.kindName, device: entry.kind.name)
         case (.block, _), (.net, _), (.vsock, _), (.rng, _), (.serial, _), (.i8042, _), (.bootTimer, _),
              (.sleepControl, _), (.pvpanic, _):
             throw .wrongDeviceKind(saved: state.kindName, device: entry.kind.name)
@@ -136,6 +152,7 @@ extension DeviceKind {
         case .net: "net"
         case .vsock: "vsock"
         case .rng: "entropy"
+        case .fs: "virtio-fs"
         case .serial: "serial"
         case .i8042: "i8042"
         case .bootTimer: "boot-timer"

@@ -9,12 +9,15 @@ public enum DeviceID: Hashable, Sendable, CustomStringConvertible {
     case interface(String)
     case vsock
     case entropy
+    /// A shared directory's virtio-fs device, by its tag.
+    case share(String)
     /// serial, i8042, acpi-sleep, pvpanic, boot-timer.
     case legacy(String)
 
     public var description: String {
         switch self {
         case .drive(let id), .interface(let id), .legacy(let id): id
+        case .share(let tag): "share:\(tag)"
         case .vsock: "vsock"
         case .entropy: "entropy"
         }
@@ -53,7 +56,7 @@ struct DeviceEntry {
     /// its transport.
     var busDevice: any BusDevice {
         switch kind {
-        case .block, .net, .vsock, .rng:
+        case .block, .net, .vsock, .rng, .fs:
             // `VirtioDevices.attach` is the only place that makes virtio entries, always wired.
             virtio!.transport
         case .serial(let serial): serial
@@ -109,7 +112,8 @@ struct DeviceInventory {
             switch entry.kind {
             // Its listening socket file would otherwise stay behind in the file system.
             case .vsock(let vsock): vsock.closeHostSide()
-            case .block, .net, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic: break
+            // The file server's descriptors close with it.
+            case .block, .net, .rng, .fs, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic: break
             }
         }
     }

@@ -21,7 +21,7 @@ extension Machine {
                 entry.transport?.notifyConfigChange()
             }
             if let rateLimiter { block.rateLimiter.update(rateLimiter) }
-        case .net, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
+        case .net, .vsock, .rng, .fs, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
             throw .invalidConfiguration("device \(id) is not a drive")
         }
     }
@@ -33,7 +33,7 @@ extension Machine {
         case .net(let net):
             if let receive { net.receiveRateLimiter.update(receive) }
             if let transmit { net.transmitRateLimiter.update(transmit) }
-        case .block, .vsock, .rng, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
+        case .block, .vsock, .rng, .fs, .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
             return
         }
     }

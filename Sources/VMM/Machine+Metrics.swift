@@ -28,6 +28,9 @@ extension Machine {
             case .rng(let rng):
                 result.entropy = rng.counters
                 name = entry.id.description
+            case .fs(let fs):
+                result.fs.append((tag: fs.tag, counters: fs.counters))
+                name = entry.id.description
             case .serial, .i8042, .bootTimer, .sleepControl, .pvpanic:
                 continue
             }
@@ -46,6 +49,8 @@ public struct MachineMetrics: Sendable {
     public var entropy: RngCounters?
     public var net: [(id: String, counters: NetCounters)] = []
     public var vsock: VsockCounters?
+    /// Per shared directory (by tag): FUSE requests served, errors, refused modifications.
+    public var fs: [(tag: String, counters: FileServerCounters)] = []
     /// Per virtio device: queue notifications serviced and interrupts raised.
     public var transports: [(device: String, queueEvents: UInt64, interrupts: UInt64)] = []
 

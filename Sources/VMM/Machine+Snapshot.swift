@@ -11,7 +11,11 @@ extension Machine {
     /// are paused, so no register access and no queue processing runs meanwhile.
     public func saveDevices() throws(VMMError) -> SavedDevices {
         guard isPaused || runners.isEmpty else { throw .invalidState("pause the VM before saving its devices") }
-        return loop.quiesce { inventory.save() }
+        do {
+            return try loop.quiesce { () -> Result<SavedDevices, DeviceSnapshotError> in
+                do throws(DeviceSnapshotError) { return .success(try inventory.save()) } catch { return .failure(error) }
+            }.get()
+        } catch { throw .deviceSnapshot(error) }
     }
 
     /// Puts saved device state into this machine, built from the snapshot's configuration and
@@ -55,7 +59,13 @@ extension Machine {
             throw .invalidState("a Diff snapshot needs dirty page tracking: track_dirty_pages in machine-config (or in snapshot/load)")
         }
         // Device state and the pages devices wrote, read together between two handlers.
-        let (devices, deviceWrites) = loop.quiesce { (inventory.save(), memory.takeDeviceWriteLog()) }
+        let saved = loop.quiesce { () -> Result<(SavedDevices, [[UInt64]]?), DeviceSnapshotError> in
+            do throws(DeviceSnapshotError) {
+                return .success((try inventory.save(), memory.takeDeviceWriteLog()))
+            } catch { return .failure(error) }
+        }
+        let devices: SavedDevices, deviceWrites: [[UInt64]]?
+        do { (devices, deviceWrites) = try saved.get() } catch { throw .deviceSnapshot(error) }
         let vmState: VMState
         var vcpuStates: [VcpuState] = []
         var written: [DirtyBitmap]?

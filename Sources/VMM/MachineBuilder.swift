@@ -174,7 +174,7 @@ enum MachineBuilder {
 
     /// The virtio devices `config` asks for, with their ids, in bus order: drives first, then
     /// entropy, then network interfaces (each TAP opened here, before any filter is in place),
-    /// then vsock.
+    /// then vsock, then the shared directories (each root opened here, before any filter).
     static func virtioDevices(_ config: VMConfig) throws(VMMError) -> [(id: DeviceID, kind: DeviceKind)] {
         var devices: [(id: DeviceID, kind: DeviceKind)] = []
         for (index, drive) in config.drives.enumerated() {
@@ -208,6 +208,19 @@ enum MachineBuilder {
             do {
                 devices.append((.vsock, .vsock(try Vsock(guestCID: vsock.guestCID, udsPath: vsock.udsPath))))
             } catch { throw .invalidConfiguration("vsock: \(error)") }
+        }
+        if !config.sharedDirectories.isEmpty {
+            let rlimit = SharedDirectoryConfig.descriptorLimit()
+            guard let limits = SharedDirectoryConfig.limits(shares: config.sharedDirectories.count, descriptorLimit: rlimit) else {
+                throw .invalidConfiguration("\(config.sharedDirectories.count) shared directories do not fit "
+                                            + "RLIMIT_NOFILE \(rlimit): raise it (kiln-jailer --resource-limit no-file=N)")
+            }
+            for share in config.sharedDirectories {
+                do {
+                    let fs = try Fs(tag: share.tag, sharedDirectory: share.hostPath, limits: limits)
+                    devices.append((.share(share.tag), .fs(fs)))
+                } catch { throw .invalidConfiguration("shared directory \(share.hostPath): \(error)") }
+            }
         }
         return devices
     }

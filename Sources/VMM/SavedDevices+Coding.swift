@@ -14,6 +14,8 @@ extension SavedDevices: StateCodable {
             case .vsock: writer.write(UInt8(3))
             case .entropy: writer.write(UInt8(4))
             case .legacy(let name): writer.write(UInt8(5)); writer.write(name)
+            // `DeviceInventory.save` refuses shares; the tag is kept for a complete encoding.
+            case .share(let tag): writer.write(UInt8(6)); writer.write(tag)
             }
             device.state.encode(to: &writer)
         }
@@ -33,6 +35,7 @@ extension SavedDevices: StateCodable {
             case 3: .vsock
             case 4: .entropy
             case 5: .legacy(try reader.readString("legacy device id", limit: Self.idLimit))
+            case 6: .share(try reader.readString("share tag", limit: Self.idLimit))
             default: throw .invalidValue(field: "device id kind", value: UInt64(tag))
             }
             guard seen.insert(id).inserted else { throw .inconsistent("device id '\(id)' appears twice") }

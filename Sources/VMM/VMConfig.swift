@@ -36,6 +36,9 @@ public struct VMConfig: Sendable {
     public var networkInterfaces: [NetConfig]
     /// A virtio-vsock device whose host side is Unix sockets at `uds_path` (Firecracker's model).
     public var vsock: VsockConfig?
+    /// Host directories served read-only by virtio-fs devices, after every other virtio device
+    /// on the bus.
+    public var sharedDirectories: [SharedDirectoryConfig] = []
     /// Describe the machine with ACPI tables (power-off, pvpanic, virtio devices in the DSDT).
     /// Without it virtio devices are announced on the kernel command line.
     public var acpi: Bool
@@ -90,9 +93,15 @@ public struct VMConfig: Sendable {
         for drive in drives { try Self.requireReadableFile(drive.path, role: "drive") }
         try NetConfig.validate(networkInterfaces)
         try vsock?.validate()
-        guard drives.count + (entropy ? 1 : 0) + networkInterfaces.count + (vsock == nil ? 0 : 1) <= VirtioDevices.irqs.count else {
+        try SharedDirectoryConfig.validate(sharedDirectories)
+        guard virtioDeviceCount <= VirtioDevices.irqs.count else {
             throw .invalidConfiguration("too many virtio devices; at most \(VirtioDevices.irqs.count)")
         }
+    }
+
+    /// Every virtio device asks for its own IRQ.
+    var virtioDeviceCount: Int {
+        drives.count + (entropy ? 1 : 0) + networkInterfaces.count + (vsock == nil ? 0 : 1) + sharedDirectories.count
     }
 
     public static func requireReadableFile(_ path: String, role: String) throws(VMMError) {

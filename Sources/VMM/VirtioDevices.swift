@@ -84,7 +84,7 @@ enum VirtioDevices {
                 notifiers.append(notifier)
             }
             let events = TransportEvents(loop: loop, transport: transport)
-            do { try device.connect(events: events) } catch {
+            do { try kind.eventDrivenDevice?.connect(events: events) } catch {
                 throw .thread(operation: "virtio device \(index): \(error.operation)", errno: error.errno)
             }
             entries.append(DeviceEntry(id: id, kind: kind,

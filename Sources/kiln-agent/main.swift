@@ -44,6 +44,7 @@ if isInit {
     GuestSetup.setHostname(log: log)
     if kiln_agent_interface_up("lo") != 0 { log("bringing up lo: \(String(cString: strerror(errno)))") }
     GuestSetup.configureNetwork(cmdline: GuestSetup.readSmallFile("/proc/cmdline"), log: log)
+    SharedMounts.mountAll(cmdline: GuestSetup.readSmallFile("/proc/cmdline"), log: log)
 }
 
 let children = ChildRegistry()

@@ -58,6 +58,9 @@ struct JailerCommand: ParsableCommand {
     @Option(name: .customLong("bind-in"), help: ArgumentHelp("Make a host file (a root filesystem image) appear read-only in the jail root, bind-mounted in the jail's mount namespace instead of copied (repeatable).", valueName: "path"))
     var bindIn: [String] = []
 
+    @Option(name: .customLong("bind-in-dir"), help: ArgumentHelp("Make a host directory (a virtio-fs share) appear read-only, nosuid, nodev and noexec at /share<N> in the jail, N counting these options from 0 (repeatable).", valueName: "path"))
+    var bindInDirectories: [String] = []
+
     @Flag(help: "Allow uid or gid 0 for the VMM (it still loses every capability).")
     var allowRoot = false
 
@@ -76,6 +79,7 @@ struct JailerCommand: ParsableCommand {
         request.resourceLimits = resourceLimits
         request.copyIn = copyIn
         request.bindIn = bindIn
+        request.bindInDirectories = bindInDirectories
         request.allowRoot = allowRoot
         request.execArguments = execArguments
         do {

@@ -60,6 +60,12 @@ struct Boot: ParsableCommand {
                                valueName: "CID,PATH"))
     var vsock: String?
 
+    @Option(name: .customLong("share"),
+            help: ArgumentHelp("Serve the host directory DIR read-only to the guest over virtio-fs; the guest mounts it "
+                               + "with 'mount -t virtiofs TAG MOUNTPOINT'. TAG is 1 to 36 bytes. Repeatable.",
+                               valueName: "DIR:TAG"))
+    var shares: [String] = []
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -84,6 +90,7 @@ struct Boot: ParsableCommand {
             networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
             acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
         config.serialOutputLimit = Self.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
+        config.sharedDirectories = shares.map(Self.parseShare)
         try runVM(config)
     }
 }
@@ -147,6 +154,16 @@ extension Boot {
             }
         }
         return NetConfig(id: "eth\(index)", tapName: tap, mac: mac)
+    }
+
+    /// `DIR:TAG`, split at the last ':' (a host path may hold colons, a tag may not); the
+    /// tag's length and the directory are checked with the rest of the configuration.
+    static func parseShare(_ text: String) -> SharedDirectoryConfig {
+        guard let colon = text.lastIndex(of: ":") else { fail("--share needs DIR:TAG (got '\(text)')") }
+        let path = String(text[..<colon]), tag = String(text[text.index(after: colon)...])
+        guard !path.isEmpty else { fail("--share \(text): no host directory before ':'") }
+        guard !tag.isEmpty else { fail("--share \(text): no tag after ':'") }
+        return SharedDirectoryConfig(tag: tag, hostPath: path)
     }
 
     /// `CID,PATH`: a decimal CID, then the socket path (which may itself contain commas).

@@ -31,6 +31,7 @@ struct Create: ParsableCommand {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
         let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let (kernel, rootfs, agentInitrd) = vm.resolve(imageRootfs: stored?.rootfsPath)
+        let shares = vm.shares()
         ignoreOutputSignals()
         let store = SandboxStore.current()
         let directory = try store.claim(name)
@@ -39,7 +40,7 @@ struct Create: ParsableCommand {
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernel, rootfs: rootfs, cpus: vm.cpus, memory: vm.memory,
                                    cid: Run.guestCID, seccomp: !vm.noSeccomp, directory: directory, detached: true,
-                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch)
+                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch, shares: shares)
         guard let identity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop()
             vmm.showLogs()
@@ -51,6 +52,7 @@ struct Create: ParsableCommand {
                            "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
                                + (stored.map { "image=\($0.names.first ?? $0.id)\nimage-id=\($0.id)\n" } ?? "")
                                + (agentInitrd.map { "agent-initrd=\($0)\n" } ?? "") + (vm.diskSize.map { "disk-size=\($0)\n" } ?? "")
+                               + shares.map { "volume=\($0.hostPath):\($0.guestPath)\n" }.joined()
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
         if let err = FileText.write(directory.file("vmm"), identity.text) {
             vmm.stop()

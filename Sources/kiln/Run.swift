@@ -49,6 +49,7 @@ struct Run: ParsableCommand {
         let job = image.map { ImageJob.apply($0, entrypoint: imageOptions.entrypoint, to: sandbox) } ?? sandbox.job()
         let imageSeconds = image == nil ? nil : monotonicNow() - imageStarted
         let (kernelPath, rootfsPath, agentInitrd) = vm.resolve(imageRootfs: image?.rootfsPath)
+        let shares = vm.shares()
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
@@ -61,7 +62,7 @@ struct Run: ParsableCommand {
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
-                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch)
+                                   jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch, shares: shares)
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)

@@ -28,6 +28,11 @@ struct VMOptions: ParsableArguments {
     @Flag(help: "Give the guest an eth0 linked to the host only (needs root): TAP kilntap<k> on the host, the k-th /30 of 172.31.0.0/16 (host .1, guest .2, the guest's default route via the host). No NAT or forwarding.")
     var net = false
 
+    @Option(name: [.customShort("v"), .customLong("volume")],
+            help: ArgumentHelp("Share the host directory HOST read-only with the guest at the absolute path GUEST "
+                               + "(virtio-fs; writes there fail with EROFS). Repeatable.", valueName: "HOST:GUEST"))
+    var volumes: [String] = []
+
     @Flag(help: .hidden)
     var noSeccomp = false
 
@@ -68,6 +73,18 @@ struct VMOptions: ParsableArguments {
                 Self.requiredFile(rootfs, environment: "KILN_SANDBOX_ROOTFS", option: "--rootfs",
                                     hint: "see Rootfs/build-sandbox.sh"),
                 agent)
+    }
+
+    /// The shares of -v, checked (HOST an existing directory, GUEST an absolute path without
+    /// `..`, no guest path twice); a one-line error (exit 125) otherwise.
+    func shares() -> [HostShare] {
+        do {
+            let shares = try volumes.enumerated().map { (index, text) throws(HostShareError) in
+                try HostShare.parse(text, index: index)
+            }
+            try HostShare.checkDistinct(shares)
+            return shares
+        } catch { fail(error.description) }
     }
 
     /// The scratch disk of --disk-size, made in `directory` (checked against the room there);

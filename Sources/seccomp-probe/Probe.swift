@@ -26,6 +26,7 @@ enum Probe {
 
     struct Descriptors {
         var kvm: Int32 = -1, zero: Int32 = -1, event: Int32 = -1, epoll: Int32 = -1, spare: Int32 = -1
+        var shareRoot: Int32 = -1
     }
 
     static func run(_ arguments: [String]) -> Never {
@@ -71,12 +72,13 @@ enum Probe {
         descriptors.kvm = open(kvmPath, O_RDWR | O_CLOEXEC)
         descriptors.zero = open("/dev/zero", O_RDWR | O_CLOEXEC)
         descriptors.spare = open("/dev/null", O_RDONLY | O_CLOEXEC) // the control role closes it
+        descriptors.shareRoot = FileServerCalls.openRoot()
         // Glibc's module map exports neither eventfd nor epoll; their raw syscalls do.
         let efdCloexecNonblock = Int(O_CLOEXEC | O_NONBLOCK)
         descriptors.event = Int32(truncatingIfNeeded: rawSyscall(sys("eventfd2"), 0, efdCloexecNonblock, 0, 0, 0, 0))
         descriptors.epoll = Int32(truncatingIfNeeded: rawSyscall(sys("epoll_create1"), Int(O_CLOEXEC), 0, 0, 0, 0, 0))
         let d = descriptors
-        guard d.kvm >= 0, d.zero >= 0, d.event >= 0, d.epoll >= 0, d.spare >= 0 else {
+        guard d.kvm >= 0, d.zero >= 0, d.event >= 0, d.epoll >= 0, d.spare >= 0, d.shareRoot >= 0 else {
             say("set-up failed: errno \(errno)")
             exit(70)
         }
@@ -177,6 +179,7 @@ enum Probe {
                 _ = rawSyscall(sys("getrandom"), Int(bitPattern: sector.baseAddress), 64, 0, 0, 0, 0)
             }
             _ = fdatasync(d.zero)
+            FileServerCalls.exercise(root: d.shareRoot)
             usleep(1000) // kiln_console waiting for UART space
         case .control:
             usleep(1000) // the halt watch

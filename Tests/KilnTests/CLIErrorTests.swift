@@ -60,6 +60,18 @@ import Testing
                                mentioning: "/nonexistent-dir/v.sock")
     }
 
+    @Test func badShares() throws {
+        let guest = try KilnProcess.guest("hello.elf")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/tmp"], mentioning: "--share needs DIR:TAG")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/tmp:"], mentioning: "no tag")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", ":tag"], mentioning: "no host directory")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/nonexistent-kiln:tag"], mentioning: "/nonexistent-kiln")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/proc/self/exe:tag"], mentioning: "is not a directory")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/tmp:\(String(repeating: "t", count: 37))"],
+                               mentioning: "1 to 36 bytes")
+        try expectOneLineError(["boot", "--kernel", guest, "--share", "/tmp:a", "--share", "/:a"], mentioning: "used twice")
+    }
+
     @Test func directoryAsKernel() throws {
         try expectOneLineError(["boot", "--kernel", "/tmp"], mentioning: "not a regular file")
     }

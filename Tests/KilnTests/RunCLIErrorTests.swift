@@ -38,6 +38,19 @@ import Testing
         }
     }
 
+    @Test func badVolumes() throws {
+        for command in ["run", "create"] {
+            let base = [command, "--kernel", kernel, "--rootfs", rootfs] + (command == "create" ? ["--name", "kiln-v-test"] : [])
+            let tail = command == "run" ? ["--", "true"] : []
+            try expectOneLineError(base + ["-v", "/tmp"] + tail, mentioning: "-v /tmp: expected HOST:GUEST")
+            try expectOneLineError(base + ["-v", "/tmp:relative"] + tail, mentioning: "absolute")
+            try expectOneLineError(base + ["-v", "/tmp:/mnt/../etc"] + tail, mentioning: "'..'")
+            try expectOneLineError(base + ["-v", "/nonexistent-kiln:/mnt"] + tail, mentioning: "/nonexistent-kiln")
+            try expectOneLineError(base + ["--volume", "/proc/self/exe:/mnt"] + tail, mentioning: "is not a directory")
+            try expectOneLineError(base + ["-v", "/tmp:/mnt", "-v", "/:/mnt"] + tail, mentioning: "shared twice")
+        }
+    }
+
     @Test func usageErrorsExit125() throws {
         let result = try KilnProcess.run(["run", "--no-such-option", "--", "true"])
         #expect(result.status == 125, "exit \(result.status): \(result.stderr)")

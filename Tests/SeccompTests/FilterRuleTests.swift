@@ -27,7 +27,7 @@ import Testing
     @Test func allowedSyscallCounts() {
         #expect(Seccomp.allowedSyscallCount(.control) == 30)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 32)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 41)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }
@@ -45,11 +45,26 @@ import Testing
         // The device thread is vsock's host side (Firecracker's model): it opens Unix stream
         // sockets and connects them; `devicesSocketsAreUnixStreamsOnly` pins how narrowly.
         let vsockBackend: Set = role == .devices ? ["socket", "connect"] : []
+        // The device thread is virtio-fs's file server: `devicesOpenOnlyBeneathShares` pins how.
+        let fileServer: Set = role == .devices ? ["openat2"] : []
         // The VMM thread opens a drive's new backing file for PATCH /drives (as Firecracker's
         // does); `controlOpensExistingFilesOnly` pins how narrowly.
         let drivePatch: Set = role == .control ? ["openat"] : []
-        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend).subtracting(drivePatch)
+        let allowed = Set(role.rules.map(\.syscall)).subtracting(vsockBackend).subtracting(drivePatch).subtracting(fileServer)
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
+    }
+
+    /// virtio-fs opens only through openat2 (whose resolve flags confine it beneath the shared
+    /// directory); open/openat, where O_CREAT would be an argument, stay forbidden, and fstat
+    /// is newfstatat on a descriptor (AT_EMPTY_PATH), never a path lookup that follows links.
+    @Test func devicesOpenOnlyBeneathShares() throws {
+        let names = Set(ThreadRole.devices.rules.map(\.syscall))
+        #expect(names.isDisjoint(with: ["open", "openat", "creat", "mkdirat", "unlinkat", "renameat2", "linkat",
+                                        "symlinkat", "fchmodat", "fchownat", "pwrite64", "ftruncate", "setxattr",
+                                        "fsetxattr", "name_to_handle_at", "open_by_handle_at"]))
+        let stat = try #require(ThreadRole.devices.rules.first { $0.syscall == "newfstatat" })
+        #expect(stat.conditions == [.argument(3, isOneOf: [0x1000])])
+        #expect(ThreadRole.devices.rules.contains { $0.syscall == "openat2" && $0.conditions.isEmpty })
     }
 
     @Test func controlOpensExistingFilesOrWritesNewOnes() throws {

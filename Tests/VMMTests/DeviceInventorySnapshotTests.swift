@@ -63,14 +63,14 @@ private final class InventoryRig {
     @Test func savedDevicesRestoreIntoAFreshMachineWithTheSameInventory() throws {
         let source = try InventoryRig(memory: memory)
         source.drive()
-        let saved = source.inventory.save()
+        let saved = try source.inventory.save()
         #expect(saved.devices.map(\.id) == [.entropy, .legacy("serial"), .legacy("i8042"), .legacy("boot-timer")])
         let decoded = try SavedDevices(decoding: saved.encoded)
         #expect(decoded == saved)
 
         let target = try InventoryRig(memory: memory)
         try target.inventory.restore(decoded)
-        #expect(target.inventory.save() == saved)
+        #expect(try target.inventory.save() == saved)
         #expect(target.transport.status == [.acknowledge, .driver, .featuresOK])
         #expect(target.timer.hasFired)
     }
@@ -78,7 +78,7 @@ private final class InventoryRig {
     @Test func anotherInventoryIsRefusedAndNothingIsRestored() throws {
         let source = try InventoryRig(memory: memory)
         source.drive()
-        let saved = source.inventory.save()
+        let saved = try source.inventory.save()
 
         let renamed = try InventoryRig(memory: memory, serialID: "com1")
         #expect(throws: DeviceSnapshotError.deviceID(index: 1, saved: "serial", machine: "com1")) {
@@ -109,7 +109,7 @@ private final class InventoryRig {
     @Test func hostileEncodingsAreRefused() throws {
         let source = try InventoryRig(memory: memory)
         source.drive()
-        let saved = source.inventory.save()
+        let saved = try source.inventory.save()
         let bytes = saved.encoded
         for length in 0..<bytes.count {
             #expect(throws: SnapshotStateError.self) { try SavedDevices(decoding: Array(bytes[..<length])) }
@@ -122,5 +122,27 @@ private final class InventoryRig {
         #expect(throws: SnapshotStateError.unsupportedVersion(field: "devices", version: 2)) {
             try SavedDevices(decoding: [2] + bytes.dropFirst())
         }
+    }
+}
+
+/// A machine with a virtio-fs share cannot be snapshotted: its guest inodes are host
+/// descriptors. The refusal is typed and names the device, before any state is read.
+@Suite struct ShareSnapshotRefusalTests {
+    @Test func saveRefusesAMachineWithAShare() throws {
+        let memory = try GuestMemory(layout: [(start: GuestAddress(0), size: 1 << 20)])
+        let loop = try EventLoop()
+        let fs = try Fs(tag: "data", sharedDirectory: "/tmp")
+        let transport = MMIOTransport(device: fs, memory: memory, interrupt: NoInterrupt())
+        let wiring = VirtioWiring(transport: transport, notifiers: [], events: TransportEvents(loop: loop, transport: transport))
+        var inventory = DeviceInventory()
+        try inventory.add(DeviceEntry(id: .share("data"), kind: .fs(fs),
+                                      window: DeviceWindow(space: .mmio, base: 0xd000_1000, length: MMIOTransport.windowSize),
+                                      interrupt: nil, virtio: wiring))
+        #expect(throws: DeviceSnapshotError.unsupportedDevice(id: "share:data", kind: "virtio-fs")) {
+            try inventory.save()
+        }
+        let error = VMMError.deviceSnapshot(.unsupportedDevice(id: "share:data", kind: "virtio-fs"))
+        #expect(error.description.contains("cannot be saved in a snapshot"))
+        #expect(!error.description.contains("\n"))
     }
 }

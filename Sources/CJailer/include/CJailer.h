@@ -18,6 +18,9 @@ int jailer_mount_private_recursive(const char *target);
 int jailer_bind_mount(const char *source, const char *target);
 // Bind-mounts the file `source` on `target` (an existing file) read-only, nosuid, nodev.
 int jailer_bind_mount_file_readonly(const char *source, const char *target);
+// A host directory read-only, nosuid, nodev, noexec at `target` (an existing directory); its
+// own submounts are not carried along.
+int jailer_bind_mount_directory_readonly(const char *source, const char *target);
 int jailer_umount_detach(const char *target);
 int jailer_pipe_cloexec(int fds[2]);
 

@@ -5,7 +5,9 @@
 /// other test guest; virtio-net RX/TX (readv/writev on the TAP) by reading Devices/Virtio/Net;
 /// rate limiters and the vsock accept retry (timerfd_settime) by reading Devices/RateLimit and
 /// VsockMuxer+Listener;
-/// for vsock, the device's unit tests and the E2E vsock scenarios under the filter. Hot calls first.
+/// for vsock, the device's unit tests and the E2E vsock scenarios under the filter; for virtio-fs,
+/// the system calls Devices/Virtio/Fs/HostFiles.swift and CFileServer make (the file server's
+/// whole window on the host) and the E2E share scenario under the filter. Hot calls first.
 extension SyscallRule {
     static let devices: [SyscallRule] = [
         allow("epoll_wait", because: "the event loop"),
@@ -14,7 +16,7 @@ extension SyscallRule {
         allow("epoll_ctl", because: "pause, resume and remove standard input; pause and resume a TAP"),
         allow("readv", because: "virtio-net reads a frame from the TAP, vsock host socket bytes, straight into guest RX buffers"),
         allow("writev", because: "virtio-net writes a TX chain to the TAP straight from guest memory"),
-        allow("preadv", because: "virtio-blk (sync engine) reads a request into its guest buffers in one call"),
+        allow("preadv", because: "virtio-blk (sync engine) reads a request into its guest buffers in one call; virtio-fs READ straight into the guest's buffers"),
         allow("pwritev", because: "virtio-blk (sync engine) writes a request from its guest buffers in one call"),
         allow("io_uring_enter", because: "virtio-blk (async engine) submits requests; the ring was set up and its eventfd registered at construction, before any filter (io_uring_setup and io_uring_register stay forbidden)"),
         allow("fdatasync", because: "virtio-blk flush"),
@@ -31,7 +33,20 @@ extension SyscallRule {
         allow("connect", because: "vsock: ... and connects it to <uds_path>_P"),
         allow("shutdown", .argument(1, isOneOf: [LinuxABI.shutWrite]),
               because: "vsock: the guest's SHUTDOWN SEND becomes EOF for the host peer"),
-        allow("close", because: "vsock: closing host sockets of finished connections"),
+        allow("close", because: "vsock: closing host sockets of finished connections; virtio-fs: FORGET and RELEASE close a node's or handle's descriptor"),
+        // virtio-fs (read-only file server beneath each shared directory). Nothing here creates,
+        // writes or removes a file: plain open/openat stay forbidden, so O_CREAT cannot be asked for
+        // by any path the filter lets through except openat2's struct, which only HostFiles fills.
+        allow("openat2", because: "virtio-fs: LOOKUP/OPEN/OPENDIR resolve one name beneath its parent's descriptor (RESOLVE_BENEATH | NO_SYMLINKS | NO_MAGICLINKS | NO_XDEV); the flags live in struct open_how, which seccomp cannot read, so openat2 is the only open the role has"),
+        allow("newfstatat", .argument(3, isOneOf: [LinuxABI.atEmptyPath]),
+              because: "virtio-fs: fstat of a node's descriptor (glibc: newfstatat(fd, \"\", buf, AT_EMPTY_PATH)) for LOOKUP/GETATTR; no other flags, so it never follows a symlink"),
+        allow("readlinkat", because: "virtio-fs: READLINK reads a link through its own O_PATH descriptor (empty path); the target is returned, never followed"),
+        allow("pread64", because: "virtio-fs: READ into the reply buffer when the guest's buffers cannot take it directly"),
+        allow("lseek", because: "virtio-fs: READDIR resumes a directory at the guest's offset"),
+        allow("getdents64", because: "virtio-fs: READDIR/READDIRPLUS list a directory"),
+        allow("fstatfs", because: "virtio-fs: STATFS of the shared file system"),
+        allow("fgetxattr", because: "virtio-fs: GETXATTR through a node's descriptor"),
+        allow("flistxattr", because: "virtio-fs: LISTXATTR through a node's descriptor"),
         futex,
         gettid,
         allow("clock_nanosleep", because: "kiln_console waits for UART FIFO space (usleep)"),
