@@ -17,7 +17,9 @@ struct Kiln: ParsableCommand {
             with PUT requests, then PUT /actions {"action_type": "InstanceStart"}. \
             `kiln --config-file PATH` starts the VM a Firecracker configuration file describes at \
             once (and still serves the API if --api-sock is given; --no-api: no API at all). \
-            `kiln boot` takes the same settings as flags. kiln exits when the guest does.
+            `kiln --restore STATE --restore-memory MEM` resumes a snapshot (PUT /snapshot/create) \
+            in this process instead of booting. `kiln boot` takes the same settings as flags. kiln \
+            exits when the guest does.
             """,
         version: KilnVersion.string,
         subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self,
