@@ -46,21 +46,7 @@ public indirect enum JSONOutput: Sendable {
     }
 
     static func escape(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        QuotedText.append(text, to: &out) { hex in "\\u" + String(repeating: "0", count: 4 - hex.count) + hex }
     }
 
     /// A string map with its keys sorted (Go's encoding/json order, as runc prints annotations).

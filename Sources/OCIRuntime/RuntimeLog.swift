@@ -29,21 +29,9 @@ public struct RuntimeLog: Sendable {
     /// logrus quotes a value with Go's %q: backslash escapes for quotes, backslashes and
     /// control characters.
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\x" + (hex.count < 2 ? "0" : "") + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        var out = ""
+        QuotedText.append(text, to: &out) { hex in "\\x" + (hex.count < 2 ? "0" : "") + hex }
+        return out
     }
 
     /// Appends a record to the log file (O_APPEND: several runtime processes share it). A log

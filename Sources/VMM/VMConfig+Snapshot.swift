@@ -70,17 +70,17 @@ struct SnapshotConfig: Equatable, StateCodable {
             writer.write(drive.path)
             writer.write(drive.readOnly)
             writer.write(drive.ioEngine.rawValue)
-            Self.encode(drive.rateLimiter, to: &writer)
+            drive.rateLimiter.encode(to: &writer)
         }
         writer.write(entropy)
-        Self.encode(entropyRateLimiter, to: &writer)
+        entropyRateLimiter.encode(to: &writer)
         writer.writeCount(networkInterfaces.count)
         for interface in networkInterfaces {
             writer.write(interface.id)
             writer.write(interface.tapName)
             writer.writeOptional(interface.mac) { $0.write($1) }
-            Self.encode(interface.receiveRateLimiter, to: &writer)
-            Self.encode(interface.transmitRateLimiter, to: &writer)
+            interface.receiveRateLimiter.encode(to: &writer)
+            interface.transmitRateLimiter.encode(to: &writer)
         }
         writer.writeOptional(vsock) { writer, vsock in
             writer.write(vsock.guestCID)
@@ -109,11 +109,11 @@ struct SnapshotConfig: Equatable, StateCodable {
             let readOnly = try reader.readBool("drive read-only")
             let engineName = try reader.readString("drive io engine", limit: 16)
             guard let engine = BlockIOEngine(rawValue: engineName) else { throw .invalidValue(field: "drive io engine", value: 0) }
-            let limiter = try Self.decodeLimiter(from: &reader)
+            let limiter = try RateLimiterConfig(from: &reader)
             drives.append(DriveConfig(path: path, readOnly: readOnly, rateLimiter: limiter, ioEngine: engine, id: id))
         }
         entropy = try reader.readBool("entropy")
-        entropyRateLimiter = try Self.decodeLimiter(from: &reader)
+        entropyRateLimiter = try RateLimiterConfig(from: &reader)
         networkInterfaces = []
         for _ in 0..<(try reader.readCount("network interfaces", limit: Self.maxDevices)) {
             let id = try reader.readString("interface id", limit: 64)
@@ -122,8 +122,8 @@ struct SnapshotConfig: Equatable, StateCodable {
                 try reader.readString("interface MAC", limit: 17)
             }
             networkInterfaces.append(NetConfig(id: id, tapName: tap, mac: mac,
-                                               receiveRateLimiter: try Self.decodeLimiter(from: &reader),
-                                               transmitRateLimiter: try Self.decodeLimiter(from: &reader)))
+                                               receiveRateLimiter: try RateLimiterConfig(from: &reader),
+                                               transmitRateLimiter: try RateLimiterConfig(from: &reader)))
         }
         vsock = try reader.readOptional("vsock") { (reader: inout StateReader) throws(SnapshotStateError) in
             VsockConfig(guestCID: try reader.read(UInt64.self, "vsock CID"),
@@ -132,25 +132,5 @@ struct SnapshotConfig: Equatable, StateCodable {
         guard drives.count + (entropy ? 1 : 0) + networkInterfaces.count + (vsock == nil ? 0 : 1) <= Self.maxDevices else {
             throw .tooMany(field: "virtio devices", count: UInt64(drives.count + networkInterfaces.count + 2), limit: UInt64(Self.maxDevices))
         }
-    }
-
-    private static func encode(_ limiter: RateLimiterConfig, to writer: inout StateWriter) {
-        for bucket in [limiter.bandwidth, limiter.ops] {
-            writer.writeOptional(bucket) { writer, bucket in
-                writer.write(bucket.size)
-                writer.write(bucket.oneTimeBurst)
-                writer.write(bucket.refillTimeMilliseconds)
-            }
-        }
-    }
-
-    private static func decodeLimiter(from reader: inout StateReader) throws(SnapshotStateError) -> RateLimiterConfig {
-        func bucket(_ reader: inout StateReader) throws(SnapshotStateError) -> TokenBucketConfig {
-            TokenBucketConfig(size: try reader.read(UInt64.self, "bucket size"),
-                              oneTimeBurst: try reader.read(UInt64.self, "bucket one-time burst"),
-                              refillTimeMilliseconds: try reader.read(UInt64.self, "bucket refill time"))
-        }
-        return RateLimiterConfig(bandwidth: try reader.readOptional("bandwidth bucket", bucket),
-                                 ops: try reader.readOptional("ops bucket", bucket))
     }
 }

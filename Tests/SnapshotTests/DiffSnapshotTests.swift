@@ -1,4 +1,5 @@
 import Foundation
+import GuestMemory
 import KVM
 import Snapshot
 import Testing
@@ -66,12 +67,12 @@ import Testing
         let scratch = try ScratchDirectory()
         let layout = MemoryFileRange.contiguous([(0, 1 << 20), (0x1_0000_0000, 1 << 20)])
         _ = FileManager.default.createFile(atPath: scratch.file("short.mem"), contents: Data(count: (1 << 20) + 4096))
-        #expect(throws: SnapshotError.memoryFileTooSmall(path: scratch.file("short.mem"), size: (1 << 20) + 4096, needed: 2 << 20)) {
-            try MappedMemoryFile(path: scratch.file("short.mem"), layout: layout)
+        #expect(throws: GuestMemoryError.invalidLayout("the memory file has \((1 << 20) + 4096) bytes, the guest needs \(2 << 20)")) {
+            try GuestMachine.mapMemoryFile(scratch.file("short.mem"), layout: layout)
         }
-        #expect(throws: SnapshotError.self) {
-            try MappedMemoryFile(path: scratch.file("short.mem"),
-                                 layout: [MemoryFileRange(guestAddress: 0, size: 4097, fileOffset: 0)])
+        #expect(throws: (any Error).self) {
+            try GuestMachine.mapMemoryFile(scratch.file("short.mem"),
+                                           layout: [MemoryFileRange(guestAddress: 0, size: 4097, fileOffset: 0)])
         }
     }
 
@@ -85,8 +86,8 @@ import Testing
         let layout = try MemoryFile.writeFull([HostMemoryRange(guestAddress: 0, size: UInt64(size), host: host)],
                                               toPath: scratch.file("mem"))
         #expect(try allocatedBytes(scratch.file("mem")) <= 3 * 4096 + 4096)
-        let mapped = try MappedMemoryFile(path: scratch.file("mem"), layout: layout)
-        let view = mapped.ranges[0].host
+        let mapped = try GuestMachine.mapMemoryFile(scratch.file("mem"), layout: layout)
+        let view = mapped.regions[0].host
         #expect(memcmp(view, host, size) == 0)
         // Private: a write to the mapping never reaches the file.
         view.storeBytes(of: 0xdead_beef, toByteOffset: 0, as: UInt32.self)

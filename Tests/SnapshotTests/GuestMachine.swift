@@ -23,13 +23,14 @@ final class GuestMachine {
     let vcpu: Vcpu
     let ranges: [HostMemoryRange]
     let support: VcpuStateSupport
-    /// GuestMemory (booted) or MappedMemoryFile (restored): owns the mappings in `ranges`.
-    private let memoryOwner: AnyObject
+    /// Owns the mappings in `ranges`: fresh memory (booted) or the memory file mapped
+    /// copy-on-write (restored), as the VMM maps them.
+    private let memoryOwner: GuestMemory
     private(set) var output: [UInt8] = []
     /// KVM_KVMCLOCK_CTRL's answer after a restore: true when the guest had kvmclock enabled.
     private(set) var clockNotified: Bool?
 
-    private init(kvm: Kvm, vm: VirtualMachine, vcpu: Vcpu, ranges: [HostMemoryRange], memoryOwner: AnyObject) {
+    private init(kvm: Kvm, vm: VirtualMachine, vcpu: Vcpu, ranges: [HostMemoryRange], memoryOwner: GuestMemory) {
         self.kvm = kvm
         self.vm = vm
         self.vcpu = vcpu
@@ -73,13 +74,27 @@ final class GuestMachine {
     static func restore(_ snapshot: MachineSnapshot, memoryPath: String, logDirtyPages: Bool = false) throws -> GuestMachine {
         let kvm = try Kvm()
         try CPUCompatibilityPolicy.strict.check(saved: snapshot.guestCPUID, host: try kvm.guestVisibleCPUID())
-        let memory = try MappedMemoryFile(path: memoryPath, layout: snapshot.memory)
-        let vm = try makeVM(kvm, ranges: memory.ranges, logDirtyPages: logDirtyPages)
+        let memory = try mapMemoryFile(memoryPath, layout: snapshot.memory)
+        let ranges = memory.regions.map { HostMemoryRange(guestAddress: $0.start.rawValue, size: $0.size, host: $0.host) }
+        let vm = try makeVM(kvm, ranges: ranges, logDirtyPages: logDirtyPages)
         try vm.restoreState(snapshot.vm)
-        let machine = GuestMachine(kvm: kvm, vm: vm, vcpu: try vm.createVcpu(id: 0), ranges: memory.ranges, memoryOwner: memory)
+        let machine = GuestMachine(kvm: kvm, vm: vm, vcpu: try vm.createVcpu(id: 0), ranges: ranges, memoryOwner: memory)
         try machine.vcpu.restoreState(snapshot.vcpus[0], support: machine.support)
         machine.clockNotified = try machine.vcpu.notifyClockStopped()
         return machine
+    }
+
+    /// The memory file of a snapshot mapped as the VMM's restore maps it (GuestMemory's
+    /// copy-on-write file mapping; the layout's ranges lie back to back in the file).
+    static func mapMemoryFile(_ path: String, layout: [MemoryFileRange]) throws -> GuestMemory {
+        try MemoryFileRange.validate(layout)
+        guard layout == MemoryFileRange.contiguous(layout.map { ($0.guestAddress, $0.size) }) else {
+            throw TestFailure("the memory ranges are not back to back in the file")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TestFailure("open \(path): errno \(errno)") }
+        defer { close(fd) }
+        return try GuestMemory(layout: layout.map { (GuestAddress($0.guestAddress), $0.size) }, file: fd)
     }
 
     /// Runs until `lines` more complete lines of serial output have arrived (or `deadline`).

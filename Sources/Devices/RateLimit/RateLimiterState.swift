@@ -65,13 +65,7 @@ public struct RateLimiterState: Equatable, Sendable {
 
 extension RateLimiterState: StateCodable {
     public func encode(to writer: inout StateWriter) {
-        for bucket in [config.bandwidth, config.ops] {
-            writer.writeOptional(bucket) { writer, bucket in
-                writer.write(bucket.size)
-                writer.write(bucket.oneTimeBurst)
-                writer.write(bucket.refillTimeMilliseconds)
-            }
-        }
+        config.encode(to: &writer)
         for balance in [bandwidth, ops] {
             writer.writeOptional(balance) { writer, balance in
                 writer.write(balance.tokens)
@@ -85,11 +79,6 @@ extension RateLimiterState: StateCodable {
     }
 
     public init(from reader: inout StateReader) throws(SnapshotStateError) {
-        func bucket(_ reader: inout StateReader) throws(SnapshotStateError) -> TokenBucketConfig {
-            TokenBucketConfig(size: try reader.read(UInt64.self, "bucket size"),
-                              oneTimeBurst: try reader.read(UInt64.self, "bucket one-time burst"),
-                              refillTimeMilliseconds: try reader.read(UInt64.self, "bucket refill time"))
-        }
         func balance(_ reader: inout StateReader) throws(SnapshotStateError) -> TokenBucketBalance {
             let tokens = try reader.read(UInt64.self, "bucket tokens")
             let burst = try reader.read(UInt64.self, "bucket burst")
@@ -100,10 +89,33 @@ extension RateLimiterState: StateCodable {
                                       carry: UInt128(high) << 64 | UInt128(low),
                                       sinceRefill: try reader.read(UInt64.self, "bucket since refill"))
         }
-        let config = RateLimiterConfig(bandwidth: try reader.readOptional("bandwidth bucket", bucket),
-                                       ops: try reader.readOptional("ops bucket", bucket))
+        let config = try RateLimiterConfig(from: &reader)
         self.init(config: config, bandwidth: try reader.readOptional("bandwidth balance", balance),
                   ops: try reader.readOptional("ops balance", balance))
         try validate(field: "rate limiter")
+    }
+}
+
+/// A rate limiter's configuration alone (its buckets, no balances): part of every limiter's
+/// saved state, and of a snapshot's machine configuration.
+extension RateLimiterConfig {
+    public func encode(to writer: inout StateWriter) {
+        for bucket in [bandwidth, ops] {
+            writer.writeOptional(bucket) { writer, bucket in
+                writer.write(bucket.size)
+                writer.write(bucket.oneTimeBurst)
+                writer.write(bucket.refillTimeMilliseconds)
+            }
+        }
+    }
+
+    public init(from reader: inout StateReader) throws(SnapshotStateError) {
+        func bucket(_ reader: inout StateReader) throws(SnapshotStateError) -> TokenBucketConfig {
+            TokenBucketConfig(size: try reader.read(UInt64.self, "bucket size"),
+                              oneTimeBurst: try reader.read(UInt64.self, "bucket one-time burst"),
+                              refillTimeMilliseconds: try reader.read(UInt64.self, "bucket refill time"))
+        }
+        self.init(bandwidth: try reader.readOptional("bandwidth bucket", bucket),
+                  ops: try reader.readOptional("ops bucket", bucket))
     }
 }
