@@ -12,6 +12,10 @@ public enum FrameLimits {
     public static let maxListCount = 4096
     /// The vsock port the agent listens on.
     public static let agentPort: UInt32 = 1024
+    /// The host vsock port the agent connects to, once, when it listens: the host learns the
+    /// agent is up without connecting again and again while the guest boots (each refused
+    /// attempt costs the booting guest an interrupt and a reply).
+    public static let agentReadyPort: UInt32 = 1025
     /// "Keep the agent's own" for uid and gid in an exec request.
     public static let keepID: UInt32 = .max
 }

@@ -140,6 +140,23 @@ int kiln_agent_vsock_listen(uint32_t port, int backlog) {
     return fd;
 }
 
+int kiln_agent_vsock_announce(uint32_t port) {
+    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct timeval limit = {1, 0};
+    setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &limit, sizeof limit);
+    struct sockaddr_vm addr;
+    memset(&addr, 0, sizeof addr);
+    addr.svm_family = AF_VSOCK;
+    addr.svm_cid = VMADDR_CID_HOST;
+    addr.svm_port = port;
+    int result = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return result < 0 ? -1 : 0;
+}
+
 int kiln_agent_interface_up(const char *name) {
     if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; return -1; }
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);

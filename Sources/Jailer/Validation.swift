@@ -65,7 +65,7 @@ extension JailConfig {
             }
         }
         for file in request.bindIn {
-            try requireFile(file, what: "--bind-in", executable: false)
+            try requireBindable(file)
             guard jailNames.insert(baseName(file)).inserted else {
                 throw JailerError(step: step, "--bind-in \(file): the jail already has a file named '\(baseName(file))'")
             }
@@ -111,6 +111,17 @@ extension JailConfig {
         if executable {
             guard info.st_mode & 0o111 != 0 else { throw JailerError(step: step, "\(what) \(path) is not executable") }
             try requireStaticELF(path, what: what)
+        }
+    }
+
+    /// A `--bind-in` source: a regular file (a disk image), or a Unix socket the VMM connects
+    /// to (where kiln's agent announces itself). Never a device node, FIFO or directory.
+    static func requireBindable(_ path: String) throws(JailerError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .system(step, "--bind-in \(path)") }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFSOCK else {
+            throw JailerError(step: step, "--bind-in \(path) is neither a regular file nor a Unix socket")
         }
     }
 

@@ -42,23 +42,12 @@ public enum AgentEndpoint: Sendable, Equatable {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .local(operation: "socket", errno: errno) }
         if let deadline { setTimeout(fd: fd, until: deadline) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard pathBytes.count < capacity else {
+        guard var address = UnixSocketAddress.make(path) else {
             close(fd)
-            throw .local(operation: "vsock socket path \(path) is longer than \(capacity - 1) bytes", errno: ENAMETOOLONG)
+            throw .local(operation: "vsock socket path \(path) is longer than \(UnixSocketAddress.capacity - 1) bytes",
+                         errno: ENAMETOOLONG)
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = UnixSocketAddress.with(&address) { Glibc.connect(fd, $0, $1) }
         guard connected == 0 else {
             let e = errno
             close(fd)

@@ -53,16 +53,36 @@ public struct SandboxJob: Sendable {
         try AgentClient(fd: fd, limits: limits).powerOff()
     }
 
+    /// How `waitForAgent` found the agent.
+    public enum AgentFound: String, Sendable {
+        /// The agent announced itself (AgentReadySignal) and answered right after.
+        case announced
+        /// An attempt of the host's own answered.
+        case polled
+    }
+
     /// Tries to open a session until the agent answers the hello or `deadline` (monotonic
-    /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms. No
+    /// seconds) passes, or `givesUp` says to stop (the VM exited). With a `ready` signal the
+    /// host tries when the agent announces itself, and otherwise only every half second (an
+    /// agent that cannot announce is still found); without one it polls every 10 ms. No
     /// attempt outlasts the deadline: a VMM that accepts the connection for a guest that never
     /// answers cannot hold it.
-    public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double,
-                                    givesUp: () -> Bool) throws(SandboxError) {
+    @discardableResult
+    public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double, ready: AgentReadySignal? = nil,
+                                    givesUp: () -> Bool) throws(SandboxError) -> AgentFound {
         var lastError: SandboxError = .protocolError(.timedOut("waiting for the agent to answer"))
         let limits = SessionLimits(deadline: deadline)
+        let fallbackPeriod = 0.5
+        var nextFallback = MonotonicClock.now() + fallbackPeriod
         while MonotonicClock.now() < deadline {
             if givesUp() { throw lastError }
+            var announced = false
+            if let ready {
+                // Short slices, so `givesUp` is asked often.
+                announced = ready.wait(until: min(deadline, nextFallback, MonotonicClock.now() + 0.05))
+                if !announced && MonotonicClock.now() < nextFallback { continue }
+                nextFallback = MonotonicClock.now() + fallbackPeriod
+            }
             do {
                 // Each attempt gets a few seconds, so a connection the guest never answers is
                 // retried (the agent may not have been listening yet) rather than waited on.
@@ -71,10 +91,12 @@ public struct SandboxJob: Sendable {
                 defer { close(fd) }
                 // A hello and a clean close: the agent counts it as an empty session.
                 _ = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
-                return
+                return announced ? .announced : .polled
             } catch {
                 lastError = error
             }
+            // Also after an announcement that led nowhere: a guest connecting over and over
+            // makes the host try at most every 10 ms.
             usleep(10_000)
         }
         throw .protocolError(.timedOut("waiting for the agent to answer (last attempt: \(lastError))"))

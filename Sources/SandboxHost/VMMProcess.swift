@@ -10,6 +10,8 @@ public final class VMMProcess {
     public let pid: pid_t
     public let endpoint: AgentEndpoint
     public let directory: RunDirectory
+    /// Where the agent announces itself (nil if it could not be set up: the host then polls).
+    public let readySignal: AgentReadySignal?
     private var exited = false
     /// How the VMM ended, once it has ("exit 1", "killed by signal 31").
     public private(set) var ending: String?
@@ -31,10 +33,11 @@ public final class VMMProcess {
                   writeLayer: scratchDisk == nil ? .tmpfs : .disk(device: GuestRoot.scratchDisk))
     }
 
-    private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory) {
+    private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory, readySignal: AgentReadySignal?) {
         self.pid = pid
         self.endpoint = endpoint
         self.directory = directory
+        self.readySignal = readySignal
     }
 
     /// Starts the VMM. On failure the directory is removed.
@@ -74,6 +77,8 @@ public final class VMMProcess {
             for (directory, share) in zip(directories, shares) { arguments += ["--share", directory + ":" + share.tag] }
             return arguments
         }
+        // Without it the host polls the agent, which is slower, but still works.
+        var ready = try? AgentReadySignal(vsockSocket: socket)
         let argv: [String]
         if let jail {
             // Paths inside the jail; the socket and console are reached through links in the
@@ -90,7 +95,11 @@ public final class VMMProcess {
                 throw .system(operation: "symlink", path: directory.file(name), errno: errno)
             }
             // Shared directories are bind-mounted read-only, nosuid, nodev (see JailPlan).
-            argv = jail.argv(copyIn: copied, bindIn: [rootfs], bindInDirectories: shares.map(\.hostPath),
+            // The readiness socket is bind-mounted beside the VMM's own, where the jailed VMM
+            // delivers the guest's connections to the readiness port.
+            if let signal = ready, (try? signal.allow(uid: jail.uid, gid: jail.gid)) == nil { ready = nil }
+            argv = jail.argv(copyIn: copied, bindIn: [rootfs] + (ready.map { [$0.path] } ?? []),
+                             bindInDirectories: shares.map(\.hostPath),
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName,
@@ -110,7 +119,7 @@ public final class VMMProcess {
         var pid: pid_t = 0
         let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, &pid) }
         guard err == 0 else { throw .system(operation: "start the VMM", path: argv[0], errno: err) }
-        return VMMProcess(pid: pid, endpoint: .hybridVsock(udsPath: socket), directory: directory)
+        return VMMProcess(pid: pid, endpoint: .hybridVsock(udsPath: socket), directory: directory, readySignal: ready)
     }
 
     public func hasExited() -> Bool {

@@ -64,6 +64,11 @@ guard listener >= 0 else {
     exit(1)
 }
 log("listening on vsock port \(port)")
+// Tells a waiting host at once (docs/agent-protocol.md, "Readiness"). A host that does not
+// listen refuses the connection; it then finds the agent by connecting itself.
+if kiln_agent_vsock_announce(FrameLimits.agentReadyPort) != 0 && errno != ECONNRESET && errno != ECONNREFUSED {
+    log("announcing on vsock port \(FrameLimits.agentReadyPort): \(String(cString: strerror(errno)))")
+}
 
 let context = SessionContext(children: children, powerOff: {
     if isInit {

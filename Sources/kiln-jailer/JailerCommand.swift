@@ -55,7 +55,7 @@ struct JailerCommand: ParsableCommand {
     @Option(name: .customLong("copy-in"), help: ArgumentHelp("Copy a host file (kernel, initrd, disk, config) into the jail root, owned by uid:gid (repeatable).", valueName: "path"))
     var copyIn: [String] = []
 
-    @Option(name: .customLong("bind-in"), help: ArgumentHelp("Make a host file (a root filesystem image) appear read-only in the jail root, bind-mounted in the jail's mount namespace instead of copied (repeatable).", valueName: "path"))
+    @Option(name: .customLong("bind-in"), help: ArgumentHelp("Make a host file (a root filesystem image) or Unix socket (one the VMM connects to) appear read-only in the jail root, bind-mounted in the jail's mount namespace instead of copied (repeatable).", valueName: "path"))
     var bindIn: [String] = []
 
     @Option(name: .customLong("bind-in-dir"), help: ArgumentHelp("Make a host directory (a virtio-fs share) appear read-only, nosuid, nodev and noexec at /share<N> in the jail, N counting these options from 0 (repeatable).", valueName: "path"))

@@ -60,9 +60,11 @@ struct Create: ParsableCommand {
             fail("cannot record sandbox \(name) in \(directory.path): \(String(cString: strerror(err)))")
         }
         do {
-            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout) {
+            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout,
+                                        ready: vmm.readySignal) {
                 vmm.hasExited()
             }
+            vmm.readySignal?.close()
         } catch {
             printError("kiln: error: sandbox \(name) did not start: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
             vmm.stop()

@@ -91,9 +91,11 @@ struct Run: ParsableCommand {
     private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?,
                                timing: inout RunTiming) -> Outcome {
         do {
-            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout) {
+            timing.agentFound = try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
+                                                            ready: vmm.readySignal) {
                 kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited()
             }
+            vmm.readySignal?.close()
             timing.agentReady = monotonicNow()
             // --timeout's alarm kills the VMM, which ends every session; the deadline is the
             // backstop should anything still wait after that.
@@ -123,6 +125,7 @@ struct Run: ParsableCommand {
 struct RunTiming {
     let started: Double
     var agentReady: Double?
+    var agentFound: SandboxJob.AgentFound?
     var commandDone: Double?
     /// `--image`: looking the image up in the store and shaping the job from its config.
     var imageSeconds: Double?
@@ -135,7 +138,7 @@ struct RunTiming {
             return "\(tenths / 10).\(tenths % 10)"
         }
         printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
-                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end))"
+                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end)) agent-found \(agentFound?.rawValue ?? "-")"
                    + (imageSeconds.map { " image-ms \(ms(0, $0))" } ?? "")
                    + (bootMarker.map { "; \($0)" } ?? ""))
     }

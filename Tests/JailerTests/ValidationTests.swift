@@ -53,6 +53,34 @@ import Testing
         #expect(error(notExecutable)?.detail.contains("not executable") == true)
     }
 
+    /// A disk image or the agent's readiness socket may be bound in; a FIFO, a device node or a
+    /// directory never.
+    @Test func bindInTakesRegularFilesAndSocketsOnly() throws {
+        let directory = NSTemporaryDirectory() + "jailer-bind-in-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/disk.img", socketPath = directory + "/vsock.sock_1025", fifo = directory + "/fifo"
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(socketPath.utf8) + [0]) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var good = request()
+        good.bindIn = [file, socketPath]
+        #expect(try JailConfig.validate(good).bindIn == [file, socketPath])
+        for bad in [fifo, "/dev/null", directory] {
+            var refused = request()
+            refused.bindIn = [bad]
+            #expect(error(refused)?.detail.contains("neither a regular file nor a Unix socket") == true, "\(bad)")
+        }
+    }
+
     @Test(arguments: ["relative", "/", "/srv/../etc", "/srv/./x", ""])
     func badChrootBaseDir(path: String) {
         var bad = request()

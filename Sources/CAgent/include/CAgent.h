@@ -28,6 +28,10 @@ pid_t kiln_agent_peek_exited_child(void);
 // AF_VSOCK stream socket bound to (VMADDR_CID_ANY, port) and listening. -1 and errno.
 int kiln_agent_vsock_listen(uint32_t port, int backlog);
 
+// Connects to the host (VMADDR_CID_HOST) on `port` and closes at once: "the agent listens".
+// Gives up after one second. 0 or -1 and errno (ECONNRESET: nobody on the host listens).
+int kiln_agent_vsock_announce(uint32_t port);
+
 // Sets IFF_UP on the named interface (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS). 0 or -1 and errno.
 int kiln_agent_interface_up(const char *name);
 
