@@ -51,6 +51,17 @@ int kiln_eventfd(unsigned int initial, int flags) { return eventfd(initial, flag
 int kiln_eventfd_signal(int fd) { uint64_t one = 1; return (int)write(fd, &one, sizeof(one)); }
 int kiln_eventfd_consume(int fd, uint64_t *value) { return (int)read(fd, value, sizeof(*value)); }
 
+#include <errno.h>
+#include <sys/uio.h>
+long kiln_preadv_nowait(int fd, const void *iov, int count, int64_t offset) {
+    ssize_t result = preadv2(fd, iov, count, offset, RWF_NOWAIT);
+    return result < 0 ? -errno : (long)result;
+}
+long kiln_pwritev_nowait(int fd, const void *iov, int count, int64_t offset) {
+    ssize_t result = pwritev2(fd, iov, count, offset, RWF_NOWAIT);
+    return result < 0 ? -errno : (long)result;
+}
+
 #include <sys/timerfd.h>
 int kiln_timerfd_create(void) { return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC); }
 int kiln_timerfd_arm(int fd, uint64_t nanoseconds) {

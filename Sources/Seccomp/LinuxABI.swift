@@ -31,6 +31,9 @@ enum LinuxABI {
     static let msgNosignal: UInt64 = 0x4000
     static let shutWrite: UInt64 = 1
 
+    /// preadv2/pwritev2 flags (linux/fs.h): the block engine's fast path asks for exactly this.
+    static let rwfNowait: UInt64 = 0x8
+
     /// open(2) flags (asm-generic/fcntl.h, x86_64) the control thread's `openat` is checked for.
     static let oWronly: UInt64 = 0o1
     static let oRdwr: UInt64 = 0o2

@@ -8,7 +8,7 @@
 # Needs from the job environment: RUN KILN_E2E_VMM KILN KILN_VMLINUX KILN_BZIMAGE
 # KILN_INITRAMFS KILN_PAYLOAD_SHA256 KILN_E2E_L2_TIMEOUT.
 
-ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly api-lifecycle vsock-host-echo vsock-guest-connect vsock-100m"
+ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot poweroff panic stdin-echo blk-root blk-readonly blk-root-sync blk-readonly-sync api-lifecycle vsock-host-echo vsock-guest-connect vsock-100m"
 # Modes that are not in ALL_SCENARIOS (slow, compare VMMs): bench (boot time), blkbench (virtio-blk workloads),
 # vsockbench (vsock stream throughput vs a Unix socket pair).
 EXTRA_SCENARIOS="bench blkbench vsockbench"
@@ -43,10 +43,12 @@ fail() {
 # vmm_command KERNEL CPUS MEM_MIB CMDLINE  -> sets the array CMD
 # Optional, set by a scenario around its l2_boot calls:
 #   L2_DRIVES=(PATH[,ro] ...)  virtio-blk disks, the first is /dev/vda
+#   L2_DRIVE_IO=sync|async     kiln's io engine for every drive (`--drive ...,io=`); empty: the default
 #   L2_NO_INITRD=1             boot without the initramfs (root on a disk)
 #   L2_NETS=(TAP[,mac=MAC] ...) virtio-net interfaces on host TAPs, the first is eth0
 #   L2_PREFIX=(CMD ...)        runs the VMM under CMD (nsenter into a network namespace)
 L2_DRIVES=()
+L2_DRIVE_IO=
 L2_NO_INITRD=
 L2_NETS=()
 L2_PREFIX=()
@@ -84,7 +86,7 @@ vmm_command() {
         kiln)
             CMD=("$KILN" boot --kernel "$kernel" ${initrd[@]:+--initrd "${initrd[@]}"} --cmdline "$cmdline"
                  --cpus "$cpus" --memory "$mem")
-            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d"); done
+            for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d${L2_DRIVE_IO:+,io=$L2_DRIVE_IO}"); done
             for d in ${L2_NETS[@]+"${L2_NETS[@]}"}; do CMD+=(--net "$d"); done
             [ -z "$L2_VSOCK" ] || CMD+=(--vsock "$L2_VSOCK") ;;
         *) echo "unknown KILN_E2E_VMM=$KILN_E2E_VMM" >&2; return 1 ;;
@@ -348,7 +350,7 @@ echo \"KILN-VDA-RO=\$(cat /sys/block/vda/ro) KILN-VDA-SECTORS=\$(cat /sys/block/
 echo $token >$file && sync && echo KILN-BLK-WRITTEN
 mount -o remount,ro / && echo KILN-BLK-REMOUNTED-RO"
     L2_DRIVES=("$img"); L2_NO_INITRD=1
-    l2_boot blk-root "$KILN_VMLINUX" 1 128 \
+    l2_boot "$SCEN" "$KILN_VMLINUX" 1 128 \
         "$BASE_CMDLINE root=/dev/vda rw rootfstype=ext4 kiln.end=poweroff kiln.exec=$(guest_script "$script")"
     L2_DRIVES=(); L2_NO_INITRD=
     expect_ready || { rm -f "$img"; return 0; }
@@ -388,7 +390,7 @@ if mount -t ext4 -o rw /dev/vdb /mnt 2>/tmp/err; then
     umount /mnt
 else echo "KILN-VDB-MOUNT=failed: $(tail -1 /tmp/err)"; fi'
     L2_DRIVES=("$root" "$ro,ro"); L2_NO_INITRD=1
-    l2_boot blk-readonly "$KILN_VMLINUX" 1 128 \
+    l2_boot "$SCEN" "$KILN_VMLINUX" 1 128 \
         "$BASE_CMDLINE root=/dev/vda rw rootfstype=ext4 kiln.end=poweroff kiln.exec=$(guest_script "$script")"
     L2_DRIVES=(); L2_NO_INITRD=
     after=$(sha256sum <"$ro" | cut -d' ' -f1)
@@ -408,6 +410,18 @@ else echo "KILN-VDB-MOUNT=failed: $(tail -1 /tmp/err)"; fi'
     [ "$B_RC" = 0 ] || { fail "guest poweroff -f: VMM exit code $B_RC, want 0"; return 0; }
     pass "guest: vdb ro=1, dd $(grep -m1 -o 'KILN-VDB-DD=failed: .*' "$B_DIR/console" | sed 's/KILN-VDB-DD=//'), mount -o rw gave ${v#KILN-VDB-MOUNT=}, $(grep -m1 -o 'KILN-VDB-FILE=.*' "$B_DIR/console" | sed 's/KILN-VDB-FILE=/file write /'); image sha256 unchanged: $(boot_summary)"
 }
+
+# The same two on kiln's other I/O engine (the plain ones run the default, Async): issue 16
+# wants every block scenario on each engine.
+blk_on_engine() {
+    local engine=$1 scenario=$2
+    if [ "$KILN_E2E_VMM" != kiln ]; then fail "$SCEN picks kiln's io engine; run it with --vmm kiln"; return 0; fi
+    L2_DRIVE_IO=$engine
+    "scenario_$scenario"
+    L2_DRIVE_IO=
+}
+scenario_blk-root-sync() { blk_on_engine sync blk-root; }
+scenario_blk-readonly-sync() { blk_on_engine sync blk-readonly; }
 
 # --- virtio-blk benchmark: scenarios-blkbench.sh ---------------------------------------------------
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-blkbench.sh"

@@ -27,7 +27,7 @@ import Testing
     @Test func allowedSyscallCounts() {
         #expect(Seccomp.allowedSyscallCount(.control) == 30)
         #expect(Seccomp.allowedSyscallCount(.api) == 25)
-        #expect(Seccomp.allowedSyscallCount(.devices) == 41)
+        #expect(Seccomp.allowedSyscallCount(.devices) == 43)
         #expect(Seccomp.allowedSyscallCount(.vcpu) == 16)
         #expect(ThreadRole.vmm == .control)
     }
@@ -77,6 +77,15 @@ import Testing
                                                         isOneOf: [0o2000000, 0o2000002, 0o2001101])]
         #expect(open.conditions == expected)
         #expect(!ThreadRole.control.rules.contains { ["open", "openat2", "creat", "unlinkat", "renameat2"].contains($0.syscall) })
+    }
+
+    /// The block engine's fast path: preadv2/pwritev2 only with RWF_NOWAIT (argument 5), so the
+    /// device thread cannot ask for RWF_HIPRI polling or RWF_APPEND through them.
+    @Test func devicesVectoredIOWithFlagsIsNonBlockingOnly() throws {
+        for name in ["preadv2", "pwritev2"] {
+            let rule = try #require(ThreadRole.devices.rules.first { $0.syscall == name })
+            #expect(rule.conditions == [.argument(5, isOneOf: [8])])
+        }
     }
 
     @Test func devicesSocketsAreUnixStreamsOnly() throws {

@@ -152,6 +152,13 @@ static const uint32_t KILN_EPOLLIN = 0x001;
 static const uint32_t KILN_EPOLLHUP = 0x010;
 static const uint32_t KILN_EPOLLERR = 0x008;
 
+// preadv2/pwritev2 with RWF_NOWAIT (_GNU_SOURCE, which Swift's Glibc module lacks): move what the
+// page cache holds without waiting for the disk. `iov` points to `count` struct iovec. Bytes
+// moved (fewer than asked when the rest would block), or -errno: -EAGAIN when nothing could be
+// moved without blocking, -EOPNOTSUPP when the file does not take non-blocking I/O.
+long kiln_preadv_nowait(int fd, const void *iov, int count, int64_t offset);
+long kiln_pwritev_nowait(int fd, const void *iov, int count, int64_t offset);
+
 // accept4 needs _GNU_SOURCE, which Swift's Glibc module is not built with: a non-blocking,
 // close-on-exec connection from a listening socket (the vsock backend's uds_path).
 int kiln_accept_nonblocking(int listener);

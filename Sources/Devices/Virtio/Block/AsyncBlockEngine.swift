@@ -18,6 +18,19 @@ final class AsyncBlockEngine: @unchecked Sendable {
         var kind = Kind.flush
         /// Bytes the request moves; anything else is an error (see `outcome`).
         var expected: UInt64 = 0
+        /// Bytes the fast path moved before the rest went to the ring.
+        var movedImmediately: UInt64 = 0
+    }
+
+    /// What became of a read or write handed to the engine.
+    enum Submission {
+        /// In the ring: answered when it completes.
+        case inFlight
+        /// The fast path moved all of it: answer now.
+        case completed(moved: UInt64)
+        /// Not queued (its buffers are not all in guest RAM, or the ring refused it): the
+        /// caller runs it on the sync path, which answers IOERR for buffers outside RAM.
+        case refused
     }
 
     let ring: BlockRing
@@ -32,6 +45,10 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// Prepared and submitted, not yet reaped.
     private(set) var submitted = 0
     private var prepared = 0
+    /// Whether the backend takes non-blocking reads and writes (`readImmediately`): on until it
+    /// says `.unsupported`, and again for a new backend.
+    private var immediateReads = true
+    private var immediateWrites = true
 
     init(queueSize: UInt16) throws(BlockIOError) {
         ring = try BlockRing(entries: UInt32(queueSize))
@@ -51,17 +68,55 @@ final class AsyncBlockEngine: @unchecked Sendable {
     var hasFreeSlot: Bool { !free.isEmpty }
     var inFlight: Int { slots.count - free.count }
 
-    /// Queues a read or write of `chain[range]` at `offset`; false if its buffers are not all
-    /// in guest RAM (the caller answers IOERR).
-    func submitTransfer(_ kind: InFlight.Kind, fd: Int32, chain: borrowing [Descriptor], _ range: Range<Int>,
-                        offset: UInt64, expected: UInt64, head: UInt16, status: GuestAddress,
-                        memory: GuestMemory) -> Bool {
+    /// Reads or writes `chain[range]` at `offset`. First without blocking, on this thread
+    /// (`readImmediately`: a page-cache hit costs one system call and no round trip through the
+    /// ring's worker and eventfd); what that could not move is queued to the ring, continuing
+    /// from the first byte not moved.
+    func submitTransfer(_ kind: InFlight.Kind, fd: Int32, backend: any BlockBackend, chain: borrowing [Descriptor],
+                        _ range: Range<Int>, offset: UInt64, expected: UInt64, head: UInt16, status: GuestAddress,
+                        memory: GuestMemory) -> Submission {
         if arena.capacity - arena.count < range.count { flushSubmissions() }
-        guard let start = arena.append(chain, range, memory: memory) else { return false }
-        let operation: BlockRing.Operation = kind == .read ? .readv : .writev
-        return enqueue(InFlight(head: head, status: status, kind: kind, expected: expected)) { tag in
-            ring.prepare(operation, fd: fd, segments: arena.segments(from: start), offset: offset, tag: tag)
+        guard let start = arena.append(chain, range, memory: memory) else { return .refused }
+        let segments = arena.segments(from: start)
+        // Never more than the request's length, whatever a backend claims.
+        let moved = min(transferImmediately(kind, backend: backend, segments, at: offset), expected)
+        if moved >= expected {
+            arena.removeLast(arena.count - start)
+            return .completed(moved: moved)
         }
+        // The fast path moved at most the request's length, inside the disk: no overflow.
+        let first = moved == 0 ? 0 : VectoredTransfer.advance(segments, from: 0, by: Int(moved))
+        let operation: BlockRing.Operation = kind == .read ? .readv : .writev
+        let request = InFlight(head: head, status: status, kind: kind, expected: expected, movedImmediately: moved)
+        let queued = enqueue(request) { tag in
+            ring.prepare(operation, fd: fd, segments: arena.segments(from: start + first), offset: offset + moved,
+                         tag: tag)
+        }
+        return queued ? .inFlight : .refused
+    }
+
+    /// Bytes the backend moved without blocking (0 if it would block or cannot).
+    private func transferImmediately(_ kind: InFlight.Kind, backend: any BlockBackend,
+                                     _ segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64) -> UInt64 {
+        let result: ImmediateTransfer
+        switch kind {
+        case .read where immediateReads: result = backend.readImmediately(into: segments, at: offset)
+        case .write where immediateWrites: result = backend.writeImmediately(from: segments, at: offset)
+        default: return 0
+        }
+        switch result {
+        case let .moved(bytes): return UInt64(max(bytes, 0))
+        case .wouldBlock: return 0
+        case .unsupported:
+            if kind == .read { immediateReads = false } else { immediateWrites = false }
+            return 0
+        }
+    }
+
+    /// A new backend may take non-blocking I/O where the old one did not.
+    func backendReplaced() {
+        immediateReads = true
+        immediateWrites = true
     }
 
     /// Queues an fdatasync that starts only after every request submitted before it completed
@@ -140,11 +195,11 @@ final class AsyncBlockEngine: @unchecked Sendable {
 }
 
 extension AsyncBlockEngine.InFlight {
-    /// The answer for a completion with `result` (bytes moved or -errno): a short transfer is an
-    /// error — io_uring already continues short reads and writes of regular files and block
+    /// The answer for a completion with `result` (bytes the ring moved, after what the fast path
+    /// moved, or -errno): a short transfer is an error — io_uring already continues short reads and writes of regular files and block
     /// devices, so what remains short hit the end of the file or a full disk.
     func outcome(_ result: Int32) -> (status: BlockStatus, written: UInt64, moved: UInt64) {
-        let moved = result > 0 ? UInt64(result) : 0
+        let moved = movedImmediately + (result > 0 ? UInt64(result) : 0)
         switch kind {
         case .read: return (moved == expected && result >= 0 ? .ok : .ioError, moved, moved)
         case .write: return (moved == expected && result >= 0 ? .ok : .ioError, 0, moved)

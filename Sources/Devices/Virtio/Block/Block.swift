@@ -192,10 +192,15 @@ public final class Block: EventDrivenDevice {
         case let .badHeader(status):
             return (complete(status: status, with: .ioError, written: 0, memory: memory), 0)
         case let .request(request):
-            if let engine, let fd = work.disk.backend.fileDescriptor,
-               request.submit(to: engine, fd: fd, chain: work.chain, head: chain.head, disk: work.disk,
-                              memory: memory, metrics: metrics) {
-                return (nil, request.dataBytes(in: work.chain))
+            if let engine, let fd = work.disk.backend.fileDescriptor {
+                switch request.submit(to: engine, fd: fd, chain: work.chain, head: chain.head, disk: work.disk,
+                                      memory: memory, metrics: metrics) {
+                case .inFlight: return (nil, request.dataBytes(in: work.chain))
+                case let .answered(status, written):
+                    return (complete(status: request.status, with: status, written: written, memory: memory),
+                            request.dataBytes(in: work.chain))
+                case .notSubmitted: break
+                }
             }
             let (status, written) = request.execute(in: work.chain, memory: memory, disk: work.disk,
                                                            vectors: &work.vectors, metrics: metrics)

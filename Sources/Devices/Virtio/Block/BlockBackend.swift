@@ -28,10 +28,33 @@ public protocol BlockBackend: AnyObject, Sendable {
     /// The file the async engine submits I/O on; nil (the default) keeps the backend on the
     /// synchronous path whatever the drive's engine.
     var fileDescriptor: Int32? { get }
+
+    /// The async engine's fast path: moves what can be moved without waiting for the disk (a
+    /// page-cache hit) in one call, or says it would wait; the engine submits what is left to
+    /// its ring. Default: `.unsupported`.
+    func readImmediately(into segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64) -> ImmediateTransfer
+    func writeImmediately(from segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64) -> ImmediateTransfer
+}
+
+/// What an attempt to transfer without blocking did.
+public enum ImmediateTransfer: Equatable, Sendable {
+    /// `bytes` moved from the start of the segments (fewer than asked: the rest would have waited).
+    case moved(Int)
+    /// Nothing moved without waiting, or the call failed: the ring does the transfer, and its
+    /// result is the answer.
+    case wouldBlock
+    /// This backend cannot transfer this way in this direction (the file system refuses
+    /// RWF_NOWAIT, or the file is not seekable): not worth a system call per request again.
+    case unsupported
 }
 
 extension BlockBackend {
     public var fileDescriptor: Int32? { nil }
+
+    public func readImmediately(into segments: UnsafeMutableBufferPointer<iovec>,
+                                at offset: UInt64) -> ImmediateTransfer { .unsupported }
+    public func writeImmediately(from segments: UnsafeMutableBufferPointer<iovec>,
+                                 at offset: UInt64) -> ImmediateTransfer { .unsupported }
 
     public func read(into segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
                      done: inout UInt64) throws(BlockIOError) {

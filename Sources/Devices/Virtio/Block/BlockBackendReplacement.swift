@@ -43,6 +43,7 @@ extension Block {
             // Requests in flight finish on the old file before it is released; their answers
             // are published by the next pass over the queue (the eventfd is still readable).
             work.ring?.waitForInFlight { usleep(50) }
+            work.ring?.backendReplaced()
             let previous = work.disk.backend
             work.disk = work.disk.replacing(backend)
             liveCapacity.store(work.disk.capacity, ordering: .releasing)

@@ -179,29 +179,51 @@ extension BlockRequest {
 }
 
 extension BlockRequest {
-    /// Submits a read, write or flush that passes every check to the async engine; false for
-    /// anything else (GET_ID, refused requests), which `execute` answers at once.
+    /// What the async engine made of a request.
+    enum AsyncOutcome {
+        /// In the ring: answered when it completes.
+        case inFlight
+        /// Done already (the fast path): answer now.
+        case answered(BlockStatus, written: UInt64)
+        /// Not for the engine (GET_ID, refused requests): `execute` answers it at once.
+        case notSubmitted
+    }
+
+    /// Hands a read, write or flush that passes every check to the async engine.
     func submit(to engine: AsyncBlockEngine, fd: Int32, chain: borrowing [Descriptor], head: UInt16,
-                disk: BlockDisk, memory: GuestMemory, metrics: BlockMetrics) -> Bool {
+                disk: BlockDisk, memory: GuestMemory, metrics: BlockMetrics) -> AsyncOutcome {
         switch type {
         case Self.typeIn, Self.typeOut:
             let isRead = type == Self.typeIn
             // io_uring takes no more iovecs per request than preadv: longer ones run split, sync.
             guard data.count <= VectoredTransfer.maxSegmentsPerCall, isRead || !disk.isReadOnly,
                   let length = disk.dataLength(of: self, in: chain, deviceWritable: isRead, wholeSectors: true),
-                  let offset = disk.byteOffset(sector: sector, length: length),
-                  engine.submitTransfer(isRead ? .read : .write, fd: fd, chain: chain, data, offset: offset,
-                                        expected: length, head: head, status: status.address, memory: memory)
-            else { return false }
-            if isRead { metrics.readRequests.increment() } else { metrics.writeRequests.increment() }
-            return true
+                  let offset = disk.byteOffset(sector: sector, length: length) else { return .notSubmitted }
+            let submission = engine.submitTransfer(isRead ? .read : .write, fd: fd, backend: disk.backend,
+                                                   chain: chain, data, offset: offset, expected: length, head: head,
+                                                   status: status.address, memory: memory)
+            switch submission {
+            case .refused: return .notSubmitted
+            case .inFlight:
+                if isRead { metrics.readRequests.increment() } else { metrics.writeRequests.increment() }
+                return .inFlight
+            case let .completed(moved):
+                if isRead {
+                    metrics.readRequests.increment()
+                    metrics.bytesRead.increment(by: moved)
+                    return .answered(.ok, written: moved)
+                }
+                metrics.writeRequests.increment()
+                metrics.bytesWritten.increment(by: moved)
+                return .answered(.ok, written: 0)
+            }
         case Self.typeFlush:
-            guard data.isEmpty else { return false }
+            guard data.isEmpty else { return .notSubmitted }
             engine.submitFlush(fd: fd, head: head, status: status.address)
             metrics.flushes.increment()
-            return true
+            return .inFlight
         default:
-            return false
+            return .notSubmitted
         }
     }
 }

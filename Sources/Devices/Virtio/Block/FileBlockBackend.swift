@@ -1,3 +1,4 @@
+import CKiln
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -77,6 +78,34 @@ public final class FileBlockBackend: BlockBackend {
             if result == 0 { throw .endOfFile(operation, offset: offset &+ done) }
             done += UInt64(result)
             index = VectoredTransfer.advance(segments, from: index, by: result)
+        }
+    }
+
+    /// preadv2/pwritev2 with RWF_NOWAIT: a page-cache hit is copied now, without the ring's
+    /// round trip; a miss, a dirty-page throttle or a lock held elsewhere is EAGAIN. Some file
+    /// systems take RWF_NOWAIT only for reads (ext4 refuses buffered writes with EOPNOTSUPP on
+    /// Linux 6.18), tmpfs for neither, and a FIFO has no offsets (ESPIPE).
+    public func readImmediately(into segments: UnsafeMutableBufferPointer<iovec>,
+                                at offset: UInt64) -> ImmediateTransfer {
+        immediately(segments, at: offset, kiln_preadv_nowait)
+    }
+
+    public func writeImmediately(from segments: UnsafeMutableBufferPointer<iovec>,
+                                 at offset: UInt64) -> ImmediateTransfer {
+        guard !isReadOnly else { return .unsupported }
+        return immediately(segments, at: offset, kiln_pwritev_nowait)
+    }
+
+    private func immediately(_ segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64,
+                             _ call: (Int32, UnsafeRawPointer?, Int32, Int64) -> Int) -> ImmediateTransfer {
+        guard segments.count <= VectoredTransfer.maxSegmentsPerCall, let position = Int64(exactly: offset) else {
+            return .wouldBlock
+        }
+        let result = call(fd, UnsafeRawPointer(segments.baseAddress), Int32(segments.count), position)
+        if result >= 0 { return .moved(result) }
+        switch Int32(-result) {
+        case EOPNOTSUPP, EINVAL, ESPIPE: return .unsupported
+        default: return .wouldBlock
         }
     }
 

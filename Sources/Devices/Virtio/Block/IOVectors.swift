@@ -24,6 +24,12 @@ struct IOVectors: ~Copyable, @unchecked Sendable {
 
     mutating func removeAll() { count = 0 }
 
+    /// Forgets the last `k` vectors (a request the fast path finished needs no submission).
+    mutating func removeLast(_ k: Int) {
+        precondition(k >= 0 && k <= count)
+        count -= k
+    }
+
     /// Empties the array and fills it with `chain[range]`: one request's data, for the sync
     /// engine (which is done with the vectors when the call returns).
     mutating func take(_ chain: borrowing [Descriptor], _ range: Range<Int>,
