@@ -71,9 +71,12 @@ let package = Package(
         // conversion is injected (`RootfsConverter`). FoundationEssentials for JSON only.
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto"),
         .target(name: "Images", dependencies: ["CLibcrypto"], swiftSettings: strict),
+        // The VMM's own command lines (`kiln boot`, `kiln --api-sock`) read without ArgumentParser's
+        // reflection on the start-up path; anything else falls back to ArgumentParser.
+        .target(name: "KilnCommandLine", swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot",
+            dependencies: ["VMM", "API", "KilnCommandLine", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
@@ -121,7 +124,7 @@ let package = Package(
         .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "ChildProcessSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
-        .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport"], exclude: []),
+        .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport", "KilnCommandLine"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.
         .testTarget(name: "JailerTests", dependencies: ["Jailer", "ChildProcessSupport"]),
         .testTarget(name: "ImageLayersTests", dependencies: ["ImageLayers", "ChildProcessSupport"],

@@ -9,9 +9,11 @@ same /dev/kvm, measured in the same run and interleaved so machine load hits bot
     as shared, as they are on a host with many VMs), per VMM process: Private_Dirty +
     Private_Clean over every mapping except guest RAM (the anonymous mapping of exactly the
     guest's size), plus RSS for reference.
-Reports medians over RUNS (default 20) and the ratio Kiln / C loader.
+Reports medians over RUNS (default 20) and the ratio Kiln / C loader. With --kiln-before PATH (an
+older kiln binary), (a) also runs that binary, interleaved with the others, so a change's effect on
+start-up is measured in the same run as its baseline.
 
-usage: boot-core.py [-n RUNS] [--kiln PATH] [--loader PATH]"""
+usage: boot-core.py [-n RUNS] [--kiln PATH] [--loader PATH] [--kiln-before PATH] [--start-only]"""
 import argparse, os, re, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,6 +85,8 @@ def main():
     parser.add_argument("-n", "--runs", type=int, default=20)
     parser.add_argument("--kiln", default=os.path.join(ROOT, ".build", "release", "kiln"))
     parser.add_argument("--loader", default=os.path.join(ROOT, "Benchmarks", "c-loader", "build", "loader"))
+    parser.add_argument("--kiln-before", help="an older kiln binary to measure (a) with too")
+    parser.add_argument("--start-only", action="store_true", help="measure (a) only")
     args = parser.parse_args()
     for path in (args.kiln, args.loader, os.path.join(GUESTS, "hello.elf"), os.path.join(GUESTS, "idle.elf")):
         if not os.access(path, os.X_OK if path in (args.kiln, args.loader) else os.R_OK):
@@ -91,13 +95,15 @@ def main():
     hello, idle = os.path.join(GUESTS, "hello.elf"), os.path.join(GUESTS, "idle.elf")
     kiln_boot = [args.kiln, "boot", "--kernel", hello, "--memory", str(MEMORY_MIB)]
     loader_boot = [args.loader, hello, str(MEMORY_MIB)]
-    start = {"kiln": [], "loader": []}
+    start = {"kiln": [], "loader": [], "before": []}
     for _ in range(args.runs):
         start["kiln"].append(spawn_to_marker(kiln_boot))
         start["loader"].append(spawn_to_marker(loader_boot))
+        if args.kiln_before:
+            start["before"].append(spawn_to_marker([args.kiln_before] + kiln_boot[1:]))
 
     memory = {"kiln": [], "loader": []}
-    for _ in range(args.runs):
+    for _ in range(0 if args.start_only else args.runs):
         memory["kiln"] += running_pair([args.kiln, "boot", "--kernel", idle, "--memory", str(MEMORY_MIB)], "IDLE")
         memory["loader"] += running_pair([args.loader, idle, str(MEMORY_MIB)], "IDLE")
 
@@ -106,6 +112,12 @@ def main():
     print(f"(a) process start -> first guest instruction (median): kiln {k/1000:.2f} ms, "
           f"C loader {c/1000:.2f} ms, ratio {k/c:.2f}  [kiln min {min(start['kiln'])/1000:.2f} "
           f"max {max(start['kiln'])/1000:.2f} ms]")
+    if args.kiln_before:
+        b = median(start["before"])
+        print(f"(a) before ({args.kiln_before}): {b/1000:.2f} ms, ratio to the C loader {b/c:.2f}; "
+              f"kiln now / before {k/b:.2f}")
+    if args.start_only:
+        return
     for field, name in ((0, "private (Dirty+Clean) outside guest RAM"), (1, "Private_Dirty outside guest RAM"), (2, "RSS")):
         k = median([m[field] for m in memory["kiln"]])
         c = median([m[field] for m in memory["loader"]])

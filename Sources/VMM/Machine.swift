@@ -1,5 +1,4 @@
 import CKiln
-import Synchronization
 import Devices
 import GuestMemory
 import KVM
@@ -120,7 +119,7 @@ public final class Machine: @unchecked Sendable {
         stop.onStop { gate.wakeAll() }
         // Every thread reports once its filter is in (or it gave up), so that start() returns
         // (and InstanceStart answers) only when no thread of the VM is unconfined.
-        let confined = Atomic<Int>(0)
+        let confined = StartLatch()
         // vCPUs run guest code only once this (VMM) thread is confined too, so that no thread of
         // the process is unfiltered while the guest runs: they park at the pause gate (a futex
         // wait their filter allows) before their first KVM_RUN until the end of start().
@@ -130,13 +129,13 @@ public final class Machine: @unchecked Sendable {
         var consoleThreads = 0
         if config.forwardsStandardInput {
             let spawned = try console.attach(serial: serial, to: loop, stop: stop) {
-                confined.wrappingAdd(1, ordering: .releasing)
+                confined.arrive()
             }
             consoleThreads = spawned ? 1 : 0
         }
         deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
             let entered = ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop)
-            confined.wrappingAdd(1, ordering: .releasing)
+            confined.arrive()
             guard entered else { return }
             loop.run()
         }
@@ -147,7 +146,7 @@ public final class Machine: @unchecked Sendable {
             do {
                 thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in
                     let entered = ThreadConfinement.enter(.vcpu, enabled: config.seccomp, stop: stop)
-                    confined.wrappingAdd(1, ordering: .releasing)
+                    confined.arrive()
                     guard entered else { return }
                     _ = runner.run()
                 }
@@ -161,12 +160,7 @@ public final class Machine: @unchecked Sendable {
             runners.append(runner)
             vcpuThreads.append(thread)
         }
-        let expected = vcpus.count + 1 + consoleThreads
-        var waitedMicroseconds = 0
-        while confined.load(ordering: .acquiring) < expected && waitedMicroseconds < 2_000_000 {
-            usleep(50)
-            waitedMicroseconds += 50
-        }
+        _ = confined.wait(for: vcpus.count + 1 + consoleThreads, milliseconds: 2000)
         // Last: threads spawned after this would inherit the control filter on top of their own.
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
         if paused {

@@ -92,7 +92,7 @@ extension MachineBuilder {
         let machine = Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                               serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
                               inventory: inventory, keepAlive: [kvm], generation: generation,
-                              snapshotSupport: SnapshotSupport(vcpu: support, msrCandidates: SnapshotMSRs.candidates(hostIndexList: hostMSRs)))
+                              snapshotSupport: SnapshotSupport(vcpu: support, hostMSRIndexList: hostMSRs))
         try machine.restoreDevices(devices)
         machine.announcesNewGeneration = generation != nil
         return machine

@@ -39,7 +39,7 @@ enum MachineBuilder {
         let hostMSRs: [UInt32]
         // KVM_CREATE_PIT2 starts a kernel worker thread and takes 0.1-4 ms here, mostly waiting:
         // it runs beside the rest of the set-up and is joined before any vCPU runs.
-        let pitCreation: ParallelStep<KVMError>
+        let pitCreation: ParallelStep
         vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
         if config.trackDirtyPages { memory.startDeviceWriteLog() }
         pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
@@ -53,7 +53,10 @@ enum MachineBuilder {
 
         let loop = try EventLoop()
         let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
-        let commandLine = ([config.commandLine] + (config.acpi ? [] : virtio.commandLineEntries)).joined(separator: " ")
+        // Appended one by one: `joined(separator:)` looks up an associated type at run time,
+        // which cost a scan of every protocol conformance in the binary at start-up.
+        var commandLine = config.commandLine
+        if !config.acpi { for entry in virtio.commandLineEntries { commandLine += " " + entry } }
 
         let boot: BootSetup
         do {
@@ -110,7 +113,7 @@ enum MachineBuilder {
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                        serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
                        inventory: inventory, keepAlive: [kvm, kernelImage], generation: generation,
-                       snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), msrCandidates: SnapshotMSRs.candidates(hostIndexList: hostMSRs)),
+                       snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), hostMSRIndexList: hostMSRs),
                        coreDump: coreDump)
     }
 

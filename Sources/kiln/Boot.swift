@@ -7,6 +7,7 @@ import Glibc
 
 struct Boot: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "boot",
         abstract: "Boot a 64-bit kernel image (ELF vmlinux or bzImage) and attach its serial console.",
         discussion: """
             The guest's serial port (ttyS0) is connected to kiln's standard output and input. \
@@ -24,7 +25,7 @@ struct Boot: ParsableCommand {
     var cmdline: String = VMConfig.defaultCommandLine
 
     @Option(help: "Number of vCPUs.")
-    var cpus: Int = 1
+    var cpus: Int = BootSettings.defaultCPUs
 
     @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
     var memory: Int = VMConfig.defaultMemoryMiB
@@ -78,20 +79,10 @@ struct Boot: ParsableCommand {
     var dieWithParent: Int32?
 
     func run() throws {
-        // First, while kiln has one thread and no seccomp filter (the jailer sets rlimits).
-        ignoreOutputSignals()
-        if let dieWithParent, kiln_die_with_parent(dieWithParent) != 0 {
-            fail("--die-with-parent \(dieWithParent): the parent is gone or prctl failed")
-        }
-        var config = VMConfig(
-            kernelPath: kernel, initrdPath: initrd, commandLine: cmdline, vcpuCount: cpus,
-            memoryMiB: memory, serialOutputPath: serialOutput, forwardsStandardInput: !noStdin,
-            drives: try drives.map(Self.parseDrive), entropy: entropy,
-            networkInterfaces: networkInterfaces.enumerated().map { Self.parseNet($1, index: $0) },
-            acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
-        config.serialOutputLimit = Self.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
-        config.sharedDirectories = shares.map(Self.parseShare)
-        try runVM(config)
+        try BootSettings(kernel: kernel, initrd: initrd, cmdline: cmdline, cpus: cpus, memory: memory,
+                         serialOutput: serialOutput, serialOutputLimit: serialOutputLimit, noStdin: noStdin,
+                         drives: drives, entropy: entropy, networkInterfaces: networkInterfaces, vsock: vsock,
+                         shares: shares, noACPI: noACPI, noSeccomp: noSeccomp, dieWithParent: dieWithParent).run()
     }
 }
 

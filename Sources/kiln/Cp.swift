@@ -5,6 +5,7 @@ import Sandbox
 /// `kiln cp SRC NAME:DST` / `kiln cp NAME:SRC DST`: one file between the host and a sandbox.
 struct Cp: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cp",
         abstract: "Copy a file into or out of a sandbox.",
         discussion: """
             Exactly one side is NAME:PATH with an absolute guest path. A host path with a colon in \

@@ -6,6 +6,7 @@ import SandboxHost
 /// `kiln create --name N`: a VM that stays up for `kiln exec`/`kiln cp` until `kiln rm`.
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "create",
         abstract: "Start a long-lived sandbox VM in the background.",
         discussion: """
             Boots the sandbox kernel and root filesystem as `kiln run` does, waits until its agent \

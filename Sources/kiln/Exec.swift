@@ -6,6 +6,7 @@ import Sandbox
 /// `kiln exec N -- CMD`: runs CMD in a sandbox made by `kiln create`, as `kiln run` would.
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run a command in a sandbox made by `kiln create`.",
         discussion: """
             Output is streamed and the exit status is the command's (128+N for signal N, 127/126 \

@@ -28,6 +28,7 @@ func runImageCommand(_ body: () throws(ImageError) -> Void) {
 /// `kiln pull REF`
 struct Pull: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "pull",
         abstract: "Fetch an image, verify it and convert it into the image store.",
         discussion: "REF: python:3.12-slim, ghcr.io/owner/name:tag, host:port/name@sha256:..., oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE. Blobs already in the store are not fetched again. Prints the image id.")
 
@@ -74,6 +75,7 @@ struct ImagesCommand: ParsableCommand {
 /// `kiln rmi REF`
 struct Rmi: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rmi",
         abstract: "Remove an image's name; the image and its unshared blobs go with its last name.")
 
     @Argument(help: "The image reference, as pulled.")
@@ -93,6 +95,7 @@ struct ImageCommand: ParsableCommand {
 
     struct Tag: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "tag",
             abstract: "Give an image in the store another name (e.g. kiln.local/default, the image `kiln run` uses without --image).")
 
         @Argument(help: "An image in the store, by any of its names.")
@@ -114,6 +117,7 @@ struct ImageCommand: ParsableCommand {
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "prune",
             abstract: "Remove unnamed images, unused blobs and what killed pulls left; waits for pulls in progress.")
 
         func run() throws {

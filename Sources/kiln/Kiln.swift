@@ -1,6 +1,7 @@
 import API
 import ArgumentParser
 import CKiln
+import KilnCommandLine
 import SandboxHost
 import VMM
 #if canImport(Glibc)
@@ -44,7 +45,7 @@ struct Kiln: ParsableCommand {
     var resume = false
 
     @Option(help: ArgumentHelp("Instance id reported by GET /.", valueName: "id"))
-    var id: String = "anonymous-instance"
+    var id: String = RootSettings.defaultID
 
     @Flag(name: .customLong("no-seccomp"), help: "Do not confine kiln's threads with seccomp filters (debugging only).")
     var noSeccompFilters = false
@@ -60,6 +61,7 @@ struct Kiln: ParsableCommand {
         // no hot path allocates, so sharing its lock costs nothing that matters.
         _ = kiln_single_malloc_arena()
         let arguments = CommandLine.arguments.dropFirst()
+        startVMMIfPlain(arguments)
         if FailureExit.namesSandboxCommand(arguments) { FailureExit.status = FailureExit.sandboxStatus }
         do {
             var command = try parseAsRoot(Array(arguments))
@@ -76,88 +78,36 @@ struct Kiln: ParsableCommand {
         }
     }
 
-    func run() throws {
-        LogSink.bootstrap()
-        if noAPI && apiSock != nil { fail("--no-api and --api-sock exclude each other") }
-        if noAPI && configFile == nil && restore == nil { fail("--no-api needs --config-file or --restore") }
-        if restore != nil && configFile != nil { fail("--restore and --config-file exclude each other") }
-        if (restore == nil) != (restoreMemory == nil) { fail("--restore and --restore-memory go together") }
-        if resume && restore == nil { fail("--resume needs --restore") }
-        if restore != nil && apiSock == nil && !resume { fail("--restore without --api-sock needs --resume (nothing could resume the VM)") }
-        guard configFile != nil || apiSock != nil || restore != nil else { throw CleanExit.helpRequest(self) }
-        guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
-        // Before any thread or filter: a console reader that went away, or RLIMIT_FSIZE on the
-        // console file, must only drop output (as in `kiln boot`).
-        ignoreOutputSignals()
-
-        var resources = VMResources()
-        if let configFile {
-            do {
-                resources = try ConfigFile.load(path: configFile).resources
-            } catch {
-                fail("\(configFile): \(error)")
-            }
-        }
-        var machine: Machine?
-        let seccomp = !noSeccompFilters
-        let controller = APIController(resources: resources, instanceID: id, seccomp: seccomp, start: {
-            (config: VMConfig) throws(VMMError) -> any RunningVM in
-            let built = try Machine.build(config)
-            try built.start()
-            machine = built
-            return built
-        }, restore: { (request: SnapshotLoadRequest) throws(VMMError) -> any RunningVM in
-            let restored = try Machine.restore(request, seccomp: seccomp)
-            try restored.start(paused: !request.resume)
-            machine = restored
-            return restored
-        })
-
-        let channel: RequestChannel?
-        if let apiSock {
-            do {
-                channel = try RequestChannel()
-                _ = try APIServer(socketPath: apiSock, channel: channel!, seccomp: !noSeccompFilters)
-            } catch {
-                fail("\(error)")
-            }
+    /// The command lines that start a VMM (`kiln boot ...`, `kiln --api-sock ...`), when written
+    /// plainly, run without ArgumentParser, whose parse alone took longer than the rest of the
+    /// way to the guest's first instruction (README, "Start-up"). Returns only when the command
+    /// line is not such a plain one; ArgumentParser then parses it (or explains what is wrong).
+    static func startVMMIfPlain(_ arguments: ArraySlice<String>) {
+        let settings: (() throws -> Void)?
+        if arguments.first == "boot" {
+            settings = QuickCommandLine(arguments.dropFirst(), options: VMMCommandLine.boot)
+                .flatMap(BootSettings.init).map { boot in { try boot.run() } }
         } else {
-            channel = nil
+            settings = QuickCommandLine(arguments, options: VMMCommandLine.root)
+                .flatMap(RootSettings.init).map { root in { try root.run() } }
         }
+        guard let run = settings else { return }
+        FailureExit.status = 1
+        do {
+            try run()
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            exit(withError: error)
+        }
+        Glibc.exit(0)
+    }
 
-        if configFile != nil {
-            do {
-                try controller.applyObservability()
-                try controller.startInstance()
-            } catch {
-                fail("\(configFile!): \(error)")
-            }
-        } else if let restore, let restoreMemory {
-            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume)
-            let response = controller.handle(loadRequest: request)
-            if let fault = response { fail("--restore \(restore): \(fault)") }
-        } else if let channel {
-            while machine == nil { channel.serve(waitingUpTo: -1, controller.handle) }
-        }
-        guard let machine else { fail("the VM did not start") }
-
-        // Firecracker flushes metrics every 60 s besides FlushMetrics.
-        let flushInterval = 60_000
-        var sinceFlush = 0
-        let outcome = machine.waitUntilStopped { milliseconds in
-            if let channel {
-                channel.serve(waitingUpTo: Int32(milliseconds), controller.handle)
-            } else {
-                usleep(UInt32(milliseconds) * 1000)
-            }
-            sinceFlush += milliseconds
-            if sinceFlush >= flushInterval {
-                sinceFlush = 0
-                controller.flushMetricsIfConfigured()
-            }
-        }
-        controller.flushMetricsIfConfigured()
-        printError("kiln: VM ended: \(outcome)")
-        throw ExitCode(outcome.exitCode)
+    func run() throws {
+        let settings = RootSettings(apiSock: apiSock, configFile: configFile, noAPI: noAPI, restore: restore,
+                                    restoreMemory: restoreMemory, resume: resume, id: id, noSeccompFilters: noSeccompFilters)
+        settings.checkFlagCombinations()
+        guard configFile != nil || apiSock != nil || restore != nil else { throw CleanExit.helpRequest(self) }
+        try settings.run()
     }
 }

@@ -4,7 +4,8 @@ import SandboxHost
 
 /// `kiln ls`: the recorded sandboxes.
 struct Ls: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List sandboxes: name, VMM pid, state, age.")
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List sandboxes: name, VMM pid, state, age.")
 
     func run() throws {
         let rows = SandboxStore.current().all().map { record in

@@ -6,6 +6,7 @@ import SandboxHost
 /// `kiln rm NAME...`: powers sandboxes off through their agent and removes their state.
 struct Rm: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "rm",
         abstract: "Stop sandboxes and remove their state.",
         discussion: "Asks the agent to power the VM off, kills the VMM if it has not ended after --grace seconds, then removes the state directory and the sandbox's TAP (--net). A dead sandbox's state is just removed.")
 

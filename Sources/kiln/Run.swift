@@ -11,6 +11,7 @@ import VMM
 /// by kiln-agent with its output streamed here, and kiln's exit status is CMD's.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command in a throwaway microVM and exit with its status.",
         discussion: """
             The VM boots the sandbox kernel and root filesystem (defaults: $KILN_VMLINUX and \

@@ -6,6 +6,7 @@ import SandboxHost
 /// `kiln create` find them without flags or environment.
 struct Setup: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "setup",
         abstract: "Install the guest kernel and the agent initramfs as kiln's defaults.",
         discussion: """
             Copies them into kiln's data directory ($KILN_DATA_DIR, else /var/lib/kiln as root, \

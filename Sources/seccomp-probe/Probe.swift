@@ -30,6 +30,7 @@ enum Probe {
     }
 
     static func run(_ arguments: [String]) -> Never {
+        if arguments.count == 2 && arguments[1] == "generate" { ProgramSource.generate() }
         guard arguments.count >= 3, let role = ThreadRole(rawValue: arguments[1]) else { usage() }
         let action = arguments[2]
         guard ["allowed", "time", "pfc"].contains(action) || forbiddenActions.contains(action) else { usage() }
@@ -62,7 +63,7 @@ enum Probe {
     }
 
     static func usage() -> Never {
-        say("usage: seccomp-probe control|devices|vcpu allowed|pfc|time [N]|\(forbiddenActions.joined(separator: "|"))")
+        say("usage: seccomp-probe generate | seccomp-probe control|devices|vcpu|api allowed|pfc|time [N]|\(forbiddenActions.joined(separator: "|"))")
         exit(64)
     }
 

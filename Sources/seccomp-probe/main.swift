@@ -7,7 +7,8 @@
 // of both, contends for a lock with the filtered thread and signals it.
 //
 // `seccomp-probe ROLE time [N]` prints how long install() takes, over N fresh threads;
-// `seccomp-probe ROLE pfc` prints the filter as libseccomp's pseudo-C, without loading it.
+// `seccomp-probe ROLE pfc` prints the filter as libseccomp's pseudo-C, without loading it;
+// `seccomp-probe generate` prints every role's program as Seccomp's CompiledPrograms+Generated.swift.
 //
 // The filtered thread only uses calls its role allows: raw write(2) instead of print (stdio
 // would fstat), a futex wait with a timeout instead of a sleep call (the vCPU role has none).

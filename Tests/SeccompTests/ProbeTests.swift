@@ -33,7 +33,7 @@ import Testing
         #expect(!result.stdout.contains("survived"), "\(result)")
     }
 
-    /// install() runs on every thread's start-up path; libseccomp compiles the filter each time.
+    /// install() runs on every thread's start-up path (it loads the role's compiled program).
     /// The probe times 50 installs and reports the median; how fast that is belongs to the
     /// start-up benchmark (Benchmarks/boot-core.py), not to a test a loaded machine can fail.
     @Test(arguments: roles)

@@ -1,0 +1,91 @@
+import Foundation
+import KilnCommandLine
+import Testing
+
+/// The start-up fast path reads `kiln boot` and `kiln --api-sock ...` without ArgumentParser.
+/// Its option lists must be exactly ArgumentParser's definition of those commands (read from
+/// the built binary's `--experimental-dump-help`), and it must decline every spelling it does
+/// not take, so that ArgumentParser handles (or rejects) those.
+@Suite struct QuickCommandLineTests {
+    /// (long name, arity) of every option ArgumentParser defines for `kiln ARGUMENTS`, without
+    /// its built-in --help and --version.
+    static func argumentParserOptions(_ arguments: [String]) throws -> [OptionSpec] {
+        let result = try KilnProcess.run(arguments + ["--experimental-dump-help"])
+        #expect(result.status == 0, "\(result)")
+        let root = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let command = try #require(root?["command"] as? [String: Any])
+        let definitions = try #require(command["arguments"] as? [[String: Any]])
+        var options: [OptionSpec] = []
+        for definition in definitions {
+            let names = (definition["names"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            if names.contains("help") || names.contains("version") { continue }
+            #expect(names.count == 1, "\(names): the fast path knows one long name per option")
+            let kinds = (definition["names"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            #expect(kinds == ["long"], "\(names): \(kinds)")
+            let kind = definition["kind"] as? String
+            #expect(kind == "flag" || kind == "option", "\(names): a \(kind ?? "?") argument")
+            let arity: OptionArity = kind == "flag" ? .flag : (definition["isRepeating"] as? Bool == true ? .repeating : .single)
+            options += names.map { OptionSpec("--" + $0, arity) }
+        }
+        return options
+    }
+
+    @Test func bootOptionsAreArgumentParsersBootOptions() throws {
+        let definition = try Self.argumentParserOptions(["boot"])
+        #expect(!definition.isEmpty)
+        #expect(Set(definition.map(\.name)) == Set(VMMCommandLine.boot.map(\.name)))
+        for option in definition {
+            #expect(VMMCommandLine.boot.contains(option), "kiln boot \(option.name) is \(option.arity) in Boot")
+        }
+    }
+
+    @Test func rootOptionsAreArgumentParsersRootOptions() throws {
+        let definition = try Self.argumentParserOptions([])
+        #expect(Set(definition.map(\.name)) == Set(VMMCommandLine.root.map(\.name)))
+        for option in definition {
+            #expect(VMMCommandLine.root.contains(option), "kiln \(option.name) is \(option.arity) in Kiln")
+        }
+    }
+
+    static let options = [OptionSpec("--kernel", .single), OptionSpec("--drive", .repeating), OptionSpec("--no-stdin", .flag)]
+
+    @Test func takesThePlainSpelling() throws {
+        let line = try #require(QuickCommandLine(["--drive", "a", "--kernel", "k", "--no-stdin", "--drive", "b,ro"][...],
+                                                 options: Self.options))
+        #expect(line.value("--kernel") == "k")
+        #expect(line.values("--drive") == ["a", "b,ro"])
+        #expect(line.flag("--no-stdin"))
+        let empty = try #require(QuickCommandLine([][...], options: Self.options))
+        #expect(empty.value("--kernel") == nil && empty.values("--drive").isEmpty && !empty.flag("--no-stdin"))
+    }
+
+    @Test(arguments: [
+        ["--kernel"],                          // value missing
+        ["--kernel", "a", "--kernel", "b"],    // a single-valued option twice
+        ["--no-stdin", "--no-stdin"],          // a flag twice
+        ["--kernel=a"],                        // --name=value
+        ["--kernel", "-a"],                    // a value that looks like an option
+        ["--kernel", ""],                      // an empty value
+        ["--kernel", "a", "--"],               // the terminator
+        ["--kernel", "a", "extra"],            // a positional argument
+        ["--kernel", "a", "--help"],           // help
+        ["-h"], ["--version"], ["--unknown"],
+    ])
+    func declinesEverythingElse(arguments: [String]) {
+        #expect(QuickCommandLine(arguments[...], options: Self.options) == nil, "\(arguments)")
+    }
+
+    /// Through the binary: what the fast path declines still gets ArgumentParser's answer.
+    @Test func declinedCommandLinesGetArgumentParsersErrors() throws {
+        let guest = try KilnProcess.guest("hello.elf")
+        let notANumber = try KilnProcess.run(["boot", "--kernel", guest, "--memory", "abc"])
+        #expect(notANumber.status == 64 && notANumber.stderr.contains("The value 'abc' is invalid for '--memory <MiB>'"),
+                "\(notANumber)")
+        let twice = try KilnProcess.run(["boot", "--kernel", guest, "--memory=64", "--no-stdin"], stdin: "")
+        #expect(twice.status == 0 && twice.stdout.contains("hello from guest"), "\(twice)")
+        let help = try KilnProcess.run(["boot", "--kernel", guest, "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: kiln boot"), "\(help)")
+        let nothing = try KilnProcess.run(["--id", "x"])
+        #expect(nothing.status == 0 && nothing.stdout.contains("OVERVIEW: A microVM monitor"), "\(nothing)")
+    }
+}
