@@ -95,6 +95,16 @@ func LLVMFuzzerRunDriver(
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 #endif
 
+/// KILN_FUZZ_VERBOSE=1: targets say why an input was refused (to check that seeds get through).
+let verboseFuzzing = getenv("KILN_FUZZ_VERBOSE") != nil
+
+/// Where targets put sockets, shared trees and layer files: KILN_FUZZ_TMP (run-ci.sh gives
+/// one it removes afterwards) or /tmp; one name per process either way.
+let fuzzScratch: String = {
+    let base = getenv("KILN_FUZZ_TMP").map { String(cString: $0) } ?? "/tmp"
+    return "\(base)/kiln-fuzz-\(getpid())"
+}()
+
 /// stderr is a C global Swift 6 will not touch from a nonisolated context; fd 2 is the same.
 func printError(_ text: String) {
     _ = Array(text.utf8).withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

@@ -27,11 +27,16 @@ final class VirtioSession {
     /// lets the session use raw input bytes.
     var requestBuilder: ((Int, inout FuzzInput) -> [UInt8])?
 
+    /// One guest RAM for every session of the process, zeroed for each: an mmap and its page
+    /// faults per input would cost more than most inputs' device work.
+    nonisolated(unsafe) private static let sharedMemory = try! GuestMemory(layout: [
+        (start: GuestAddress(0), size: holeStart),
+        (start: GuestAddress(holeEnd), size: memoryEnd - holeEnd),
+    ])
+
     init(device: any VirtioDevice) {
-        let memory = try! GuestMemory(layout: [
-            (start: GuestAddress(0), size: Self.holeStart),
-            (start: GuestAddress(Self.holeEnd), size: Self.memoryEnd - Self.holeEnd),
-        ])
+        let memory = Self.sharedMemory
+        for region in memory.regions { try! memory.zero(at: region.start, count: Int(region.size)) }
         let interrupts = MockInterruptLine()
         driver = MockVirtioDriver(transport: MMIOTransport(device: device, memory: memory, interrupt: interrupts),
                                   memory: memory, interrupts: interrupts)

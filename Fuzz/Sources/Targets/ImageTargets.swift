@@ -62,7 +62,8 @@ struct TarWriter {
 }
 
 private let layerDirectory: String = {
-    let path = "/tmp/kiln-fuzz-layers-\(getpid())"
+    let path = fuzzScratch + "/layers"
+    mkdir(fuzzScratch, 0o700)
     mkdir(path, 0o700)
     return path
 }()
@@ -92,8 +93,7 @@ let layerTarget = FuzzTarget(name: "layer", guestFacing: false, run: { bytes in
         if input.byte() < 232 {
             var tar = TarWriter()
             for _ in 0..<(input.byte() % 12) {
-                let types: [UInt8] = Array("0255136".utf8) + [0x4C, 0x78, 0x67, 0]  // file, dir, symlink, hardlink, chr, blk, fifo, L, x, g, NUL
-                let type = types[input.below(types.count)]
+                let type = layerEntryTypes[input.below(layerEntryTypes.count)]
                 let mode = input.byte() < 200 ? 0o755 : input.integer(UInt32.self)
                 tar.entry(name: entryName(&input), type: type, mode: mode,
                           link: type == 0x31 || type == 0x32 ? entryName(&input) : [],
@@ -112,12 +112,39 @@ let layerTarget = FuzzTarget(name: "layer", guestFacing: false, run: { bytes in
     }
     let output = layerDirectory + "/rootfs.ext4"
     unlink(output)
-    _ = try? RootfsBuilder.build(layers: layers, output: output)
-}, seeds: {
-    var seed: [UInt8] = [0, 0, 5]
-    for (type, name) in [(UInt8(1), UInt8(2)), (0, 0), (2, 9), (3, 1), (0, 6)] {
-        seed += [type, 0]; seed += [UInt8(0)]; seed += [0, name, 0]
-        seed.append(le: UInt16(4)); seed += [0x41, 0x42, 0x43, 0x0A]
+    do throws(RootfsBuildError) {
+        try RootfsBuilder.build(layers: layers, output: output)
+    } catch {
+        if verboseFuzzing { printError("layer: \(error)\n") }
     }
-    return [seed]
+}, seeds: {
+    // Entries: (type index, name part indices, link part indices, data).
+    func entry(_ type: Int, _ name: [Int], link: [Int] = [], data: [UInt8] = []) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.append(le: UInt16(type))
+        bytes.append(0)  // mode 0755
+        for path in [name] + (link.isEmpty ? [] : [link]) {
+            bytes.append(UInt8(path.count - 1))
+            for (position, part) in path.enumerated() {
+                if position > 0 { bytes.append(1) }  // a slash between parts
+                bytes.append(0)
+                bytes.append(le: UInt16(part))
+            }
+        }
+        if layerEntryTypes[type] == 0x30 {
+            bytes.append(le: UInt16(data.count))
+            bytes += data
+        }
+        return bytes
+    }
+    // Parts: 0 a, 1 b, 2 dir, 6 .wh.a, 7 .wh..wh..opq, 9 etc, 10 passwd.
+    let lower = entry(2, [2]) + entry(0, [2, 0], data: Array("lower\n".utf8)) + entry(0, [9]) + entry(2, [9])
+        + entry(0, [9, 10], data: Array("root:x:0:0::/root:/bin/sh\n".utf8)) + entry(1, [1], link: [9, 10])
+        + entry(3, [2, 1], link: [9, 10])
+    let upper = entry(0, [2, 6]) + entry(0, [2, 7]) + entry(6, [0])
+    return [[1, 0, 7] + lower + [0, 3] + upper, [0, 0, 4] + lower]
 })
+
+/// ustar type flags: file, symlink, directory, hard link, character and block device, FIFO,
+/// GNU long name, pax header, pax global header, and a NUL (old-style file).
+private let layerEntryTypes: [UInt8] = Array("0251346".utf8) + [0x4C, 0x78, 0x67, 0]

@@ -7,7 +7,10 @@ import Glibc
 
 /// The vsock socket path: one per fuzzing process, recreated for each input. A listener at
 /// `PATH_1024` lets guest connections to port 1024 reach a host socket.
-private let vsockPath = "/tmp/kiln-fuzz-vsock-\(getpid()).sock"
+private let vsockPath: String = {
+    mkdir(fuzzScratch, 0o700)
+    return fuzzScratch + "/vsock.sock"
+}()
 nonisolated(unsafe) private var hostListener: Int32 = -1
 
 private func unixSocket(_ path: String, listen: Bool) -> Int32 {
@@ -32,7 +35,7 @@ private func unixSocket(_ path: String, listen: Bool) -> Int32 {
 
 let vsockTarget = FuzzTarget(name: "vsock", guestFacing: true, run: { bytes in
     var input = FuzzInput(bytes)
-    _ = input.byte()
+    let variant = input.byte()
     if hostListener < 0 {
         unlink(vsockPath + "_1024")
         hostListener = unixSocket(vsockPath + "_1024", listen: true)
@@ -40,7 +43,9 @@ let vsockTarget = FuzzTarget(name: "vsock", guestFacing: true, run: { bytes in
     // Host connections the listener never accepted would fill its backlog: drop them.
     while case let fd = accept(hostListener, nil, nil), fd >= 0 { close(fd) }
     unlink(vsockPath)
-    let vsock = try! Vsock(guestCID: 3, udsPath: vsockPath, queueSize: 16)
+    // Few connection slots and small buffers, so the limits and credit edges are reached.
+    let vsock = try! Vsock(guestCID: 3, udsPath: vsockPath, queueSize: 16,
+                           bufferAllocation: [4096, 65536, 262_144][Int(variant % 3)], maxConnections: 1 + Int(variant >> 5))
     let session = VirtioSession(device: vsock)
     let events = MockDeviceEvents(transport: session.driver.transport)
     try! vsock.connect(events: events)
@@ -110,7 +115,8 @@ extension VsockHeader {
 
 /// A small tree served read-only: files, a directory, a symlink out of the share, a FIFO.
 private let sharedDirectory: String = {
-    let base = "/tmp/kiln-fuzz-fs-\(getpid())"
+    let base = fuzzScratch + "/shared"
+    mkdir(fuzzScratch, 0o700)
     mkdir(base, 0o755)
     mkdir(base + "/dir", 0o755)
     for (path, text) in [("/a.txt", "hello\n"), ("/dir/b", String(repeating: "x", count: 5000))] {

@@ -1,6 +1,10 @@
 import Devices
 import GuestMemory
 
+/// Guest RAM with a hole, reused (zeroed) by every input.
+nonisolated(unsafe) private let queueMemory = try! GuestMemory(layout: [(start: GuestAddress(0), size: 0x4000),
+                                                                       (start: GuestAddress(0x5000), size: 0x2000)])
+
 /// The split queue and descriptor-chain walker on their own. The input is a header (queue
 /// size, ring addresses, negotiated features, the device's moves) and then the guest memory
 /// image itself, laid from address 0: the rings sit where the fuzzer writes, so descriptor
@@ -10,8 +14,8 @@ import GuestMemory
 /// more descriptors than the queue size (the loop budget).
 let queueTarget = FuzzTarget(name: "queue", guestFacing: true, run: { bytes in
     var input = FuzzInput(bytes)
-    let memory = try! GuestMemory(layout: [(start: GuestAddress(0), size: 0x4000),
-                                           (start: GuestAddress(0x5000), size: 0x2000)])
+    let memory = queueMemory
+    for region in memory.regions { try! memory.zero(at: region.start, count: Int(region.size)) }
     var queue = SplitQueue(maxSize: 256)
     queue.size = UInt16(truncatingIfNeeded: 1 << (input.byte() % 10))
     let layout = input.byte()
