@@ -23,9 +23,10 @@ final class VirtioSession {
     private var restarts = 0
     /// Called for operations the device adds (the host side of a backend, a timer...).
     var deviceOperation: ((inout FuzzInput) -> Void)?
-    /// Builds a request for queue `index` from the input (a well-formed header, say); nil
-    /// lets the session use raw input bytes.
-    var requestBuilder: ((Int, inout FuzzInput) -> [UInt8])?
+    /// Builds a chain for queue `index` from the input: what a driver of this device would
+    /// submit (a header, data, a status byte), with fields from the input. Nil, or an empty
+    /// result, lets the session use raw input bytes and writable buffers of any size.
+    var chainBuilder: ((Int, inout FuzzInput) -> [ChainBuffer])?
 
     /// One guest RAM for every session of the process, zeroed for each: an mmap and its page
     /// faults per input would cost more than most inputs' device work.
@@ -148,32 +149,46 @@ final class VirtioSession {
 
     private func submitChain(_ input: inout FuzzInput) {
         guard let queue = queue(&input) else { return }
-        var buffers: [MockBuffer] = []
-        let request = requestBuilder?(queue.index, &input) ?? input.bytes(upTo: 512)
-        // The request as one or two readable buffers (devices must not assume one per field).
-        let split = request.isEmpty ? 0 : input.below(request.count + 1)
-        for part in [Array(request[..<split]), Array(request[split...])] where !part.isEmpty {
-            guard let address = allocate(part.count) else { return }
-            try! driver.memory.write(part, to: address)
-            buffers.append(MockBuffer(address: address, length: UInt32(part.count), deviceWritable: false))
+        var specification = chainBuilder?(queue.index, &input) ?? []
+        if specification.isEmpty {
+            let request = input.bytes(upTo: 512)
+            // The request as one or two readable buffers (devices must not assume one per field).
+            let split = request.isEmpty ? 0 : input.below(request.count + 1)
+            specification = [Array(request[..<split]), Array(request[split...])].filter { !$0.isEmpty }.map { .readable($0) }
+            for _ in 0..<(input.byte() % 4) {
+                specification.append(.writable(input.byte() < 200 ? input.below(600) : input.below(0x3000)))
+            }
         }
-        for _ in 0..<(input.byte() % 4) {
-            let count = input.byte() < 200 ? input.below(600) : input.below(0x3000)
-            guard let address = allocate(count) else { return }
-            buffers.append(MockBuffer(address: address, length: UInt32(count), deviceWritable: true))
+        var buffers: [MockBuffer] = []
+        for part in specification {
+            switch part {
+            case .readable(let bytes):
+                guard let address = allocate(bytes.count) else { return }
+                try! driver.memory.write(bytes, to: address)
+                buffers.append(MockBuffer(address: address, length: UInt32(bytes.count), deviceWritable: false))
+            case .writable(let count):
+                guard let address = allocate(count) else { return }
+                buffers.append(MockBuffer(address: address, length: UInt32(count), deviceWritable: true))
+            }
         }
         if input.byte() > 240 {
             var generator = SeededGenerator(seed: UInt64(input.byte()))
             buffers.shuffle(using: &generator)
         }
         guard !buffers.isEmpty, buffers.count <= Int(queue.size) else { return }
-        if input.byte() > 224, queue.size >= UInt16(buffers.count) {
+        if input.byte() > 224 {
             queue.submitIndirect(buffers)
         } else {
             queue.submit(buffers)
         }
         if input.byte() < 224 { queue.notify() }
     }
+}
+
+/// One buffer of a chain a builder asks for.
+enum ChainBuffer {
+    case readable([UInt8])
+    case writable(Int)
 }
 
 /// A small deterministic generator (SplitMix64), so a shuffle is reproducible from the input.

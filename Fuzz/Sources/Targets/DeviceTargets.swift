@@ -74,18 +74,28 @@ let blockTarget = FuzzTarget(name: "block", guestFacing: true, run: { bytes in
     let session = VirtioSession(device: block)
     let events = MockDeviceEvents(transport: session.driver.transport)
     try! block.connect(events: events)
-    session.requestBuilder = { _, input in
-        // virtio_blk_req header: type, reserved, sector; then data for a write.
-        var request: [UInt8] = []
+    session.chainBuilder = { _, input in
+        // virtio_blk_req: header (type, reserved, sector), data, status byte.
         let types: [UInt32] = [0, 1, 4, 8, 11, 13, 2, 0xFFFF_FFFF]
-        request.append(le: input.byte() < 240 ? types[input.below(types.count)] : input.integer(UInt32.self))
-        request.append(le: UInt32(0))
-        request.append(le: input.byte() < 224 ? UInt64(input.byte() % 72) : input.integer(UInt64.self))
-        request += input.bytes(upTo: 1024)
-        return request
+        let type = input.byte() < 240 ? types[input.below(types.count)] : input.integer(UInt32.self)
+        var header: [UInt8] = []
+        header.append(le: type)
+        header.append(le: UInt32(0))
+        header.append(le: input.byte() < 224 ? UInt64(input.byte() % 72) : input.integer(UInt64.self))
+        var chain: [ChainBuffer] = [.readable(header)]
+        for _ in 0..<(input.byte() % 4) {
+            let length = input.byte() < 224 ? 512 * Int(input.byte() % 9) : input.below(5000)
+            switch type {
+            case 1, 11, 13: chain.append(.readable(input.take(length) + [UInt8](repeating: 0, count: max(length - input.remaining, 0))))
+            default: chain.append(.writable(length))
+            }
+        }
+        chain.append(.writable(input.byte() < 240 ? 1 : input.below(3)))
+        return chain
     }
     session.start(&input)
     session.play(&input)
+    if verboseFuzzing { printError("block: \(block.counters)\n") }
 }, seeds: {
     var write: [UInt8] = []
     write.append(le: UInt32(1)); write.append(le: UInt32(0)); write.append(le: UInt64(2))
@@ -100,15 +110,20 @@ let netTarget = FuzzTarget(name: "net", guestFacing: true, run: { bytes in
     let session = VirtioSession(device: net)
     let events = MockDeviceEvents(transport: session.driver.transport)
     try! net.connect(events: events)
-    session.requestBuilder = { _, input in
-        // A virtio_net_hdr_v1 (12 bytes) with fuzzed offload fields, then the frame.
-        input.take(12) + input.bytes(upTo: 1600)
+    session.chainBuilder = { index, input in
+        guard index == 1 else {
+            // Receive buffers: room for a header and a frame, or any size.
+            return (0..<(1 + input.byte() % 2)).map { _ in .writable(input.byte() < 200 ? [1526, 65562, 12, 100][input.below(4)] : input.below(70000)) }
+        }
+        // Transmit: a virtio_net_hdr_v1 (12 bytes) with fuzzed offload fields, then the frame.
+        return [.readable(input.take(12) + input.bytes(upTo: 1600))]
     }
     session.deviceOperation = { input in
         // The host network: a frame (with its header) from the TAP side, then the loop
         // noticing it; or frames the guest sent drained on the host side.
         if input.bool() {
-            let frame = input.bytes(upTo: 2048)
+            // A TAP hands over a virtio_net_hdr (zero: no offloads) and the frame, mostly.
+            let frame = (input.byte() < 200 ? [UInt8](repeating: 0, count: 12) : []) + input.bytes(upTo: 2048)
             _ = frame.withUnsafeBytes { send(backend.peer, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             events.fireReadable(backend.fileDescriptor)
         } else {
@@ -118,10 +133,11 @@ let netTarget = FuzzTarget(name: "net", guestFacing: true, run: { bytes in
     }
     session.start(&input)
     session.play(&input)
+    if verboseFuzzing { printError("net: \(net.counters)\n") }
 }, seeds: { virtioSeeds(request: [UInt8](repeating: 0, count: 12) + [UInt8](repeating: 0xAB, count: 60)) })
 
 /// Seeds for a device target: a start with everything offered and full-size queues, then
-/// `request` submitted on queue 0 with a writable buffer, notified; then on queue 1.
+/// chains on queues 0 and 1 (raw bytes where a target builds chains: libFuzzer finds the rest).
 func virtioSeeds(request: [UInt8]) -> [[UInt8]] {
     var seed: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0]  // variant, features byte, queue size shifts
     for queue: UInt8 in [0, 1] {

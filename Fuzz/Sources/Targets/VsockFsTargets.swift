@@ -51,8 +51,11 @@ let vsockTarget = FuzzTarget(name: "vsock", guestFacing: true, run: { bytes in
     try! vsock.connect(events: events)
     var hostClients: [Int32] = []
     defer { hostClients.forEach { close($0) } }
-    session.requestBuilder = { index, input in
-        guard index == Vsock.txQueue else { return input.bytes(upTo: 64) }
+    session.chainBuilder = { index, input in
+        guard index == Vsock.txQueue else {
+            // RX and event buffers: a header and room for data, or any size.
+            return [.writable(input.byte() < 200 ? [44, 44 + 4096, 8, 60][input.below(4)] : input.below(70000))]
+        }
         var header = VsockHeader()
         header.sourceCID = input.byte() < 240 ? 3 : input.integer(UInt64.self)
         header.destinationCID = input.byte() < 240 ? VsockHeader.hostCID : input.integer(UInt64.self)
@@ -65,7 +68,7 @@ let vsockTarget = FuzzTarget(name: "vsock", guestFacing: true, run: { bytes in
         header.forwardCount = input.integer(UInt32.self)
         let payload = header.op == VsockHeader.Op.rw.rawValue ? input.bytes(upTo: 1024) : []
         header.length = input.byte() < 240 ? UInt32(payload.count) : input.integer(UInt32.self)
-        return header.encodedForFuzz + payload
+        return input.bool() ? [.readable(header.encodedForFuzz + payload)] : [.readable(header.encodedForFuzz), .readable(payload)]
     }
     session.deviceOperation = { input in
         switch input.byte() % 4 {
@@ -93,6 +96,7 @@ let vsockTarget = FuzzTarget(name: "vsock", guestFacing: true, run: { bytes in
     }
     session.start(&input)
     session.play(&input)
+    if verboseFuzzing { printError("vsock: \(vsock.counters)\n") }
 }, seeds: {
     var header: [UInt8] = []
     header.append(le: UInt64(3)); header.append(le: UInt64(2)); header.append(le: UInt32(5000)); header.append(le: UInt32(1024))
@@ -135,17 +139,22 @@ let fsTarget = FuzzTarget(name: "fs", guestFacing: true, run: { bytes in
     _ = input.byte()
     let fs = try! Fs(tag: "fuzz", sharedDirectory: sharedDirectory, requestQueues: 1, queueSize: 16)
     let session = VirtioSession(device: fs)
-    session.requestBuilder = { _, input in
+    session.chainBuilder = { _, input in
         let opcodes = FuseMessage.Opcode.allCases
         let opcode = input.byte() < 240 ? opcodes[input.below(opcodes.count)].rawValue : input.integer(UInt32.self)
         let node = input.byte() < 224 ? UInt64(input.byte() % 8) : input.integer(UInt64.self)
         let arguments = input.bytes(upTo: 512)
         let length: UInt32? = input.byte() < 224 ? nil : input.integer(UInt32.self)
-        return FuseMessage.request(rawOpcode: opcode, unique: UInt64(input.byte()), node: node,
-                                   arguments: arguments, length: length)
+        let request = FuseMessage.request(rawOpcode: opcode, unique: UInt64(input.byte()), node: node,
+                                          arguments: arguments, length: length)
+        // The reply: one buffer of a usual size, or any number and sizes.
+        let reply: [ChainBuffer] = input.byte() < 200 ? [.writable([4096, 16, 8192, 136][input.below(4)])]
+                                                     : (0..<(input.byte() % 4)).map { _ in .writable(input.below(9000)) }
+        return [.readable(request)] + reply
     }
     session.start(&input)
     session.play(&input)
+    if verboseFuzzing { printError("fs: \(fs.counters)\n") }
 }, seeds: {
     [FuseMessage.request(.initialize, arguments: FuseMessage.initArguments()),
      FuseMessage.request(.lookup, arguments: FuseMessage.name("a.txt")),
