@@ -60,6 +60,7 @@ enum FuzzMain {
             var argv = buffer.baseAddress!
             return LLVMFuzzerRunDriver(&count, &argv) { data, size in
                 FuzzMain.selected!.run(UnsafeRawBufferPointer(start: data, count: size))
+                DescriptorLeakCheck.afterInput()
                 return 0
             }
         }
@@ -79,6 +80,7 @@ enum FuzzMain {
             }
             close(fd)
             bytes.withUnsafeBytes { target.run($0) }
+            DescriptorLeakCheck.afterInput()
             print("\(path): ok")
         }
     }
@@ -94,6 +96,21 @@ func LLVMFuzzerRunDriver(
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 #endif
+
+/// Every input must leave the process with the file descriptors it had: a device, backend or
+/// archive reader that leaks one per request would run a long-lived VMM out of them. The
+/// lowest free descriptor rises with any leak; the first input sets the baseline (targets
+/// open their long-lived sockets and directories there).
+enum DescriptorLeakCheck {
+    nonisolated(unsafe) static var baseline: Int32 = -1
+
+    static func afterInput() {
+        let probe = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        close(probe)
+        if baseline < 0 { baseline = probe }
+        precondition(probe == baseline, "a file descriptor leaked: the lowest free one went from \(baseline) to \(probe)")
+    }
+}
 
 /// KILN_FUZZ_VERBOSE=1: targets say why an input was refused (to check that seeds get through).
 let verboseFuzzing = getenv("KILN_FUZZ_VERBOSE") != nil
