@@ -132,3 +132,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (issue 19; Fuzz/README.md): one executable, `kiln-fuzz TARGET [libFuzzer flags]`.
+// Fuzz/run-ci.sh builds it with -sanitize=fuzzer,address -DKILN_FUZZ (libFuzzer drives it); a
+// plain build replays inputs (`kiln-fuzz TARGET FILE...`), so the targets always compile.
+package.targets.append(.executableTarget(
+    name: "kiln-fuzz",
+    dependencies: ["Devices", "GuestMemory", "TestSupport", "X86Boot", "API", "VMM", "AgentProtocol", "Images",
+                   "ImageLayers", "Snapshot", "OCIRuntime", .product(name: "Logging", package: "swift-log")],
+    path: "Fuzz/Sources",
+    swiftSettings: strict))

@@ -68,6 +68,9 @@ else
 fi
 log "swift test: exit $unit_status, ${unit_passed:-?} passed, $unit_failed failed"
 
+log "fuzzing: every libFuzzer target for a fixed budget (Fuzz/run-ci.sh, Fuzz/README.md)"
+run_suite "fuzz" bash Fuzz/run-ci.sh
+
 if [ "$release_ok" -eq 1 ]; then
     export KILN="$PWD/.build/release/kiln"
     log "end-to-end: real Linux guests"
