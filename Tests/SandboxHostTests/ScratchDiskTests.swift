@@ -59,5 +59,8 @@ import Testing
         #expect(VMMProcess.commandLine(root: disk).hasSuffix(" kiln.root=/dev/vda kiln.overlay=disk:/dev/vdb"))
         #expect(GuestRoot.fromCommandLine(VMMProcess.commandLine(root: disk)) == disk)
         #expect(GuestRoot.fromCommandLine(legacy) == GuestRoot(imageDevice: nil, writeLayer: .tmpfs))
+        // A directory image (kiln-oci's rootfs) is the agent's to mount, from kiln's own tag.
+        let shared = VMMProcess.guestRoot(agentInitrd: "/x/agent-initrd.cpio", scratchDisk: nil, image: .directory(path: "/b/rootfs"))
+        #expect(VMMProcess.commandLine(root: shared).hasSuffix(" kiln.root=virtiofs:\(VMMProcess.imageShareTag) kiln.overlay=tmpfs"))
     }
 }
