@@ -200,6 +200,8 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bundle "* ]] && boots=$((boots + 3))
+[[ " ${scenarios[*]} " == *" oci-podman "* ]] && boots=$((boots + 7))
+[[ " ${scenarios[*]} " == *" oci-containerd "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 9))
 [[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 3 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
