@@ -112,3 +112,31 @@ scenario_oci-containerd() {
     fi
     pass "containerd: ctr images import of an OCI archive, ctr run --rm --runc-binary kiln-oci: $checks checks: exit code 5, stdout with the image's env and user, stdin, nothing left"
 }
+
+# oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,
+# `KILN_OCI_BENCH_RUNS` (5) interleaved rounds after a warm-up of `podman run --rm IMG true` with
+# kiln-oci, the same with runc, and `kiln run --image IMG -- true` of the same OCI archive:
+# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS oci-bench"
+
+scenario_oci-bench() {
+    oci_prereqs || return 0
+    B_DIR=$RUN/boots/oci-bench
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-ocibench.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
+        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
+        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" >"$B_DIR/bench.out" 2>&1 || rc=$?
+    cp "$work"/b/*.err "$B_DIR/" 2>/dev/null
+    rm -rf "$work"
+    note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"
+    if [ "$rc" != 0 ]; then fail "oci-bench (exit $rc): $(grep -m3 '^FAIL' "$B_DIR/bench.out" | tr '\n' ' ' | head -c 600)"; return 0; fi
+    pass "$(grep -m1 '^summary' "$B_DIR/bench.out" | sed 's/^summary //')"
+}

@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # oci-podman: podman (conmon) with kiln-oci as its runtime, in a private mount namespace
-# (scenarios-oci.sh runs this under `unshare -m`): the image, podman's storage, run root, tmp
-# and events all live under WORK (L1's root is the host's, read-only); cgroup2 is mounted on
-# /sys/fs/cgroup for podman's cgroupfs manager.
+# (scenarios-oci.sh runs this under `unshare -m`; podman-setup.sh confines podman to WORK).
 #
 # usage: podman.sh KILN_OCI ROOTFS IMAGE_TAR WORK     (KILN_VMLINUX, KILN_AGENT_INITRD in the environment)
 # Prints `ok NAME` per check, `FAIL NAME: why` for a failed one; exit 1 if any failed.
@@ -15,31 +13,9 @@ expect() {   # expect NAME WANT GOT
     if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want $(printf %q "$2"), got $(printf %q "$3")"; fi
 }
 
-mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup || { echo "FAIL cgroup2: cannot mount"; exit 1; }
-mkdir -p "$work"/{storage,runroot,tmp,libpod}
-cat >"$work/containers.conf" <<EOF
-[containers]
-# podman's default nofile limit is above this machine's hard limit (DESIGN.md)
-default_ulimits = []
-netns = "none"
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$work/events.log"
-image_copy_tmp_dir = "$work/tmp"
-tmp_dir = "$work/libpod"
-runtime = "kiln"
-conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "KILN_VMLINUX=$KILN_VMLINUX", "KILN_AGENT_INITRD=$KILN_AGENT_INITRD"]
-[engine.runtimes]
-kiln = ["$oci"]
-EOF
-cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-graphroot = "$work/storage"
-runroot = "$work/runroot"
-EOF
-export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf TMPDIR=$work/tmp
+default_runtime=kiln
+# shellcheck source=podman-setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"
 
 # The image (oci/make-image.sh: Cmd, Env, WorkingDir, User) from its OCI archive into podman's storage.
 podman load -q -i "$archive" >"$work/load.out" 2>&1 || { echo "FAIL load: $(tail -n 2 "$work/load.out")"; exit 1; }
