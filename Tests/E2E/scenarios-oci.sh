@@ -30,11 +30,10 @@ scenario_oci-bundle() {
         fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
     local rc=0
     touch "$RUN/progress"
-    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD \
-        timeout -k 5 600 python3 "$(dirname "${BASH_SOURCE[0]}")/oci/bundle-lifecycle.py" "$KILN_OCI" "$work/rootfs" "$work" \
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 600 python3 "$(dirname "${BASH_SOURCE[0]}")/oci/bundle-lifecycle.py" "$KILN_OCI" "$work/rootfs" "$work" "$B_DIR" \
         >"$B_DIR/lifecycle.out" 2>&1 || rc=$?
     cp "$work/runtime.log" "$B_DIR/" 2>/dev/null
-    for d in "$work"/state/*/; do [ -d "$d" ] && cp "$d"/*.log "$B_DIR/" 2>/dev/null; done
     local checks; checks=$(grep -c '^ok ' "$B_DIR/lifecycle.out")
     rm -rf "$work"
     if [ "$rc" != 0 ]; then
@@ -69,7 +68,7 @@ scenario_oci-podman() {
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
         timeout -k 5 900 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/podman.sh" \
         "$KILN_OCI" "$work/rootfs" "$work/image.tar" "$work/p" >"$B_DIR/podman.out" 2>&1 || rc=$?
-    cp "$work"/p/*.err "$B_DIR/" 2>/dev/null
+    cp "$work"/p/*.err "$work"/p/logs/* "$B_DIR/" 2>/dev/null
     local checks; checks=$(grep -c '^ok ' "$B_DIR/podman.out")
     rm -rf "$work"
     if [ "$rc" != 0 ]; then
@@ -103,7 +102,7 @@ scenario_oci-containerd() {
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
         timeout -k 5 600 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/containerd.sh" \
         "$KILN_OCI" "$work/image.tar" "$work/c" >"$B_DIR/containerd.out" 2>&1 || rc=$?
-    cp "$work"/c/*.err "$work/c/containerd.log" "$B_DIR/" 2>/dev/null
+    cp "$work"/c/*.err "$work/c/containerd.log" "$work"/c/logs/* "$B_DIR/" 2>/dev/null
     local checks; checks=$(grep -c '^ok ' "$B_DIR/containerd.out")
     rm -rf "$work"
     if [ "$rc" != 0 ]; then
@@ -134,7 +133,7 @@ scenario_oci-bench() {
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
         timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
         "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" >"$B_DIR/bench.out" 2>&1 || rc=$?
-    cp "$work"/b/*.err "$B_DIR/" 2>/dev/null
+    cp "$work"/b/*.err "$work"/b/logs/* "$B_DIR/" 2>/dev/null
     rm -rf "$work"
     note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"
     if [ "$rc" != 0 ]; then fail "oci-bench (exit $rc): $(grep -m3 '^FAIL' "$B_DIR/bench.out" | tr '\n' ' ' | head -c 600)"; return 0; fi

@@ -2,7 +2,10 @@
 """oci-bundle: a bare bundle (`runc spec` + a rootfs directory) through kiln-oci as an engine
 drives it (conmon, containerd's shim): create, state, start, kill, delete.
 
-usage: bundle-lifecycle.py KILN_OCI ROOTFS WORKDIR
+usage: bundle-lifecycle.py KILN_OCI ROOTFS WORKDIR LOGDIR
+
+Every 5 s the VMs' console and VMM logs are copied to LOGDIR and $KILN_E2E_PROGRESS is touched
+(the harness's stall watchdog must see a slow boot as progress, and a wedged L1 leave its logs).
 
 This process is a child subreaper (as conmon and the shim are), so the relay that `create`
 leaves behind becomes its child and its exit status can be read with waitpid. Prints one
@@ -12,13 +15,15 @@ import ctypes
 import json
 import os
 import subprocess
+import shutil
 import sys
+import threading
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
 STEP_TIMEOUT = 180   # create boots a VM: in the nested harness, seconds each
 
-oci, rootfs, work = sys.argv[1:4]
+oci, rootfs, work, logdir = sys.argv[1:5]
 state_root = os.path.join(work, "state")
 failures = []
 
@@ -29,9 +34,25 @@ def check(name, ok, why=""):
         failures.append(name)
 
 
-def run(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
-    return subprocess.run([oci, "--root", state_root, "--log", os.path.join(work, "runtime.log"), *args],
-                          stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, timeout=STEP_TIMEOUT)
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run(*args, stdin=subprocess.DEVNULL, stdout=None):
+    """kiln-oci with its stderr (and stdout unless given) in files: the relay `create` leaves
+    behind inherits them, so a pipe would not see EOF until the container ends."""
+    run.calls += 1
+    err_path = os.path.join(work, f"call{run.calls}.err")
+    out_path = os.path.join(work, f"call{run.calls}.out")
+    with open(err_path, "wb") as err, open(out_path, "wb") as out:
+        p = subprocess.run([oci, "--root", state_root, "--log", os.path.join(work, "runtime.log"), *args],
+                           stdin=stdin, stdout=stdout or out, stderr=err, timeout=STEP_TIMEOUT)
+    with open(err_path, "rb") as err, open(out_path, "rb") as out:
+        return Result(p.returncode, out.read(), err.read())
+
+
+run.calls = 0
 
 
 def state(cid):
@@ -166,7 +187,27 @@ def delete_force_created():
     check("delete-force-gone", r.returncode == 0, r.stderr.decode(errors="replace").strip())
 
 
+def mirror_logs():
+    progress = os.environ.get("KILN_E2E_PROGRESS")
+    while True:
+        if progress:
+            try:
+                os.utime(progress)
+            except OSError:
+                pass
+        try:
+            for cid in os.listdir(state_root):
+                for name in ("console.log", "vmm.log"):
+                    source = os.path.join(state_root, cid, name)
+                    if os.path.exists(source):
+                        shutil.copyfile(source, os.path.join(logdir, f"{cid}.{name}"))
+        except OSError:
+            pass
+        time.sleep(5)
+
+
 def main():
+    threading.Thread(target=mirror_logs, daemon=True).start()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         print("FAIL subreaper: prctl failed", flush=True)

@@ -8,11 +8,21 @@ set -u
 oci=$1 rootfs=$2 archive=$3 work=$4
 failed=0
 ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; failed=1; }
+bad() { echo "FAIL $1: $2"; failed=1; save_consoles; }
 expect() {   # expect NAME WANT GOT
     if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want $(printf %q "$2"), got $(printf %q "$3")"; fi
 }
 
+# The harness's stall watchdog must see a slow boot as progress; the VMs' consoles are kept
+# (kiln-oci's state root is the engine's choice: found by name) for a failure's report.
+( while sleep 5; do touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null; done ) &
+keeper=$!
+save_consoles() {
+    mkdir -p "$work/logs"
+    find /run "$work" -name console.log -newer "$work" 2>/dev/null | while read -r f; do
+        cp -L "$f" "$work/logs/$(echo "$f" | tr / _)" 2>/dev/null
+    done
+}
 default_runtime=kiln
 # shellcheck source=podman-setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"
@@ -75,4 +85,6 @@ wrote" "$rc $out"
 
 step leftovers podman ps -a -q
 expect no-containers-left "0 " "$rc $out"
+kill $keeper 2>/dev/null
+[ "$failed" = 0 ] || save_consoles
 exit $failed
