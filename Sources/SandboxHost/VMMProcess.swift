@@ -27,7 +27,7 @@ public final class VMMProcess {
     /// With kiln's agent initrd the agent mounts the image itself (images need no agent);
     /// without, the image's /sbin/init is the agent. A scratch disk is the second drive.
     /// An image directory is always mounted by the agent initramfs, from its share.
-    static func guestRoot(agentInitrd: String?, scratchDisk: String?, image: Image = .disk(path: "")) -> GuestRoot {
+    static func guestRoot(image: Image, agentInitrd: String?, scratchDisk: String?) -> GuestRoot {
         let mounted: GuestRoot.Image? = switch image {
         case .directory: .share(tag: imageShareTag)
         case .disk: agentInitrd == nil ? nil : .disk(device: GuestRoot.imageDisk)
@@ -83,7 +83,7 @@ public final class VMMProcess {
                               agentInitrd: String?, scratchDisk: String?,
                               shares: [HostShare]) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
-        let root = guestRoot(agentInitrd: agentInitrd, scratchDisk: scratchDisk, image: image)
+        let root = guestRoot(image: image, agentInitrd: agentInitrd, scratchDisk: scratchDisk)
         // A disk image is the first drive; an image directory the first share (its tag is not
         // on the command line as a kiln.mount=: the agent mounts it as the root).
         var rootfs: String?
