@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox"]),
         // config.json parsing, state handling, and the kiln-oci binary's commands that need no KVM.
-        .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "ChildProcessSupport"]),
+        .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "SandboxHost", "ChildProcessSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport", "KilnCommandLine"], exclude: []),

@@ -5,6 +5,8 @@
 /// - the agent comes with kiln in an initramfs (`kiln.root=/dev/vda`, no `root=`): it mounts the
 ///   image read-only itself, so images need no agent, shell or libc;
 /// - the image's own /sbin/init is the agent (`root=/dev/vda ro`: the busybox sandbox image).
+/// With the agent in the initramfs the image may also be a host directory served over virtio-fs
+/// (`kiln.root=virtiofs:TAG`: kiln-oci's bundle rootfs), mounted read-only the same way.
 /// Either way the writes go to an overlay whose upper layer is a tmpfs or a scratch disk.
 public struct GuestRoot: Equatable, Sendable {
     public enum WriteLayer: Equatable, Sendable {
@@ -20,9 +22,24 @@ public struct GuestRoot: Equatable, Sendable {
         }
     }
 
-    /// The image's block device when the agent mounts it (initramfs boot); nil when the kernel
-    /// mounted it as the root.
-    public var imageDevice: String?
+    /// Where the agent finds the image when it mounts it itself (initramfs boot).
+    public enum Image: Equatable, Sendable {
+        /// An ext4 image on a virtio-blk disk.
+        case disk(device: String)
+        /// A host directory served by the virtio-fs device with this tag.
+        case share(tag: String)
+
+        var commandLineValue: String {
+            switch self {
+            case .disk(let device): device
+            case .share(let tag): GuestRoot.sharePrefix + tag
+            }
+        }
+    }
+
+    /// The image when the agent mounts it (initramfs boot); nil when the kernel mounted it as
+    /// the root.
+    public var image: Image?
     /// nil: no overlay (the read-only image is the root).
     public var writeLayer: WriteLayer?
 
@@ -32,20 +49,31 @@ public struct GuestRoot: Equatable, Sendable {
     public static let imageDisk = "/dev/vda"
     public static let scratchDisk = "/dev/vdb"
 
-    public init(imageDevice: String?, writeLayer: WriteLayer?) {
-        self.imageDevice = imageDevice
+    public static let sharePrefix = "virtiofs:"
+
+    public init(image: Image?, writeLayer: WriteLayer?) {
+        self.image = image
         self.writeLayer = writeLayer
+    }
+
+    public init(imageDevice: String?, writeLayer: WriteLayer?) {
+        self.init(image: imageDevice.map { .disk(device: $0) }, writeLayer: writeLayer)
+    }
+
+    /// The image's block device, when the image is on one.
+    public var imageDevice: String? {
+        if case .disk(let device) = image { device } else { nil }
     }
 
     /// The words to put on the kernel command line.
     public var commandLineWords: [String] {
-        let root = imageDevice.map { [Self.rootKey + $0] } ?? ["root=\(Self.imageDisk)", "ro", "rootfstype=ext4"]
+        let root = image.map { [Self.rootKey + $0.commandLineValue] } ?? ["root=\(Self.imageDisk)", "ro", "rootfstype=ext4"]
         return root + (writeLayer.map { [Self.overlayKey + $0.commandLineValue] } ?? [])
     }
 
     /// Reads `kiln.root=` and `kiln.overlay=` (the last of each counts, as for the kernel's own
-    /// words). Values that are not devices under /dev or known layers are ignored: the agent
-    /// then falls back to what still runs commands.
+    /// words). Values that are not devices under /dev, share tags or known layers are ignored:
+    /// the agent then falls back to what still runs commands.
     public static func fromCommandLine(_ cmdline: String) -> GuestRoot {
         let words = cmdline.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })
         let device = words.last { $0.hasPrefix(rootKey) }.map { String($0.dropFirst(rootKey.count)) }
@@ -56,7 +84,14 @@ public struct GuestRoot: Equatable, Sendable {
         } else if let overlay, overlay.hasPrefix("disk:"), isDevice(overlay.dropFirst("disk:".count)) {
             layer = .disk(device: String(overlay.dropFirst("disk:".count)))
         }
-        return GuestRoot(imageDevice: device.flatMap { isDevice(Substring($0)) ? $0 : nil }, writeLayer: layer)
+        var image: Image?
+        if let device, device.hasPrefix(sharePrefix) {
+            let tag = String(device.dropFirst(sharePrefix.count))
+            if GuestMount.tagProblem(tag) == nil { image = .share(tag: tag) }
+        } else if let device, isDevice(Substring(device)) {
+            image = .disk(device: device)
+        }
+        return GuestRoot(image: image, writeLayer: layer)
     }
 
     private static func isDevice(_ path: Substring) -> Bool {

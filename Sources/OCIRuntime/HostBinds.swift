@@ -1,5 +1,7 @@
+import AgentProtocol
 import Glibc
 import Sandbox
+import SandboxHost
 
 /// The bind mounts of a config, sorted by what the host has at their sources: small regular
 /// files (podman's /etc/hosts, /etc/resolv.conf, /etc/hostname, /run/.containerenv) are copied
@@ -8,6 +10,14 @@ import Sandbox
 public struct HostBinds: Equatable, Sendable {
     public var files: [SandboxJob.Copy] = []
     public var directories: [SandboxJob.Copy] = []
+    /// Binds onto the guest's own /dev (podman's /dev/shm): the guest kernel's devtmpfs is the
+    /// VM's /dev, and a host tmpfs shared read-only would only break the container's shm.
+    public var leftToTheGuest: [String] = []
+
+    /// The directories as the VMM's virtio-fs shares (kiln's own tags, in order).
+    public var shares: [HostShare] {
+        directories.enumerated().map { HostShare(hostPath: $1.source, guestPath: $1.destination, tag: "kiln-share\($0)") }
+    }
 
     /// A file bind mount larger than this is refused: it is copied, not shared.
     public static let fileLimit: Int64 = 1 << 20
@@ -25,17 +35,21 @@ public struct HostBinds: Equatable, Sendable {
 
     /// `inspect` says what a host path is (nil: it does not exist); `stat` follows links, as the
     /// kernel's bind mount does.
-    public static func classify(_ config: OCIConfig, inspect: (String) -> Kind? = HostBinds.inspect,
-                                sharesAvailable: Bool) throws(OCIConfigError) -> HostBinds {
+    public static func classify(_ config: OCIConfig,
+                                inspect: (String) -> Kind? = HostBinds.inspect) throws(OCIConfigError) -> HostBinds {
         var binds = HostBinds()
         for (index, mount) in config.mounts.enumerated() {
             guard case .bind(let source, let destination) = try mount.plan(index: index) else { continue }
             let field = "mounts[\(index)].source"
+            if destination == "/dev" || destination.hasPrefix("/dev/") {
+                binds.leftToTheGuest.append(destination)
+                continue
+            }
             guard let kind = inspect(source) else { throw .invalid(field: field, problem: "\(source) does not exist") }
             let copy = SandboxJob.Copy(source: source, destination: destination)
             if kind.isDirectory {
-                guard sharesAvailable else {
-                    throw .unsupported(field: field, reason: "directory bind mount \(source) -> \(destination) needs a virtio-fs share, not wired into kiln-oci yet")
+                if let problem = GuestMount.pathProblem(destination) {
+                    throw .invalid(field: "mounts[\(index)].destination", problem: "\(destination) \(problem)")
                 }
                 binds.directories.append(copy)
             } else if kind.isRegular {

@@ -20,6 +20,8 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
     case scratchDisk(ScratchDiskError)
     /// kiln itself is dynamically linked, so it cannot run in the jail (no shared libraries there).
     case dynamicallyLinked(path: String)
+    /// A directory image is mounted by the agent initramfs; without one nothing would.
+    case directoryImageNeedsAgentInitrd
 
     public var description: String {
         switch self {
@@ -47,6 +49,8 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .dynamicallyLinked(path):
             "\(path) is dynamically linked and cannot run in kiln-jailer's jail; build it with "
                 + "`swift build -c release --static-swift-stdlib -Xswiftc -static-executable` or pass --no-jail"
+        case .directoryImageNeedsAgentInitrd:
+            "a root directory served over virtio-fs needs kiln's agent initramfs (install one with `kiln setup` or set $KILN_AGENT_INITRD)"
         }
     }
 }

@@ -28,9 +28,13 @@ public final class VMMProcess {
 
     /// With kiln's agent initrd the agent mounts the image itself (images need no agent);
     /// without, the image's /sbin/init is the agent. A scratch disk is the second drive.
-    static func guestRoot(agentInitrd: String?, scratchDisk: String?) -> GuestRoot {
-        GuestRoot(imageDevice: agentInitrd == nil ? nil : GuestRoot.imageDisk,
-                  writeLayer: scratchDisk == nil ? .tmpfs : .disk(device: GuestRoot.scratchDisk))
+    /// An image directory is always mounted by the agent initramfs, from its share.
+    static func guestRoot(image: Image, agentInitrd: String?, scratchDisk: String?) -> GuestRoot {
+        let mounted: GuestRoot.Image? = switch image {
+        case .directory: .share(tag: imageShareTag)
+        case .disk: agentInitrd == nil ? nil : .disk(device: GuestRoot.imageDisk)
+        }
+        return GuestRoot(image: mounted, writeLayer: scratchDisk == nil ? .tmpfs : .disk(device: GuestRoot.scratchDisk))
     }
 
     private init(pid: pid_t, endpoint: AgentEndpoint, directory: RunDirectory, readySignal: AgentReadySignal?) {
@@ -40,13 +44,35 @@ public final class VMMProcess {
         self.readySignal = readySignal
     }
 
-    /// Starts the VMM. On failure the directory is removed.
+    /// The guest's read-only image: an ext4 file on the first virtio-blk drive, or a host
+    /// directory served over virtio-fs (kiln-oci's bundle rootfs; needs the agent initramfs,
+    /// which mounts it).
+    public enum Image: Equatable, Sendable {
+        case disk(path: String)
+        case directory(path: String)
+    }
+
+    /// The virtio-fs tag of an image directory (kiln's own, as for `-v` shares).
+    public static let imageShareTag = "kiln-root"
+
+    /// Starts the VMM on an ext4 image. On failure the directory is removed.
     public static func start(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                              directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
                              tap: HostTap? = nil, agentInitrd: String? = nil,
                              scratchDisk: String? = nil, shares: [HostShare] = []) throws(SandboxHostError) -> VMMProcess {
-        do {
-            return try spawn(kernel: kernel, rootfs: rootfs, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
+        try start(kernel: kernel, image: .disk(path: rootfs), cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
+                  directory: directory, detached: detached, jail: jail, tap: tap, agentInitrd: agentInitrd,
+                  scratchDisk: scratchDisk, shares: shares)
+    }
+
+    /// Starts the VMM. On failure the directory is removed.
+    public static func start(kernel: String, image: Image, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
+                             directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
+                             tap: HostTap? = nil, agentInitrd: String? = nil,
+                             scratchDisk: String? = nil, shares: [HostShare] = []) throws(SandboxHostError) -> VMMProcess {
+        do throws(SandboxHostError) {
+            if case .directory = image, agentInitrd == nil { throw .directoryImageNeedsAgentInitrd }
+            return try spawn(kernel: kernel, image: image, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
                              directory: directory, detached: detached, jail: jail, tap: tap,
                              agentInitrd: agentInitrd, scratchDisk: scratchDisk, shares: shares)
         } catch {
@@ -55,17 +81,27 @@ public final class VMMProcess {
         }
     }
 
-    private static func spawn(kernel: String, rootfs: String, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
+    private static func spawn(kernel: String, image: Image, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                               directory: RunDirectory, detached: Bool, jail: JailPlan?, tap: HostTap?,
                               agentInitrd: String?, scratchDisk: String?,
                               shares: [HostShare]) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
-        let root = guestRoot(agentInitrd: agentInitrd, scratchDisk: scratchDisk)
+        let root = guestRoot(image: image, agentInitrd: agentInitrd, scratchDisk: scratchDisk)
+        // A disk image is the first drive; an image directory the first share (its tag is not
+        // on the command line as a kiln.mount=: the agent mounts it as the root).
+        var rootfs: String?
+        var shareTags = shares.map(\.tag), shareHostPaths = shares.map(\.hostPath)
+        switch image {
+        case .disk(let path): rootfs = path
+        case .directory(let path):
+            shareTags.insert(imageShareTag, at: 0)
+            shareHostPaths.insert(path, at: 0)
+        }
         // Each share's host directory as the VMM sees it (in a jail: its bind mount).
-        func boot(kernel: String, rootfs: String, initrd: String?, scratch: String?, console: String,
+        func boot(kernel: String, rootfs: String?, initrd: String?, scratch: String?, console: String,
                   socket: String, shareDirectories: [String]) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
-            ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro"]
+            ["boot", "--kernel", kernel] + (rootfs.map { ["--drive", "\($0),ro"] } ?? [])
                 + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
                 + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork, shares: shares), "--cpus", "\(cpus)",
                    "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
@@ -74,7 +110,7 @@ public final class VMMProcess {
         }
         func shareArguments(_ directories: [String]) -> [String] {
             var arguments: [String] = []
-            for (directory, share) in zip(directories, shares) { arguments += ["--share", directory + ":" + share.tag] }
+            for (directory, tag) in zip(directories, shareTags) { arguments += ["--share", directory + ":" + tag] }
             return arguments
         }
         // Without it the host polls the agent, which is slower, but still works.
@@ -87,7 +123,7 @@ public final class VMMProcess {
             // the jail's user, so the VMM may write it) and bind-mounts the image read-only:
             // never copied, one image and its page cache shared by every jail.
             let copied = [kernel] + [agentInitrd, scratchDisk].compactMap { $0 }
-            let files = copied + [rootfs]
+            let files = copied + (rootfs.map { [$0] } ?? [])
             var names: Set<String> = []
             for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
             func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
@@ -98,18 +134,18 @@ public final class VMMProcess {
             // The readiness socket is bind-mounted beside the VMM's own, where the jailed VMM
             // delivers the guest's connections to the readiness port.
             if let signal = ready, (try? signal.allow(uid: jail.uid, gid: jail.gid)) == nil { ready = nil }
-            argv = jail.argv(copyIn: copied, bindIn: [rootfs] + (ready.map { [$0.path] } ?? []),
-                             bindInDirectories: shares.map(\.hostPath),
-                             kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
+            argv = jail.argv(copyIn: copied, bindIn: (rootfs.map { [$0] } ?? []) + (ready.map { [$0.path] } ?? []),
+                             bindInDirectories: shareHostPaths,
+                             kilnArguments: boot(kernel: inJail(kernel), rootfs: rootfs.map(inJail),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName,
-                                                 shareDirectories: shares.indices.map(JailPlan.sharedDirectoryPath))
+                                                 shareDirectories: shareHostPaths.indices.map(JailPlan.sharedDirectoryPath))
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
             argv = [try HostExecutable.kiln()]
                 + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
                        console: directory.file("console.log"), socket: socket,
-                       shareDirectories: shares.map(\.hostPath))
+                       shareDirectories: shareHostPaths)
         }
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }

@@ -18,9 +18,9 @@ if isInit {
     // Firecracker's boot-time marker: the VMM logs the time from its start to here.
     _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
     let root = GuestRoot.fromCommandLine(GuestSetup.readSmallFile("/proc/cmdline") ?? "")
-    if let device = root.imageDevice {
+    if let image = root.image {
         do {
-            try ImageRoot.enter(device: device, layer: root.writeLayer ?? .tmpfs)
+            try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs)
         } catch {
             // The initramfs holds nothing to run commands with: a sandbox without its image is
             // no sandbox, and powering off ends `kiln run` at once with this on the console.

@@ -4,22 +4,19 @@ import OCIRuntime
 import Sandbox
 import SandboxHost
 
-/// The steps of `create`: check the bundle, make the state directory, prepare the rootfs, boot
-/// the VM (its TAP in the container's network namespace), wait for the agent, then start the
+/// The steps of `create`: check the bundle, make the state directory, boot the VM on the
+/// bundle's rootfs directory (served read-only over virtio-fs, the guest's tmpfs overlay taking
+/// writes; its TAP in the container's network namespace), wait for the agent, then start the
 /// relay. Any failure removes what was made, so a failed create leaves no state and no VM.
 struct Launch {
     let store: ContainerStore
     let log: RuntimeLog
     let debug: Bool
-    var rootfsSource: any RootfsSource = Ext4RootfsImage()
 
     /// The guest's vsock context id (each VM has its own device).
     static let guestCID: UInt32 = 3
     /// The nested test harness boots in seconds; a hardware host in well under one.
     static let bootTimeout: Double = 120
-    /// The VMM's virtio-fs shares are not wired into kiln-oci yet (issue 18, point 4).
-    static let sharesAvailable = false
-
     func note(_ text: String) { if debug { log.write(level: "debug", text) } }
 
     /// Returns the relay's pid.
@@ -35,33 +32,30 @@ struct Launch {
         let binds: HostBinds
         do {
             size = try VMSize.of(config, hostMemoryMiB: Self.hostMemoryMiB())
-            binds = try HostBinds.classify(config, sharesAvailable: Self.sharesAvailable)
+            binds = try HostBinds.classify(config)
         } catch { throw .config(error) }
         if config.process.terminal && consoleSocket == nil {
             throw .config(.invalid(field: "process.terminal", problem: "true needs --console-socket"))
         }
         let assets = try Assets.resolve(kernel: size.kernel)
         for setting in config.process.unappliedSettings { log.write(level: "warning", "\(id): not applied in the VM: \(setting)") }
-        _ = binds
+        guard assets.agentInitrd != nil else {
+            throw .failed("no agent initramfs (it mounts the bundle's rootfs in the guest): set $KILN_AGENT_INITRD or install one with `kiln setup`")
+        }
         let directory = try store.claim(id)
         do {
-            return try boot(id: id, bundle: bundle, config: config, rootfs: rootfs, size: size, assets: assets,
-                            directory: directory, consoleSocket: consoleSocket)
+            return try boot(id: id, bundle: bundle, config: config, rootfs: rootfs, shares: binds.shares, size: size,
+                            assets: assets, directory: directory, consoleSocket: consoleSocket)
         } catch {
             try? directory.remove()
             throw error
         }
     }
 
-    private func boot(id: String, bundle: String, config: OCIConfig, rootfs: String, size: VMSize, assets: Assets,
-                      directory: RunDirectory, consoleSocket: String?) throws(OCIRuntimeError) -> pid_t {
+    private func boot(id: String, bundle: String, config: OCIConfig, rootfs: String, shares: [HostShare], size: VMSize,
+                      assets: Assets, directory: RunDirectory, consoleSocket: String?) throws(OCIRuntimeError) -> pid_t {
         // The relay reads the config as it was at create (the bundle may change or go).
         try copyFile(bundle + "/config.json", to: directory.file("config.json"))
-        note("\(id): preparing the rootfs from \(rootfs)")
-        let prepared = try rootfsSource.prepare(rootfs: rootfs, in: directory)
-        guard case .blockImage(let image) = prepared else {
-            throw .failed("rootfs \(rootfs): virtio-fs roots are not wired into kiln-oci yet")
-        }
         let netns: String? = if case .path(let path) = config.network { path } else { nil }
         let vmm = try NetworkNamespace.within(netns) { () throws(OCIRuntimeError) -> VMMProcess in
             do throws(SandboxHostError) {
@@ -71,9 +65,10 @@ struct Launch {
                 // A TAP only where the engine made a network namespace for the container.
                 let tap = netns != nil && geteuid() == 0 ? try TapRecord.create(in: directory, jail: jail) : nil
                 note("\(id): starting the VMM (\(size.cpus) vCPUs, \(size.memoryMiB) MiB\(tap.map { ", TAP \($0.name)" } ?? ""))")
-                return try VMMProcess.start(kernel: assets.kernel, rootfs: image, cpus: size.cpus, memory: size.memoryMiB,
-                                            cid: Self.guestCID, seccomp: true, directory: directory, detached: true,
-                                            jail: jail, tap: tap, agentInitrd: assets.agentInitrd)
+                return try VMMProcess.start(kernel: assets.kernel, image: .directory(path: rootfs), cpus: size.cpus,
+                                            memory: size.memoryMiB, cid: Self.guestCID, seccomp: true, directory: directory,
+                                            detached: true, jail: jail, tap: tap, agentInitrd: assets.agentInitrd,
+                                            shares: shares)
             } catch {
                 throw .host(error)
             }

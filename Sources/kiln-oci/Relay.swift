@@ -60,7 +60,7 @@ struct RelayRun {
             } else {
                 let config = try OCIConfig.load(path: directory.file("config.json"))
                 job = SandboxJob(request: config.process.execRequest)
-                job.copyIn = try HostBinds.classify(config, sharesAvailable: Launch.sharesAvailable).files
+                job.copyIn = try HostBinds.classify(config).files
                 try waitForStart(fifo: directory.file(ContainerStore.fifoName))
             }
         } catch let error as OCIConfigError {

@@ -22,10 +22,22 @@ import Testing
         }
     }
 
+    @Test func readsAShareImage() {
+        #expect(GuestRoot.fromCommandLine("kiln.root=virtiofs:kiln-root kiln.overlay=tmpfs")
+                == GuestRoot(image: .share(tag: "kiln-root"), writeLayer: .tmpfs))
+        #expect(GuestRoot(image: .share(tag: "kiln-root"), writeLayer: .tmpfs).imageDevice == nil)
+        // A tag the device could not hold, or one that would split the word, is no image.
+        for bad in ["kiln.root=virtiofs:", "kiln.root=virtiofs:a:b", "kiln.root=virtiofs:" + String(repeating: "t", count: 37),
+                    "kiln.root=virtiofs:../x"] {
+            #expect(GuestRoot.fromCommandLine(bad).image == nil, "\(bad)")
+        }
+    }
+
     @Test func wordsRoundTrip() {
         for root in [GuestRoot(imageDevice: "/dev/vda", writeLayer: .tmpfs),
                      GuestRoot(imageDevice: "/dev/vda", writeLayer: .disk(device: "/dev/vdb")),
-                     GuestRoot(imageDevice: nil, writeLayer: .tmpfs)] {
+                     GuestRoot(imageDevice: nil, writeLayer: .tmpfs),
+                     GuestRoot(image: .share(tag: "kiln-root"), writeLayer: .tmpfs)] {
             #expect(GuestRoot.fromCommandLine(root.commandLineWords.joined(separator: " ")) == root)
         }
         #expect(GuestRoot(imageDevice: "/dev/vda", writeLayer: .tmpfs).commandLineWords == ["kiln.root=/dev/vda", "kiln.overlay=tmpfs"])

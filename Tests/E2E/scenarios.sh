@@ -16,6 +16,7 @@ EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-net.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-fs.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-images.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-oci.sh"
 
 # reboot=k: reset through the i8042 (Kiln turns that into a clean exit).
 # panic=-1 (also the kernel's built-in default): a panic resets at once;

@@ -1,5 +1,6 @@
 import Glibc
 @testable import OCIRuntime
+import SandboxHost
 import Testing
 
 @Suite struct OCIConfigTests {
@@ -181,20 +182,24 @@ import Testing
         let config = try parse(minimalConfig(extra: #"""
             , "mounts": [{"destination": "/etc/hosts", "type": "bind", "source": "/h/hosts"},
                          {"destination": "/data", "source": "/h/data", "options": ["rbind", "rw"]},
+                         {"destination": "/dev/shm", "type": "bind", "source": "/h/shm"},
                          {"destination": "/proc", "type": "proc"}]
             """#))
         let kinds: [String: HostBinds.Kind] = ["/h/hosts": .init(isDirectory: false, isRegular: true, size: 100),
                                                 "/h/data": .init(isDirectory: true, isRegular: false, size: 4096)]
-        let binds = try HostBinds.classify(config, inspect: { kinds[$0] }, sharesAvailable: true)
+        let binds = try HostBinds.classify(config, inspect: { kinds[$0] })
         #expect(binds.files.map(\.destination) == ["/etc/hosts"])
         #expect(binds.directories.map(\.source) == ["/h/data"])
-        #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { kinds[$0] }, sharesAvailable: false) }
+        #expect(binds.shares == [HostShare(hostPath: "/h/data", guestPath: "/data", tag: "kiln-share0")])
+        #expect(binds.leftToTheGuest == ["/dev/shm"])
+        let dotted = try parse(minimalConfig(extra: #", "mounts": [{"destination": "/a/./b", "type": "bind", "source": "/h/data"}]"#))
+        #expect(throws: OCIConfigError.self) { try HostBinds.classify(dotted, inspect: { kinds[$0] }) }
         #expect(throws: OCIConfigError.invalid(field: "mounts[0].source", problem: "/h/hosts does not exist")) {
-            try HostBinds.classify(config, inspect: { _ in nil }, sharesAvailable: true)
+            try HostBinds.classify(config, inspect: { _ in nil })
         }
         let socket: [String: HostBinds.Kind] = ["/h/hosts": .init(isDirectory: false, isRegular: false, size: 0)]
-        #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { socket[$0] ?? kinds[$0] }, sharesAvailable: true) }
+        #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { socket[$0] ?? kinds[$0] }) }
         let big: [String: HostBinds.Kind] = ["/h/hosts": .init(isDirectory: false, isRegular: true, size: HostBinds.fileLimit + 1)]
-        #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { big[$0] ?? kinds[$0] }, sharesAvailable: true) }
+        #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { big[$0] ?? kinds[$0] }) }
     }
 }

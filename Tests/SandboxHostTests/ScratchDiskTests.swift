@@ -51,13 +51,16 @@ import Testing
     @Test func commandLineWords() {
         let legacy = VMMProcess.commandLine()
         #expect(legacy.hasSuffix(" root=/dev/vda ro rootfstype=ext4 kiln.overlay=tmpfs"))
-        let initrd = VMMProcess.guestRoot(agentInitrd: "/x/agent-initrd.cpio", scratchDisk: nil)
+        let initrd = VMMProcess.guestRoot(image: .disk(path: "/x/image.ext4"), agentInitrd: "/x/agent-initrd.cpio", scratchDisk: nil)
         let line = VMMProcess.commandLine(root: initrd)
         #expect(line.hasSuffix(" kiln.root=/dev/vda kiln.overlay=tmpfs"))
         #expect(!line.contains("root=/dev/vda ro"))
-        let disk = VMMProcess.guestRoot(agentInitrd: "/x/agent-initrd.cpio", scratchDisk: "/r/scratch.ext4")
+        let disk = VMMProcess.guestRoot(image: .disk(path: "/x/image.ext4"), agentInitrd: "/x/agent-initrd.cpio", scratchDisk: "/r/scratch.ext4")
         #expect(VMMProcess.commandLine(root: disk).hasSuffix(" kiln.root=/dev/vda kiln.overlay=disk:/dev/vdb"))
         #expect(GuestRoot.fromCommandLine(VMMProcess.commandLine(root: disk)) == disk)
         #expect(GuestRoot.fromCommandLine(legacy) == GuestRoot(imageDevice: nil, writeLayer: .tmpfs))
+        // A directory image (kiln-oci's rootfs) is the agent's to mount, from kiln's own tag.
+        let shared = VMMProcess.guestRoot(image: .directory(path: "/b/rootfs"), agentInitrd: "/x/agent-initrd.cpio", scratchDisk: nil)
+        #expect(VMMProcess.commandLine(root: shared).hasSuffix(" kiln.root=virtiofs:\(VMMProcess.imageShareTag) kiln.overlay=tmpfs"))
     }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# oci-bench: the cost of running a container through podman with kiln-oci, against podman with
+# runc and against `kiln run --image` of the same image (issue 18's first target: podman+kiln
+# within 1.15x of kiln run). One discarded warm-up of each, then ROUNDS interleaved rounds of
+#   podman --runtime kiln run --rm IMG true
+#   podman --runtime runc run --rm IMG true
+#   kiln run --kernel K --image ID -- true      (the same OCI archive pulled into kiln's store)
+# each timed from start to exit in this process (EPOCHREALTIME). Prints one `time WHAT MS` line
+# per run and a `summary` line with the medians and ratios; exit 1 if a run failed.
+# usage: bench.sh KILN KILN_OCI IMAGE_TAR WORK ROUNDS   (under `unshare -m`; KILN_VMLINUX,
+# KILN_AGENT_INITRD in the environment)
+set -u
+kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5
+# The harness's stall watchdog must see a slow boot as progress; the VMs' consoles are kept
+# (kiln-oci's state root is the engine's choice: found by name) for a failure's report.
+( while sleep 5; do touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null; done ) &
+keeper=$!
+save_consoles() {
+    mkdir -p "$work/logs"
+    find /run "$work" -name console.log -newer "$work" 2>/dev/null | while read -r f; do
+        cp -L "$f" "$work/logs/$(echo "$f" | tr / _)" 2>/dev/null
+    done
+}
+default_runtime=kiln
+# shellcheck source=podman-setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"
+podman load -q -i "$archive" >/dev/null 2>"$work/load.err" || { echo "FAIL podman load: $(tail -n 2 "$work/load.err")"; exit 1; }
+img=localhost/kiln-e2e:latest
+export KILN_IMAGE_STORE=$work/kiln-images
+image_id=$("$kiln" pull "oci-archive:$archive" 2>"$work/pull.err" | tail -n 1) ||
+    { echo "FAIL kiln pull: $(tail -n 2 "$work/pull.err")"; exit 1; }
+# runc's container runs as the image's user 1000 in /work: `true` needs neither.
+declare -A cmd=(
+    [podman-kiln]="podman --runtime kiln run --rm $img true"
+    [podman-runc]="podman --runtime runc run --rm $img true"
+    [kiln-run]="$kiln run --kernel $KILN_VMLINUX --agent-initrd $KILN_AGENT_INITRD --image $image_id -- true"
+)
+order=(podman-kiln podman-runc kiln-run)
+failed=0
+timed() {   # timed WHAT: runs cmd[WHAT], prints `time WHAT MS`
+    local t0=$EPOCHREALTIME rc=0
+    timeout -k 5 240 ${cmd[$1]} </dev/null >/dev/null 2>"$work/$1.err" || rc=$?
+    touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null
+    if [ "$rc" != 0 ]; then echo "FAIL $1 exit $rc: $(tail -n 2 "$work/$1.err" | tr '\n' ' ')"; failed=1; return; fi
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v w="$1" 'BEGIN { printf "time %s %.1f\n", w, (b - a) * 1000 }'
+}
+for w in "${order[@]}"; do timed "$w" >/dev/null; done   # warm-up: page cache, storage, kiln's image
+for i in $(seq 1 "$rounds"); do
+    for w in "${order[@]}"; do timed "$w"; done
+done | tee "$work/times"
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+pk=$(awk '$2 == "podman-kiln" { print $3 }' "$work/times" | median)
+pr=$(awk '$2 == "podman-runc" { print $3 }' "$work/times" | median)
+kr=$(awk '$2 == "kiln-run" { print $3 }' "$work/times" | median)
+grep -q '^FAIL' "$work/times" && failed=1
+echo "summary medians of $rounds rounds: podman+kiln-oci ${pk} ms, podman+runc ${pr} ms, kiln run --image ${kr} ms; podman+kiln / kiln run $(awk -v a="$pk" -v b="$kr" 'BEGIN { printf "%.2f", a / b }'), podman+kiln / podman+runc $(awk -v a="$pk" -v b="$pr" 'BEGIN { printf "%.2f", a / b }')"
+kill $keeper 2>/dev/null
+[ "$failed" = 0 ] || save_consoles
+exit $failed

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# oci-containerd: containerd 1.6 (its runc shim, containerd-shim-runc-v2) with kiln-oci as the
+# runc binary, in a private mount namespace (scenarios-oci.sh runs this under `unshare -m`):
+# containerd's root, state and socket under WORK, the native snapshotter (L1 has no overlay
+# module), cgroup2 on /sys/fs/cgroup.
+#
+# usage: containerd.sh KILN_OCI IMAGE_TAR WORK   (KILN_VMLINUX, KILN_AGENT_INITRD in the
+# environment: containerd passes its environment to the shim, the shim to the runtime)
+# Prints `ok NAME` per check, `FAIL NAME: why` for a failed one; exit 1 if any failed.
+set -u
+oci=$1 archive=$2 work=$3
+failed=0
+ok() { echo "ok $1"; }
+bad() { echo "FAIL $1: $2"; failed=1; save_consoles; }
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want $(printf %q "$2"), got $(printf %q "$3")"; fi; }
+
+# The harness's stall watchdog must see a slow boot as progress; the VMs' consoles are kept
+# (kiln-oci's state root is the engine's choice: found by name) for a failure's report.
+( while sleep 5; do touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null; done ) &
+keeper=$!
+save_consoles() {
+    mkdir -p "$work/logs"
+    find /run "$work" -name console.log -newer "$work" 2>/dev/null | while read -r f; do
+        cp -L "$f" "$work/logs/$(echo "$f" | tr / _)" 2>/dev/null
+    done
+}
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup || { echo "FAIL cgroup2: cannot mount"; exit 1; }
+mkdir -p "$work"/{root,state}
+sock=$work/containerd.sock
+cat >"$work/config.toml" <<EOF
+version = 2
+root = "$work/root"
+state = "$work/state"
+[grpc]
+  address = "$sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_apparmor = true
+EOF
+containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+daemon=$!
+trap 'kill $daemon $keeper 2>/dev/null; wait $daemon 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.2; done
+export CONTAINERD_ADDRESS=$sock
+ctr version >/dev/null 2>&1 && ok containerd-up || { bad containerd-up "$(tail -n 5 "$work/containerd.log")"; exit 1; }
+
+ctr images import --snapshotter native --base-name localhost/kiln-e2e "$archive" >"$work/import.out" 2>&1 ||
+    { bad import "$(tail -n 3 "$work/import.out")"; exit 1; }
+img=$(ctr images ls -q | head -n 1)
+[ -n "$img" ] && ok "import $img" || { bad import "no image after import"; exit 1; }
+
+run() {   # run NAME ARGS... : stdout in $out, rc in $rc
+    local name=$1; shift
+    rc=0
+    out=$(timeout -k 5 240 "$@" 2>"$work/$name.err") || rc=$?
+    touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null
+}
+run run ctr run --rm --snapshotter native --runc-binary "$oci" "$img" kiln-ctr1 sh -c 'echo ctr-out $FOO $(id -u); exit 5'
+expect run-exit-stdout "5 ctr-out from-image 1000" "$rc $out"
+run stdin sh -c "echo ctr-in | ctr run --rm --snapshotter native --runc-binary '$oci' '$img' kiln-ctr2 sh -c 'read l; echo got-\$l'"
+expect stdin "0 got-ctr-in" "$rc $out"
+run leftovers ctr containers ls -q
+expect no-containers-left "0 " "$rc $out"
+run tasks ctr tasks ls -q
+expect no-tasks-left "0 " "$rc $out"
+exit $failed

@@ -1,0 +1,32 @@
+# Sourced by oci/podman.sh and oci/bench.sh (run under `unshare -m`): podman confined to $work
+# (storage, run root, tmp, events, libpod tmp; L1's root is the host's, read-only), cgroup2 on
+# /sys/fs/cgroup for the cgroupfs manager, runtimes "kiln" ($oci) and "runc", the default
+# `$default_runtime`. conmon passes conmon_env_vars on to the runtime: that is how kiln-oci gets
+# the guest kernel and agent initramfs here (no `kiln setup` on a read-only root).
+# Needs: work oci default_runtime KILN_VMLINUX KILN_AGENT_INITRD.
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup || { echo "FAIL cgroup2: cannot mount"; exit 1; }
+mkdir -p "$work"/{storage,runroot,tmp,libpod}
+cat >"$work/containers.conf" <<EOF
+[containers]
+# podman's default nofile limit is above this machine's hard limit (DESIGN.md)
+default_ulimits = []
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$work/events.log"
+image_copy_tmp_dir = "$work/tmp"
+tmp_dir = "$work/libpod"
+runtime = "$default_runtime"
+conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "KILN_VMLINUX=$KILN_VMLINUX", "KILN_AGENT_INITRD=$KILN_AGENT_INITRD"]
+[engine.runtimes]
+kiln = ["$oci"]
+runc = ["$(command -v runc)"]
+EOF
+cat >"$work/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+graphroot = "$work/storage"
+runroot = "$work/runroot"
+EOF
+export CONTAINERS_CONF=$work/containers.conf CONTAINERS_STORAGE_CONF=$work/storage.conf TMPDIR=$work/tmp

@@ -1,0 +1,141 @@
+# kiln-oci (issue 18): kiln as a runc-compatible OCI runtime.
+#
+# oci-bundle (in `all`, three VMs): a bare bundle, `runc spec` with its rootfs a directory (the
+# busybox initramfs unpacked), through kiln-oci as conmon or containerd's shim drive it
+# (Tests/E2E/oci/bundle-lifecycle.py, a child subreaper like them): create (the rootfs served
+# read-only over virtio-fs, the agent initramfs's tmpfs overlay taking writes), state JSON
+# created -> running -> stopped with the pid file's pid, which is a real host process (the
+# relay); start; a line on the engine's stdin comes back on its stdout with the config's env and
+# cwd; the relay exits with the workload's status (3), and with 143 after `kill ID TERM`; a
+# duplicate id refused; delete of a stopped and of a created container; afterwards no process
+# naming the state root (VMM, jailer, relay) and an empty state root.
+ALL_SCENARIOS="$ALL_SCENARIOS oci-bundle"
+
+oci_prereqs() {
+    [ -n "${KILN:-}" ] && [ -x "$KILN" ] || { fail "no kiln binary (KILN='${KILN:-}')"; return 1; }
+    KILN_OCI=$(dirname "$KILN")/kiln-oci
+    [ -x "$KILN_OCI" ] || { fail "no kiln-oci next to $KILN (swift build builds it)"; return 1; }
+    [ -n "${KILN_AGENT_INITRD:-}" ] && [ -f "$KILN_AGENT_INITRD" ] || {
+        fail "no agent initramfs (KILN_AGENT_INITRD='${KILN_AGENT_INITRD:-}'): Rootfs/build-agent-initrd.sh"; return 1; }
+    command -v runc >/dev/null || { fail "runc is not installed (scripts/packages.txt)"; return 1; }
+}
+
+scenario_oci-bundle() {
+    oci_prereqs || return 0
+    B_DIR=$RUN/boots/oci-bundle
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-oci.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 600 python3 "$(dirname "${BASH_SOURCE[0]}")/oci/bundle-lifecycle.py" "$KILN_OCI" "$work/rootfs" "$work" "$B_DIR" \
+        >"$B_DIR/lifecycle.out" 2>&1 || rc=$?
+    cp "$work/runtime.log" "$B_DIR/" 2>/dev/null
+    local checks; checks=$(grep -c '^ok ' "$B_DIR/lifecycle.out")
+    rm -rf "$work"
+    if [ "$rc" != 0 ]; then
+        fail "kiln-oci bundle lifecycle (exit $rc): $(grep -m3 '^FAIL\|Error\|error' "$B_DIR/lifecycle.out" | tr '\n' ' ' | head -c 600)"
+        return 0
+    fi
+    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
+}
+
+# oci-podman (in `all`, seven VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
+# private mount namespace under local scratch (Tests/E2E/oci/podman.sh): an OCI archive of the
+# busybox rootfs (umoci: Cmd, Env, WorkingDir, User 1000:1000) loaded into vfs storage; `run --rm`
+# exit code and stdout; stdin, the image's env/workdir/user; -e/-w/-u overrides; `-t` (the pty
+# master over --console-socket: \r\n line ends); `run -d` + `exec` + `ps` + `stop` (the workload's TERM trap exits 0) + `rm`;
+# `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest.
+ALL_SCENARIOS="$ALL_SCENARIOS oci-podman"
+
+scenario_oci-podman() {
+    oci_prereqs || return 0
+    command -v podman >/dev/null && command -v conmon >/dev/null && command -v umoci >/dev/null ||
+        { fail "podman, conmon or umoci is not installed (scripts/packages.txt)"; return 0; }
+    B_DIR=$RUN/boots/oci-podman
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-podman.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
+        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 900 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/podman.sh" \
+        "$KILN_OCI" "$work/rootfs" "$work/image.tar" "$work/p" >"$B_DIR/podman.out" 2>&1 || rc=$?
+    cp "$work"/p/*.err "$work"/p/logs/* "$B_DIR/" 2>/dev/null
+    local checks; checks=$(grep -c '^ok ' "$B_DIR/podman.out")
+    rm -rf "$work"
+    if [ "$rc" != 0 ]; then
+        fail "podman --runtime kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/podman.out" | tr '\n' ' ' | head -c 700)"
+        return 0
+    fi
+    pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR"
+}
+
+# oci-containerd (in `all`, two VMs): containerd 1.6 in a private mount namespace
+# (Tests/E2E/oci/containerd.sh; root, state and socket in local scratch, native snapshotter):
+# `ctr images import` of the same OCI archive, `ctr run --rm --runc-binary kiln-oci` through
+# containerd-shim-runc-v2: exit code 5, stdout with the image's env and user; stdin relayed;
+# no container or task left.
+ALL_SCENARIOS="$ALL_SCENARIOS oci-containerd"
+
+scenario_oci-containerd() {
+    oci_prereqs || return 0
+    command -v containerd >/dev/null && command -v ctr >/dev/null && command -v umoci >/dev/null ||
+        { fail "containerd or umoci is not installed (scripts/packages.txt)"; return 0; }
+    B_DIR=$RUN/boots/oci-containerd
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-containerd.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
+        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 600 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/containerd.sh" \
+        "$KILN_OCI" "$work/image.tar" "$work/c" >"$B_DIR/containerd.out" 2>&1 || rc=$?
+    cp "$work"/c/*.err "$work/c/containerd.log" "$work"/c/logs/* "$B_DIR/" 2>/dev/null
+    local checks; checks=$(grep -c '^ok ' "$B_DIR/containerd.out")
+    rm -rf "$work"
+    if [ "$rc" != 0 ]; then
+        fail "containerd + ctr run --runc-binary kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/containerd.out" | tr '\n' ' ' | head -c 700)"
+        return 0
+    fi
+    pass "containerd: ctr images import of an OCI archive, ctr run --rm --runc-binary kiln-oci: $checks checks: exit code 5, stdout with the image's env and user, stdin, nothing left"
+}
+
+# oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,
+# `KILN_OCI_BENCH_RUNS` (5) interleaved rounds after a warm-up of `podman run --rm IMG true` with
+# kiln-oci, the same with runc, and `kiln run --image IMG -- true` of the same OCI archive:
+# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc.
+EXTRA_SCENARIOS="$EXTRA_SCENARIOS oci-bench"
+
+scenario_oci-bench() {
+    oci_prereqs || return 0
+    B_DIR=$RUN/boots/oci-bench
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-ocibench.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
+        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
+        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" >"$B_DIR/bench.out" 2>&1 || rc=$?
+    cp "$work"/b/*.err "$work"/b/logs/* "$B_DIR/" 2>/dev/null
+    rm -rf "$work"
+    note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"
+    if [ "$rc" != 0 ]; then fail "oci-bench (exit $rc): $(grep -m3 '^FAIL' "$B_DIR/bench.out" | tr '\n' ' ' | head -c 600)"; return 0; fi
+    pass "$(grep -m1 '^summary' "$B_DIR/bench.out" | sed 's/^summary //')"
+}
