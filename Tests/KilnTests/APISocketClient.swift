@@ -13,8 +13,15 @@ enum APISocketClient {
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             for (index, byte) in socketPath.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
         }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        // The socket file appears at bind(), a moment before listen(): until then a connect is
+        // refused (seen on a loaded machine), so that is retried for a while.
+        var connected: Int32 = -1
+        for _ in 0..<200 {
+            connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if connected == 0 || errno != ECONNREFUSED { break }
+            usleep(10_000)
         }
         guard connected == 0 else { throw KilnTestError("connect \(socketPath): errno \(errno)") }
         let request = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
