@@ -24,10 +24,11 @@ public enum Jail {
         }
         let devNull = config.daemonize ? try check("daemonize", "open /dev/null") { open("/dev/null", O_RDWR | O_CLOEXEC) } : nil
         do {
-            try JailDirectory.create(layout, config, rollback: rollback)
+            let placement = try JailDirectory.create(layout, config, rollback: rollback)
             let mounts = try Cgroups.read("/proc/mounts")
             try Cgroups.join(config, mounts: CgroupMount.parse(mounts: mounts), rollback: rollback)
-            try MountNamespace.enter(root: layout.root, bindIn: config.bindIn, bindInDirectories: config.bindInDirectories)
+            try MountNamespace.enter(root: layout.root, bindIn: config.bindIn, bindInDirectories: config.bindInDirectories,
+                                     executable: placement == .bindMount ? (config.execFile, layout.execPathInJail) : nil)
             if let netns, let path = config.netns {
                 try check("netns", "setns(\(path))") { jailer_setns(netns, JAILER_CLONE_NEWNET) }
                 close(netns)

@@ -21,7 +21,16 @@ enum JailDirectory {
         }
     }
 
-    static func create(_ layout: JailLayout, _ config: JailConfig, rollback: Rollback) throws(JailerError) {
+    /// How the executable got into the jail.
+    enum ExecutablePlacement: Equatable {
+        case linked
+        /// An empty mount point: the executable is bind-mounted over it read-only in the jail's
+        /// mount namespace (MountNamespace.enter).
+        case bindMount
+        case copied
+    }
+
+    static func create(_ layout: JailLayout, _ config: JailConfig, rollback: Rollback) throws(JailerError) -> ExecutablePlacement {
         let step = "create jail"
         try makeDirectories(layout.execDirectory, rollback: rollback, step: step)
         let execDirectory = try rollback.keep(layout.execDirectory, step: step)
@@ -38,7 +47,7 @@ enum JailDirectory {
         // The VMM creates its API socket in its root, so the root is the VMM's own.
         try check(step, "chown \(layout.root)") { chown(layout.root, config.uid, config.gid) }
 
-        try placeExecutable(config.execFile, at: layout.root + layout.execPathInJail)
+        let placement = try placeExecutable(config.execFile, at: layout.root + layout.execPathInJail)
         for file in config.copyIn {
             var info = stat()
             try check("copy-in", "stat \(file)") { stat(file, &info) }
@@ -57,18 +66,27 @@ enum JailDirectory {
             try check("bind-in-dir", "mkdir \(target)") { mkdir(target, 0o555) }
         }
         try makeDeviceNodes(root: layout.root, uid: config.uid, gid: config.gid)
+        return placement
     }
 
-    /// Hard-links the executable into the jail when that is as safe as a copy: same filesystem,
+    /// Puts the executable into the jail without copying it when that is as safe as a copy:
     /// owned by root and writable by nobody else, so the jailed uid can no more change it than a
-    /// root-owned copy. The static kiln is tens of MiB: copying it costs milliseconds per VM
-    /// (Benchmarks/jailer.py). Anything else is copied (root's, mode 0755).
-    static func placeExecutable(_ source: String, at destination: String) throws(JailerError) {
+    /// root-owned copy. Then it is hard-linked (same filesystem) or else bind-mounted read-only
+    /// over an empty mount point. The static kiln is tens of MiB: copying it costs milliseconds
+    /// per VM on a host (Benchmarks/jailer.py) and most of a second in the nested test harness.
+    /// Anything else is copied (root's, mode 0755).
+    static func placeExecutable(_ source: String, at destination: String) throws(JailerError) -> ExecutablePlacement {
         let step = "copy exec file"
         var info = stat()
         try check(step, "stat \(source)") { stat(source, &info) }
-        if info.st_uid == 0 && info.st_mode & 0o022 == 0 && link(source, destination) == 0 { return }
+        if info.st_uid == 0 && info.st_mode & 0o022 == 0 {
+            if link(source, destination) == 0 { return .linked }
+            let fd = try check(step, "create \(destination)") { open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755) }
+            close(fd)
+            return .bindMount
+        }
         try copy(source, to: destination, mode: 0o755, owner: nil, step: step)
+        return .copied
     }
 
     /// Copies a regular file's bytes into a new file (never over an existing one).

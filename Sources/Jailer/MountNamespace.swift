@@ -8,13 +8,21 @@ import Glibc
 enum MountNamespace {
     /// `bindIn`: host files made visible read-only at `root/<name>` (their mount points exist).
     /// `bindInDirectories`: host directories made visible read-only at `root/share<N>`.
-    static func enter(root: String, bindIn: [String] = [], bindInDirectories: [String] = []) throws(JailerError) {
+    /// `executable`: the exec file made visible read-only (nosuid, nodev, but executable) at
+    /// `root/<path>` (JailDirectory.placeExecutable made the mount point).
+    static func enter(root: String, bindIn: [String] = [], bindInDirectories: [String] = [],
+                      executable: (source: String, pathInJail: String)? = nil) throws(JailerError) {
         let step = "mount namespace"
         try check(step, "unshare(CLONE_NEWNS)") { jailer_unshare(JAILER_CLONE_NEWNS) }
         // Nothing we mount or unmount here may propagate back to the host's namespace.
         try check(step, "make / private") { jailer_mount_private_recursive("/") }
         // pivot_root needs the new root to be a mount point.
         try check(step, "bind-mount \(root)") { jailer_bind_mount(root, root) }
+        if let executable {
+            try check(step, "bind-mount \(executable.source)") {
+                jailer_bind_mount_file_readonly(executable.source, root + executable.pathInJail)
+            }
+        }
         for file in bindIn {
             let target = root + "/" + baseName(file)
             // Only in this namespace; read-only even for a file the VMM's uid could write.

@@ -119,11 +119,12 @@ public final class VMMProcess {
         if let jail {
             // Paths inside the jail; the socket and console are reached through links in the
             // run directory (a jail root path can be too long for a Unix socket address).
-            // The jailer copies the small files in by name (the scratch disk sparsely, owned by
-            // the jail's user, so the VMM may write it) and bind-mounts the image read-only:
-            // never copied, one image and its page cache shared by every jail.
-            let copied = [kernel] + [agentInitrd, scratchDisk].compactMap { $0 }
-            let files = copied + (rootfs.map { [$0] } ?? [])
+            // The jailer copies the scratch disk in by name (sparsely, owned by the jail's user,
+            // so the VMM may write it) and bind-mounts the kernel, initramfs and image read-only:
+            // never copied, their page cache shared by every jail.
+            let copied = [scratchDisk].compactMap { $0 }
+            let bound = [kernel] + [agentInitrd].compactMap { $0 } + (rootfs.map { [$0] } ?? [])
+            let files = copied + bound
             var names: Set<String> = []
             for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
             func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
@@ -134,7 +135,7 @@ public final class VMMProcess {
             // The readiness socket is bind-mounted beside the VMM's own, where the jailed VMM
             // delivers the guest's connections to the readiness port.
             if let signal = ready, (try? signal.allow(uid: jail.uid, gid: jail.gid)) == nil { ready = nil }
-            argv = jail.argv(copyIn: copied, bindIn: (rootfs.map { [$0] } ?? []) + (ready.map { [$0.path] } ?? []),
+            argv = jail.argv(copyIn: copied, bindIn: bound + (ready.map { [$0.path] } ?? []),
                              bindInDirectories: shareHostPaths,
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: rootfs.map(inJail),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),

@@ -155,6 +155,31 @@ import Testing
         #expect(copy.st_size == original.st_size)
     }
 
+    /// A safe executable on another filesystem (no hard link possible) is bind-mounted read-only
+    /// in the jail, not copied: the jail directory holds only its empty mount point.
+    @Test func executableOnAnotherFilesystemIsBoundNotCopied() throws {
+        let harness = try JailerHarness()
+        defer { harness.cleanUp() }
+        let elsewhere = "/dev/shm/kiln-jailer-exec-\(getpid())"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+        let kiln = elsewhere + "/kiln"
+        try FileManager.default.copyItem(atPath: JailerHarness.staticKiln, toPath: kiln)
+        #expect(chmod(kiln, 0o755) == 0)
+        var source = stat(), base = stat()
+        // The jail is built under /tmp (JailerHarness.base).
+        #expect(stat(kiln, &source) == 0 && stat("/tmp", &base) == 0)
+        try #require(source.st_dev != base.st_dev, "/dev/shm and /tmp are one filesystem: no bind mount to test")
+        var arguments = harness.arguments(id: "bind-1", extra: [], kiln: ["--version"])
+        arguments[arguments.firstIndex(of: "--exec-file")! + 1] = kiln
+        let result = try harness.run(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!result.stdout.isEmpty, "no version printed: \(result.stderr)")
+        var mountPoint = stat()
+        #expect(stat(harness.jailRoot("bind-1") + "/kiln", &mountPoint) == 0)
+        #expect(mountPoint.st_size == 0 && mountPoint.st_uid == 0, "the jail holds a copy: \(mountPoint.st_size) bytes")
+    }
+
     /// pids.max below what kiln needs (main, device thread, two vCPUs): thread creation fails.
     @Test func pidsLimitIsEnforced() throws {
         let harness = try JailerHarness()
