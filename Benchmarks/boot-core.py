@@ -20,9 +20,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUESTS = os.path.join(ROOT, "Tests", "Guests", "build")
 MEMORY_MIB = 128
 MARKER = re.compile(r"monotonic (\d+) ns", re.IGNORECASE)
+# kiln's own clock lines: process constructor -> first KVM_RUN, build start -> first KVM_RUN, and
+# constructor -> boot marker, which split (a) into phases.
+SETUP = re.compile(r"VMM set-up took (\d+) us \(first KVM_RUN of vCPU 0; (\d+) us after the build began\)")
+BOOT = re.compile(r"Guest-boot-time = (\d+) us")
+PHASES = ("spawn -> process constructor (exec, libc start)", "constructor -> VM build starts (Swift runtime, arguments)",
+          "build -> first KVM_RUN (KVM objects, kernel, tables, devices, threads, filters)",
+          "first KVM_RUN -> boot marker")
 
 
-def spawn_to_marker(argv):
+def spawn_to_marker(argv, phases=None):
     with tempfile.TemporaryFile() as err:
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
@@ -35,7 +42,12 @@ def spawn_to_marker(argv):
     match = MARKER.search(text)
     if os.waitstatus_to_exitcode(status) != 0 or not match:
         sys.exit(f"{argv[0]} failed (status {status}): {text}")
-    return (int(match.group(1)) - t0) / 1000
+    total = (int(match.group(1)) - t0) / 1000
+    setup, boot = SETUP.search(text), BOOT.search(text)
+    if phases is not None and setup and boot:
+        to_run, since_build, to_marker = int(setup.group(1)), int(setup.group(2)), int(boot.group(1))
+        phases.append((total - to_marker, to_run - since_build, since_build, to_marker - to_run))
+    return total
 
 
 def private_outside_guest_ram(pid):
@@ -96,11 +108,12 @@ def main():
     kiln_boot = [args.kiln, "boot", "--kernel", hello, "--memory", str(MEMORY_MIB)]
     loader_boot = [args.loader, hello, str(MEMORY_MIB)]
     start = {"kiln": [], "loader": [], "before": []}
+    phases = {"kiln": [], "before": []}
     for _ in range(args.runs):
-        start["kiln"].append(spawn_to_marker(kiln_boot))
+        start["kiln"].append(spawn_to_marker(kiln_boot, phases["kiln"]))
         start["loader"].append(spawn_to_marker(loader_boot))
         if args.kiln_before:
-            start["before"].append(spawn_to_marker([args.kiln_before] + kiln_boot[1:]))
+            start["before"].append(spawn_to_marker([args.kiln_before] + kiln_boot[1:], phases["before"]))
 
     memory = {"kiln": [], "loader": []}
     for _ in range(0 if args.start_only else args.runs):
@@ -116,6 +129,10 @@ def main():
         b = median(start["before"])
         print(f"(a) before ({args.kiln_before}): {b/1000:.2f} ms, ratio to the C loader {b/c:.2f}; "
               f"kiln now / before {k/b:.2f}")
+    for name in ("kiln", "before"):
+        if phases[name]:
+            split = ", ".join(f"{label} {median([p[i] for p in phases[name]])/1000:.2f}" for i, label in enumerate(PHASES))
+            print(f"    {name} phases (medians, ms): {split}")
     if args.start_only:
         return
     for field, name in ((0, "private (Dirty+Clean) outside guest RAM"), (1, "Private_Dirty outside guest RAM"), (2, "RSS")):

@@ -83,15 +83,15 @@ struct Kiln: ParsableCommand {
     /// way to the guest's first instruction (README, "Start-up"). Returns only when the command
     /// line is not such a plain one; ArgumentParser then parses it (or explains what is wrong).
     static func startVMMIfPlain(_ arguments: ArraySlice<String>) {
-        let settings: (() throws -> Void)?
+        let startVMM: (() throws -> Void)?
         if arguments.first == "boot" {
-            settings = QuickCommandLine(arguments.dropFirst(), options: VMMCommandLine.boot)
+            startVMM = QuickCommandLine(arguments.dropFirst(), options: VMMCommandLine.boot)
                 .flatMap(BootSettings.init).map { boot in { try boot.run() } }
         } else {
-            settings = QuickCommandLine(arguments, options: VMMCommandLine.root)
+            startVMM = QuickCommandLine(arguments, options: VMMCommandLine.root)
                 .flatMap(RootSettings.init).map { root in { try root.run() } }
         }
-        guard let run = settings else { return }
+        guard let run = startVMM else { return }
         FailureExit.status = 1
         do {
             try run()
