@@ -24,7 +24,9 @@ Reports medians over RUNS (default 5): MB/s (10^6 bytes/s), IOPS, and the ratio 
 
 usage: blk-bench.py [-n RUNS] [--size-mib 256] [--dir /var/tmp] [--rand-ops 65536]
                     [--cold-rand-ops 8192] [--flush] [--kiln PATH] [--guest PATH] [--keep]
-                    [--engine sync|async|both]   (the drive's io_engine; both: interleaved in each run)"""
+                    [--engine sync|async|both]   (the drive's io_engine; both: interleaved in each run)
+                    [--kiln-before PATH]  (a second kiln, e.g. main's build, interleaved with --kiln
+                                           on the same engines: rows labelled "before")"""
 import argparse, json, os, re, shutil, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,9 +64,9 @@ def make_file(path, size_mib):
         os.fsync(f.fileno())
 
 
-def run_kiln(args, cmdline, timeout=300, engine="sync"):
+def run_kiln(args, cmdline, timeout=300, engine="sync", kiln=None):
     """Boots the guest; returns [(host monotonic s when the line arrived, line)]."""
-    argv = [args.kiln, "boot", "--kernel", args.guest, "--memory", str(MEMORY_MIB), "--no-stdin",
+    argv = [kiln or args.kiln, "boot", "--kernel", args.guest, "--memory", str(MEMORY_MIB), "--no-stdin",
             "--cmdline", cmdline]
     if "cal=" not in cmdline:
         argv += ["--drive", f"{args.file},io={engine}"]
@@ -104,11 +106,11 @@ def seq_mib(args, state):
     return args.size_mib * (args.seq_passes if state == "warm" else 1)
 
 
-def kiln_phase(args, phase, tsc_hz, rand_ops, state, qd_seq, engine="sync"):
+def kiln_phase(args, phase, tsc_hz, rand_ops, state, qd_seq, engine="sync", kiln=None):
     code, key, _, bs = PHASES[phase]
     cmdline = (f"phases={code} rand_ops={rand_ops} seq_mib={seq_mib(args, state)} qd_seq={qd_seq} "
                f"qd_rand={args.qd_rand} flush={int(args.flush)}")
-    for _, line in run_kiln(args, cmdline, engine=engine):
+    for _, line in run_kiln(args, cmdline, engine=engine, kiln=kiln):
         m = RESULT.match(line)
         if m and m.group(1) == key:
             nbytes, ops, cycles, errors = (int(m.group(i)) for i in (2, 3, 4, 5))
@@ -155,8 +157,9 @@ def main():
     parser.add_argument("--guest", default=GUEST)
     parser.add_argument("--engine", choices=["sync", "async", "both"], default="sync",
                         help="kiln drive io_engine; both runs each kiln phase with each engine")
+    parser.add_argument("--kiln-before", help="a second kiln binary run interleaved with --kiln (rows 'before')")
     args = parser.parse_args()
-    for path in (args.kiln, args.guest):
+    for path in (args.kiln, args.guest) + ((args.kiln_before,) if args.kiln_before else ()):
         if not os.path.exists(path):
             sys.exit(f"missing {path}: run `swift build -c release --static-swift-stdlib` and `make -C Tests/Guests`")
     if not shutil.which("fio"):
@@ -179,14 +182,17 @@ def main():
                                        and phase.startswith("seq") else [])
                 order = ("kiln", "host") if run % 2 == 0 else ("host", "kiln")
                 engines = ["sync", "async"] if args.engine == "both" else [args.engine]
+                builds = [("", args.kiln)] + ([("before ", args.kiln_before)] if args.kiln_before else [])
+                variants = [(label, path, e) for label, path in builds for e in engines]
                 if run % 2:
-                    engines.reverse()
+                    variants.reverse()
                 for side in order:
-                    for engine, qd in ([(e, q) for e in engines for q in qds] if side == "kiln" else [("", 0)]):
+                    for (label, path, engine), qd in ([(v, q) for v in variants for q in qds] if side == "kiln"
+                                                      else [(("", None, ""), 0)]):
                         (drop_caches if state == "cold" else warm)(args.file)
-                        result = (kiln_phase(args, phase, tsc_hz, ops, state, qd, engine) if side == "kiln"
+                        result = (kiln_phase(args, phase, tsc_hz, ops, state, qd, engine, path) if side == "kiln"
                                   else fio_phase(args, phase, ops, state))
-                        key = (f"kiln {engine} qd{qd if phase.startswith('seq') else args.qd_rand}"
+                        key = (f"kiln {label}{engine} qd{qd if phase.startswith('seq') else args.qd_rand}"
                                if side == "kiln" else "host")
                         results.setdefault((phase, state), {}).setdefault(key, []).append(result)
     finally:
@@ -199,7 +205,7 @@ def main():
     print(f"raw host = fio psync buffered, 1 job; kiln = bench_blk.elf ring-3 driver, 1 MiB x qd "
           f"{args.qd_seq} (and {args.qd_seq_alt}) / 4 KiB x qd {args.qd_rand}; warm seq phases "
           f"{args.seq_passes} passes; flush in timed region: {'yes' if args.flush else 'no'}")
-    print(f"{'phase':<10} {'cache':<5} {'kiln':<16} {'kiln MB/s':>10} {'host MB/s':>10} {'kiln IOPS':>10} "
+    print(f"{'phase':<10} {'cache':<5} {'kiln':<20} {'kiln MB/s':>10} {'host MB/s':>10} {'kiln IOPS':>10} "
           f"{'host IOPS':>10} {'ratio':>6}  MB/s per run: kiln | host")
     headline = {}
     for (phase, state), sides in results.items():
@@ -213,7 +219,7 @@ def main():
             k_io = statistics.median(r[1] for r in runs)
             headline.setdefault((phase, state), k_bw / h_bw)
             kruns = " ".join(f"{r[0]:.0f}" for r in runs)
-            print(f"{phase:<10} {state:<5} {key[5:]:<16} {k_bw:>10.1f} {h_bw:>10.1f} {k_io:>10.0f} {h_io:>10.0f} "
+            print(f"{phase:<10} {state:<5} {key[5:]:<20} {k_bw:>10.1f} {h_bw:>10.1f} {k_io:>10.0f} {h_io:>10.0f} "
                   f"{k_bw/h_bw:>6.2f}  [{kruns}] | [{hruns}]")
     worst = min(headline[(p, "warm")] for p in ("seqread", "seqwrite"))
     print(f"target (sequential, warm, headline qd): kiln >= 80% of raw host throughput: "

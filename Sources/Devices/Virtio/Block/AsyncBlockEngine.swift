@@ -49,6 +49,12 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// says `.unsupported`, and again for a new backend.
     private var immediateReads = true
     private var immediateWrites = true
+    /// One non-blocking attempt per pass over the queue. A pass that takes many requests
+    /// (a guest with many in flight) does better handing them all to the ring in one
+    /// io_uring_enter, where the kernel also tries each without blocking first (measured: 0.1
+    /// system calls per warm random read, against 1.06 with an attempt per request); a pass of
+    /// one request (a guest waiting for each) saves the enter, the eventfd wake-up and its read.
+    private var attemptedThisPass = false
 
     init(queueSize: UInt16) throws(BlockIOError) {
         ring = try BlockRing(entries: UInt32(queueSize))
@@ -68,10 +74,10 @@ final class AsyncBlockEngine: @unchecked Sendable {
     var hasFreeSlot: Bool { !free.isEmpty }
     var inFlight: Int { slots.count - free.count }
 
-    /// Reads or writes `chain[range]` at `offset`. First without blocking, on this thread
-    /// (`readImmediately`: a page-cache hit costs one system call and no round trip through the
-    /// ring's worker and eventfd); what that could not move is queued to the ring, continuing
-    /// from the first byte not moved.
+    /// Reads or writes `chain[range]` at `offset`. The first of a pass is tried without
+    /// blocking, on this thread (`readImmediately`: a page-cache hit costs one system call and
+    /// no round trip through the ring and its eventfd); what that could not move, and the rest
+    /// of the pass, is queued to the ring, continuing from the first byte not moved.
     func submitTransfer(_ kind: InFlight.Kind, fd: Int32, backend: any BlockBackend, chain: borrowing [Descriptor],
                         _ range: Range<Int>, offset: UInt64, expected: UInt64, head: UInt16, status: GuestAddress,
                         memory: GuestMemory) -> Submission {
@@ -98,6 +104,7 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// Bytes the backend moved without blocking (0 if it would block or cannot).
     private func transferImmediately(_ kind: InFlight.Kind, backend: any BlockBackend,
                                      _ segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64) -> UInt64 {
+        guard !attemptedThisPass else { return 0 }
         let result: ImmediateTransfer
         switch kind {
         case .read where immediateReads: result = backend.readImmediately(into: segments, at: offset)
@@ -105,8 +112,12 @@ final class AsyncBlockEngine: @unchecked Sendable {
         default: return 0
         }
         switch result {
-        case let .moved(bytes): return UInt64(max(bytes, 0))
-        case .wouldBlock: return 0
+        case let .moved(bytes):
+            attemptedThisPass = true
+            return UInt64(max(bytes, 0))
+        case .wouldBlock:
+            attemptedThisPass = true
+            return 0
         case .unsupported:
             if kind == .read { immediateReads = false } else { immediateWrites = false }
             return 0
@@ -143,6 +154,7 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// A transient failure (EAGAIN, ENOMEM, EBUSY) is retried a few times; what is still not
     /// submitted stays in the submission ring, its iovecs kept, for the next pass.
     func flushSubmissions() {
+        attemptedThisPass = false
         for _ in 0..<4 where prepared > 0 {
             let result = ring.submit()
             if result > 0 {
