@@ -53,6 +53,15 @@ public struct SandboxJob: Sendable {
         try AgentClient(fd: fd, limits: limits).powerOff()
     }
 
+    /// Tells the agent of a VM just restored from a snapshot to set the guest's clock from the
+    /// host's (docs/agent-protocol.md, restored); gives up after `timeout` seconds.
+    public static func announceRestore(endpoint: AgentEndpoint, timeout: Double = 10) throws(SandboxError) {
+        let limits = SessionLimits.within(timeout)
+        let fd = try endpoint.connect(deadline: limits.deadline)
+        defer { close(fd) }
+        try AgentClient(fd: fd, limits: limits).announceRestore()
+    }
+
     /// Tries to open a session until the agent answers the hello or `deadline` (monotonic
     /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms. No
     /// attempt outlasts the deadline: a VMM that accepts the connection for a guest that never

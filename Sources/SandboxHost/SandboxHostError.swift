@@ -20,6 +20,10 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
     case scratchDisk(ScratchDiskError)
     /// kiln itself is dynamically linked, so it cannot run in the jail (no shared libraries there).
     case dynamicallyLinked(path: String)
+    /// The VMM's API socket at `path` answered badly or not in time.
+    case control(path: String, problem: String)
+    /// `kiln snapshot` or `--from`: what cannot be done with this sandbox or snapshot, and why.
+    case snapshot(String)
 
     public var description: String {
         switch self {
@@ -47,6 +51,10 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .dynamicallyLinked(path):
             "\(path) is dynamically linked and cannot run in kiln-jailer's jail; build it with "
                 + "`swift build -c release --static-swift-stdlib -Xswiftc -static-executable` or pass --no-jail"
+        case let .control(path, problem):
+            "the VMM's API socket \(path): \(problem)"
+        case let .snapshot(problem):
+            problem
         }
     }
 }

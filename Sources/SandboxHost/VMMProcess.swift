@@ -59,15 +59,16 @@ public final class VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
         let root = guestRoot(agentInitrd: agentInitrd, scratchDisk: scratchDisk)
         // Each share's host directory as the VMM sees it (in a jail: its bind mount).
+        // A sandbox (detached) gets an API socket for `kiln snapshot`; a throwaway run none.
         func boot(kernel: String, rootfs: String, initrd: String?, scratch: String?, console: String,
-                  socket: String, shareDirectories: [String]) -> [String] {
+                  socket: String, controlSocket: String, shareDirectories: [String]) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel, "--drive", "\(rootfs),ro"]
                 + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
                 + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork, shares: shares), "--cpus", "\(cpus)",
                    "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
                 + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
-                + shareArguments(shareDirectories)
+                + shareArguments(shareDirectories) + (detached ? ["--control-sock", controlSocket] : [])
         }
         func shareArguments(_ directories: [String]) -> [String] {
             var arguments: [String] = []
@@ -86,22 +87,35 @@ public final class VMMProcess {
             var names: Set<String> = []
             for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
             func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
-            for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
-                throw .system(operation: "symlink", path: directory.file(name), errno: errno)
-            }
+            try linkJailFiles(jail, directory: directory, names: [RunDirectory.socketName, "console.log"]
+                                                                + (detached ? [RunDirectory.apiSocketName] : []))
             // Shared directories are bind-mounted read-only, nosuid, nodev (see JailPlan).
             argv = jail.argv(copyIn: copied, bindIn: [rootfs], bindInDirectories: shares.map(\.hostPath),
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: inJail(rootfs),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName,
-                                                 shareDirectories: shares.indices.map(JailPlan.sharedDirectoryPath))
+                                                 controlSocket: "/" + RunDirectory.apiSocketName, shareDirectories: shares.indices.map(JailPlan.sharedDirectoryPath))
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
             argv = [try HostExecutable.kiln()]
                 + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
                        console: directory.file("console.log"), socket: socket,
-                       shareDirectories: shares.map(\.hostPath))
+                       controlSocket: directory.file(RunDirectory.apiSocketName), shareDirectories: shares.map(\.hostPath))
         }
+        return try launch(argv, directory: directory, detached: detached)
+    }
+
+    /// The VMM's files in the jail root, reached through links of the same names in the run
+    /// directory (a jail root path can be too long for a Unix socket address).
+    static func linkJailFiles(_ jail: JailPlan, directory: RunDirectory, names: [String]) throws(SandboxHostError) {
+        for name in names where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
+            throw .system(operation: "symlink", path: directory.file(name), errno: errno)
+        }
+    }
+
+    /// Starts `argv` with its output in the run directory's vmm.log.
+    static func launch(_ argv: [String], directory: RunDirectory, detached: Bool) throws(SandboxHostError) -> VMMProcess {
+        let socket = directory.file(RunDirectory.socketName)
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }
         defer { close(log) }

@@ -66,6 +66,11 @@ struct Boot: ParsableCommand {
                                valueName: "DIR:TAG"))
     var shares: [String] = []
 
+    @Option(help: ArgumentHelp("Serve Firecracker's API for the running VM on this Unix socket (must not exist): "
+                               + "PATCH /vm to pause or resume, PUT /snapshot/create, PUT /actions SendCtrlAltDel "
+                               + "(`kiln create` gives its VMM one, for `kiln snapshot`).", valueName: "path"))
+    var controlSock: String?
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -91,6 +96,7 @@ struct Boot: ParsableCommand {
             acpi: !noACPI, seccomp: !(noSeccomp || Self.rootTookNoSeccomp), vsock: vsock.map(Self.parseVsock))
         config.serialOutputLimit = Self.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
         config.sharedDirectories = shares.map(Self.parseShare)
+        if let controlSock { try runVMServingAPI(config, socketPath: controlSock) }
         try runVM(config)
     }
 }

@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CHost
 import CKiln
 import SandboxHost
 import VMM
@@ -23,7 +24,7 @@ struct Kiln: ParsableCommand {
             """,
         version: KilnVersion.string,
         subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self,
-                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self, SnapshotMergeCommand.self])
+                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self, SnapshotCommand.self, SnapshotMergeCommand.self])
 
     @Option(help: ArgumentHelp("Serve the API on this Unix socket path (must not exist).", valueName: "path"))
     var apiSock: String?
@@ -42,6 +43,14 @@ struct Kiln: ParsableCommand {
 
     @Flag(help: "Resume the restored VM at once (without it the VM waits, paused, for PATCH /vm {\"state\": \"Resumed\"}).")
     var resume = false
+
+    @Option(help: ArgumentHelp("With --restore: the vsock device's Unix socket path instead of the snapshot's (snapshot/load's vsock_override).", valueName: "path"))
+    var restoreVsock: String?
+
+    /// `kiln run --from` under kiln-jailer: as `kiln boot --die-with-parent` (a name of its own:
+    /// a flag declared at both levels would go to this command).
+    @Option(help: .hidden)
+    var exitWithParent: Int32?
 
     @Option(help: ArgumentHelp("Instance id reported by GET /.", valueName: "id"))
     var id: String = "anonymous-instance"
@@ -83,12 +92,16 @@ struct Kiln: ParsableCommand {
         if restore != nil && configFile != nil { fail("--restore and --config-file exclude each other") }
         if (restore == nil) != (restoreMemory == nil) { fail("--restore and --restore-memory go together") }
         if resume && restore == nil { fail("--resume needs --restore") }
+        if restoreVsock != nil && restore == nil { fail("--restore-vsock needs --restore") }
         if restore != nil && apiSock == nil && !resume { fail("--restore without --api-sock needs --resume (nothing could resume the VM)") }
         guard configFile != nil || apiSock != nil || restore != nil else { throw CleanExit.helpRequest(self) }
         guard (1...64).contains(id.utf8.count) else { fail("--id must be 1 to 64 characters") }
         // Before any thread or filter: a console reader that went away, or RLIMIT_FSIZE on the
         // console file, must only drop output (as in `kiln boot`).
         ignoreOutputSignals()
+        if let exitWithParent, kiln_die_with_parent(exitWithParent) != 0 {
+            fail("--exit-with-parent \(exitWithParent): the parent is gone or prctl failed")
+        }
 
         var resources = VMResources()
         if let configFile {
@@ -133,7 +146,8 @@ struct Kiln: ParsableCommand {
                 fail("\(configFile!): \(error)")
             }
         } else if let restore, let restoreMemory {
-            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume)
+            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume,
+                                              vsockPathOverride: restoreVsock)
             let response = controller.handle(loadRequest: request)
             if let fault = response { fail("--restore \(restore): \(fault)") }
         } else if let channel {
