@@ -53,20 +53,14 @@ public struct SandboxJob: Sendable {
         try AgentClient(fd: fd, limits: limits).powerOff()
     }
 
-    /// Tells the agent of a VM just restored from a snapshot to set the guest's clock from the
-    /// host's (docs/agent-protocol.md, restored); gives up after `timeout` seconds.
-    public static func announceRestore(endpoint: AgentEndpoint, timeout: Double = 10) throws(SandboxError) {
-        let limits = SessionLimits.within(timeout)
-        let fd = try endpoint.connect(deadline: limits.deadline)
-        defer { close(fd) }
-        try AgentClient(fd: fd, limits: limits).announceRestore()
-    }
-
     /// Tries to open a session until the agent answers the hello or `deadline` (monotonic
     /// seconds) passes, or `givesUp` says to stop (the VM exited). Polls every 10 ms. No
     /// attempt outlasts the deadline: a VMM that accepts the connection for a guest that never
     /// answers cannot hold it.
-    public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double,
+    /// `announcingRestore`: each attempt's session is the restore notice (docs/agent-protocol.md,
+    /// restored) instead of an empty one, so a restored VM's agent sets its clock in the same
+    /// session that shows it answers.
+    public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double, announcingRestore: Bool = false,
                                     givesUp: () -> Bool) throws(SandboxError) {
         var lastError: SandboxError = .protocolError(.timedOut("waiting for the agent to answer"))
         let limits = SessionLimits(deadline: deadline)
@@ -79,7 +73,8 @@ public struct SandboxJob: Sendable {
                 let fd = try endpoint.connect(deadline: attempt)
                 defer { close(fd) }
                 // A hello and a clean close: the agent counts it as an empty session.
-                _ = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+                let client = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+                if announcingRestore { try client.announceRestore() }
                 return
             } catch {
                 lastError = error

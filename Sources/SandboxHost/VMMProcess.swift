@@ -169,11 +169,15 @@ public final class VMMProcess {
         }
     }
 
-    /// The VMM's boot-timer line (the agent writes the marker as it starts), if logged.
-    public func bootMarkerLine() -> String? {
+    /// The VMM's timing lines, if logged: its set-up time (start to the first KVM_RUN, which
+    /// for a restore is the restore's time to a running guest) and the boot-timer line (the
+    /// agent writes the marker as it starts; a restored guest never writes it again).
+    public func timingLines() -> String? {
         guard let text = readTail(directory.file("vmm.log"), bytes: 16384) else { return nil }
-        return text.split(separator: "\n").first { $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time") }
-            .map(String.init)
+        let lines = text.split(separator: "\n").filter {
+            $0.contains("set-up took") || $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time")
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "; ")
     }
 
     private func readTail(_ path: String, bytes: Int) -> String? {

@@ -30,10 +30,9 @@ enum FromSnapshot {
         return (snapshot, image)
     }
 
-    /// Waits for the restored guest's agent and tells it it was restored (it sets the clock).
+    /// Waits for the restored guest's agent, telling it it was restored (it sets the clock).
     static func waitAndAnnounce(_ vmm: VMMProcess, deadline: Double, givesUp: () -> Bool) throws(SandboxError) {
-        try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: deadline, givesUp: givesUp)
-        try SandboxJob.announceRestore(endpoint: vmm.endpoint)
+        try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: deadline, announcingRestore: true, givesUp: givesUp)
     }
 
     /// The `config` lines of a sandbox restored from `snapshot` in `directory` (so it can be

@@ -106,7 +106,7 @@ struct Run: ParsableCommand {
         // flush. Killing it skips the guest's shutdown (the agent's power-off, ACPI, the VMM's exit).
         vmm.end()
         if code.value == 125 { vmm.showLogs() }
-        if reportTiming { timing.report(bootMarker: vmm.bootMarkerLine()) }
+        if reportTiming { timing.report(vmmLines: vmm.timingLines()) }
         do { try directory.remove() } catch { warn(error) }
         throw ExitCode(code.value)
     }
@@ -157,7 +157,7 @@ struct RunTiming {
     /// `--image`: looking the image up in the store and shaping the job from its config.
     var imageSeconds: Double?
 
-    func report(bootMarker: String?) {
+    func report(vmmLines: String?) {
         let end = monotonicNow()
         func ms(_ a: Double?, _ b: Double?) -> String {
             guard let a, let b else { return "-" }
@@ -167,6 +167,6 @@ struct RunTiming {
         printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
                    + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end))"
                    + (imageSeconds.map { " image-ms \(ms(0, $0))" } ?? "")
-                   + (bootMarker.map { "; \($0)" } ?? ""))
+                   + (vmmLines.map { "; \($0)" } ?? ""))
     }
 }

@@ -128,7 +128,8 @@ scenario_sandbox-snapshot() {
 
 # sandbox-snapshot-bench (extra): in one L1 session, `kiln run -- true` (cold boot) against
 # `kiln run --from SNAP -- true`, KILN_SNAPSHOT_BENCH_RUNS (7) each, interleaved, medians of
-# --report-timing's total and VMM start -> agent answering; then the Private_Dirty of
+# --report-timing's total, VMM start -> agent answering and the VMM's own start -> first
+# KVM_RUN (for a restore: to the guest running again); then the Private_Dirty of
 # KILN_SNAPSHOT_CLONES (10) `kiln create --from` clones against as many cold `kiln create`s,
 # each after one `true` through its agent.
 scenario_sandbox-snapshot-bench() {
@@ -147,6 +148,7 @@ scenario_sandbox-snapshot-bench() {
     timeout 60 "$KILN" rm "$name" >/dev/null 2>&1
     [ "$rc" = 0 ] || { fail "kiln snapshot exit $rc: $(tail -c 300 "$B_DIR/snapshot.err")"; return 0; }
     : >"$B_DIR/cold.total"; : >"$B_DIR/cold.ready"; : >"$B_DIR/from.total"; : >"$B_DIR/from.ready"
+    : >"$B_DIR/cold.setup"; : >"$B_DIR/from.setup"
     # One discarded warm-up of each (page cache, the image's blocks).
     for i in $(seq 0 "$runs"); do
         for kind in cold from; do
@@ -158,6 +160,7 @@ scenario_sandbox-snapshot-bench() {
                 line=$(grep 'timing:' "$B_DIR/$kind$i.err")
                 echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$B_DIR/$kind.total"
                 echo "$line" | sed -n 's/.*agent-ready-ms \([0-9.]*\).*/\1/p' >>"$B_DIR/$kind.ready"
+                echo "$line" | sed -n 's/.*set-up took \([0-9]*\) us.*/\1/p' | awk '{ print $1 / 1000 }' >>"$B_DIR/$kind.setup"
                 note "sandbox-snapshot-bench: $kind $i: $line"
             else
                 bad="$bad $kind$i"; note "sandbox-snapshot-bench: $kind $i FAILED: $(tail -c 200 "$B_DIR/$kind$i.err")"
@@ -167,6 +170,8 @@ scenario_sandbox-snapshot-bench() {
     local cold_total cold_ready from_total from_ready
     cold_total=$(median <"$B_DIR/cold.total"); cold_ready=$(median <"$B_DIR/cold.ready")
     from_total=$(median <"$B_DIR/from.total"); from_ready=$(median <"$B_DIR/from.ready")
+    local cold_setup from_setup
+    cold_setup=$(median <"$B_DIR/cold.setup"); from_setup=$(median <"$B_DIR/from.setup")
 
     # Private memory: clones against cold sandboxes, all of one kind running at once.
     local -a pids
@@ -189,7 +194,7 @@ scenario_sandbox-snapshot-bench() {
     done
     rm -rf "$snap"
     local summary
-    summary="medians of $runs, interleaved: kiln run -- true (cold boot) total ${cold_total} ms, VMM start -> agent ${cold_ready} ms; kiln run --from SNAP -- true total ${from_total} ms, -> agent (restore + clock) ${from_ready} ms; ratio from/cold total $(awk -v a="$from_total" -v b="$cold_total" 'BEGIN { printf "%.3f", a / b }'), to agent $(awk -v a="$from_ready" -v b="$cold_ready" 'BEGIN { printf "%.3f", a / b }'); Private_Dirty of $clones VMMs at once (128 MiB guests): cold $((cold_kib / 1024)) MiB, clones $((from_kib / 1024)) MiB (ratio $(awk -v a="$from_kib" -v b="$cold_kib" 'BEGIN { printf "%.3f", a / b }'))"
+    summary="medians of $runs, interleaved: kiln run -- true (cold boot) total ${cold_total} ms, VMM start -> agent ${cold_ready} ms, VMM start -> first KVM_RUN ${cold_setup} ms; kiln run --from SNAP -- true total ${from_total} ms, -> agent (restore + clock) ${from_ready} ms, VMM start -> guest running (restore) ${from_setup} ms; ratio from/cold total $(awk -v a="$from_total" -v b="$cold_total" 'BEGIN { printf "%.3f", a / b }'), to agent $(awk -v a="$from_ready" -v b="$cold_ready" 'BEGIN { printf "%.3f", a / b }'); Private_Dirty of $clones VMMs at once (128 MiB guests): cold $((cold_kib / 1024)) MiB, clones $((from_kib / 1024)) MiB (ratio $(awk -v a="$from_kib" -v b="$cold_kib" 'BEGIN { printf "%.3f", a / b }'))"
     echo "$summary" >"$RUN/sandbox-snapshot-bench.txt"
     note "sandbox-snapshot-bench: $summary"
     if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
