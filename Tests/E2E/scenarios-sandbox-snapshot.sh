@@ -105,7 +105,7 @@ scenario_sandbox-snapshot() {
     note "sandbox-snapshot: $clones clones' VMMs: Private_Dirty $(snap_private_kib $(for i in $(seq "$clones"); do snap_vmm_pid "$name-c$i"; done)) KiB in all"
     for i in $(seq "$clones"); do
         SX_CLIENT=("$KILN" exec "$name-c$i")
-        sx_out "clone$i-read" "clone-$i" sh -c 'cat /root/mine; [ -e /root/after ] && echo after-present'
+        sx_out "clone$i-read" "clone-$i" sh -c 'cat /root/mine; if [ -e /root/after ]; then echo after-present; fi'
     done
 
     # A restored sandbox serves the API too: snapshot a clone, start from that.

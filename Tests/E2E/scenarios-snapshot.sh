@@ -83,7 +83,7 @@ while read -r line; do echo "KILN-SNAP-GOT:$line marker=$(cat /marker) vmfork=$(
         if snap_console_wait "$B_DIR/clone$clone.console" "KILN-SNAP-GOT:clone$clone" "$KILN_E2E_L2_TIMEOUT"; then
             times+=("$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')")
             out=$(grep -m1 "KILN-SNAP-GOT:clone$clone" "$B_DIR/clone$clone.console")
-            case $out in *"marker=before-snapshot vmfork=1 vmgenid=1"*"prev=one") ;; *) SX_FAILED="$SX_FAILED clone$clone($out)" ;; esac
+            case $out in *"marker=before-snapshot vmfork=1 vmgenid=1"*"prev=one"*) ;; *) SX_FAILED="$SX_FAILED clone$clone($out)" ;; esac
         else
             SX_FAILED="$SX_FAILED clone$clone(no answer: $(tail -c 300 "$B_DIR/clone$clone.stderr"))"
         fi
@@ -106,7 +106,7 @@ while read -r line; do echo "KILN-SNAP-GOT:$line marker=$(cat /marker) vmfork=$(
         snap_say merged merged
         if snap_console_wait "$B_DIR/merged.console" "KILN-SNAP-GOT:merged" "$KILN_E2E_L2_TIMEOUT"; then
             out=$(grep -m1 "KILN-SNAP-GOT:merged" "$B_DIR/merged.console")
-            case $out in *"marker=before-snapshot"*"prev=two") ;; *) SX_FAILED="$SX_FAILED merged($out)" ;; esac
+            case $out in *"marker=before-snapshot"*"prev=two"*) ;; *) SX_FAILED="$SX_FAILED merged($out)" ;; esac
         else
             SX_FAILED="$SX_FAILED merged(no answer: $(tail -c 300 "$B_DIR/merged.stderr"))"
         fi
