@@ -180,6 +180,7 @@ scenario_sandbox-snapshot-bench() {
         pids=()
         for i in $(seq "$clones"); do
             rc=0
+            touch "$RUN/progress"
             if [ "$kind" = cold ]; then
                 timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "$KILN" create --name "$name-$kind$i" "${base[@]}" </dev/null >/dev/null 2>"$B_DIR/$kind-create$i.err" || rc=$?
             else
@@ -190,7 +191,7 @@ scenario_sandbox-snapshot-bench() {
             pids+=("$(snap_vmm_pid "$name-$kind$i")")
         done
         if [ "$kind" = cold ]; then cold_kib=$(snap_private_kib "${pids[@]}"); else from_kib=$(snap_private_kib "${pids[@]}"); fi
-        for i in $(seq "$clones"); do timeout 60 "$KILN" rm "$name-$kind$i" >/dev/null 2>&1; done
+        for i in $(seq "$clones"); do touch "$RUN/progress"; timeout 60 "$KILN" rm "$name-$kind$i" >/dev/null 2>&1; done
     done
     rm -rf "$snap"
     local summary
