@@ -75,6 +75,16 @@ public final class APIController {
         self.restore = restore
     }
 
+    /// The API of a VM that is already running (`kiln boot --control-sock`): pause, resume,
+    /// snapshot/create and SendCtrlAltDel; InstanceStart and snapshot/load are refused, and
+    /// GET /vm/config shows nothing (the VM was configured by flags, not by the API).
+    public convenience init(running vm: any RunningVM, instanceID: String, seccomp: Bool) {
+        self.init(resources: VMResources(), instanceID: instanceID, seccomp: seccomp, start: { _ throws(VMMError) in
+            throw VMMError.invalidConfiguration("the VM is already running")
+        })
+        self.vm = vm
+    }
+
     public var state: String {
         guard let vm else { return "Not started" }
         return vm.isPaused ? "Paused" : "Running"

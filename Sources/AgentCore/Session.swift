@@ -1,15 +1,18 @@
 import AgentProtocol
 import Glibc
 
-/// What sessions share: the child registry and what "power off" means (the real reboot(2) in
-/// the guest, a recorded call in tests).
+/// What sessions share: the child registry, what "power off" means (the real reboot(2) in
+/// the guest, a recorded call in tests) and what a restore notice does (RestoreNotice).
 public struct SessionContext: Sendable {
     public let children: ChildRegistry
     public let powerOff: @Sendable () -> Void
+    public let restore: RestoreNotice
 
-    public init(children: ChildRegistry, powerOff: @escaping @Sendable () -> Void) {
+    public init(children: ChildRegistry, powerOff: @escaping @Sendable () -> Void,
+                restore: RestoreNotice = RestoreNotice()) {
         self.children = children
         self.powerOff = powerOff
+        self.restore = restore
     }
 }
 
@@ -31,6 +34,9 @@ public func serveSession(fd: Int32, context: SessionContext) -> AgentError? {
         case .powerOff:
             try wrap { () throws(ProtocolError) in try channel.send(.ok) }
             context.powerOff()
+        case .restored(let seconds, let nanoseconds):
+            try context.restore.apply(seconds: seconds, nanoseconds: nanoseconds)
+            try wrap { () throws(ProtocolError) in try channel.send(.ok) }
         default:
             throw .protocolError(.unexpectedMessage("\(request.name) as a request"))
         }

@@ -49,6 +49,9 @@ public enum FrameCodec {
         case .error(let code, let message):
             body.u32(code)
             body.string(message)
+        case .restored(let seconds, let nanoseconds):
+            body.u64(seconds)
+            body.u32(nanoseconds)
         }
         guard body.bytes.count <= Int(FrameLimits.maxFrameLength) else {
             throw .frameTooLarge(message: message.name, bytes: body.bytes.count)
@@ -135,6 +138,13 @@ public enum FrameCodec {
         case 0x10:
             let code = try reader.u32("error.code")
             message = .error(code: code, message: try reader.string("error.message"))
+        case 0x11:
+            let seconds = try reader.u64("restored.seconds")
+            // A time_t the guest can hold; nanoseconds below one second.
+            guard seconds <= UInt64(Int64.max) else { throw .invalidField("restored.seconds \(seconds)") }
+            let nanoseconds = try reader.u32("restored.nanoseconds")
+            guard nanoseconds < 1_000_000_000 else { throw .invalidField("restored.nanoseconds \(nanoseconds)") }
+            message = .restored(seconds: seconds, nanoseconds: nanoseconds)
         default:
             throw .unknownMessageType(type)
         }

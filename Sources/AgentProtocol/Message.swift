@@ -52,6 +52,9 @@ public enum Message: Equatable, Sendable {
     case powerOff
     case ok
     case error(code: UInt32, message: String)
+    /// The VM was restored from a snapshot: the host's wall clock (CLOCK_REALTIME) when it
+    /// sent this, for the agent to set the guest's.
+    case restored(seconds: UInt64, nanoseconds: UInt32)
 
     /// The wire type byte.
     public var typeByte: UInt8 {
@@ -72,6 +75,7 @@ public enum Message: Equatable, Sendable {
         case .powerOff: 0x0E
         case .ok: 0x0F
         case .error: 0x10
+        case .restored: 0x11
         }
     }
 
@@ -94,6 +98,7 @@ public enum Message: Equatable, Sendable {
         case .powerOff: "power-off"
         case .ok: "ok"
         case .error: "error"
+        case .restored: "restored"
         }
     }
 }

@@ -77,12 +77,13 @@ public enum VMMCommandLine {
         OptionSpec("--serial-output-limit", .single), OptionSpec("--no-stdin", .flag), OptionSpec("--drive", .repeating),
         OptionSpec("--entropy", .flag), OptionSpec("--net", .repeating), OptionSpec("--vsock", .single),
         OptionSpec("--share", .repeating), OptionSpec("--no-acpi", .flag), OptionSpec("--no-seccomp", .flag),
-        OptionSpec("--die-with-parent", .single),
+        OptionSpec("--die-with-parent", .single), OptionSpec("--control-sock", .single),
     ]
 
     public static let root: [OptionSpec] = [
         OptionSpec("--api-sock", .single), OptionSpec("--config-file", .single), OptionSpec("--no-api", .flag),
         OptionSpec("--restore", .single), OptionSpec("--restore-memory", .single), OptionSpec("--resume", .flag),
-        OptionSpec("--id", .single), OptionSpec("--no-seccomp", .flag),
+        OptionSpec("--id", .single), OptionSpec("--no-seccomp", .flag), OptionSpec("--restore-vsock", .single),
+        OptionSpec("--exit-with-parent", .single),
     ]
 }

@@ -150,6 +150,16 @@ public struct AgentClient: ~Copyable {
         guard case .ok = reply else { throw Self.unexpected(reply, during: "power-off") }
     }
 
+    /// Tells the agent the VM was restored from a snapshot, with the host's wall clock now;
+    /// returns once it has set the guest's clock.
+    public consuming func announceRestore() throws(SandboxError) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        try sendRequest(.restored(seconds: UInt64(max(0, now.tv_sec)), nanoseconds: UInt32(now.tv_nsec)))
+        let reply = try Self.receive(&channel, during: "restored")
+        guard case .ok = reply else { throw Self.unexpected(reply, during: "restored") }
+    }
+
     /// Sends a request; if the agent has already closed its side, what it sent before (an
     /// error message, usually) is still read and reported by the next receive.
     private func sendRequest(_ message: Message) throws(SandboxError) {

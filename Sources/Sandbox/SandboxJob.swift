@@ -67,8 +67,12 @@ public struct SandboxJob: Sendable {
     /// agent that cannot announce is still found); without one it polls every 10 ms. No
     /// attempt outlasts the deadline: a VMM that accepts the connection for a guest that never
     /// answers cannot hold it.
+    /// `announcingRestore`: each attempt's session is the restore notice (docs/agent-protocol.md,
+    /// restored) instead of an empty one, so a restored VM's agent sets its clock in the same
+    /// session that shows it answers.
     @discardableResult
     public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double, ready: AgentReadySignal? = nil,
+                                    announcingRestore: Bool = false,
                                     givesUp: () -> Bool) throws(SandboxError) -> AgentFound {
         var lastError: SandboxError = .protocolError(.timedOut("waiting for the agent to answer"))
         let limits = SessionLimits(deadline: deadline)
@@ -90,7 +94,8 @@ public struct SandboxJob: Sendable {
                 let fd = try endpoint.connect(deadline: attempt)
                 defer { close(fd) }
                 // A hello and a clean close: the agent counts it as an empty session.
-                _ = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+                let client = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+                if announcingRestore { try client.announceRestore() }
                 return announced ? .announced : .polled
             } catch {
                 lastError = error

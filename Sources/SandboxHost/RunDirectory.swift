@@ -8,6 +8,9 @@ public struct RunDirectory: Sendable {
     public static let prefix = "kiln-run."
     /// The VMM's vsock socket; its path must fit a Unix socket address.
     public static let socketName = "vsock.sock"
+    /// The VMM's API socket (`kiln create`'s VMM has one, for `kiln snapshot`); shorter than
+    /// the vsock socket's name, so it fits wherever that does.
+    public static let apiSocketName = "api.sock"
     /// sun_path holds 108 bytes, the last a NUL.
     public static let socketPathLimit = 107
 

@@ -22,6 +22,10 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
     case dynamicallyLinked(path: String)
     /// A directory image is mounted by the agent initramfs; without one nothing would.
     case directoryImageNeedsAgentInitrd
+    /// The VMM's API socket at `path` answered badly or not in time.
+    case control(path: String, problem: String)
+    /// `kiln snapshot` or `--from`: what cannot be done with this sandbox or snapshot, and why.
+    case snapshot(String)
 
     public var description: String {
         switch self {
@@ -51,6 +55,10 @@ public enum SandboxHostError: Error, Equatable, Sendable, CustomStringConvertibl
                 + "`swift build -c release --static-swift-stdlib -Xswiftc -static-executable` or pass --no-jail"
         case .directoryImageNeedsAgentInitrd:
             "a root directory served over virtio-fs needs kiln's agent initramfs (install one with `kiln setup` or set $KILN_AGENT_INITRD)"
+        case let .control(path, problem):
+            "the VMM's API socket \(path): \(problem)"
+        case let .snapshot(problem):
+            problem
         }
     }
 }

@@ -98,15 +98,16 @@ public final class VMMProcess {
             shareHostPaths.insert(path, at: 0)
         }
         // Each share's host directory as the VMM sees it (in a jail: its bind mount).
+        // A sandbox (detached) gets an API socket for `kiln snapshot`; a throwaway run none.
         func boot(kernel: String, rootfs: String?, initrd: String?, scratch: String?, console: String,
-                  socket: String, shareDirectories: [String]) -> [String] {
+                  socket: String, controlSocket: String, shareDirectories: [String]) -> [String] {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel] + (rootfs.map { ["--drive", "\($0),ro"] } ?? [])
                 + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
                 + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork, shares: shares), "--cpus", "\(cpus)",
                    "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
                 + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
-                + shareArguments(shareDirectories)
+                + shareArguments(shareDirectories) + (detached ? ["--control-sock", controlSocket] : [])
         }
         func shareArguments(_ directories: [String]) -> [String] {
             var arguments: [String] = []
@@ -128,9 +129,8 @@ public final class VMMProcess {
             var names: Set<String> = []
             for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
             func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
-            for name in [RunDirectory.socketName, "console.log"] where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
-                throw .system(operation: "symlink", path: directory.file(name), errno: errno)
-            }
+            try linkJailFiles(jail, directory: directory, names: [RunDirectory.socketName, "console.log"]
+                                                                + (detached ? [RunDirectory.apiSocketName] : []))
             // Shared directories are bind-mounted read-only, nosuid, nodev (see JailPlan).
             // The readiness socket is bind-mounted beside the VMM's own, where the jailed VMM
             // delivers the guest's connections to the readiness port.
@@ -140,14 +140,30 @@ public final class VMMProcess {
                              kilnArguments: boot(kernel: inJail(kernel), rootfs: rootfs.map(inJail),
                                                  initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
                                                  console: "/console.log", socket: "/" + RunDirectory.socketName,
+                                                 controlSocket: "/" + RunDirectory.apiSocketName,
                                                  shareDirectories: shareHostPaths.indices.map(JailPlan.sharedDirectoryPath))
                                  + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
         } else {
             argv = [try HostExecutable.kiln()]
                 + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
                        console: directory.file("console.log"), socket: socket,
-                       shareDirectories: shareHostPaths)
+                       controlSocket: directory.file(RunDirectory.apiSocketName), shareDirectories: shareHostPaths)
         }
+        return try launch(argv, directory: directory, detached: detached, ready: ready)
+    }
+
+    /// The VMM's files in the jail root, reached through links of the same names in the run
+    /// directory (a jail root path can be too long for a Unix socket address).
+    static func linkJailFiles(_ jail: JailPlan, directory: RunDirectory, names: [String]) throws(SandboxHostError) {
+        for name in names where symlink("\(jail.root)/\(name)", directory.file(name)) != 0 {
+            throw .system(operation: "symlink", path: directory.file(name), errno: errno)
+        }
+    }
+
+    /// Starts `argv` with its output in the run directory's vmm.log.
+    static func launch(_ argv: [String], directory: RunDirectory, detached: Bool,
+                       ready: AgentReadySignal? = nil) throws(SandboxHostError) -> VMMProcess {
+        let socket = directory.file(RunDirectory.socketName)
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }
         defer { close(log) }
@@ -201,11 +217,15 @@ public final class VMMProcess {
         }
     }
 
-    /// The VMM's boot-timer line (the agent writes the marker as it starts), if logged.
-    public func bootMarkerLine() -> String? {
+    /// The VMM's timing lines, if logged: its set-up time (start to the first KVM_RUN, which
+    /// for a restore is the restore's time to a running guest) and the boot-timer line (the
+    /// agent writes the marker as it starts; a restored guest never writes it again).
+    public func timingLines() -> String? {
         guard let text = readTail(directory.file("vmm.log"), bytes: 16384) else { return nil }
-        return text.split(separator: "\n").first { $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time") }
-            .map(String.init)
+        let lines = text.split(separator: "\n").filter {
+            $0.contains("set-up took") || $0.contains("boot-time") || $0.contains("Boot-time") || $0.contains("boot time")
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "; ")
     }
 
     private func readTail(_ path: String, bytes: Int) -> String? {

@@ -77,5 +77,7 @@ let context = SessionContext(children: children, powerOff: {
     } else {
         exit(0)
     }
-})
+}, restore: RestoreNotice(onRestore: { generation, time in
+    log("restored from a snapshot (generation \(generation)): clock set to \(time.tv_sec).\(time.tv_nsec) from the host")
+}))
 serveConnections(listener: listener, context: context, log: log)

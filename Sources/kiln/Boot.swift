@@ -67,6 +67,11 @@ struct Boot: ParsableCommand {
                                valueName: "DIR:TAG"))
     var shares: [String] = []
 
+    @Option(help: ArgumentHelp("Serve Firecracker's API for the running VM on this Unix socket (must not exist): "
+                               + "PATCH /vm to pause or resume, PUT /snapshot/create, PUT /actions SendCtrlAltDel "
+                               + "(`kiln create` gives its VMM one, for `kiln snapshot`).", valueName: "path"))
+    var controlSock: String?
+
     @Flag(help: "No ACPI tables: virtio devices are announced on the kernel command line instead, and a guest power-off only halts.")
     var noACPI = false
 
@@ -82,7 +87,8 @@ struct Boot: ParsableCommand {
         try BootSettings(kernel: kernel, initrd: initrd, cmdline: cmdline, cpus: cpus, memory: memory,
                          serialOutput: serialOutput, serialOutputLimit: serialOutputLimit, noStdin: noStdin,
                          drives: drives, entropy: entropy, networkInterfaces: networkInterfaces, vsock: vsock,
-                         shares: shares, noACPI: noACPI, noSeccomp: noSeccomp, dieWithParent: dieWithParent).run()
+                         shares: shares, controlSock: controlSock, noACPI: noACPI, noSeccomp: noSeccomp,
+                         dieWithParent: dieWithParent).run()
     }
 }
 

@@ -20,6 +20,7 @@ struct BootSettings {
     var networkInterfaces: [String] = []
     var vsock: String?
     var shares: [String] = []
+    var controlSock: String?
     var noACPI = false
     var noSeccomp = false
     var dieWithParent: Int32?
@@ -51,13 +52,14 @@ struct BootSettings {
         networkInterfaces = line.values("--net")
         vsock = line.value("--vsock")
         shares = line.values("--share")
+        controlSock = line.value("--control-sock")
         noACPI = line.flag("--no-acpi")
         noSeccomp = line.flag("--no-seccomp")
     }
 
     init(kernel: String, initrd: String?, cmdline: String, cpus: Int, memory: Int, serialOutput: String?,
          serialOutputLimit: String?, noStdin: Bool, drives: [String], entropy: Bool, networkInterfaces: [String],
-         vsock: String?, shares: [String], noACPI: Bool, noSeccomp: Bool, dieWithParent: Int32?) {
+         vsock: String?, shares: [String], controlSock: String?, noACPI: Bool, noSeccomp: Bool, dieWithParent: Int32?) {
         self.kernel = kernel
         self.initrd = initrd
         self.cmdline = cmdline
@@ -71,6 +73,7 @@ struct BootSettings {
         self.networkInterfaces = networkInterfaces
         self.vsock = vsock
         self.shares = shares
+        self.controlSock = controlSock
         self.noACPI = noACPI
         self.noSeccomp = noSeccomp
         self.dieWithParent = dieWithParent
@@ -90,6 +93,7 @@ struct BootSettings {
             acpi: !noACPI, seccomp: !(noSeccomp || Boot.rootTookNoSeccomp), vsock: vsock.map(Boot.parseVsock))
         config.serialOutputLimit = Boot.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
         config.sharedDirectories = shares.map(Boot.parseShare)
+        if let controlSock { try runVMServingAPI(config, socketPath: controlSock) }
         try runVM(config)
     }
 }

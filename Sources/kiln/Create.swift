@@ -28,8 +28,12 @@ struct Create: ParsableCommand {
     @Option(name: .customLong("tls-verify"), help: "Verify the registry's TLS certificate when --image has to be pulled.")
     var tlsVerify: Bool = true
 
+    @Option(help: ArgumentHelp("Start from this snapshot (`kiln snapshot NAME DIR`) instead of booting: its image, files, memory and vCPUs.", valueName: "dir"))
+    var from: String?
+
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
+        if let from { try createFromSnapshot(from) }
         let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let (kernel, rootfs, agentInitrd) = vm.resolve(imageRootfs: stored?.rootfsPath)
         let shares = vm.shares()
@@ -50,20 +54,50 @@ struct Create: ParsableCommand {
         }
         _ = FileText.write(directory.file("created"), "\(time(nil))\n")
         _ = FileText.write(directory.file("config"),
-                           "kernel=\(kernel)\nrootfs=\(rootfs)\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
+                           "kernel=\(kernel)\nrootfs=\(Self.absolute(rootfs))\ncpus=\(vm.cpus)\nmemory=\(vm.memory)\n"
                                + (stored.map { "image=\($0.names.first ?? $0.id)\nimage-id=\($0.id)\n" } ?? "")
                                + (agentInitrd.map { "agent-initrd=\($0)\n" } ?? "") + (vm.diskSize.map { "disk-size=\($0)\n" } ?? "")
                                + shares.map { "volume=\($0.hostPath):\($0.guestPath)\n" }.joined()
                                + (tap.map { "net=\($0.name) host=\($0.hostAddress) guest=\($0.guestNetwork.address)\n" } ?? ""))
+        try record(vmm, identity: identity, in: directory, restored: false)
+    }
+
+    /// `--from DIR`: the sandbox's VM restored from a snapshot.
+    private func createFromSnapshot(_ from: String) throws -> Never {
+        let (snapshot, _) = FromSnapshot.load(from, command: "create")
+        ignoreOutputSignals()
+        let store = SandboxStore.current()
+        let directory = try store.claim(name)
+        let jail = try vm.jail.plan(id: name, in: directory)
+        let vmm = try VMMProcess.restore(snapshot, from: from, seccomp: !vm.noSeccomp, directory: directory,
+                                         detached: true, jail: jail)
+        guard let identity = ProcessIdentity.of(vmm.pid) else {
+            vmm.stop()
+            vmm.showLogs()
+            try? directory.remove()
+            fail("the VMM of sandbox \(name) ended at once")
+        }
+        _ = FileText.write(directory.file("created"), "\(time(nil))\n")
+        _ = FileText.write(directory.file("config"), FromSnapshot.configText(snapshot, from: from))
+        try record(vmm, identity: identity, in: directory, restored: true)
+        throw ExitCode.success
+    }
+
+    /// Records the VMM, waits for the agent (telling a restored one so) and prints the name.
+    private func record(_ vmm: VMMProcess, identity: ProcessIdentity, in directory: RunDirectory, restored: Bool) throws {
         if let err = FileText.write(directory.file("vmm"), identity.text) {
             vmm.stop()
             try? directory.remove()
             fail("cannot record sandbox \(name) in \(directory.path): \(String(cString: strerror(err)))")
         }
         do {
-            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout,
-                                        ready: vmm.readySignal) {
-                vmm.hasExited()
+            if restored {
+                try FromSnapshot.waitAndAnnounce(vmm, deadline: monotonicNow() + Run.bootTimeout) { vmm.hasExited() }
+            } else {
+                try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout,
+                                            ready: vmm.readySignal) {
+                    vmm.hasExited()
+                }
             }
             vmm.readySignal?.close()
         } catch {
@@ -74,5 +108,12 @@ struct Create: ParsableCommand {
             throw ExitCode(125)
         }
         print(name)
+    }
+
+    /// `path` made absolute against the working directory (`kiln snapshot` runs elsewhere).
+    static func absolute(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 }

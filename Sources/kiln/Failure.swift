@@ -19,10 +19,11 @@ extension Rmi: SandboxCommand {}
 extension ImageCommand: SandboxCommand {}
 extension ImageCommand.Prune: SandboxCommand {}
 extension Setup: SandboxCommand {}
+extension SnapshotCommand: SandboxCommand {}
 
 enum FailureExit {
     static let sandboxStatus: Int32 = 125
-    static let sandboxCommandNames: Set<String> = ["run", "create", "exec", "agent-exec", "cp", "pull", "images", "rmi", "image", "setup"]
+    static let sandboxCommandNames: Set<String> = ["run", "create", "exec", "agent-exec", "cp", "pull", "images", "rmi", "image", "setup", "snapshot"]
 
     /// The status `fail` exits with: set once in `Kiln.main` before any command runs.
     nonisolated(unsafe) static var status: Int32 = 1

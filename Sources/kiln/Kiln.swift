@@ -1,5 +1,6 @@
 import API
 import ArgumentParser
+import CHost
 import CKiln
 import KilnCommandLine
 import SandboxHost
@@ -24,7 +25,7 @@ struct Kiln: ParsableCommand {
             """,
         version: KilnVersion.string,
         subcommands: [Boot.self, Run.self, Create.self, Exec.self, Cp.self, Ls.self, Rm.self, Gc.self, AgentExec.self,
-                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self, SnapshotMergeCommand.self])
+                      Pull.self, ImagesCommand.self, Rmi.self, ImageCommand.self, Setup.self, SnapshotCommand.self, SnapshotMergeCommand.self])
 
     @Option(help: ArgumentHelp("Serve the API on this Unix socket path (must not exist).", valueName: "path"))
     var apiSock: String?
@@ -43,6 +44,14 @@ struct Kiln: ParsableCommand {
 
     @Flag(help: "Resume the restored VM at once (without it the VM waits, paused, for PATCH /vm {\"state\": \"Resumed\"}).")
     var resume = false
+
+    @Option(help: ArgumentHelp("With --restore: the vsock device's Unix socket path instead of the snapshot's (snapshot/load's vsock_override).", valueName: "path"))
+    var restoreVsock: String?
+
+    /// `kiln run --from` under kiln-jailer: as `kiln boot --die-with-parent` (a name of its own:
+    /// a flag declared at both levels would go to this command).
+    @Option(help: .hidden)
+    var exitWithParent: Int32?
 
     @Option(help: ArgumentHelp("Instance id reported by GET /.", valueName: "id"))
     var id: String = RootSettings.defaultID
@@ -105,7 +114,8 @@ struct Kiln: ParsableCommand {
 
     func run() throws {
         let settings = RootSettings(apiSock: apiSock, configFile: configFile, noAPI: noAPI, restore: restore,
-                                    restoreMemory: restoreMemory, resume: resume, id: id, noSeccompFilters: noSeccompFilters)
+                                    restoreMemory: restoreMemory, resume: resume, restoreVsock: restoreVsock,
+                                    exitWithParent: exitWithParent, id: id, noSeccompFilters: noSeccompFilters)
         settings.checkFlagCombinations()
         guard configFile != nil || apiSock != nil || restore != nil else { throw CleanExit.helpRequest(self) }
         try settings.run()

@@ -1,4 +1,5 @@
 import API
+import CHost
 import ArgumentParser
 import KilnCommandLine
 import VMM
@@ -17,6 +18,8 @@ struct RootSettings {
     var restore: String?
     var restoreMemory: String?
     var resume = false
+    var restoreVsock: String?
+    var exitWithParent: Int32?
     var id = defaultID
     var noSeccompFilters = false
 
@@ -29,18 +32,25 @@ struct RootSettings {
         noAPI = line.flag("--no-api")
         restoreMemory = line.value("--restore-memory")
         resume = line.flag("--resume")
+        restoreVsock = line.value("--restore-vsock")
+        if let text = line.value("--exit-with-parent") {
+            guard let value = Int32(text) else { return nil }
+            exitWithParent = value
+        }
         if let text = line.value("--id") { id = text }
         noSeccompFilters = line.flag("--no-seccomp")
     }
 
     init(apiSock: String?, configFile: String?, noAPI: Bool, restore: String?, restoreMemory: String?, resume: Bool,
-         id: String, noSeccompFilters: Bool) {
+         restoreVsock: String?, exitWithParent: Int32?, id: String, noSeccompFilters: Bool) {
         self.apiSock = apiSock
         self.configFile = configFile
         self.noAPI = noAPI
         self.restore = restore
         self.restoreMemory = restoreMemory
         self.resume = resume
+        self.restoreVsock = restoreVsock
+        self.exitWithParent = exitWithParent
         self.id = id
         self.noSeccompFilters = noSeccompFilters
     }
@@ -53,6 +63,7 @@ struct RootSettings {
         if restore != nil && configFile != nil { fail("--restore and --config-file exclude each other") }
         if (restore == nil) != (restoreMemory == nil) { fail("--restore and --restore-memory go together") }
         if resume && restore == nil { fail("--resume needs --restore") }
+        if restoreVsock != nil && restore == nil { fail("--restore-vsock needs --restore") }
         if restore != nil && apiSock == nil && !resume { fail("--restore without --api-sock needs --resume (nothing could resume the VM)") }
     }
 
@@ -63,6 +74,9 @@ struct RootSettings {
         // Before any thread or filter: a console reader that went away, or RLIMIT_FSIZE on the
         // console file, must only drop output (as in `kiln boot`).
         ignoreOutputSignals()
+        if let exitWithParent, kiln_die_with_parent(exitWithParent) != 0 {
+            fail("--exit-with-parent \(exitWithParent): the parent is gone or prctl failed")
+        }
 
         var resources = VMResources()
         if let configFile {
@@ -107,7 +121,8 @@ struct RootSettings {
                 fail("\(configFile!): \(error)")
             }
         } else if let restore, let restoreMemory {
-            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume)
+            let request = SnapshotLoadRequest(snapshotPath: restore, memoryFilePath: restoreMemory, resume: resume,
+                                              vsockPathOverride: restoreVsock)
             let response = controller.handle(loadRequest: request)
             if let fault = response { fail("--restore \(restore): \(fault)") }
         } else if let channel {

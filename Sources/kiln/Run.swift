@@ -37,6 +37,9 @@ struct Run: ParsableCommand {
 
     @OptionGroup var imageOptions: ImageOptions
 
+    @Option(help: ArgumentHelp("Start from this snapshot (`kiln snapshot NAME DIR`) instead of booting: its image, files, memory and vCPUs.", valueName: "dir"))
+    var from: String?
+
     /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
     static let guestCID: UInt32 = 3
     /// How long the guest may take to boot and answer before the run fails (the nested test
@@ -45,6 +48,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        if let from { try runFromSnapshot(from) }
         let imageStarted = monotonicNow()
         let image = imageOptions.storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let job = image.map { ImageJob.apply($0, entrypoint: imageOptions.entrypoint, to: sandbox) } ?? sandbox.job()
@@ -64,15 +68,38 @@ struct Run: ParsableCommand {
         let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
                                    cid: Self.guestCID, seccomp: !vm.noSeccomp, directory: directory,
                                    jail: jail, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratch, shares: shares)
+        var timing = RunTiming(started: started)
+        timing.imageSeconds = imageSeconds
+        try finish(job, vmm: vmm, directory: directory, timing: timing, restored: false)
+    }
+
+    /// `--from DIR`: the VM restored from a snapshot, the job run as in a booted one.
+    private func runFromSnapshot(_ from: String) throws -> Never {
+        let (snapshot, image) = FromSnapshot.load(from, command: "run")
+        let job = image.map { ImageJob.apply($0, entrypoint: nil, to: sandbox) } ?? sandbox.job()
+        for copy in job.copyIn where access(copy.source, R_OK) != 0 {
+            fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
+        }
+        ignoreOutputSignals()
+        Leftovers.removeStaleRuns().forEach(warn)
+        let started = monotonicNow()
+        let directory = try RunDirectory.create()
+        let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
+        let vmm = try VMMProcess.restore(snapshot, from: from, seccomp: !vm.noSeccomp, directory: directory, jail: jail)
+        try finish(job, vmm: vmm, directory: directory, timing: RunTiming(started: started), restored: true)
+    }
+
+    /// Runs the job in the started VM, ends the VM and exits with the job's status.
+    private func finish(_ job: SandboxJob, vmm: VMMProcess, directory: RunDirectory, timing: RunTiming,
+                        restored: Bool) throws -> Never {
+        var timing = timing
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
         kiln_run_install_signal_handlers(forward[1], vmm.pid)
         if let timeout { alarm(timeout) }
 
-        var timing = RunTiming(started: started)
-        timing.imageSeconds = imageSeconds
-        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, timing: &timing)
+        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, restored: restored, timing: &timing)
         alarm(0)
         timing.commandDone = monotonicNow()
         // The VM is throwaway: its image is attached read-only and its writes live in the guest's
@@ -80,7 +107,7 @@ struct Run: ParsableCommand {
         // flush. Killing it skips the guest's shutdown (the agent's power-off, ACPI, the VMM's exit).
         vmm.end()
         if code.value == 125 { vmm.showLogs() }
-        if reportTiming { timing.report(bootMarker: vmm.bootMarkerLine()) }
+        if reportTiming { timing.report(vmmLines: vmm.timingLines()) }
         do { try directory.remove() } catch { warn(error) }
         throw ExitCode(code.value)
     }
@@ -89,12 +116,15 @@ struct Run: ParsableCommand {
         var value: Int32
     }
 
-    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?,
+    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?, restored: Bool,
                                timing: inout RunTiming) -> Outcome {
         do {
-            timing.agentFound = try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
-                                                            ready: vmm.readySignal) {
-                kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited()
+            let givesUp = { kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited() }
+            if restored {
+                try FromSnapshot.waitAndAnnounce(vmm, deadline: monotonicNow() + bootTimeout, givesUp: givesUp)
+            } else {
+                timing.agentFound = try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
+                                                                ready: vmm.readySignal, givesUp: givesUp)
             }
             vmm.readySignal?.close()
             timing.agentReady = monotonicNow()
@@ -131,7 +161,7 @@ struct RunTiming {
     /// `--image`: looking the image up in the store and shaping the job from its config.
     var imageSeconds: Double?
 
-    func report(bootMarker: String?) {
+    func report(vmmLines: String?) {
         let end = monotonicNow()
         func ms(_ a: Double?, _ b: Double?) -> String {
             guard let a, let b else { return "-" }
@@ -141,6 +171,6 @@ struct RunTiming {
         printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
                    + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end)) agent-found \(agentFound?.rawValue ?? "-")"
                    + (imageSeconds.map { " image-ms \(ms(0, $0))" } ?? "")
-                   + (bootMarker.map { "; \($0)" } ?? ""))
+                   + (vmmLines.map { "; \($0)" } ?? ""))
     }
 }

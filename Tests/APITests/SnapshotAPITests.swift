@@ -119,4 +119,75 @@ import VMM
         let plain = Harness()
         #expect(fault(plain.send("PUT", "/snapshot/load", #"{"snapshot_path": "/s", "mem_file_path": "/m"}"#)).contains("not available"))
     }
+
+    /// Every property of Firecracker's SnapshotCreateParams and SnapshotLoadParams (and the
+    /// MemoryBackend, NetworkOverride and VsockOverride inside), as its API description
+    /// (firecracker.yaml, v1.13) lists them: each one given a valid value is accepted (or, for
+    /// values kiln does not support, refused naming the field and value), and given a value of
+    /// the wrong type is refused naming the field.
+    static let createFields: [(field: String, valid: String, wrongType: String)] = [
+        ("mem_file_path", #""/m""#, "1"), ("snapshot_path", #""/s""#, "true"), ("snapshot_type", #""Diff""#, "[]"),
+    ]
+    static let loadFields: [(field: String, valid: String, wrongType: String)] = [
+        ("enable_diff_snapshots", "true", #""yes""#), ("track_dirty_pages", "true", "1"),
+        ("mem_backend", #"{"backend_type": "File", "backend_path": "/m2"}"#, #""File""#),
+        ("resume_vm", "false", #""no""#),
+        ("network_overrides", #"[{"iface_id": "eth0", "host_dev_name": "tap9"}]"#, #"{"iface_id": "eth0"}"#),
+        ("vsock_override", #"{"uds_path": "/v.sock"}"#, #""/v.sock""#),
+        ("clock_realtime", "true", "0"), ("huge_pages", #""None""#, "2"),
+    ]
+
+    @Test func everyDocumentedCreateFieldIsAcceptedOrRefusedByName() {
+        for (field, valid, wrongType) in Self.createFields {
+            var members = ["snapshot_path": #""/s""#, "mem_file_path": #""/m""#]
+            members[field] = valid
+            let h = started()
+            #expect(h.send("PATCH", "/vm", #"{"state": "Paused"}"#).status == 204)
+            let body = "{" + members.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+            #expect(h.send("PUT", "/snapshot/create", body).status == 204, "\(body)")
+            members[field] = wrongType
+            let bad = "{" + members.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+            let response = h.send("PUT", "/snapshot/create", bad)
+            #expect(response.status == 400 && fault(response).contains(field), "\(bad): \(fault(response))")
+        }
+    }
+
+    @Test func everyDocumentedLoadFieldIsAcceptedOrRefusedByName() {
+        for (field, valid, wrongType) in Self.loadFields {
+            // mem_backend replaces mem_file_path (exactly one of the two).
+            var members = ["snapshot_path": #""/s""#]
+            if field != "mem_backend" { members["mem_file_path"] = #""/m""# }
+            members[field] = valid
+            let h = RestoringHarness()
+            let body = "{" + members.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+            #expect(h.send("PUT", "/snapshot/load", body).status == 204, "\(body): \(fault(h.send("PUT", "/snapshot/load", body)))")
+            members[field] = wrongType
+            let bad = "{" + members.map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+            let refused = RestoringHarness()
+            let response = refused.send("PUT", "/snapshot/load", bad)
+            #expect(response.status == 400 && fault(response).contains(field), "\(bad): \(fault(response))")
+            #expect(refused.loads.isEmpty)
+        }
+        // The values kiln does not support are refused by name and value.
+        for (body, expected) in [
+            (#"{"snapshot_path": "/s", "mem_file_path": "/m", "huge_pages": "Transparent"}"#, "huge_pages 'Transparent'"),
+            (#"{"snapshot_path": "/s", "mem_backend": {"backend_type": "Uffd", "backend_path": "/u"}}"#, "backend_type Uffd"),
+        ] {
+            let h = RestoringHarness()
+            let response = h.send("PUT", "/snapshot/load", body)
+            #expect(response.status == 400 && fault(response).contains(expected), "\(body): \(fault(response))")
+        }
+        // Nested fields: each missing or mistyped one is named.
+        for (body, expected) in [
+            (#"{"snapshot_path": "/s", "mem_backend": {"backend_path": "/m"}}"#, "backend_type"),
+            (#"{"snapshot_path": "/s", "mem_backend": {"backend_type": "File", "backend_path": 3}}"#, "backend_path"),
+            (#"{"snapshot_path": "/s", "mem_file_path": "/m", "network_overrides": [{"host_dev_name": "tap0"}]}"#, "iface_id"),
+            (#"{"snapshot_path": "/s", "mem_file_path": "/m", "network_overrides": [{"iface_id": "eth0"}]}"#, "host_dev_name"),
+            (#"{"snapshot_path": "/s", "mem_file_path": "/m", "vsock_override": {"uds_path": 5}}"#, "uds_path"),
+        ] {
+            let h = RestoringHarness()
+            let response = h.send("PUT", "/snapshot/load", body)
+            #expect(response.status == 400 && fault(response).contains(expected), "\(body): \(fault(response))")
+        }
+    }
 }

@@ -20,7 +20,7 @@ final class AgentHarness: Sendable {
         let poweredOff = Mutex(false)
     }
 
-    init() {
+    init(restore: RestoreNotice = RestoreNotice(setClock: { _ in EPERM })) {
         var fds: [Int32] = [-1, -1]
         precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
         hostFD = fds[0]
@@ -28,7 +28,7 @@ final class AgentHarness: Sendable {
         let state = state
         let context = SessionContext(children: AgentHarness.children, powerOff: {
             state.poweredOff.withLock { $0 = true }
-        })
+        }, restore: restore)
         let agentFD = agentFD
         let done = done
         DispatchQueue.global().async {

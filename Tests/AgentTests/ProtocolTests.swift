@@ -12,6 +12,7 @@ import Testing
         .signal(2), .copyIn(path: "/a/b", mode: 0o4755, size: 1 << 40), .copyOut(path: "/etc/passwd"),
         .fileInfo(mode: 0o644, size: 12), .fileData([0, 255]), .fileEnd, .powerOff, .ok,
         .error(code: 2, message: "no such file"),
+        .restored(seconds: 1_796_000_000, nanoseconds: 999_999_999), .restored(seconds: 0, nanoseconds: 0),
     ]
 
     @Test(arguments: samples)
@@ -75,6 +76,9 @@ import Testing
         ("not UTF-8", [0x0A, 0, 0, 0, 2, 0x2F, 0xFF]),
         ("copy-in mode bits", [0x09, 0, 0, 0, 1, 0x2F, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         ("copy-in size missing", [0x09, 0, 0, 0, 1, 0x2F, 0, 0, 1, 0xA4, 0, 0]),
+        ("restored nanoseconds of one second", [0x11, 0, 0, 0, 0, 0, 0, 0, 1, 0x3B, 0x9A, 0xCA, 0x00]),
+        ("restored seconds past time_t", [0x11, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ("restored short", [0x11, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
     ]
 
     @Test(arguments: malformed)

@@ -15,6 +15,7 @@ EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-net.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-fs.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-snapshot.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-images.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-oci.sh"
 

@@ -21,6 +21,27 @@ import Testing
         try expectOneLineError(["run", "--kernel", kernel, "--rootfs", rootfs], mentioning: "no command")
     }
 
+    @Test func fromSnapshotRefusesWhatTheSnapshotFixesAndMissingSnapshots() throws {
+        let empty = NSTemporaryDirectory() + "kiln-no-snapshot-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        for option in [["--memory", "512"], ["--cpus", "2"], ["--rootfs", rootfs], ["--image", "x"], ["--net"], ["-v", "/tmp:/mnt"],
+                       ["--disk-size", "1G"]] {
+            try expectOneLineError(["run", "--from", empty] + option + ["--", "true"], mentioning: "\(option[0]) cannot be given")
+            try expectOneLineError(["create", "--name", "x", "--from", empty] + option, mentioning: "\(option[0]) cannot be given")
+        }
+        try expectOneLineError(["run", "--from", empty, "--", "true"], mentioning: "no snapshot record")
+        try expectOneLineError(["create", "--name", "from-nothing", "--from", empty], mentioning: "no snapshot record")
+        try FileManager.default.createDirectory(atPath: empty + "/s", withIntermediateDirectories: true)
+        try "format=1\nrootfs=relative\n".write(toFile: empty + "/s/sandbox", atomically: true, encoding: .utf8)
+        try expectOneLineError(["run", "--from", empty + "/s", "--", "true"], mentioning: "rootfs: missing or not an absolute path")
+        let sandboxes = NSTemporaryDirectory() + "kiln-sandboxes-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: sandboxes) }
+        let result = try KilnProcess.run(["snapshot", "no-such-sandbox", empty + "/new"], environment: ["KILN_SANDBOX_DIR": sandboxes])
+        #expect(result.status == 125 && result.stderr.contains("no sandbox named no-such-sandbox"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: empty + "/new"))
+    }
+
     @Test func malformedOptions() throws {
         let base = ["run", "--kernel", kernel, "--rootfs", rootfs]
         try expectOneLineError(base + ["--env", "NOVALUE", "--", "true"], mentioning: "--env NOVALUE")

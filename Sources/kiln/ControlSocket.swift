@@ -1,0 +1,28 @@
+import API
+import ArgumentParser
+import VMM
+
+/// `kiln boot --control-sock PATH`: boots `config` and serves the API for the running VM on
+/// PATH until it stops (how `kiln snapshot` pauses and snapshots a sandbox). The API thread
+/// has its own seccomp filter, as with `kiln --api-sock`; this thread serves the requests under
+/// the control filter once the machine has started.
+func runVMServingAPI(_ config: VMConfig, socketPath: String) throws -> Never {
+    LogSink.bootstrap()
+    let outcome: VMOutcome
+    do {
+        let machine = try Machine.build(config)
+        // The server's socket and thread before the machine starts: afterwards this thread's
+        // filter no longer allows making them.
+        let channel = try RequestChannel()
+        _ = try APIServer(socketPath: socketPath, channel: channel, seccomp: config.seccomp)
+        try machine.start()
+        let controller = APIController(running: machine, instanceID: "sandbox", seccomp: config.seccomp)
+        outcome = machine.waitUntilStopped { milliseconds in
+            channel.serve(waitingUpTo: Int32(milliseconds), controller.handle)
+        }
+    } catch {
+        fail("\(error)")
+    }
+    printError("kiln: VM ended: \(outcome)")
+    throw ExitCode(outcome.exitCode)
+}
