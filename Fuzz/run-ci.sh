@@ -5,7 +5,7 @@
 # Ends with "N passed, N failed". See Fuzz/README.md.
 #
 #   Fuzz/run-ci.sh [--budget SECONDS] [--runs N] [TARGET...]
-#     --budget  seconds per target (default 12 without --runs: 17 targets in ~3.5 min)
+#     --budget  seconds per target (default 10 without --runs: 17 targets in ~3.5 min)
 #     --runs    stop each target after N inputs (an extended run), or at --budget if given
 #   FUZZ_JOBS_LOG=FILE appends each target's statistics to FILE (for docs/hardening.md).
 set -uo pipefail
@@ -54,7 +54,7 @@ for target in "${targets[@]}"; do
     limit=()
     [ -n "$runs" ] && limit+=(-runs="$runs")
     [ -n "$budget" ] && limit+=(-max_total_time="$budget")
-    [ -z "$runs$budget" ] && limit+=(-max_total_time=12)
+    [ -z "$runs$budget" ] && limit+=(-max_total_time=10)
     output=$results/$target.log
     rm -f "$results/$target"-crash-* "$results/$target"-timeout-* "$results/$target"-leak-* "$results/$target"-oom-*
     # -timeout: an input taking over 10 s is a hang; -rss_limit_mb: runaway memory fails too.

@@ -59,8 +59,7 @@ enum FuzzMain {
         let status = cArguments.withUnsafeMutableBufferPointer { buffer in
             var argv = buffer.baseAddress!
             return LLVMFuzzerRunDriver(&count, &argv) { data, size in
-                FuzzMain.selected!.run(UnsafeRawBufferPointer(start: data, count: size))
-                DescriptorLeakCheck.afterInput()
+                DescriptorLeakCheck.around { FuzzMain.selected!.run(UnsafeRawBufferPointer(start: data, count: size)) }
                 return 0
             }
         }
@@ -79,8 +78,7 @@ enum FuzzMain {
                 bytes += chunk[..<count]
             }
             close(fd)
-            bytes.withUnsafeBytes { target.run($0) }
-            DescriptorLeakCheck.afterInput()
+            DescriptorLeakCheck.around { bytes.withUnsafeBytes { target.run($0) } }
             print("\(path): ok")
         }
     }
@@ -99,16 +97,24 @@ func LLVMFuzzerRunDriver(
 
 /// Every input must leave the process with the file descriptors it had: a device, backend or
 /// archive reader that leaks one per request would run a long-lived VMM out of them. The
-/// lowest free descriptor rises with any leak; the first input sets the baseline (targets
-/// open their long-lived sockets and directories there).
+/// lowest free descriptor, probed before and after the input, rises with any leak. Measured
+/// around the target alone (libFuzzer and the leak sanitizer open descriptors of their own
+/// between inputs), and not on the first input, where targets open their long-lived sockets.
 enum DescriptorLeakCheck {
-    nonisolated(unsafe) static var baseline: Int32 = -1
+    nonisolated(unsafe) static var first = true
 
-    static func afterInput() {
+    static func around(_ body: () -> Void) {
+        let before = lowestFree()
+        body()
+        let after = lowestFree()
+        if first { first = false; return }
+        precondition(after == before, "a file descriptor leaked: the lowest free one went from \(before) to \(after)")
+    }
+
+    private static func lowestFree() -> Int32 {
         let probe = open("/dev/null", O_RDONLY | O_CLOEXEC)
         close(probe)
-        if baseline < 0 { baseline = probe }
-        precondition(probe == baseline, "a file descriptor leaked: the lowest free one went from \(baseline) to \(probe)")
+        return probe
     }
 }
 

@@ -14,13 +14,19 @@ final class VirtioSession {
     static let holeStart: UInt64 = 0xC000
     static let holeEnd: UInt64 = 0xD000
     static let memoryEnd: UInt64 = 0x1_1000
-    /// Buffers come from here up to `memoryEnd` (the rings are below, from 0x1000).
-    static let dataStart: UInt64 = 0x4000
+    /// Buffers come from here up to the hole; the mock driver's rings and indirect tables
+    /// are below, from 0x1000 (room for every ring and table one input can ask for).
+    static let dataStart: UInt64 = 0x6000
 
     let driver: MockVirtioDriver
     private(set) var queues: [MockQueue] = []
     private var dataCursor = dataStart
     private var restarts = 0
+    /// Per queue: the chains submitted and not yet returned, head → (descriptors used,
+    /// writable bytes). While the driver has only submitted well-formed chains, every used
+    /// element must return one of them, once, with no more bytes than it had room for.
+    private var outstanding: [[UInt16: (descriptors: Int, writable: UInt64)]] = []
+    private var checksUsedRing = true
     /// Called for operations the device adds (the host side of a backend, a timer...).
     var deviceOperation: ((inout FuzzInput) -> Void)?
     /// Builds a chain for queue `index` from the input: what a driver of this device would
@@ -55,6 +61,7 @@ final class VirtioSession {
             let size = max(maxSize >> (input.byte() % 4), 1)
             return driver.setUpQueue(index, size: size)
         }
+        outstanding = Array(repeating: [:], count: queues.count)
         driver.addStatus(.driverOK)
     }
 
@@ -71,8 +78,16 @@ final class VirtioSession {
         queues.isEmpty ? nil : queues[Int(input.byte()) % queues.count]
     }
 
+    /// For a harness that breaks the rings itself (a hostile restored state): used elements
+    /// are no longer expected to match what was submitted.
+    func stopCheckingUsedRing() { checksUsedRing = false }
+
     private func step(_ input: inout FuzzInput) {
-        switch input.byte() % 12 {
+        let operation = input.byte() % 12
+        // Raw descriptors, ring indices, memory and registers: the device may now see chains
+        // the session did not submit.
+        if [3, 4, 5, 6, 8].contains(operation) { checksUsedRing = false }
+        switch operation {
         case 0, 1, 2:
             // The common case: a chain whose buffers are valid, carrying a request.
             submitChain(&input)
@@ -116,12 +131,27 @@ final class VirtioSession {
             // A reset, then (usually) a fresh start: state must not leak across it.
             driver.reset()
             queues = []
+            outstanding = []
             // The mock driver never frees ring memory: a few restarts per input.
             restarts += 1
             if restarts <= 3 && input.byte() < 200 { start(&input) }
         }
-        if let queue = queues.first, input.byte() & 0xC0 == 0xC0 {
-            _ = queue.takeUsed()
+        checkUsedRings()
+    }
+
+    private func checkUsedRings() {
+        for (index, queue) in queues.enumerated() {
+            let used = queue.takeUsed()
+            guard checksUsedRing else { continue }
+            for element in used {
+                let head = UInt16(truncatingIfNeeded: element.id)
+                guard element.id <= UInt32(UInt16.max), let chain = outstanding[index][head] else {
+                    preconditionFailure("queue \(index): the device returned head \(element.id), which it does not hold")
+                }
+                precondition(UInt64(element.length) <= chain.writable,
+                             "queue \(index): head \(head) returned with \(element.length) bytes written into \(chain.writable) writable")
+                outstanding[index][head] = nil
+            }
         }
     }
 
@@ -176,11 +206,16 @@ final class VirtioSession {
             buffers.shuffle(using: &generator)
         }
         guard !buffers.isEmpty, buffers.count <= Int(queue.size) else { return }
-        if input.byte() > 224 {
-            queue.submitIndirect(buffers)
-        } else {
-            queue.submit(buffers)
-        }
+        let indirect = input.byte() > 224
+        let descriptors = indirect ? 1 : buffers.count
+        // MockQueue hands out descriptors round-robin: past the queue size in flight, a new
+        // chain overwrites one the device still holds, and the bookkeeping stops there.
+        let inFlight = outstanding[queue.index].values.reduce(0) { $0 + $1.descriptors }
+        if inFlight + descriptors > Int(queue.size) { checksUsedRing = false }
+        let head = indirect ? queue.submitIndirect(buffers) : queue.submit(buffers)
+        if outstanding[queue.index][head] != nil { checksUsedRing = false }
+        let writable = buffers.filter(\.deviceWritable).reduce(UInt64(0)) { $0 + UInt64($1.length) }
+        outstanding[queue.index][head] = (descriptors, writable)
         if input.byte() < 224 { queue.notify() }
     }
 }

@@ -48,5 +48,6 @@ private func restoreRound<Device: SnapshotableDevice>(_ input: inout FuzzInput, 
     } catch {
         return
     }
+    session.stopCheckingUsedRing()
     session.play(&input)
 }
