@@ -77,4 +77,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: root + "/c1"))
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/pid"))
     }
+
+    /// The rootfs directory is mounted in the guest by kiln's agent initramfs: without one,
+    /// `create` says so before it makes any state or starts a VMM.
+    @Test func createNeedsTheAgentInitramfs() throws {
+        let scratch = Scratch()
+        let root = scratch.path + "/root"
+        let bundle = scratch.directory("bundle")
+        _ = scratch.directory("bundle/rootfs")
+        _ = scratch.directory("assets")
+        _ = scratch.write("bundle/config.json", minimalConfig())
+        let kernel = scratch.write("vmlinux", "not a kernel")
+        let result = try ChildProcess.run(Self.binary, ["--root", root, "create", "--bundle", bundle, "--pid-file", scratch.path + "/pid", "c1"],
+                                          timeout: 60, environment: ["KILN_VMLINUX": kernel, "KILN_AGENT_INITRD": "",
+                                                                     "KILN_DATA_DIR": scratch.path + "/assets"])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("kiln-oci: no agent initramfs") && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/c1"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.path + "/pid"))
+    }
 }

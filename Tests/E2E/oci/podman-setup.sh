@@ -6,6 +6,12 @@
 # Needs: work oci default_runtime KILN_VMLINUX KILN_AGENT_INITRD.
 mountpoint -q /sys/fs/cgroup || mount -t cgroup2 none /sys/fs/cgroup || { echo "FAIL cgroup2: cannot mount"; exit 1; }
 mkdir -p "$work"/{storage,runroot,tmp,libpod}
+# L1's chroot has no devpts on /dev/pts (its /dev is a bind made before that mount), so
+# /dev/ptmx opens nothing (ENODEV): kiln-oci's pty for `-t` needs one.
+mountpoint -q /dev/pts || mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts ||
+    { echo "FAIL /dev/pts: cannot mount devpts"; exit 1; }
+# podman load unpacks an OCI archive in /var/tmp whatever TMPDIR and image_copy_tmp_dir say.
+mount -t tmpfs -o mode=1777 tmpfs /var/tmp || { echo "FAIL /var/tmp: cannot mount a tmpfs"; exit 1; }
 cat >"$work/containers.conf" <<EOF
 [containers]
 # podman's default nofile limit is above this machine's hard limit (DESIGN.md)
