@@ -10,6 +10,8 @@ import Glibc
 public final class AgentReadySignal {
     public let path: String
     private var fd: Int32
+    /// Connections accepted so far.
+    public private(set) var announcements = 0
 
     /// Listens at `socketPath`_<port> (a new file: an existing one is an error).
     public init(vsockSocket socketPath: String) throws(SandboxError) {
@@ -49,8 +51,15 @@ public final class AgentReadySignal {
             if connection < 0 { break }
             Glibc.close(connection)
             arrived = true
+            announcements += 1
         }
         return arrived
+    }
+
+    /// Accepts what has arrived without waiting; true if the agent has announced itself by now.
+    public func hasAnnounced() -> Bool {
+        _ = wait(until: 0)
+        return announcements > 0
     }
 
     /// Stops listening; the socket file stays (it goes with the run directory).

@@ -105,6 +105,10 @@ struct Run: ParsableCommand {
         // The VM is throwaway: its image is attached read-only and its writes live in the guest's
         // tmpfs, and the command's output and copy-outs are in hand, so there is nothing to
         // flush. Killing it skips the guest's shutdown (the agent's power-off, ACPI, the VMM's exit).
+        // Whether the agent announced itself at all: the way the host found it may still be its
+        // own attempt when that coincided with the announcement.
+        timing.agentAnnounced = vmm.readySignal?.hasAnnounced()
+        vmm.readySignal?.close()
         vmm.end()
         if code.value == 125 { vmm.showLogs() }
         if reportTiming { timing.report(vmmLines: vmm.timingLines()) }
@@ -126,7 +130,6 @@ struct Run: ParsableCommand {
                 timing.agentFound = try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
                                                                 ready: vmm.readySignal, givesUp: givesUp)
             }
-            vmm.readySignal?.close()
             timing.agentReady = monotonicNow()
             // --timeout's alarm kills the VMM, which ends every session; the deadline is the
             // backstop should anything still wait after that.
@@ -157,6 +160,7 @@ struct RunTiming {
     let started: Double
     var agentReady: Double?
     var agentFound: SandboxJob.AgentFound?
+    var agentAnnounced: Bool?
     var commandDone: Double?
     /// `--image`: looking the image up in the store and shaping the job from its config.
     var imageSeconds: Double?
@@ -169,7 +173,8 @@ struct RunTiming {
             return "\(tenths / 10).\(tenths % 10)"
         }
         printError("kiln: timing: agent-ready-ms \(ms(started, agentReady)) command-ms \(ms(agentReady, commandDone)) "
-                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end)) agent-found \(agentFound?.rawValue ?? "-")"
+                   + "stop-ms \(ms(commandDone, end)) total-ms \(ms(started, end)) agent-found \(agentFound?.rawValue ?? "-") "
+                   + "agent-announced \(agentAnnounced.map { $0 ? "yes" : "no" } ?? "-")"
                    + (imageSeconds.map { " image-ms \(ms(0, $0))" } ?? "")
                    + (vmmLines.map { "; \($0)" } ?? ""))
     }

@@ -83,6 +83,7 @@ import Testing
         let found = try SandboxJob.waitForAgent(endpoint: .hybridVsock(udsPath: vmm.path),
                                                 deadline: MonotonicClock.now() + 20, ready: ready) { false }
         #expect(found == .announced)
+        #expect(ready.hasAnnounced())
         // Polling every 10 ms would have made about ten attempts before the agent listened.
         #expect(vmm.counters.attempts.load(ordering: .relaxed) == 1)
     }
@@ -94,6 +95,12 @@ import Testing
         let found = try SandboxJob.waitForAgent(endpoint: .hybridVsock(udsPath: vmm.path),
                                                 deadline: MonotonicClock.now() + 20, ready: ready) { false }
         #expect(found == .polled)
+        #expect(!ready.hasAnnounced())
+        vmm.announce()
+        // An announcement after the host found the agent by itself still counts.
+        var waited = 0
+        while !ready.hasAnnounced() && waited < 500 { usleep(10_000); waited += 1 }
+        #expect(ready.hasAnnounced())
         #expect(vmm.counters.attempts.load(ordering: .relaxed) == 1)
     }
 
