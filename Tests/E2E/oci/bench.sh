@@ -27,13 +27,14 @@ default_runtime=kiln
 podman load -q -i "$archive" >/dev/null 2>"$work/load.err" || { echo "FAIL podman load: $(tail -n 2 "$work/load.err")"; exit 1; }
 img=localhost/kiln-e2e:latest
 export KILN_IMAGE_STORE=$work/kiln-images
-image_id=$("$kiln" pull "oci-archive:$archive" 2>"$work/pull.err" | tail -n 1) ||
+# Pulled once (the archive reference then resolves to the stored image, as in images-run).
+"$kiln" pull "oci-archive:$archive" >/dev/null 2>"$work/pull.err" ||
     { echo "FAIL kiln pull: $(tail -n 2 "$work/pull.err")"; exit 1; }
 # runc's container runs as the image's user 1000 in /work: `true` needs neither.
 declare -A cmd=(
     [podman-kiln]="podman --runtime kiln run --rm $img true"
     [podman-runc]="podman --runtime runc run --rm $img true"
-    [kiln-run]="$kiln run --kernel $KILN_VMLINUX --agent-initrd $KILN_AGENT_INITRD --image $image_id -- true"
+    [kiln-run]="$kiln run --kernel $KILN_VMLINUX --agent-initrd $KILN_AGENT_INITRD --image oci-archive:$archive -- true"
 )
 order=(podman-kiln podman-runc kiln-run)
 failed=0
@@ -49,9 +50,9 @@ for i in $(seq 1 "$rounds"); do
     for w in "${order[@]}"; do timed "$w"; done
 done | tee "$work/times"
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-pk=$(awk '$2 == "podman-kiln" { print $3 }' "$work/times" | median)
-pr=$(awk '$2 == "podman-runc" { print $3 }' "$work/times" | median)
-kr=$(awk '$2 == "kiln-run" { print $3 }' "$work/times" | median)
+pk=$(awk '$1 == "time" && $2 == "podman-kiln" { print $3 }' "$work/times" | median)
+pr=$(awk '$1 == "time" && $2 == "podman-runc" { print $3 }' "$work/times" | median)
+kr=$(awk '$1 == "time" && $2 == "kiln-run" { print $3 }' "$work/times" | median)
 grep -q '^FAIL' "$work/times" && failed=1
 echo "summary medians of $rounds rounds: podman+kiln-oci ${pk} ms, podman+runc ${pr} ms, kiln run --image ${kr} ms; podman+kiln / kiln run $(awk -v a="$pk" -v b="$kr" 'BEGIN { printf "%.2f", a / b }'), podman+kiln / podman+runc $(awk -v a="$pk" -v b="$pr" 'BEGIN { printf "%.2f", a / b }')"
 kill $keeper 2>/dev/null
