@@ -78,7 +78,9 @@ struct Launch {
             throw .failed("the VMM of \(id) ended at once: \(vmm.logTails().last?.text.split(separator: "\n").last ?? "")")
         }
         do {
-            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Self.bootTimeout) { vmm.hasExited() }
+            try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Self.bootTimeout,
+                                        ready: vmm.readySignal) { vmm.hasExited() }
+            vmm.readySignal?.close()
         } catch {
             let ending = vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : ""
             vmm.end()
