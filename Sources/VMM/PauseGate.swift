@@ -9,35 +9,22 @@ import Glibc
 /// and it sleeps on a condition variable rather than polling.
 final class PauseGate: @unchecked Sendable {
     private let requested = Atomic<Bool>(false)
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = ThreadCondition()
     private var parked = 0
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(changed, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(changed)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        changed.deallocate()
-    }
 
     @inline(__always) var isPauseRequested: Bool { requested.load(ordering: .relaxed) }
 
     /// Called by a vCPU thread outside KVM_RUN: returns once the VM is resumed or stopping.
     func park(unlessStopping stopping: () -> Bool) {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         parked += 1
-        pthread_cond_broadcast(changed)
+        condition.broadcast()
         while requested.load(ordering: .acquiring) && !stopping() {
-            pthread_cond_wait(changed, mutex)
+            condition.wait()
         }
         parked -= 1
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Asks vCPUs to park; `kick` knocks them out of KVM_RUN. True once `count` are parked,
@@ -45,15 +32,11 @@ final class PauseGate: @unchecked Sendable {
     func pause(vcpuCount count: Int, milliseconds: Int, kick: () -> Void) -> Bool {
         requested.store(true, ordering: .releasing)
         kick()
-        var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)
-        deadline.tv_sec += milliseconds / 1000
-        deadline.tv_nsec += (milliseconds % 1000) * 1_000_000
-        if deadline.tv_nsec >= 1_000_000_000 { deadline.tv_sec += 1; deadline.tv_nsec -= 1_000_000_000 }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        var deadline = ThreadCondition.deadline(milliseconds: milliseconds)
+        condition.lock()
+        defer { condition.unlock() }
         while parked < count {
-            if pthread_cond_timedwait(changed, mutex, &deadline) == ETIMEDOUT { return parked >= count }
+            if !condition.wait(until: &deadline) { return parked >= count }
         }
         return true
     }
@@ -63,16 +46,16 @@ final class PauseGate: @unchecked Sendable {
     func hold() { requested.store(true, ordering: .releasing) }
 
     func resume() {
-        pthread_mutex_lock(mutex)
+        condition.lock()
         requested.store(false, ordering: .releasing)
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Wakes parked vCPUs so they can see the VM is stopping.
     func wakeAll() {
-        pthread_mutex_lock(mutex)
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
     }
 }

@@ -55,14 +55,7 @@ struct Run: ParsableCommand {
         let imageSeconds = image == nil ? nil : monotonicNow() - imageStarted
         let (kernelPath, rootfsPath, agentInitrd) = vm.resolve(imageRootfs: image?.rootfsPath)
         let shares = vm.shares()
-        for copy in job.copyIn where access(copy.source, R_OK) != 0 {
-            fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
-        }
-        ignoreOutputSignals()
-        Leftovers.removeStaleRuns().forEach(warn)
-        let started = monotonicNow()
-        let directory = try RunDirectory.create()
-        let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
+        let (started, directory, jail) = try prepare(job)
         let scratch = try vm.scratchDisk(in: directory)
         let tap = vm.net ? try TapRecord.create(in: directory, jail: jail) : nil
         let vmm = try VMMProcess.start(kernel: kernelPath, rootfs: rootfsPath, cpus: vm.cpus, memory: vm.memory,
@@ -77,6 +70,15 @@ struct Run: ParsableCommand {
     private func runFromSnapshot(_ from: String) throws -> Never {
         let (snapshot, image) = FromSnapshot.load(from, command: "run")
         let job = image.map { ImageJob.apply($0, entrypoint: nil, to: sandbox) } ?? sandbox.job()
+        let (started, directory, jail) = try prepare(job)
+        let vmm = try VMMProcess.restore(snapshot, from: from, seccomp: !vm.noSeccomp, directory: directory, jail: jail)
+        try finish(job, vmm: vmm, directory: directory, timing: RunTiming(started: started), restored: true)
+    }
+
+    /// What a run does before its VMM starts, booted or restored: the copy-in sources must be
+    /// readable, output signals are ignored, stale runs removed; then the run directory and the
+    /// jail planned in it. `started` is when the run's timing begins.
+    private func prepare(_ job: SandboxJob) throws -> (started: Double, directory: RunDirectory, jail: JailPlan?) {
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
@@ -84,9 +86,7 @@ struct Run: ParsableCommand {
         Leftovers.removeStaleRuns().forEach(warn)
         let started = monotonicNow()
         let directory = try RunDirectory.create()
-        let jail = try vm.jail.plan(id: "run-\(getpid())", in: directory)
-        let vmm = try VMMProcess.restore(snapshot, from: from, seccomp: !vm.noSeccomp, directory: directory, jail: jail)
-        try finish(job, vmm: vmm, directory: directory, timing: RunTiming(started: started), restored: true)
+        return (started, directory, try vm.jail.plan(id: "run-\(getpid())", in: directory))
     }
 
     /// Runs the job in the started VM, ends the VM and exits with the job's status.
