@@ -11,16 +11,8 @@
 # KILN_AGENT_INITRD in the environment)
 set -u
 kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5
-# The harness's stall watchdog must see a slow boot as progress; the VMs' consoles are kept
-# (kiln-oci's state root is the engine's choice: found by name) for a failure's report.
-( while sleep 5; do touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null; done ) &
-keeper=$!
-save_consoles() {
-    mkdir -p "$work/logs"
-    find /run "$work" -name console.log -newer "$work" 2>/dev/null | while read -r f; do
-        cp -L "$f" "$work/logs/$(echo "$f" | tr / _)" 2>/dev/null
-    done
-}
+# shellcheck source=checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 default_runtime=kiln
 # shellcheck source=podman-setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"

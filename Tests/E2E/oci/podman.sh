@@ -6,23 +6,8 @@
 # Prints `ok NAME` per check, `FAIL NAME: why` for a failed one; exit 1 if any failed.
 set -u
 oci=$1 rootfs=$2 archive=$3 work=$4
-failed=0
-ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; failed=1; save_consoles; }
-expect() {   # expect NAME WANT GOT
-    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "want $(printf %q "$2"), got $(printf %q "$3")"; fi
-}
-
-# The harness's stall watchdog must see a slow boot as progress; the VMs' consoles are kept
-# (kiln-oci's state root is the engine's choice: found by name) for a failure's report.
-( while sleep 5; do touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null; done ) &
-keeper=$!
-save_consoles() {
-    mkdir -p "$work/logs"
-    find /run "$work" -name console.log -newer "$work" 2>/dev/null | while read -r f; do
-        cp -L "$f" "$work/logs/$(echo "$f" | tr / _)" 2>/dev/null
-    done
-}
+# shellcheck source=checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 default_runtime=kiln
 # shellcheck source=podman-setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"
