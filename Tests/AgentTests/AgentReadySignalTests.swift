@@ -1,6 +1,5 @@
 import AgentCore
 import AgentProtocol
-import Dispatch
 import Glibc
 import Sandbox
 import Synchronization
@@ -79,13 +78,22 @@ import Testing
         let vmm = try FakeVMM()
         let ready = try AgentReadySignal(vsockSocket: vmm.path)
         #expect(ready.path == vmm.path + "_1025")
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { vmm.announce() }
+        let start = MonotonicClock.now()
+        let announcedAfter = Atomic<Int>(0)
+        Thread.detach {
+            usleep(100_000)
+            announcedAfter.store(Int((MonotonicClock.now() - start) * 1000), ordering: .releasing)
+            vmm.announce()
+        }
         let found = try SandboxJob.waitForAgent(endpoint: .hybridVsock(udsPath: vmm.path),
                                                 deadline: MonotonicClock.now() + 20, ready: ready) { false }
         #expect(found == .announced)
         #expect(ready.hasAnnounced())
-        // Polling every 10 ms would have made about ten attempts before the agent listened.
-        #expect(vmm.counters.attempts.load(ordering: .relaxed) == 1)
+        // Polling every 10 ms would have made about ten attempts before the agent listened. A
+        // loaded machine may delay the announcing thread past a 0.5 s fallback attempt: those
+        // are allowed, one per half second before the announcement, plus the one that succeeds.
+        let fallbacks = announcedAfter.load(ordering: .acquiring) / 500
+        #expect(vmm.counters.attempts.load(ordering: .relaxed) <= 1 + fallbacks)
     }
 
     @Test func anAgentThatNeverAnnouncesIsStillFound() throws {
@@ -131,8 +139,10 @@ import Testing
     }
 }
 
+/// Real threads: Dispatch's global queue can be starved by other tests running in parallel,
+/// which delayed the fake agent's announcement past the host's fallback attempt in CI.
 private enum Thread {
     static func detach(_ body: @escaping @Sendable () -> Void) {
-        DispatchQueue.global().async(execute: body)
+        precondition(startDetachedThread(body) == 0, "pthread_create failed")
     }
 }
