@@ -160,9 +160,10 @@ public final class Machine: @unchecked Sendable {
             runners.append(runner)
             vcpuThreads.append(thread)
         }
-        _ = confined.wait(for: vcpus.count + 1 + consoleThreads, milliseconds: 2000)
-        // Last: threads spawned after this would inherit the control filter on top of their own.
+        // Every thread of the VM exists now (a thread spawned after this would inherit the control
+        // filter on top of its own), so this thread's filter goes in while theirs do, not after.
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
+        _ = confined.wait(for: vcpus.count + 1 + consoleThreads, milliseconds: 2000)
         if paused {
             // The vCPUs stay parked where start() held them: a restored VM waits for resume.
             isPaused = true

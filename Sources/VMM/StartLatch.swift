@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// Counts threads that have reached a point (their seccomp filter installed) and lets the VMM
-/// thread sleep until all have, instead of polling: `Machine.start` waits on it before it
-/// confines itself and lets the vCPUs run, so every microsecond here is start-up latency.
+/// thread sleep until all have, instead of polling: `Machine.start` waits on it (once it has
+/// confined itself) before it lets the vCPUs run, so every microsecond here is start-up latency.
 final class StartLatch: @unchecked Sendable {
     private let condition = ThreadCondition()
     private var arrived = 0
