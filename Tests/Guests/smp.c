@@ -5,7 +5,11 @@
  *   AP <apic id> up                printed by each AP once it runs 64-bit C code
  *   SMP ok | SMP none | SMP timeout <apic id>
  * or "MPTABLE missing" / "MPTABLE bad" instead of MPCPUS when the table is absent or corrupt.
- * Each AP waits at most ~4e9 TSC cycles (1-4 s on current hosts). */
+ * Each AP waits at most ~4e9 TSC cycles (1-4 s on current hosts).
+ * With "count" on the kernel command line (the multi-vCPU snapshot test), after "SMP ok" every
+ * processor counts for ever, each its own n = 0, 1, 2... kept in a register across the loop:
+ *   CPU <apic id> COUNT <n>
+ * one whole line at a time (a spinlock orders the processors' lines). */
 #include "runtime.h"
 #include "smp.h"
 
@@ -28,6 +32,46 @@ extern char ap_trampoline_cr3[], ap_trampoline_stack[], ap_trampoline_entry[];
 
 static uint8_t ap_stacks[MAX_CPUS][AP_STACK_SIZE] __attribute__((aligned(16)));
 static volatile uint32_t aps_up;
+static volatile uint32_t counting, all_up, print_lock;
+
+#define BP_CMD_LINE_PTR 0x228
+#define CMDLINE_MAX 256
+
+/* Whether `word` is one of the kernel command line's space-separated words. */
+static int cmdline_has(const char *word)
+{
+    const char *line = (const char *)(uintptr_t)*(const volatile uint32_t *)(ZERO_PAGE_ADDR + BP_CMD_LINE_PTR);
+    if (!line)
+        return 0;
+    for (unsigned i = 0; i < CMDLINE_MAX && line[i];) {
+        unsigned j = 0;
+        while (word[j] && i + j < CMDLINE_MAX && line[i + j] == word[j])
+            j++;
+        if (!word[j] && (i + j == CMDLINE_MAX || line[i + j] == ' ' || line[i + j] == 0))
+            return 1;
+        while (i < CMDLINE_MAX && line[i] && line[i] != ' ')
+            i++;
+        while (i < CMDLINE_MAX && line[i] == ' ')
+            i++;
+    }
+    return 0;
+}
+
+__attribute__((noreturn)) static void count_forever(uint32_t id)
+{
+    while (!all_up)
+        cpu_relax();
+    for (uint64_t n = 0;; n++) {
+        while (__atomic_exchange_n(&print_lock, 1, __ATOMIC_ACQUIRE))
+            cpu_relax();
+        serial_puts("CPU ");
+        serial_put_dec(id);
+        serial_puts(" COUNT ");
+        serial_put_dec(n);
+        serial_putc('\n');
+        __atomic_store_n(&print_lock, 0, __ATOMIC_RELEASE);
+    }
+}
 
 static uint32_t lapic_read(unsigned reg) { return mmio_read32(LAPIC_ADDR + reg); }
 static void lapic_write(unsigned reg, uint32_t v) { mmio_write32(LAPIC_ADDR + reg, v); }
@@ -61,6 +105,8 @@ __attribute__((noreturn)) void ap_entry64(void)
     serial_put_dec(id);
     serial_puts(" up\n");
     __atomic_add_fetch(&aps_up, 1, __ATOMIC_SEQ_CST);
+    if (counting)
+        count_forever(id);
     halt_forever();
 }
 
@@ -132,6 +178,7 @@ void main(void)
     }
 
     uint32_t self = lapic_read(LAPIC_ID) >> 24;
+    counting = cmdline_has("count");
     lapic_write(LAPIC_SVR, lapic_read(LAPIC_SVR) | 0x100); /* software-enable our APIC */
 
     uint64_t cr3;
@@ -153,4 +200,8 @@ void main(void)
         }
     }
     serial_puts("SMP ok\n");
+    if (counting) {
+        all_up = 1;
+        count_forever(self);
+    }
 }

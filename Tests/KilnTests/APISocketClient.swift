@@ -96,4 +96,16 @@ extension String {
             return (count, xmm)
         }
     }
+
+    /// The counts of complete "CPU id COUNT n" lines of smp.elf's `count` mode, per CPU, in order.
+    var countsPerCPU: [Int: [Int]] {
+        var counts: [Int: [Int]] = [:]
+        for line in split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            let fields = line.split(separator: " ")
+            guard fields.count == 4, fields[0] == "CPU", fields[2] == "COUNT",
+                  let cpu = Int(fields[1]), let count = Int(fields[3]) else { continue }
+            counts[cpu, default: []].append(count)
+        }
+        return counts
+    }
 }

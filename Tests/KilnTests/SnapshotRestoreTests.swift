@@ -79,6 +79,50 @@ import Testing
         try? FileManager.default.removeItem(atPath: directory)
     }
 
+    /// Two vCPUs, each counting in a register of its own (smp.elf's `count` mode): after a
+    /// snapshot, a kill and a restore in a new process, both go on from where they were, so
+    /// every vCPU's state (not only the boot vCPU's) and the started AP's run state came back.
+    @Test func bothVcpusOfATwoVcpuGuestContinueAfterRestore() throws {
+        let socket = directory + "/api.sock"
+        let kiln = try BackgroundKiln(["--api-sock", socket], directory: directory, name: "smp")
+        var waited = 0
+        while !FileManager.default.fileExists(atPath: socket) && waited < 500 { usleep(10_000); waited += 1 }
+        let guest = try KilnProcess.guest("smp.elf")
+        #expect(try APISocketClient.send(socket, "PUT", "/boot-source", #"{"kernel_image_path": "\#(guest)", "boot_args": "count"}"#).status == 204)
+        #expect(try APISocketClient.send(socket, "PUT", "/machine-config", #"{"vcpu_count": 2, "mem_size_mib": 64}"#).status == 204)
+        #expect(try APISocketClient.send(socket, "PUT", "/actions", #"{"action_type": "InstanceStart"}"#).status == 204)
+        func bothCounted(_ lines: Int, in output: String) -> Bool {
+            let counts = output.countsPerCPU
+            return (counts[0]?.count ?? 0) >= lines && (counts[1]?.count ?? 0) >= lines
+        }
+        guard kiln.waitForOutput({ bothCounted(5, in: $0) }) else {
+            throw KilnTestError("both vCPUs did not count: \(kiln.output.suffix(500)) \(kiln.errors)")
+        }
+        #expect(try APISocketClient.send(socket, "PATCH", "/vm", #"{"state": "Paused"}"#).status == 204)
+        let body = #"{"snapshot_path": "\#(state)", "mem_file_path": "\#(memory)"}"#
+        let created = try APISocketClient.send(socket, "PUT", "/snapshot/create", body)
+        #expect(created.status == 204, "\(created.body) \(kiln.errors)")
+        let original = kiln.output
+        kiln.kill()
+        let before = original.countsPerCPU
+
+        let clone = try BackgroundKiln(["--restore", state, "--restore-memory", memory, "--resume"],
+                                       directory: directory, name: "smp-clone")
+        defer { clone.kill() }
+        #expect(clone.waitForOutput { output in
+            let counts = (original + output).countsPerCPU
+            return (0...1).allSatisfy { (counts[$0]?.count ?? 0) >= (before[$0]?.count ?? 0) + 5 }
+        }, "\(clone.output.suffix(500)) \(clone.errors)")
+        let joined = (original + clone.output).countsPerCPU
+        for cpu in 0...1 {
+            let counts = joined[cpu] ?? []
+            #expect(counts.count >= (before[cpu]?.count ?? 0) + 5, "CPU \(cpu) stopped after the restore")
+            #expect(counts.first == 0 && counts.enumerated().allSatisfy { $0.offset == $0.element },
+                    "CPU \(cpu) skipped or repeated: \(counts.prefix(40))")
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     @Test func loadThroughTheAPIWaitsPausedUntilResumed() throws {
         let (original, kiln) = try snapshotCounter()
         kiln.kill()
