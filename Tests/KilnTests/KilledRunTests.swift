@@ -6,18 +6,46 @@ import Testing
 /// this machine's /dev/kvm. The counter guest stands in for the sandbox kernel: it never answers
 /// the agent, so `kiln run` stays in its start-up (run directory made, VMM started, waiting for
 /// the agent) while the kill lands. Afterwards nothing of the run may outlive `kiln gc`: no
-/// process, run directory, socket or temporary file. The VMM runs unjailed (`--no-jail`: the
-/// jail needs the static release build); the harness's sandbox-gc scenario kills a jailed one.
+/// process, run directory, jail, socket or temporary file.
 @Suite(.serialized) struct KilledRunTests {
     static let rounds = 8
 
-    func runArguments(_ scratch: FaultScratch) throws -> [String] {
+    func runArguments(_ scratch: FaultScratch, jailed: Bool = false) throws -> [String] {
         let rootfs = scratch.files + "/rootfs.img"
         if !FileManager.default.fileExists(atPath: rootfs) {
             FileManager.default.createFile(atPath: rootfs, contents: Data(count: 1 << 20))
         }
-        return ["run", "--no-jail", "--kernel", try KilnProcess.guest("counter.elf"), "--rootfs", rootfs,
+        return ["run"] + (jailed ? [] : ["--no-jail"]) + ["--kernel", try KilnProcess.guest("counter.elf"), "--rootfs", rootfs,
                 "--memory", "64", "--", "true"]
+    }
+
+    /// The static release kiln with kiln-jailer beside it (scripts/test.sh builds both before
+    /// `swift test`), which `kiln run` as root starts its VMM through.
+    static func jailingKiln() throws -> String {
+        let root = KilnProcess.packageRoot.path
+        let kiln = ProcessInfo.processInfo.environment["KILN_STATIC_BIN"] ?? root + "/.build/release/kiln"
+        let jailer = URL(fileURLWithPath: kiln).deletingLastPathComponent().appendingPathComponent("kiln-jailer").path
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: kiln), FileManager.default.isExecutableFile(atPath: jailer) else {
+            throw KilnTestError("a jailed kiln run needs root and the static release build (\(kiln) and \(jailer)): "
+                                + "swift build -c release --static-swift-stdlib -Xswiftc -static-executable")
+        }
+        return kiln
+    }
+
+    /// The direct children of `pid` (the VMM, or the jailer about to become it).
+    static func children(of pid: pid_t) -> [pid_t] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { pid_t($0) }
+        }
+    }
+
+    /// Whether `pid` still runs (a zombie has ended).
+    static func running(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[close...].hasPrefix(") Z")
     }
 
     /// The VMM `kiln run` started (its child running `kiln boot`), waited for up to `seconds`.
@@ -47,12 +75,17 @@ import Testing
         return nil
     }
 
-    @Test func sigkillOfKilnRunAtRandomPointsLeavesNothingAfterGc() throws {
-        let scratch = try FaultScratch("run")
-        let arguments = try runArguments(scratch)
+    /// Unjailed (the debug build) and jailed (the static release build through kiln-jailer: a
+    /// jail directory, bind mounts and a pid namespace to leave behind).
+    @Test(arguments: [false, true])
+    func sigkillOfKilnRunAtRandomPointsLeavesNothingAfterGc(jailed: Bool) throws {
+        let scratch = try FaultScratch(jailed ? "jail" : "run")
+        let arguments = try runArguments(scratch, jailed: jailed)
+        let executable = jailed ? try Self.jailingKiln() : KilnProcess.binary
         var kills: [String] = []
         for round in 0..<Self.rounds {
-            let run = try BackgroundKiln(arguments, directory: scratch.files, name: "run\(round)", environment: scratch.environment)
+            let run = try BackgroundKiln(arguments, directory: scratch.files, name: "run\(round)", environment: scratch.environment,
+                                         executable: executable)
             // Even rounds: anywhere in the first 300 ms (arguments, stale runs, run directory,
             // starting the VMM). Odd rounds: up to 500 ms after the VMM exists (waiting for the agent).
             let late = round % 2 == 1
@@ -62,14 +95,23 @@ import Testing
             let delay = Int.random(in: late ? 0...500 : 0...300)
             kills.append("\(late ? "VMM+" : "")\(delay) ms")
             usleep(UInt32(delay) * 1000)
+            // A jailed VMM's command line names only paths inside its jail: find it as the child.
+            let children = Self.children(of: run.process.processIdentifier)
             kill(run.process.processIdentifier, SIGKILL)
             run.process.waitUntilExit()
             let survivors = scratch.processesAfterWaiting()
             #expect(survivors.isEmpty, "round \(round), killed at \(kills.last!): \(survivors) outlived kiln run")
+            let deadline = Date().addingTimeInterval(5)
+            while children.contains(where: Self.running) && Date() < deadline { usleep(20_000) }
+            #expect(!children.contains(where: Self.running), "round \(round), killed at \(kills.last!): child \(children) outlived kiln run")
         }
         // The last round killed a run that had its directory: something for gc to remove.
         let before = scratch.leftovers()
         #expect(!before.isEmpty, "the killed runs left nothing: the test proves nothing (kills at \(kills))")
+        if jailed {
+            #expect(before.contains { FileManager.default.fileExists(atPath: "\(scratch.path)/\($0)/jail") },
+                    "the last run had no jail: \(before)")
+        }
         let gc = try scratch.gc()
         #expect(gc.status == 0 && gc.stdout.contains("removed \(scratch.tmp)/kiln-run."), "\(gc)")
         #expect(scratch.leftovers().isEmpty, "after kiln gc (kills at \(kills)): \(scratch.leftovers())")
