@@ -16,9 +16,13 @@ public final class APIServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let socketPath: String
 
-    /// Binds `socketPath` (which must not exist), names the thread, and confines it with the
-    /// API role's seccomp filter before the first request is read.
+    /// Binds `socketPath` (which must not exist, or be a stale socket: one a killed VMM left),
+    /// names the thread, and confines it with the API role's seccomp filter before the first
+    /// request is read.
     public init(socketPath: String, channel: RequestChannel, seccomp: Bool) throws(ConfigurationError) {
+        // A killed VMM cannot remove its socket; its replacement, started on the same path,
+        // takes it over rather than making the caller clean up.
+        if StaleSocket.isStale(socketPath) { unlink(socketPath) }
         var info = stat()
         if lstat(socketPath, &info) == 0 {
             throw ConfigurationError("API socket \(socketPath) already exists (another kiln running? remove it first)")

@@ -145,6 +145,12 @@ struct Run: ParsableCommand {
                 printError("kiln: interrupted: the VM was ended")
                 return Outcome(value: 130)
             }
+            // A VMM gone before the agent answered explains whatever waiting for the agent hit
+            // (a timeout when it gave up, a reset handshake): say that, not the symptom.
+            if timing.agentReady == nil, vmm.hasExited() {
+                printError("kiln: error: the VMM ended (\(vmm.ending ?? "?")) before the agent answered")
+                return Outcome(value: 125)
+            }
             if let code = commandStartFailureCode(error) {
                 printError("kiln: \(error)")
                 return Outcome(value: code)

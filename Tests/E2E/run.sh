@@ -198,6 +198,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-image "* ]] && boots=$((boots + 6))
 [[ " ${scenarios[*]} " == *" sandbox-life "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
+[[ " ${scenarios[*]} " == *" sandbox-kill "* ]] && boots=$((boots + 4))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bundle "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" oci-podman "* ]] && boots=$((boots + 7))

@@ -9,7 +9,7 @@
 #   duties (mounts, hostname, lo up, zombies reaped, overlay write layer), two
 #   sessions at once, power-off through the agent (VMM exit 0), image unchanged.
 
-SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-image sandbox-life sandbox-gc sandbox-jail"
+SANDBOX_SCENARIOS="agent-qemu sandbox-run sandbox-image sandbox-life sandbox-gc sandbox-kill sandbox-jail"
 ALL_SCENARIOS="$ALL_SCENARIOS $SANDBOX_SCENARIOS"
 # sandbox-uname: scripts/sandbox.sh's `kiln run -- uname -a`; sandbox-bench: below.
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS sandbox-uname"
@@ -414,6 +414,44 @@ scenario_sandbox-gc() {
     proc_alive "$svmm" && SX_FAILED="$SX_FAILED gc(sandbox VMM $svmm alive)"
     if [ -n "$SX_FAILED" ]; then fail "SIGKILL + gc:$SX_FAILED"; return 0; fi
     pass "SIGKILLed kiln run (VMM died with it) and SIGKILLed sandbox VMM: kiln ls says dead, exec refused, kiln gc removed the run directory and the state; nothing left in $TMPDIR/kiln-run.* or $state_dir"
+}
+
+# sandbox-kill: `kiln run` killed with SIGKILL at random points of a real sandbox's life
+# (4 rounds, each 0-6000 ms after its start: the jailer, the boot, the agent's session, the
+# command streaming output): its VMM never outlives it, and after `kiln gc` no kiln-run
+# directory (jail, sockets, logs) is left. The delays are printed, so a failure can be replayed.
+scenario_sandbox-kill() {
+    local -x TMPDIR=$E2E_LOCAL_TMP/kiln-kill.$$
+    sandbox_prereqs || return 0
+    B_DIR=$RUN/boots/sandbox-kill
+    rm -rf "$B_DIR" "$TMPDIR"; mkdir -p "$B_DIR" "$TMPDIR"
+    local rounds=4 spread=6000 round pid children child delay left waited rc
+    local delays=""
+    SX_FAILED=
+    for round in $(seq 1 "$rounds"); do
+        touch "$RUN/progress"
+        delay=$(( (RANDOM * 32768 + RANDOM) % (spread + 1) ))
+        delays="$delays $delay"
+        "$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" -- \
+            sh -c 'i=0; while [ $i -lt 100000 ]; do echo "line $i"; i=$((i + 1)); done; sleep 600' \
+            </dev/null >"$B_DIR/run$round.out" 2>"$B_DIR/run$round.err" & pid=$!
+        sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+        children=$(cat /proc/"$pid"/task/*/children 2>/dev/null)
+        kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        waited=0
+        for child in $children; do
+            while proc_alive "$child" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+            proc_alive "$child" && { SX_FAILED="$SX_FAILED round$round(after ${delay} ms: child $child outlived kiln run)"; kill -KILL "$child"; }
+        done
+        note "sandbox-kill round $round: killed after $delay ms ($(wc -l <"$B_DIR/run$round.out") lines of output; children: ${children:-none})"
+    done
+    rc=0; "$KILN" gc >"$B_DIR/gc.out" 2>"$B_DIR/gc.err" || rc=$?
+    sx_expect gc exit "$rc" 0
+    left=$(ls -A "$TMPDIR" 2>/dev/null | tr '\n' ' ')
+    [ -z "$left" ] || SX_FAILED="$SX_FAILED gc(left in TMPDIR: $left)"
+    rmdir "$TMPDIR" 2>/dev/null
+    if [ -n "$SX_FAILED" ]; then fail "SIGKILL at random points (delays:$delays ms):$SX_FAILED"; return 0; fi
+    pass "kiln run SIGKILLed at$delays ms: no VMM outlived it; kiln gc removed $(grep -c '^removed' "$B_DIR/gc.out") run directories, nothing left in TMPDIR"
 }
 
 # sandbox-jail: as root with kiln-jailer next to kiln, `kiln run` starts its VMM

@@ -51,13 +51,17 @@ final class BackgroundKiln {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ arguments: [String], directory: String, name: String) throws {
+    init(_ arguments: [String], directory: String, name: String, environment: [String: String] = [:],
+         executable: String = KilnProcess.binary) throws {
         stdoutPath = "\(directory)/\(name).out"
         stderrPath = "\(directory)/\(name).err"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: KilnProcess.binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
         process.standardError = FileHandle(forWritingAtPath: stderrPath)

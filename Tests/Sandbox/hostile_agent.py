@@ -329,6 +329,40 @@ def stalls_mid_copy(conn):
     stall()
 
 
+def killed_mid_copy():
+    """SIGKILL of the host command while a copy-out is half written (as when `kiln run` is
+    killed): the destination keeps its old contents and nothing is left beside it, no
+    temporary file that neither kiln nor `kiln gc` would ever find again."""
+    started = threading.Event()
+
+    def copy_then_stall(conn):
+        conn.send(file_info(0o644, 100000))
+        conn.send(frame(T_FILE_DATA, b"m" * 1000))
+        started.set()
+        stall()
+
+    with tempfile.TemporaryDirectory(prefix="kiln-hostile-") as scratch:
+        out = os.path.join(scratch, "out")
+        os.mkdir(out)
+        destination = os.path.join(out, "result")
+        with open(destination, "wb") as f:
+            f.write(b"precious\n")
+        agent = FakeAgent(scratch, exec_then(copy_then_stall))
+        try:
+            proc = subprocess.Popen([kiln_binary(), "agent-exec", "--uds", agent.path,
+                                     "--copy-out", f"/guest/file:{destination}", "--", "true"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            began = started.wait(10)
+            time.sleep(0.3)  # kiln writes the 1000 bytes it got
+            proc.kill()
+            proc.wait()
+        finally:
+            agent.close()
+        problem = None if began else "the copy-out never began"
+        check("SIGKILL mid copy-out: destination unchanged, no temporary file left beside it",
+              problem is None and destination_unchanged(out) is None, problem or destination_unchanged(out) or "")
+
+
 def copy_out_only(copy_script):
     def script(conn):
         standard_start(conn)
@@ -529,6 +563,8 @@ def copy_cases():
                      125, 5, unchanged, want_text="free")
     with_destination("copy-out that stalls: --timeout 3 gives up, destination untouched", stalls_mid_copy, 124, 8,
                      unchanged, want_text="timed out", args=["--timeout", "3"])
+
+    killed_mid_copy()
 
     def plant_symlink(scratch, destination):
         victim = os.path.join(scratch, "victim")
