@@ -105,7 +105,11 @@ import Testing
         let maps = try mappings(of: pid).sorted { $0.start < $1.start }
         let size = UInt64(memoryMiB) << 20, guardBytes: UInt64 = 2 << 20
         let ram = maps.filter { $0.end - $0.start == size && $0.permissions == "rw-p" }
-        try #require(ram.count == 1, "expected one \(memoryMiB) MiB read-write mapping: \(maps)")
+        // Unguarded, guest RAM may merge with a neighbouring mapping and not be found at all.
+        guard ram.count == 1 else {
+            Issue.record("expected guest RAM as one \(memoryMiB) MiB read-write mapping between guards: \(maps)")
+            return
+        }
         func covered(_ start: UInt64, _ end: UInt64) -> Bool {
             var next = start
             for mapping in maps where mapping.end > next && mapping.start <= next {
