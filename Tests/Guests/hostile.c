@@ -641,7 +641,7 @@ static void mmio_write(uintptr_t addr, unsigned width, uint64_t value)
 #define STATES 6
 
 /* Puts the attacked device in state n: reset, ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK,
- * DEVICE_NEEDS_RESET (after a descriptor loop). */
+ * DEVICE_NEEDS_RESET (after a head index beyond the queue). */
 static void enter_state(unsigned n)
 {
     hq_write(&attacked, VIRTIO_MMIO_STATUS, 0);
@@ -657,8 +657,7 @@ static void enter_state(unsigned n)
     }
     if (n == 5) {
         uint32_t id, len;
-        set_desc(&attacked.desc[0], (uintptr_t)attacked_buf.out, 16, VIRTQ_DESC_F_NEXT, 0);
-        hq_publish(&attacked, 0);
+        hq_publish(&attacked, 0xfffe);
         (void)hq_wait(&attacked, &id, &len);
     }
 }
@@ -752,7 +751,8 @@ static void a_notify_bad_queue(void)
     wait_and_report(&attacked);
 }
 
-/* A storm at a device that needs reset: nothing may be processed, nothing may spin. */
+/* A storm at a device that needs reset: nothing may be processed, nothing may spin, and the
+ * device still needs reset afterwards. */
 static void a_storm_needs_reset(void)
 {
     enter_state(5);

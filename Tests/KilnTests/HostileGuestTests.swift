@@ -25,8 +25,8 @@ import Testing
     /// broken request (DEVICE_NEEDS_RESET, or the chain returned with nothing written);
     /// `refused` a queue set-up the device must not take (NEEDS_RESET at DRIVER_OK); `served`
     /// a request that is valid despite the attack and must be answered; `survived` only asks
-    /// for recovery and the other device.
-    enum Expectation { case error, refused, served, survived }
+    /// for recovery and the other device; `stillNeedsReset` a device left needing reset.
+    enum Expectation { case error, refused, served, survived, stillNeedsReset }
 
     static let attacks: [(name: String, expect: Expectation)] = [
         ("loop", .error), ("selfloop", .error), ("next_oob", .error), ("head_oob", .error),
@@ -39,7 +39,7 @@ import Testing
         ("rings_beyond_ram", .refused), ("rings_wrap", .refused), ("rings_mmio", .refused),
         ("rings_straddle", .refused), ("rings_overlap", .survived), ("rings_misaligned", .refused),
         ("qsize_bad", .served), ("registers", .survived), ("config", .survived),
-        ("notify_storm", .served), ("notify_bad_queue", .served), ("storm_needs_reset", .survived),
+        ("notify_storm", .served), ("notify_bad_queue", .served), ("storm_needs_reset", .stillNeedsReset),
         ("reset_race", .survived),
     ]
 
@@ -148,6 +148,8 @@ import Testing
         switch expectation {
         case .survived:
             return !result.contains("start_failed")
+        case .stillNeedsReset:
+            return needsReset
         case .refused:
             return result.hasPrefix("RESULT setup") && needsReset
         case .error:
