@@ -22,7 +22,9 @@
  *               RESULT <used id <n> len <n>|needs_reset|none|setup> [blk <status hex>] status <hex> isr <hex>
  *               RECOVER ok | RECOVER fail <why>   (reset, start again, one healthy request)
  *               OTHER ok | OTHER fail <why>       (one request on the other device)
- *   SURVIVED, then WAITING (end=wait) or the i8042 reset.
+ *   SURVIVED, then (end=wait) WAITING ready; after a byte on the serial port the attacked
+ *   device is made to need reset, RESULT final ..., WAITING needs_reset; or (end=reset) the
+ *   i8042 reset.
  * "status" is the device's status register after the attack (0x40 = DEVICE_NEEDS_RESET),
  * "isr" its InterruptStatus (acknowledged after printing). "none": no used buffer and no
  * NEEDS_RESET within the deadline (hostile_queue.c). "setup": the attack was on the queue
@@ -320,7 +322,15 @@ __attribute__((noreturn)) static void user_main(void)
     serial_puts("SURVIVED\n");
     if (end_reset)
         reset();
-    serial_puts("WAITING\n");
+    serial_puts("WAITING ready\n");
+    /* The host pauses the VM here, resumes it and sends a byte; then the attacked device is
+     * left needing reset, the second state in which the host checks that nothing spins. */
+    while (!(inb(SERIAL_LSR) & LSR_DATA_READY))
+        cpu_relax();
+    (void)inb(SERIAL_BASE);
+    enter_needs_reset();
+    report(&attacked, "final");
+    serial_puts("WAITING needs_reset\n");
     for (;;)
         cpu_relax();
 }

@@ -89,5 +89,7 @@ void a_notify_storm(void);
 void a_notify_bad_queue(void);
 void a_storm_needs_reset(void);
 void a_reset_race(void);
+/* Started afresh, then DEVICE_NEEDS_RESET (a head index beyond the queue). */
+void enter_needs_reset(void);
 
 #endif

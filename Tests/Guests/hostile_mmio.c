@@ -48,6 +48,11 @@ static void enter_state(unsigned n)
     }
 }
 
+void enter_needs_reset(void)
+{
+    enter_state(5);
+}
+
 /* Every register offset (0x000..0x0ff) read and written at widths 1, 2, 4 and 8 in every
  * device state (entered afresh for each 4-byte register, as a write may leave it); written all
  * ones in even states and zero in odd ones (zero is a reset, queue 0's notification, a zero

@@ -60,7 +60,7 @@ import Testing
         var controlSocket: String { directory + "/control.sock" }
 
         func arguments(for device: Device) -> [String] {
-            let common = ["--memory", "\(HostileGuestTests.memoryMiB)", "--no-stdin",
+            let common = ["--memory", "\(HostileGuestTests.memoryMiB)",
                           "--drive", directory + "/disk.img", "--entropy"]
             switch device {
             case .blk, .rng: return common
@@ -168,6 +168,32 @@ import Testing
         }
     }
 
+    /// With the VM paused, and host traffic waiting that the guest will never take, every kiln
+    /// thread's CPU time over 1 s. Returns the busiest thread and its ticks.
+    static func expectQuietWhilePaused(pid: Int32, device: Device, backing: Backing,
+                                       phase: String) throws -> (thread: String, ticks: Int) {
+        let paused = try APISocketClient.send(backing.controlSocket, "PATCH", "/vm", #"{"state": "Paused"}"#)
+        try #require(paused.status == 204, "pause: \(paused)")
+        var vsockClient: Int32 = -1
+        defer { if vsockClient >= 0 { close(vsockClient) } }
+        switch device {
+        case .net: try HostileGuestTraffic.sendFrames(toTAP: backing.tapName, count: 200)
+        case .vsock: vsockClient = try HostileGuestTraffic.connectVsock(backing.vsockPath)
+        case .blk, .rng, .fs: break
+        }
+        Thread.sleep(forTimeInterval: 0.2)
+        let before = try threadTicks(of: pid)
+        Thread.sleep(forTimeInterval: 1.0)
+        let after = try threadTicks(of: pid)
+        var busiest = (thread: "none", ticks: 0)
+        for (thread, ticks) in after {
+            let used = ticks - (before[thread] ?? 0)
+            #expect(used <= 2, "\(phase): thread \(thread) used \(used) ticks in 1 s of a paused VM")
+            if used > busiest.ticks { busiest = (thread, used) }
+        }
+        return busiest
+    }
+
     @Test(arguments: Device.allCases)
     func kilnSurvivesEveryAttack(device: Device) throws {
         try #require(getuid() == 0 || device != .net, "the net device needs root to create its TAP")
@@ -178,12 +204,12 @@ import Testing
                              "--cmdline", "dev=\(device.rawValue) storm=\(Self.stormNotifies) ram_mib=\(Self.memoryMiB)",
                              "--control-sock", backing.controlSocket]
             + backing.arguments(for: device)
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input
         try process.run()
-        // A guest or kiln that hangs is killed, which ends the read below.
+        // A guest or kiln that hangs is killed, which ends the reads below.
         let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
         defer {
@@ -192,44 +218,36 @@ import Testing
             process.waitUntilExit()
         }
 
-        // Until the guest waits after its last attack (or kiln ends, which it must not).
         var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("\nWAITING\n") {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen.append(chunk)
+        func readUntil(_ marker: String) throws -> String {
+            while !String(decoding: seen, as: UTF8.self).contains(marker) {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen.append(chunk)
+            }
+            let output = String(decoding: seen, as: UTF8.self)
+            try #require(output.contains(marker) && process.isRunning,
+                         "guest did not print \(marker) with kiln alive: \(output)")
+            return output
         }
-        let output = String(decoding: seen, as: UTF8.self)
-        try #require(output.contains("\nWAITING\n") && process.isRunning,
-                     "guest did not reach WAITING with kiln alive: \(output)\nstderr: \(String(decoding: err.fileHandleForReading.availableData, as: UTF8.self))")
 
         // Ring 3 cannot halt on this /dev/kvm (Tests/Guests/ring3.h), so the guest waits in a
-        // loop and the VM is paused: then no kiln thread may use CPU, even with host traffic
-        // waiting for receive buffers the guest never gives. A tick is 10 ms; allow two for a
-        // thread that was just finishing its last piece of work.
-        let paused = try APISocketClient.send(backing.controlSocket, "PATCH", "/vm", #"{"state": "Paused"}"#)
-        try #require(paused.status == 204, "pause: \(paused)")
-        var vsockClient: Int32 = -1
-        defer { if vsockClient >= 0 { close(vsockClient) } }
-        switch device {
-        case .net: try HostileGuestTraffic.sendFrames(toTAP: backing.tapName, count: 200)
-        case .vsock: vsockClient = try HostileGuestTraffic.connectVsock(backing.vsockPath)
-        case .blk, .rng, .fs: break
-        }
+        // loop and the VM is paused: then no kiln thread may use CPU, with every device
+        // working and then with the attacked one needing reset. A tick is 10 ms; allow two
+        // for a thread that was just finishing its last piece of work.
         let pid = process.processIdentifier
-        Thread.sleep(forTimeInterval: 0.2)
-        let before = try Self.threadTicks(of: pid)
-        Thread.sleep(forTimeInterval: 1.0)
-        let after = try Self.threadTicks(of: pid)
-        var busiest = (thread: "none", ticks: 0)
-        for (thread, ticks) in after {
-            let used = ticks - (before[thread] ?? 0)
-            #expect(used <= 2, "thread \(thread) used \(used) ticks in 1 s of a paused VM")
-            if used > busiest.ticks { busiest = (thread, used) }
-        }
+        let output = try readUntil("\nWAITING ready\n")
+        let healthy = try Self.expectQuietWhilePaused(pid: pid, device: device, backing: backing, phase: "healthy")
+        let resumed = try APISocketClient.send(backing.controlSocket, "PATCH", "/vm", #"{"state": "Resumed"}"#)
+        try #require(resumed.status == 204, "resume: \(resumed)")
+        input.fileHandleForWriting.write(Data("x".utf8))
+        let final = try readUntil("\nWAITING needs_reset\n")
+        #expect(final.split(separator: "\n").contains { $0.hasPrefix("RESULT final") && $0.contains("status 0x4f") },
+                "the attacked device should need reset: \(final)")
+        let broken = try Self.expectQuietWhilePaused(pid: pid, device: device, backing: backing, phase: "needs reset")
         // For docs/hardening.md: what the guest measured and the busiest thread while paused.
         let storms = output.split(separator: "\n").filter { $0.hasPrefix("STORM ") }
-        print("hostile \(device): \(storms.joined(separator: "; ")); paused 1 s: \(after.count) threads, busiest \(busiest.thread) \(busiest.ticks) ticks")
+        print("hostile \(device): \(storms.joined(separator: "; ")); paused 1 s, busiest thread: healthy \(healthy.thread) \(healthy.ticks) ticks, needing reset \(broken.thread) \(broken.ticks) ticks")
         try Self.expectGuardedRAM(of: pid)
         try #require(process.isRunning, "kiln ended while paused")
 
