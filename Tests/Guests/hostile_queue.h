@@ -61,7 +61,7 @@ const char *hq_start(struct hq *q, uint64_t wanted);
 /* Puts `head` in the next available slot, publishes it and notifies. */
 void hq_publish(struct hq *q, uint16_t head);
 void hq_notify(const struct hq *q);
-/* Waits for the next used element, DEVICE_NEEDS_RESET or the deadline (~0.2 s). */
+/* Waits for the next used element, DEVICE_NEEDS_RESET or the deadline (~1.6 s here). */
 enum hq_outcome hq_wait(struct hq *q, uint32_t *id, uint32_t *len);
 
 #endif

@@ -188,7 +188,10 @@ import Testing
         var busiest = (thread: "none", ticks: 0)
         for (thread, ticks) in after {
             let used = ticks - (before[thread] ?? 0)
-            #expect(used <= 2, "\(phase): thread \(thread) used \(used) ticks in 1 s of a paused VM")
+            // A spinning thread uses ~100. The vCPU and device threads have nothing to do at
+            // all; kiln's main thread has just answered the pause (up to 2 ticks seen here).
+            let limit = thread.hasPrefix("kiln_vcpu") || thread.hasPrefix("kiln_devices") ? 1 : 5
+            #expect(used <= limit, "\(phase): thread \(thread) used \(used) ticks in 1 s of a paused VM")
             if used > busiest.ticks { busiest = (thread, used) }
         }
         return busiest
@@ -233,8 +236,7 @@ import Testing
 
         // Ring 3 cannot halt on this /dev/kvm (Tests/Guests/ring3.h), so the guest waits in a
         // loop and the VM is paused: then no kiln thread may use CPU, with every device
-        // working and then with the attacked one needing reset. A tick is 10 ms; allow two
-        // for a thread that was just finishing its last piece of work.
+        // working and then with the attacked one needing reset (a tick is 10 ms).
         let pid = process.processIdentifier
         let output = try readUntil("\nWAITING ready\n")
         let healthy = try Self.expectQuietWhilePaused(pid: pid, device: device, backing: backing, phase: "healthy")
