@@ -182,19 +182,31 @@ import Testing
         case .blk, .rng, .fs: break
         }
         Thread.sleep(forTimeInterval: 0.2)
-        let before = try threadTicks(of: pid)
-        Thread.sleep(forTimeInterval: 1.0)
-        let after = try threadTicks(of: pid)
-        var busiest = (thread: "none", ticks: 0)
-        for (thread, ticks) in after {
-            let used = ticks - (before[thread] ?? 0)
+        let used = try ticksOverOneSecond(of: pid)
+        for (thread, ticks) in used {
             // A spinning thread uses ~100. The vCPU and device threads have nothing to do at
             // all; kiln's main thread has just answered the pause (up to 2 ticks seen here).
             let limit = thread.hasPrefix("kiln_vcpu") || thread.hasPrefix("kiln_devices") ? 1 : 5
-            #expect(used <= limit, "\(phase): thread \(thread) used \(used) ticks in 1 s of a paused VM")
-            if used > busiest.ticks { busiest = (thread, used) }
+            #expect(ticks <= limit, "\(phase): thread \(thread) used \(ticks) ticks in 1 s of a paused VM")
         }
-        return busiest
+        return busiest(used)
+    }
+
+    /// Ticks each thread of `pid` used over the next second.
+    static func ticksOverOneSecond(of pid: Int32) throws -> [String: Int] {
+        let before = try threadTicks(of: pid)
+        Thread.sleep(forTimeInterval: 1.0)
+        return try threadTicks(of: pid).reduce(into: [:]) { used, entry in
+            used[entry.key] = entry.value - (before[entry.key] ?? 0)
+        }
+    }
+
+    static func busiest(_ used: [String: Int]) -> (thread: String, ticks: Int) {
+        used.max { $0.value < $1.value }.map { ($0.key, $0.value) } ?? ("none", 0)
+    }
+
+    static func busiestThread(of pid: Int32) throws -> (thread: String, ticks: Int) {
+        busiest(try ticksOverOneSecond(of: pid))
     }
 
     @Test(arguments: Device.allCases)
@@ -239,6 +251,11 @@ import Testing
         // working and then with the attacked one needing reset (a tick is 10 ms).
         let pid = process.processIdentifier
         let output = try readUntil("\nWAITING ready\n")
+        // The control: running, the guest's wait loop keeps its vCPU thread busy, and the
+        // same sampling must see it.
+        let running = try Self.busiestThread(of: pid)
+        #expect(running.thread.contains("kiln_vcpu") && running.ticks >= 5,
+                "sampling a running VM should show a busy vCPU thread, saw \(running)")
         let healthy = try Self.expectQuietWhilePaused(pid: pid, device: device, backing: backing, phase: "healthy")
         let resumed = try APISocketClient.send(backing.controlSocket, "PATCH", "/vm", #"{"state": "Resumed"}"#)
         try #require(resumed.status == 204, "resume: \(resumed)")
@@ -249,7 +266,7 @@ import Testing
         let broken = try Self.expectQuietWhilePaused(pid: pid, device: device, backing: backing, phase: "needs reset")
         // For docs/hardening.md: what the guest measured and the busiest thread while paused.
         let storms = output.split(separator: "\n").filter { $0.hasPrefix("STORM ") }
-        print("hostile \(device): \(storms.joined(separator: "; ")); paused 1 s, busiest thread: healthy \(healthy.thread) \(healthy.ticks) ticks, needing reset \(broken.thread) \(broken.ticks) ticks")
+        print("hostile \(device): \(storms.joined(separator: "; ")); 1 s running: \(running.thread) \(running.ticks) ticks; paused 1 s, busiest thread: healthy \(healthy.thread) \(healthy.ticks) ticks, needing reset \(broken.thread) \(broken.ticks) ticks")
         try Self.expectGuardedRAM(of: pid)
         try #require(process.isRunning, "kiln ended while paused")
 
