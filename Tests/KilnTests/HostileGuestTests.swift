@@ -15,9 +15,9 @@ import Testing
         var testDescription: String { rawValue }
     }
 
-    /// QueueNotify writes per storm. Each is an ioeventfd exit from ring 3, 30-90 us on this
-    /// machine's software /dev/kvm, so a million would take a minute per device; the storm
-    /// itself is the same at any count (docs/hardening.md).
+    /// QueueNotify writes per storm. Each is an ioeventfd exit from ring 3, 43-137 us on this
+    /// machine's software /dev/kvm under load, so a million takes 1.5 minutes per device (run
+    /// by hand, docs/hardening.md); the storm itself is the same at any count.
     static let stormNotifies = 20000
     static let memoryMiB = 64
 
