@@ -21,7 +21,7 @@ public final class GuestMemory: @unchecked Sendable {
         for (start, size) in layout {
             guard let size = Int(exactly: size), let pointer = Self.mapRegion(size: size, guestStart: start) else {
                 let err = errno
-                for region in mapped { munmap(region.host, Int(region.size)) }
+                for region in mapped { Self.unmapRegion(region) }
                 throw .mapFailed(size: size, errno: err)
             }
             mapped.append(GuestRegion(start: start, size: UInt64(size), host: pointer))
@@ -46,11 +46,10 @@ public final class GuestMemory: @unchecked Sendable {
         var offset: UInt64 = 0
         for (start, size) in layout {
             guard let length = Int(exactly: size), let fileOffset = off_t(exactly: offset),
-                  let pointer = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, file, fileOffset),
-                  pointer != MAP_FAILED
+                  let pointer = Self.mapFileRegion(size: length, file: file, offset: fileOffset)
             else {
                 let err = errno
-                for region in mapped { munmap(region.host, Int(region.size)) }
+                for region in mapped { Self.unmapRegion(region) }
                 throw .mapFailed(size: size, errno: err)
             }
             mapped.append(GuestRegion(start: start, size: size, host: pointer))
@@ -60,44 +59,9 @@ public final class GuestMemory: @unchecked Sendable {
         ownsMappings = true
     }
 
-    /// KVM maps guest memory with 2 MiB EPT/NPT entries only where the host page is a
-    /// transparent huge page and host and guest addresses agree modulo 2 MiB; otherwise every
-    /// 4 KiB the guest touches first costs an exit (an EPT violation) and a TLB entry. A plain
-    /// mmap is only page-aligned, so guest RAM got 4 KiB mappings: in the nested harness a
-    /// buffered read of a 64 MiB disk (16,384 fresh page-cache pages) took kiln twice QEMU's
-    /// time, which aligns its RAM to 2 MiB and marks it MADV_HUGEPAGE (as Cloud Hypervisor
-    /// does by default). The cost: the host backs guest RAM in 2 MiB steps where THP is on.
-    static let hugePageSize = 2 << 20
-
-    /// An anonymous mapping of `size` bytes whose address is congruent to `guestStart` modulo
-    /// 2 MiB: `size` + 4 MiB reserved, the unused head and tail unmapped; marked MADV_HUGEPAGE
-    /// above guest address 2 MiB (ignored where THP is off). Nil with errno set if mmap fails.
-    private static func mapRegion(size: Int, guestStart: GuestAddress) -> UnsafeMutableRawPointer? {
-        let huge = hugePageSize
-        guard size <= Int.max - 2 * huge,
-              let raw = mmap(nil, size + 2 * huge, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0),
-              raw != MAP_FAILED
-        else { return nil }
-        let base = UInt(bitPattern: raw)
-        let phase = UInt(guestStart.rawValue % UInt64(huge))
-        let aligned = (base + UInt(huge) - 1) / UInt(huge) * UInt(huge) + phase  // < base + 2 * huge
-        let head = Int(aligned - base), tail = 2 * huge - head
-        if head > 0 { munmap(raw, head) }
-        if tail > 0 { munmap(raw + head + size, tail) }
-        let pointer = raw + head
-        // Not the first 2 MiB of guest RAM: the VMM writes the boot tables and a small kernel
-        // there before the guest runs, and a huge page's first touch zeroes 2 MiB (~0.2 ms here)
-        // or, with `defrag=madvise`, stalls in direct compaction (13-46 ms seen on this host):
-        // on the start-up path, for a range the guest keeps nothing hot in.
-        let lowSkip = guestStart.rawValue < UInt64(huge) ? min(size, huge - Int(guestStart.rawValue)) : 0
-        if size > lowSkip { _ = madvise(pointer + lowSkip, size - lowSkip, MADV_HUGEPAGE) }
-        return pointer
-    }
-
     deinit {
         guard ownsMappings else { return }
-        for region in regions { munmap(region.host, Int(region.size)) }
+        for region in regions { Self.unmapRegion(region) }
     }
 
     private static func validate(_ layout: [(start: GuestAddress, size: UInt64)]) throws(GuestMemoryError) {

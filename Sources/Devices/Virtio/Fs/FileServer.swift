@@ -122,7 +122,7 @@ public final class FileServer {
         case .statfs: try statfs(request, &out)
         case .getxattr: try getxattr(request, &out)
         case .listxattr: try listxattr(request, &out)
-        case .destroy: destroy()
+        case .destroy: endSession()
         default:
             // FLUSH, FSYNC, locks, ACCESS, IOCTL, POLL, LSEEK, DAX mappings...: ENOSYS tells the
             // kernel to stop asking and do without (local locks, its own permission checks).
@@ -158,8 +158,9 @@ public final class FileServer {
         isInitialized = true
     }
 
-    /// DESTROY: the guest unmounted. Everything but the root is released; a new INIT may follow.
-    private func destroy() {
+    /// DESTROY (the guest unmounted) or a device reset: everything but the root is released;
+    /// a new INIT may follow.
+    func endSession() {
         handles.removeAll()
         nodes.removeAll(keepingRoot: true)
         isInitialized = false

@@ -58,6 +58,14 @@ public final class Fs: VirtioDevice {
         for index in data.indices { data[index] = config[offset + index] }
     }
 
+    /// A device reset ends the FUSE session as DESTROY does: the device must come back in its
+    /// initial state (virtio 2.1), so a driver starting again (after a reboot, a driver reload
+    /// or DEVICE_NEEDS_RESET) can INIT, and nothing the old session opened stays open. Runs
+    /// after the transport has waited out any queue processing.
+    public func reset() {
+        work.withLock { $0.server.endSession() }
+    }
+
     /// Every queue is served the same way; one lock keeps the server's tables consistent when
     /// two queues are processed from different threads.
     public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {

@@ -89,6 +89,23 @@ import Glibc
         #expect(guest.read(handle, node: node).error == -EBADF)
     }
 
+    /// Found by hostile.elf (HostileGuestTests): a reset left the session up, so the driver
+    /// that started again got EPROTO for its INIT and the old session's handles stayed open.
+    @Test func resetEndsTheSession() throws {
+        let tree = SharedTree()
+        tree.file("shared/a", "x")
+        let guest = try FsGuest(tree: tree)
+        guest.initialize()
+        let node = guest.node("a")
+        let handle = guest.open(node).payloadU64(0)
+        #expect(guest.device.usage == (nodes: 2, handles: 1))
+        guest.restartDevice()
+        #expect(guest.device.usage == (nodes: 1, handles: 0))
+        #expect(guest.initialize().error == 0)
+        #expect(guest.getattr(node).error == -ESTALE)
+        #expect(guest.read(handle, node: node).error == -EBADF)
+    }
+
     @Test func everyQueueServesRequests() throws {
         let tree = SharedTree()
         tree.file("shared/a", "x")

@@ -127,7 +127,7 @@ final class SharedTree {
 final class FsGuest {
     let device: Fs
     let driver: MockVirtioDriver
-    let queues: [MockQueue]
+    private(set) var queues: [MockQueue]
     private var unique: UInt64 = 100
     /// Every byte of the last reply's writable buffers, beyond the used length too.
     private(set) var lastReplyBuffers: [UInt8] = []
@@ -140,6 +140,12 @@ final class FsGuest {
     }
 
     var requestQueue: MockQueue { queues[1] }
+
+    /// The driver resets the device and starts it again, with fresh queues.
+    func restartDevice() {
+        driver.reset()
+        queues = driver.start()
+    }
 
     /// Sends `request` split into readable buffers of `requestSplit` bytes (one buffer if nil),
     /// with `replySize` bytes of writable buffers split likewise, on `queue` (default: the
