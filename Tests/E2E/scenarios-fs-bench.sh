@@ -35,12 +35,11 @@ fsbench_guest_script() {   # fs|blk SUBTREE
         blk) mount="mount -t ext4 -o ro,noload /dev/vda /mnt" ;;
     esac
     cat <<EOF
-set -o pipefail
 $mount || echo KILN-FSBENCH-ERROR mount
 m() { echo "kiln-fsbench \$*" >/dev/kmsg; }
 sync; echo 3 >/proc/sys/vm/drop_caches
 m files 1 start
-n=\$(find $2 -xdev -type f -print0 | xargs -0 cat | wc -c)
+n=\$(set -o pipefail; find $2 -xdev -type f -print0 | xargs -0 cat | wc -c)
 c=\$?
 m files 1 end rc=\$c
 [ \$c = 0 ] || echo "KILN-FSBENCH-ERROR read rc=\$c"
@@ -94,7 +93,7 @@ scenario_fs-bench() {
     for i in warmup $(seq 1 "$runs"); do
         for v in $variants; do
             # The warm-up (TCG translates each VMM's I/O path once) reads one small subtree.
-            subtree=/mnt; [ "$i" = warmup ] && subtree=/mnt/etc
+            subtree=${KILN_FSBENCH_TREE:-/mnt}; [ "$i" = warmup ] && subtree=/mnt/etc
             case $v in
                 kiln-fs) KILN_E2E_VMM=kiln; L2_SHARES=("$dir:$fsbench_tag"); script=$(fsbench_guest_script fs "$subtree")
                          [ "$nofile" = inherit ] || L2_PREFIX=(prlimit "--nofile=$nofile:$nofile") ;;

@@ -78,7 +78,8 @@ vmm_command() {
                  -device i8042 -device pvpanic -action panic=exit-failure)
             # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
             [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}")
-            [ -z "$L2_VHOST_USER_FS" ] || CMD+=(-object "memory-backend-memfd,id=mem,size=${mem}M,share=on"
+            # libvhost-user (virtiofsd) serves virtio 1.x only; microvm's virtio-mmio is legacy by default.
+            [ -z "$L2_VHOST_USER_FS" ] || CMD+=(-global virtio-mmio.force-legacy=false -object "memory-backend-memfd,id=mem,size=${mem}M,share=on"
                 -chardev "socket,id=vfs,path=${L2_VHOST_USER_FS%:*}" -device "vhost-user-fs-device,chardev=vfs,tag=${L2_VHOST_USER_FS##*:}")
             # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
