@@ -61,6 +61,7 @@ rc=$?
 echo "call $t0 $EPOCHREALTIME rc=$rc $*" >>"$log"
 # kiln-oci's debug records are in podman's --log file, which --rm removes.
 if [ -n "$debug" ]; then
+    for a in "$@"; do case $a in --log=*) grep debug "${a#--log=}" >>"$log" 2>/dev/null ;; esac; done
     while [ $# -gt 1 ]; do [ "$1" = --log ] && grep debug "$2" >>"$log" 2>/dev/null; shift; done
 fi
 exit $rc
@@ -75,7 +76,8 @@ EOF
             $1 == "call" {
                 c = "other"; for (i = 5; i <= NF; i++) if ($i ~ /^(create|start|state|kill|delete)$/) { c = $i; break }
                 d = ($3 - $2) * 1000; sum += d
-                printf "profile %s: %s at +%.0f ms took %.0f ms (%s)\n", rt, c, ($2 - a) * 1000, d, $4; next }
+                args = ""; for (i = 5; i <= NF; i++) args = args " " $i
+                printf "profile %s: %s at +%.0f ms took %.0f ms (%s;%s)\n", rt, c, ($2 - a) * 1000, d, $4, substr(args, 1, 300); next }
             { print "profile " rt ": log " $0 }
             END { printf "profile %s: total %.0f ms, runtime calls %.0f ms, podman+conmon outside them %.0f ms\n", rt, (b - a) * 1000, sum, (b - a) * 1000 - sum }' "$f"
     done
