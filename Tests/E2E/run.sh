@@ -18,7 +18,9 @@
 #   KILN_BLKBENCH_TIMEOUT (s per blkbench boot, default max(L2 timeout, 600)),
 #   KILN_VSOCK_MIB (100), KILN_VSOCK_TIMEOUT (s per vsock-100m/vsockbench boot, 300),
 #   KILN_VSOCKBENCH_RUNS (3), KILN_VSOCKBENCH_MIB (64), KILN_VSOCKBENCH_BOOTS (2 per VMM, ABBA),
-#   KILN_VSOCKBENCH_PERF (1: perf profile of L1 per vsockbench boot).
+#   KILN_VSOCKBENCH_PERF (1: perf profile of L1 per vsockbench boot),
+#   KILN_FSBENCH_RUNS (5), KILN_FSBENCH_TIMEOUT (s per fs-bench boot, default max(L2 timeout, 600)),
+#   KILN_FSBENCH_NOFILE (65536: kiln's RLIMIT_NOFILE in fs-bench; inherit), KILN_FSBENCH_TREE (/mnt: what it reads).
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
 set -uo pipefail
 export LC_ALL=C
@@ -164,7 +166,7 @@ fi
     for v in RUN KILN KILN_VMLINUX KILN_BZIMAGE KILN_INITRAMFS KILN_ROOTFS KILN_PAYLOAD_SHA256 KILN_SANDBOX_ROOTFS KILN_AGENT_INITRD \
              KILN_BENCH_RUNS KILN_BENCH_VMMS KILN_BENCH_CMDLINE KILN_BENCH_KERNEL KILN_MARKER_RE \
              KILN_BLKBENCH_RUNS KILN_BLKBENCH_REPS KILN_BLKBENCH_MIB KILN_BLKBENCH_TIMEOUT KILN_BLKBENCH_VMMS \
-             KILN_BLKBENCH_WORKLOADS KILN_BLKBENCH_JOBS KILN_BLKBENCH_READS \
+             KILN_BLKBENCH_WORKLOADS KILN_BLKBENCH_JOBS KILN_BLKBENCH_READS KILN_FSBENCH_RUNS KILN_FSBENCH_TIMEOUT KILN_FSBENCH_NOFILE KILN_FSBENCH_TREE \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
@@ -216,6 +218,11 @@ if [[ " ${scenarios[*]} " == *" blkbench "* ]]; then
     bv=(${KILN_BLKBENCH_VMMS:-${KILN_BENCH_VMMS:-qemu kiln}})
     boots=$((boots + (${KILN_BLKBENCH_RUNS:-7} + 1) * ${#bv[@]}))
     bt=${KILN_BLKBENCH_TIMEOUT:-$(( l2_timeout > 600 ? l2_timeout : 600 ))}
+    [ "$bt" -gt "$boot_timeout" ] && boot_timeout=$bt
+fi
+if [[ " ${scenarios[*]} " == *" fs-bench "* ]]; then
+    boots=$((boots + (${KILN_FSBENCH_RUNS:-5} + 1) * 3))
+    bt=${KILN_FSBENCH_TIMEOUT:-$(( l2_timeout > 600 ? l2_timeout : 600 ))}
     [ "$bt" -gt "$boot_timeout" ] && boot_timeout=$bt
 fi
 if [[ " ${scenarios[*]} " == *" netbench "* ]]; then

@@ -56,6 +56,11 @@ L2_NETS=()
 L2_PREFIX=()
 #   L2_VSOCK=CID,PATH          kiln's --vsock (scenarios-vsock.sh)
 L2_VSOCK=
+#   L2_SHARES=(DIR:TAG ...)    kiln's --share (virtio-fs)
+#   L2_VHOST_USER_FS=SOCKET:TAG  QEMU: a vhost-user-fs device on virtiofsd's SOCKET, guest RAM
+#                              a shared memfd (vhost-user needs it); scenarios-fs-bench.sh
+L2_SHARES=()
+L2_VHOST_USER_FS=
 vmm_command() {
     local kernel=$1 cpus=$2 mem=$3 cmdline=$4 d i=0 path ro
     local initrd=("$KILN_INITRAMFS")
@@ -65,12 +70,17 @@ vmm_command() {
             # Baseline: QEMU microvm. ACPI is on by default (power-off through
             # the GED sleep register); an i8042 for the reset of reboot=k, as
             # Kiln; pvpanic (ACPI QEMU0001, port 0x505) reports panics.
-            CMD=(qemu-system-x86_64 -M microvm -enable-kvm -cpu host -smp "$cpus" -m "$mem"
+            local machine=microvm
+            [ -z "$L2_VHOST_USER_FS" ] || machine=microvm,memory-backend=mem
+            CMD=(qemu-system-x86_64 -M "$machine" -enable-kvm -cpu host -smp "$cpus" -m "$mem"
                  -kernel "$kernel" ${initrd[@]:+-initrd "${initrd[@]}"} -append "$cmdline"
                  -nodefaults -no-user-config -nographic -serial stdio -no-reboot
                  -device i8042 -device pvpanic -action panic=exit-failure)
             # vsock: vhost-vsock (host side AF_VSOCK in L1, not Unix sockets): vsockbench only.
             [ -z "$L2_VSOCK" ] || CMD+=(-device "vhost-vsock-device,guest-cid=${L2_VSOCK%%,*}")
+            # libvhost-user (virtiofsd) serves virtio 1.x only; microvm's virtio-mmio is legacy by default.
+            [ -z "$L2_VHOST_USER_FS" ] || CMD+=(-global virtio-mmio.force-legacy=false -object "memory-backend-memfd,id=mem,size=${mem}M,share=on"
+                -chardev "socket,id=vfs,path=${L2_VHOST_USER_FS%:*}" -device "vhost-user-fs-device,chardev=vfs,tag=${L2_VHOST_USER_FS##*:}")
             # virtio-blk on virtio-mmio, no host page cache bypass (as kiln: pread/pwrite).
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do
                 path=${d%,ro}; ro=; [ "$path" != "$d" ] && ro=,readonly=on
@@ -90,6 +100,7 @@ vmm_command() {
                  --cpus "$cpus" --memory "$mem")
             for d in ${L2_DRIVES[@]+"${L2_DRIVES[@]}"}; do CMD+=(--drive "$d${L2_DRIVE_IO:+,io=$L2_DRIVE_IO}"); done
             for d in ${L2_NETS[@]+"${L2_NETS[@]}"}; do CMD+=(--net "$d"); done
+            for d in ${L2_SHARES[@]+"${L2_SHARES[@]}"}; do CMD+=(--share "$d"); done
             [ -z "$L2_VSOCK" ] || CMD+=(--vsock "$L2_VSOCK") ;;
         *) echo "unknown KILN_E2E_VMM=$KILN_E2E_VMM" >&2; return 1 ;;
     esac
@@ -427,6 +438,7 @@ scenario_blk-readonly-sync() { blk_on_engine sync blk-readonly; }
 
 # --- virtio-blk benchmark: scenarios-blkbench.sh ---------------------------------------------------
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-blkbench.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-fs-bench.sh"
 
 # shellcheck source=/dev/null
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-api.sh"

@@ -41,11 +41,56 @@ for w in "${order[@]}"; do timed "$w" >/dev/null; done   # warm-up: page cache, 
 for i in $(seq 1 "$rounds"); do
     for w in "${order[@]}"; do timed "$w"; done
 done | tee "$work/times"
+# Where the time goes, one untimed round after the timed ones: each runtime runs behind a
+# wrapper that logs when every call podman (conmon) makes starts and ends (kiln-oci with
+# --debug: its log records when the VMM starts and when the agent answers), and kiln run with
+# --report-timing. Printed as `profile ...` lines; what the runtime calls leave is podman's and
+# conmon's own work.
+profile() {
+    local rt t0 t1 f real debug
+    for rt in kiln runc; do
+        f=$work/profile-$rt.log real=$oci debug=1
+        [ "$rt" = runc ] && real=$(command -v runc) debug=
+        : >"$f"
+        { echo '#!/bin/bash'
+          printf 'real=%q log=%q debug=%q\n' "$real" "$f" "$debug"
+          cat <<'EOF'
+t0=$EPOCHREALTIME
+if [ -n "$debug" ]; then "$real" --debug "$@"; else "$real" "$@"; fi
+rc=$?
+echo "call $t0 $EPOCHREALTIME rc=$rc $*" >>"$log"
+# kiln-oci's debug records are in podman's --log file, which --rm removes.
+if [ -n "$debug" ]; then
+    for a in "$@"; do case $a in --log=*) grep debug "${a#--log=}" >>"$log" 2>/dev/null ;; esac; done
+    while [ $# -gt 1 ]; do [ "$1" = --log ] && grep debug "$2" >>"$log" 2>/dev/null; shift; done
+fi
+exit $rc
+EOF
+        } >"$work/wrap-$rt"
+        chmod +x "$work/wrap-$rt"
+        t0=$EPOCHREALTIME
+        timeout -k 5 240 podman --runtime "$work/wrap-$rt" run --rm "$img" true </dev/null >/dev/null 2>"$work/profile-$rt.err" ||
+            echo "profile $rt: podman with the wrapper failed: $(tail -n 2 "$work/profile-$rt.err" | tr '\n' ' ')"
+        t1=$EPOCHREALTIME
+        awk -v a="$t0" -v b="$t1" -v rt="$rt" '
+            $1 == "call" {
+                c = "other"; for (i = 5; i <= NF; i++) if ($i ~ /^(create|start|state|kill|delete)$/) { c = $i; break }
+                d = ($3 - $2) * 1000; sum += d
+                args = ""; for (i = 5; i <= NF; i++) args = args " " $i
+                printf "profile %s: %s at +%.0f ms took %.0f ms (%s;%s)\n", rt, c, ($2 - a) * 1000, d, $4, substr(args, 1, 300); next }
+            { print "profile " rt ": log " $0 }
+            END { printf "profile %s: total %.0f ms, runtime calls %.0f ms, podman+conmon outside them %.0f ms\n", rt, (b - a) * 1000, sum, (b - a) * 1000 - sum }' "$f"
+    done
+    "$kiln" run --kernel "$KILN_VMLINUX" --agent-initrd "$KILN_AGENT_INITRD" --image "oci-archive:$archive" --report-timing -- true \
+        </dev/null >/dev/null 2>"$work/profile-kiln-run.err"
+    grep 'timing:' "$work/profile-kiln-run.err" | sed 's/^/profile kiln run: /'
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 pk=$(awk '$1 == "time" && $2 == "podman-kiln" { print $3 }' "$work/times" | median)
 pr=$(awk '$1 == "time" && $2 == "podman-runc" { print $3 }' "$work/times" | median)
 kr=$(awk '$1 == "time" && $2 == "kiln-run" { print $3 }' "$work/times" | median)
 grep -q '^FAIL' "$work/times" && failed=1
+profile
 echo "summary medians of $rounds rounds: podman+kiln-oci ${pk} ms, podman+runc ${pr} ms, kiln run --image ${kr} ms; podman+kiln / kiln run $(awk -v a="$pk" -v b="$kr" 'BEGIN { printf "%.2f", a / b }'), podman+kiln / podman+runc $(awk -v a="$pk" -v b="$pr" 'BEGIN { printf "%.2f", a / b }')"
 kill $keeper 2>/dev/null
 [ "$failed" = 0 ] || save_consoles
