@@ -52,13 +52,9 @@ import Testing
     func vmm(of run: pid_t, seconds: Double = 20) -> pid_t? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(run)/task")) ?? []
-            for task in tasks {
-                let children = (try? String(contentsOfFile: "/proc/\(run)/task/\(task)/children", encoding: .utf8)) ?? ""
-                for child in children.split(separator: " ").compactMap({ pid_t($0) }) {
-                    let cmdline = (try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? ""
-                    if cmdline.contains("\0boot\0") { return child }
-                }
+            for child in Self.children(of: run) {
+                let cmdline = (try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8)) ?? ""
+                if cmdline.contains("\0boot\0") { return child }
             }
             usleep(5_000)
         }

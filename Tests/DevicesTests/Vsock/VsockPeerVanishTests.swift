@@ -10,6 +10,17 @@ import Glibc
 /// host is still flooding. The other side learns of it, the connection and its socket are
 /// gone, late packets change nothing, and the port works again.
 @Suite(.serialized) struct VsockPeerVanishTests {
+    /// This process's descriptor count once it is back to `before` (other suites run in
+    /// parallel and open descriptors for a moment; a leak stays), or after ten seconds of trying.
+    static func descriptorsSettle(atMost before: Int) -> Int {
+        var count = openDescriptorCount()
+        for _ in 0..<100 where count > before {
+            usleep(100_000)
+            count = openDescriptorCount()
+        }
+        return count
+    }
+
     @Test func hostVanishingWhileTheGuestSendsResetsTheConnection() throws {
         let fixture = try VsockFixture(bufferAllocation: 65536)
         let listener = HostListener(path: fixture.path + "_90")
@@ -33,7 +44,7 @@ import Glibc
         let late = fixture.drain()
         #expect(late.allSatisfy { $0.header.destinationPort != 600 || $0.op == .rst }, "\(late.map(\.op))")
         #expect(fixture.device.connectionCount == 0)
-        #expect(openDescriptorCount() == before)
+        #expect(Self.descriptorsSettle(atMost: before) <= before, "a descriptor of the vanished connection is still open")
 
         // The same host port takes a new connection.
         let again = try #require(fixture.openFromGuest(port: 601, hostPort: 90, listener: listener))
@@ -63,7 +74,7 @@ import Glibc
         let late = fixture.drain()
         #expect(late.allSatisfy { $0.header.destinationPort != 42 || $0.op == .rst }, "\(late.map(\.op))")
         client.close()
-        #expect(openDescriptorCount() == before)
+        #expect(Self.descriptorsSettle(atMost: before) <= before, "a descriptor of the reset connection is still open")
 
         #expect(fixture.openFromHost(port: 42) != nil, "guest port 42 refused a new connection")
     }
