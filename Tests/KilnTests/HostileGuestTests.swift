@@ -99,12 +99,22 @@ import Testing
         }
     }
 
-    /// Guest RAM (the one read-write mapping of exactly its size) has inaccessible mappings of
+    /// Guest RAM (the one run of read-write mappings of exactly its size) has inaccessible mappings of
     /// at least `guard` bytes on both sides.
     static func expectGuardedRAM(of pid: Int32) throws {
         let maps = try mappings(of: pid).sorted { $0.start < $1.start }
         let size = UInt64(memoryMiB) << 20, guardBytes: UInt64 = 2 << 20
-        let ram = maps.filter { $0.end - $0.start == size && $0.permissions == "rw-p" }
+        // Guest RAM is two VMAs (its first 2 MiB is not MADV_HUGEPAGE), so contiguous
+        // read-write mappings are joined first.
+        var runs: [(start: UInt64, end: UInt64)] = []
+        for mapping in maps where mapping.permissions == "rw-p" {
+            if let last = runs.last, last.end == mapping.start {
+                runs[runs.count - 1].end = mapping.end
+            } else {
+                runs.append((mapping.start, mapping.end))
+            }
+        }
+        let ram = runs.filter { $0.end - $0.start == size }
         // Unguarded, guest RAM may merge with a neighbouring mapping and not be found at all.
         guard ram.count == 1 else {
             Issue.record("expected guest RAM as one \(memoryMiB) MiB read-write mapping between guards: \(maps)")
