@@ -25,8 +25,10 @@ public struct OCIResources: Equatable, Sendable {
         return resources
     }
 
-    /// `kiln-oci update --resources FILE`: a LinuxResources object at the top level.
+    /// `kiln-oci update --resources FILE`: a LinuxResources object at the top level; "-" is
+    /// standard input (containerd's runc shim writes it there).
     public static func load(path: String) throws(OCIConfigError) -> OCIResources {
-        try parse(JSONFields(path: "", BundleFile.read(path)))
+        guard path == "-" else { return try parse(JSONFields(path: "", BundleFile.read(path))) }
+        return try parse(JSONFields(path: "", BundleFile.read(descriptor: 0, path: "(standard input)")))
     }
 }
