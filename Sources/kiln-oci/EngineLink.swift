@@ -19,6 +19,10 @@ enum EngineLink {
     /// Connects the TAP and the engine's interface both ways, and gives the TAP its MTU.
     static func redirect(tap: String, to engine: EngineInterface, directory: RunDirectory) throws(OCIRuntimeError) {
         let log = directory.file("tc.log")
+        // An ingress qdisc left on the veth by an earlier, failed create in this namespace would
+        // still redirect to a TAP that is gone: removed first (its filters go with it). The veth
+        // is this container's alone; a status other than 0 here only means there was none.
+        _ = try HostCommand.run(["tc", "qdisc", "del", "dev", engine.name, "ingress"], output: log)
         let steps: [[String]] = [
             ["ip", "link", "set", "dev", tap, "mtu", "\(engine.mtu)"],
             ["tc", "qdisc", "add", "dev", engine.name, "ingress"],
