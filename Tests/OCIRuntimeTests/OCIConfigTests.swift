@@ -214,6 +214,17 @@ import Testing
         #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { big[$0] ?? kinds[$0] }) }
     }
 
+    /// What `update` keeps: each update over the last, written as LinuxResources JSON that reads back the same.
+    @Test func acceptedResourcesAreKeptAsJSON() throws {
+        let created = OCIResources(memoryLimit: 268_435_456, cpuQuota: 200_000, cpuPeriod: 100_000)
+        let merged = created.updated(by: OCIResources(cpuQuota: 150_000))
+        #expect(merged == OCIResources(memoryLimit: 268_435_456, cpuQuota: 150_000, cpuPeriod: 100_000))
+        let text = merged.json.serialized()
+        #expect(text == #"{"memory":{"limit":268435456},"cpu":{"quota":150000,"period":100000}}"#)
+        #expect(try OCIResources.parse(JSONFields(path: "", JSONDocument.parse(Array(text.utf8)))) == merged)
+        #expect(OCIResources().json.serialized() == "{}")
+    }
+
     /// `update --resources -`: containerd's runc shim writes the LinuxResources to a pipe.
     @Test func resourcesAreReadFromAPipe() throws {
         var fds: [Int32] = [-1, -1]
