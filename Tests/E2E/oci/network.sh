@@ -55,7 +55,7 @@ config["process"]["terminal"] = False
 config["process"]["env"] = ["PATH=/bin:/sbin:/usr/bin:/usr/sbin"]
 config["process"]["args"] = ["sh", "-c",
     "ip addr show dev eth0 | awk '$1 == \"inet\" {print $2}'; cat /sys/class/net/eth0/address; "
-    f"wget -q -T 20 -O - http://{gateway}:8088/token || echo wget-failed"]
+    f"timeout 20 wget -q -O - http://{gateway}:8088/token || {{ echo wget-failed; ip route; cat /proc/net/arp; cat /proc/net/dev; }}"]
 namespaces = [n for n in config["linux"]["namespaces"] if n["type"] != "network"]
 config["linux"]["namespaces"] = namespaces + [{"type": "network", "path": netns}]
 json.dump(config, open(path, "w"))
@@ -73,6 +73,11 @@ done
 expect guest-address-mac-fetch "$address/$prefix
 $mac
 $token" "$(cat "$work/out")"
+if [ "$failed" != 0 ]; then   # where the frames went: the redirect counters and both ends' statistics
+    { echo "--- guest side"; cat "$work/out"; echo "--- container namespace"; in_container tc -s filter show dev eth0 ingress
+      in_container sh -c 'for l in $(ls /sys/class/net); do tc -s filter show dev $l ingress; done'; in_container ip -s link show
+      echo "--- bridge namespace"; in_bridge ip -s link show; in_bridge ip neigh show; } >"$work/diagnostics.err" 2>&1
+fi
 k delete c-net 2>"$work/delete.err" && ok delete || bad delete "$(cat "$work/delete.err")"
 in_container ip -o link show | grep -q kilntap && bad tap-removed "$(in_container ip -o link show)" || ok tap-removed
 exit $failed
