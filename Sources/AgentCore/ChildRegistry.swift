@@ -1,3 +1,4 @@
+import AgentProtocol
 import CAgent
 import Glibc
 import Synchronization
@@ -36,17 +37,35 @@ public final class ChildRegistry: Sendable {
     }
 
     /// Forks and execs (see kiln_agent_spawn). Throws the errno that kept the command from starting.
+    /// `options` are an extended exec's groups, limits and cwd creation (kiln_agent_spawn_with).
     public func spawn(argv: [String], env: [String], cwd: String?, uid: UInt32, gid: UInt32,
-                      stdin: Int32, stdout: Int32, stderr: Int32) throws(AgentError) -> Child {
+                      stdin: Int32, stdout: Int32, stderr: Int32,
+                      options: SpawnOptions = SpawnOptions()) throws(AgentError) -> Child {
         let cArgv = CStringArray(argv)
         let cEnv = CStringArray(env)
         defer { cArgv.free(); cEnv.free() }
+        // Built before fork: the child may not allocate.
+        let limits = options.limits.map { kiln_agent_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        let groups = options.groups
         let result: Result<Child, AgentError> = state.withLock { state in
             var pid: pid_t = 0
-            let err: Int32 = if let cwd {
-                cwd.withCString { kiln_agent_spawn(cArgv.pointers, cEnv.pointers, $0, uid, gid, stdin, stdout, stderr, &pid) }
-            } else {
-                kiln_agent_spawn(cArgv.pointers, cEnv.pointers, nil, uid, gid, stdin, stdout, stderr, &pid)
+            let err: Int32 = groups.withUnsafeBufferPointer { groupBuffer in
+                limits.withUnsafeBufferPointer { limitBuffer in
+                    var extras = kiln_agent_spawn_extras(groups: groupBuffer.baseAddress, group_count: groupBuffer.count,
+                                                         limits: limitBuffer.baseAddress, limit_count: limitBuffer.count,
+                                                         make_cwd: options.makeCwd ? 1 : 0)
+                    return withUnsafePointer(to: &extras) { extrasPointer in
+                        let extrasArgument = options.isEmpty ? nil : extrasPointer
+                        if let cwd {
+                            return cwd.withCString {
+                                kiln_agent_spawn_with(cArgv.pointers, cEnv.pointers, $0, uid, gid, stdin, stdout, stderr,
+                                                      extrasArgument, &pid)
+                            }
+                        }
+                        return kiln_agent_spawn_with(cArgv.pointers, cEnv.pointers, nil, uid, gid, stdin, stdout, stderr,
+                                                     extrasArgument, &pid)
+                    }
+                }
             }
             guard err == 0 else { return .failure(.spawn(command: argv[0], errno: err)) }
             // Opened under the lock: the child cannot have been reaped yet, so pid is still ours.
@@ -114,6 +133,21 @@ public final class ChildRegistry: Sendable {
             }
         }
     }
+}
+
+/// What an extended exec asks of the child beyond argv, env, cwd and ids.
+public struct SpawnOptions: Sendable {
+    public var groups: [UInt32] = []
+    public var limits: [ResourceLimit] = []
+    public var makeCwd = false
+
+    public init(groups: [UInt32] = [], limits: [ResourceLimit] = [], makeCwd: Bool = false) {
+        self.groups = groups
+        self.limits = limits
+        self.makeCwd = makeCwd
+    }
+
+    var isEmpty: Bool { groups.isEmpty && limits.isEmpty && !makeCwd }
 }
 
 /// A NULL-terminated `char *[]` built from Swift strings (freed explicitly).

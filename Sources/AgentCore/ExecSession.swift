@@ -22,7 +22,9 @@ func runExec(_ request: ExecRequest, channel: inout FrameChannel, children: Chil
         child = try children.spawn(argv: request.argv, env: request.env,
                                    cwd: request.cwd.isEmpty ? nil : request.cwd,
                                    uid: request.uid, gid: request.gid,
-                                   stdin: childStdin, stdout: stdoutPipe.write, stderr: stderrPipe.write)
+                                   stdin: childStdin, stdout: stdoutPipe.write, stderr: stderrPipe.write,
+                                   options: SpawnOptions(groups: request.groups, limits: request.limits,
+                                                         makeCwd: request.makeCwd))
     } catch {
         for fd in [stdoutPipe.read, stdoutPipe.write, stderrPipe.read, stderrPipe.write, childStdin] { close(fd) }
         if let p = stdinPipe { close(p.write) }

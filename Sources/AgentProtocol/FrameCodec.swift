@@ -12,6 +12,10 @@ public enum FrameCodec {
             for (name, list) in [("argv", request.argv), ("env", request.env)] where list.count > FrameLimits.maxListCount {
                 throw .invalidField("exec.\(name) has \(list.count) entries (at most \(FrameLimits.maxListCount))")
             }
+            guard request.groups.count <= FrameLimits.maxGroups else {
+                throw .invalidField("exec.groups has \(request.groups.count) entries (at most \(FrameLimits.maxGroups))")
+            }
+            if let problem = limitsProblem(request.limits) { throw .invalidField(problem) }
         }
         var body = ByteWriter()
         body.u8(message.typeByte)
@@ -26,6 +30,17 @@ public enum FrameCodec {
             body.u32(request.uid)
             body.u32(request.gid)
             body.u32(request.stdin ? 1 : 0)
+            if request.isExtended {
+                body.u32(request.makeCwd ? 1 : 0)
+                body.u32(UInt32(request.groups.count))
+                for group in request.groups { body.u32(group) }
+                body.u32(UInt32(request.limits.count))
+                for limit in request.limits {
+                    body.u32(limit.resource)
+                    body.u64(limit.soft)
+                    body.u64(limit.hard)
+                }
+            }
         case .stdinData(let data), .stdout(let data), .stderr(let data), .fileData(let data):
             body.bytes.append(contentsOf: data)
         case .stdinClose, .fileEnd, .powerOff, .ok:
@@ -91,7 +106,7 @@ public enum FrameCodec {
             let magic = try reader.u32("hello.magic")
             guard magic == FrameLimits.helloMagic else { throw .badHello("magic 0x\(String(magic, radix: 16))") }
             message = .hello(version: try reader.u32("hello.version"))
-        case 0x02:
+        case 0x02, 0x12:
             let argv = try reader.stringList("exec.argv")
             guard !argv.isEmpty, !argv[0].isEmpty else { throw .invalidField("exec.argv is empty") }
             let env = try reader.stringList("exec.env")
@@ -103,7 +118,9 @@ public enum FrameCodec {
             let gid = try reader.u32("exec.gid")
             let flags = try reader.u32("exec.flags")
             guard flags & ~1 == 0 else { throw .invalidField("exec.flags 0x\(String(flags, radix: 16))") }
-            message = .exec(ExecRequest(argv: argv, env: env, cwd: cwd, uid: uid, gid: gid, stdin: flags & 1 != 0))
+            var request = ExecRequest(argv: argv, env: env, cwd: cwd, uid: uid, gid: gid, stdin: flags & 1 != 0)
+            if type == 0x12 { try decodeExtension(&reader, into: &request) }
+            message = .exec(request)
         case 0x03: message = .stdinData(reader.rest())
         case 0x04: message = .stdinClose
         case 0x05: message = .stdout(reader.rest())
@@ -150,6 +167,42 @@ public enum FrameCodec {
         }
         guard reader.remaining == 0 else { throw .trailingBytes(type: type, count: reader.remaining) }
         return message
+    }
+
+    /// The fields an extended exec (0x12) adds after a plain exec's body.
+    private static func decodeExtension(_ reader: inout ByteReader, into request: inout ExecRequest) throws(ProtocolError) {
+        let options = try reader.u32("exec.options")
+        guard options & ~1 == 0 else { throw .invalidField("exec.options 0x\(String(options, radix: 16))") }
+        request.makeCwd = options & 1 != 0
+        let groupCount = try reader.u32("exec.groups.count")
+        // Checked against the bytes left before anything is reserved: a hostile count cannot allocate.
+        guard groupCount <= FrameLimits.maxGroups, Int(groupCount) * 4 <= reader.remaining else {
+            throw .invalidField("exec.groups.count \(groupCount)")
+        }
+        request.groups.reserveCapacity(Int(groupCount))
+        for _ in 0..<groupCount { request.groups.append(try reader.u32("exec.groups")) }
+        let limitCount = try reader.u32("exec.limits.count")
+        guard limitCount <= ResourceLimit.resourceCount else { throw .invalidField("exec.limits.count \(limitCount)") }
+        for _ in 0..<limitCount {
+            request.limits.append(ResourceLimit(resource: try reader.u32("exec.limits.resource"),
+                                                soft: try reader.u64("exec.limits.soft"),
+                                                hard: try reader.u64("exec.limits.hard")))
+        }
+        if let problem = limitsProblem(request.limits) { throw .invalidField(problem) }
+        guard request.isExtended else { throw .invalidField("extended exec without groups, limits or options") }
+    }
+
+    /// What is wrong with a list of resource limits: a resource Linux does not have, one given
+    /// twice, or a soft value above the hard one.
+    static func limitsProblem(_ limits: [ResourceLimit]) -> String? {
+        var seen: UInt32 = 0
+        for limit in limits {
+            guard limit.resource < ResourceLimit.resourceCount else { return "exec.limits resource \(limit.resource)" }
+            guard seen & (1 << limit.resource) == 0 else { return "exec.limits resource \(limit.resource) given twice" }
+            seen |= 1 << limit.resource
+            guard limit.soft <= limit.hard else { return "exec.limits resource \(limit.resource): soft \(limit.soft) above hard \(limit.hard)" }
+        }
+        return nil
     }
 
     private static func nonEmptyPath(_ path: String, _ field: String) throws(ProtocolError) -> String {

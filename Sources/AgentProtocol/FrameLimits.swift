@@ -16,6 +16,8 @@ public enum FrameLimits {
     /// agent is up without connecting again and again while the guest boots (each refused
     /// attempt costs the booting guest an interrupt and a reply).
     public static let agentReadyPort: UInt32 = 1025
+    /// Most supplementary groups an extended exec may carry (Linux's NGROUPS_MAX).
+    public static let maxGroups = 65536
     /// "Keep the agent's own" for uid and gid in an exec request.
     public static let keepID: UInt32 = .max
 }

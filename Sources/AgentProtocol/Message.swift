@@ -8,6 +8,13 @@ public struct ExecRequest: Equatable, Sendable {
     public var gid: UInt32
     /// Whether the host will send stdin frames; otherwise the command's stdin is /dev/null.
     public var stdin: Bool
+    /// Supplementary groups set before the gid (empty: cleared, as a plain exec does).
+    public var groups: [UInt32] = []
+    /// Resource limits set before the command starts (setrlimit, as root, before setuid).
+    public var limits: [ResourceLimit] = []
+    /// Whether a missing working directory is made (mode 0755, owned by root, as runc does)
+    /// rather than an error.
+    public var makeCwd = false
 
     public init(argv: [String], env: [String] = [], cwd: String = "", uid: UInt32 = FrameLimits.keepID,
                 gid: UInt32 = FrameLimits.keepID, stdin: Bool = false) {
@@ -17,6 +24,27 @@ public struct ExecRequest: Equatable, Sendable {
         self.uid = uid
         self.gid = gid
         self.stdin = stdin
+    }
+
+    /// Whether the request needs the extended form (message 0x12): an agent that predates it
+    /// refuses it, so a plain request keeps the plain form.
+    public var isExtended: Bool { !groups.isEmpty || !limits.isEmpty || makeCwd }
+}
+
+/// One setrlimit: Linux's resource number (RLIMIT_NOFILE is 7) and its soft and hard values
+/// (UInt64.max is RLIM_INFINITY).
+public struct ResourceLimit: Equatable, Sendable {
+    public var resource: UInt32
+    public var soft: UInt64
+    public var hard: UInt64
+
+    /// Linux's resources are numbered 0 (RLIMIT_CPU) to 15 (RLIMIT_RTTIME).
+    public static let resourceCount: UInt32 = 16
+
+    public init(resource: UInt32, soft: UInt64, hard: UInt64) {
+        self.resource = resource
+        self.soft = soft
+        self.hard = hard
     }
 }
 
@@ -60,7 +88,7 @@ public enum Message: Equatable, Sendable {
     public var typeByte: UInt8 {
         switch self {
         case .hello: 0x01
-        case .exec: 0x02
+        case .exec(let request): request.isExtended ? 0x12 : 0x02
         case .stdinData: 0x03
         case .stdinClose: 0x04
         case .stdout: 0x05

@@ -16,6 +16,8 @@
 #include <sys/mount.h>
 #include <sys/un.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -78,9 +80,33 @@ static int exec_searching(char *const argv[], char *const envp[]) {
     return result;
 }
 
+// mkdir -p of an absolute path, in the child (no allocation): each missing component is made
+// 0755. Components are resolved by the guest's own kernel in the guest's own root, so a symlink
+// in the path leads wherever the guest's tree says, as it would for runc inside the container.
+static int make_directories(const char *path) {
+    char buffer[PATH_MAX];
+    size_t length = strlen(path);
+    if (length == 0 || length >= sizeof buffer || path[0] != '/') return ENOENT;
+    memcpy(buffer, path, length + 1);
+    for (size_t i = 1; i <= length; i++) {
+        if (buffer[i] != '/' && buffer[i] != '\0') continue;
+        char saved = buffer[i];
+        buffer[i] = '\0';
+        if (mkdir(buffer, 0755) < 0 && errno != EEXIST) return errno;
+        buffer[i] = saved;
+    }
+    return 0;
+}
+
 int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
                      uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
                      pid_t *pid_out) {
+    return kiln_agent_spawn_with(argv, envp, cwd, uid, gid, stdin_fd, stdout_fd, stderr_fd, NULL, pid_out);
+}
+
+int kiln_agent_spawn_with(char *const argv[], char *const envp[], const char *cwd,
+                          uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
+                          const struct kiln_agent_spawn_extras *extras, pid_t *pid_out) {
     if (!argv || !argv[0]) return EINVAL;
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0) return errno;
@@ -106,8 +132,21 @@ int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
         // Everything else is closed except the report pipe (close-on-exec).
         if (rp > 3) syscall(SYS_close_range, 3, rp - 1, 0);
         syscall(SYS_close_range, rp + 1, ~0U, 0);
+        if (extras) {
+            for (size_t i = 0; i < extras->limit_count; i++) {
+                struct rlimit limit = { extras->limits[i].soft, extras->limits[i].hard };
+                if (setrlimit((int)extras->limits[i].resource, &limit) < 0) kiln_exec_report_and_exit(rp, errno);
+            }
+            if (extras->make_cwd && cwd && chdir(cwd) < 0) {
+                if (errno != ENOENT) kiln_exec_report_and_exit(rp, errno);
+                int made = make_directories(cwd);
+                if (made != 0) kiln_exec_report_and_exit(rp, made);
+            }
+        }
         if (gid != UINT32_MAX) {
-            if (setgroups(0, NULL) < 0 && errno != EPERM) kiln_exec_report_and_exit(rp, errno);
+            size_t count = extras ? extras->group_count : 0;
+            const gid_t *list = count ? (const gid_t *)extras->groups : NULL;
+            if (setgroups(count, list) < 0 && (count > 0 || errno != EPERM)) kiln_exec_report_and_exit(rp, errno);
             if (setgid(gid) < 0) kiln_exec_report_and_exit(rp, errno);
         }
         if (uid != UINT32_MAX && setuid(uid) < 0) kiln_exec_report_and_exit(rp, errno);

@@ -15,6 +15,12 @@ enum BundleFile {
         guard fstat(fd, &info) == 0 else { throw .read(path: path, operation: "fstat", errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw .read(path: path, operation: "open (not a regular file)", errno: EINVAL) }
         guard info.st_size <= limit else { throw .tooLarge(path: path, limit: limit) }
+        return try read(descriptor: fd, path: path, limit: limit)
+    }
+
+    /// Reads from `fd` to its end (or one byte past `limit`): a file, or the pipe containerd
+    /// writes `update --resources -` into. A pipe's writer can stall this, as it can runc's.
+    static func read(descriptor fd: Int32, path: String, limit: Int = sizeLimit) throws(OCIConfigError) -> JSONDocument {
         var bytes = [UInt8](repeating: 0, count: limit + 1)
         var total = 0
         // Read one byte past the limit: a file that grew after fstat is caught too.

@@ -1,9 +1,9 @@
 import Glibc
 
-/// Runs a host tool (mke2fs) to completion with its output in a file: posix_spawn, no shell.
-enum HostCommand {
+/// Runs a host tool (ip, tc) to completion with its output in a file: posix_spawn, no shell.
+public enum HostCommand {
     /// The exit status (128+N when killed by signal N).
-    static func run(_ argv: [String], output: String) throws(OCIRuntimeError) -> Int32 {
+    public static func run(_ argv: [String], output: String) throws(OCIRuntimeError) -> Int32 {
         let log = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: output, errno: errno) }
         defer { close(log) }

@@ -1,3 +1,5 @@
+import AgentProtocol
+
 /// The parts of a bundle's config.json a kiln VM honours (runtime-spec 1.0-1.2, Linux). Parsing
 /// is pure (no host files are looked at) so every rule is testable on crafted documents; what
 /// the host has to provide (the rootfs directory, bind sources) is checked at `create`.
@@ -41,8 +43,9 @@ public struct OCIConfig: Equatable, Sendable {
         let rootPath = try root.requiredString("path")
         guard !rootPath.isEmpty else { throw .invalid(field: "root.path", problem: "empty") }
         let hostname = try top.string("hostname")
-        if let hostname, hostname.utf8.count > 64 || hostname.utf8.contains(0) || hostname.contains("/") {
-            throw .invalid(field: "hostname", problem: "not a host name of at most 64 bytes")
+        // The guest's name travels on its kernel command line (kiln.hostname=).
+        if let hostname, !hostname.isEmpty, let problem = GuestHostname.problem(hostname) {
+            throw .invalid(field: "hostname", problem: problem)
         }
         let mountValues = try top.array("mounts") ?? []
         guard mountValues.count <= mountLimit else { throw .invalid(field: "mounts", problem: "more than \(mountLimit) entries") }

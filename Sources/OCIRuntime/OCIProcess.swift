@@ -23,11 +23,7 @@ public struct OCIProcess: Equatable, Sendable {
     /// Arguments and environment together must fit one 1 MiB exec frame with room for the rest.
     public static let requestBytesLimit = 1_000_000
     /// The rlimits Linux knows (prlimit(1) names, as the OCI spec writes them).
-    public static let rlimitTypes: Set<String> = [
-        "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
-        "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS",
-        "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
-    ]
+    public static var rlimitTypes: Set<String> { Set(rlimitNumbers.keys) }
 
     public init(args: [String], cwd: String = "/") {
         self.args = args

@@ -25,8 +25,28 @@ public struct OCIResources: Equatable, Sendable {
         return resources
     }
 
-    /// `kiln-oci update --resources FILE`: a LinuxResources object at the top level.
+    /// This object as LinuxResources JSON (what `update` keeps in the state directory); a value
+    /// JSON's integers here cannot hold (a period above 2^63-1) is left out.
+    public var json: JSONOutput {
+        var members: [(String, JSONOutput)] = []
+        if let memoryLimit { members.append(("memory", .object([("limit", .int(memoryLimit))]))) }
+        var cpu: [(String, JSONOutput)] = []
+        if let cpuQuota { cpu.append(("quota", .int(cpuQuota))) }
+        if let period = cpuPeriod.flatMap(Int64.init(exactly:)) { cpu.append(("period", .int(period))) }
+        if !cpu.isEmpty { members.append(("cpu", .object(cpu))) }
+        return .object(members)
+    }
+
+    /// `update`'s values over these: each one the update gives replaces the one here.
+    public func updated(by update: OCIResources) -> OCIResources {
+        OCIResources(memoryLimit: update.memoryLimit ?? memoryLimit, cpuQuota: update.cpuQuota ?? cpuQuota,
+                     cpuPeriod: update.cpuPeriod ?? cpuPeriod)
+    }
+
+    /// `kiln-oci update --resources FILE`: a LinuxResources object at the top level; "-" is
+    /// standard input (containerd's runc shim writes it there).
     public static func load(path: String) throws(OCIConfigError) -> OCIResources {
-        try parse(JSONFields(path: "", BundleFile.read(path)))
+        guard path == "-" else { return try parse(JSONFields(path: "", BundleFile.read(path))) }
+        return try parse(JSONFields(path: "", BundleFile.read(descriptor: 0, path: "(standard input)")))
     }
 }

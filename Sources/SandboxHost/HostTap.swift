@@ -34,14 +34,23 @@ public struct HostTap: Equatable, Sendable {
 
     /// Claims the lowest free `kilntap<k>` (IFF_TUN_EXCL makes the claim atomic: a name that
     /// exists, whoever made it, answers EBUSY and the next k is tried), owned by `owner` when
-    /// given, persistent, its host side addressed and up.
-    public static func create(owner: (uid: UInt32, gid: UInt32)?) throws(HostTapError) -> HostTap {
+    /// given, persistent, up, and its host side addressed unless `addressed` is false (a TAP
+    /// whose frames are redirected to another interface: kiln-oci's, to the engine's veth).
+    public static func create(owner: (uid: UInt32, gid: UInt32)?, addressed: Bool = true) throws(HostTapError) -> HostTap {
         for index in 0..<GuestLink.count {
             let tap = HostTap(index: index)!
             var failed: UnsafePointer<CChar>?
             if kiln_tap_create(tap.name, owner?.uid ?? .max, owner?.gid ?? .max, &failed) != 0 {
                 if errno == EBUSY { continue }
                 throw .system(operation: failed.map { String(cString: $0) } ?? "create", interface: tap.name, errno: errno)
+            }
+            guard addressed else {
+                guard kiln_agent_interface_up(tap.name) == 0 else {
+                    let error = HostTapError.system(operation: "up", interface: tap.name, errno: errno)
+                    try? tap.delete()
+                    throw error
+                }
+                return tap
             }
             let network = tap.guestNetwork
             if kiln_interface_set_ipv4(tap.name, tap.hostAddress.value, network.netmask.value, &failed) != 0 {

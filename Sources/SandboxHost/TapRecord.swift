@@ -15,10 +15,10 @@ public enum TapRecord {
 
     /// Creates the TAP, owned by the jail's user when the VMM is jailed, and records it. On
     /// failure the directory is removed.
-    public static func create(in directory: RunDirectory, jail: JailPlan?) throws(SandboxHostError) -> HostTap {
+    public static func create(in directory: RunDirectory, jail: JailPlan?, addressed: Bool = true) throws(SandboxHostError) -> HostTap {
         let tap: HostTap
         do {
-            tap = try HostTap.create(owner: jail.map { (uid: $0.uid, gid: $0.gid) })
+            tap = try HostTap.create(owner: jail.map { (uid: $0.uid, gid: $0.gid) }, addressed: addressed)
         } catch {
             try? directory.remove()
             throw .tap(error)

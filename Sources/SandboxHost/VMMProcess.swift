@@ -20,10 +20,11 @@ public final class VMMProcess {
     /// scratch disk) and how the agent starts (GuestRoot), quiet console; with --net, eth0's
     /// addresses for the agent.
     public static func commandLine(root: GuestRoot = GuestRoot(imageDevice: nil, writeLayer: .tmpfs),
-                                   network: GuestNetwork? = nil, shares: [HostShare] = []) -> String {
+                                   network: GuestNetwork? = nil, shares: [HostShare] = [], hostname: String? = nil) -> String {
         "console=ttyS0 reboot=k panic=1 pci=off nomodules quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
             + root.commandLineWords.joined(separator: " ") + (network.map { " " + $0.commandLineWord } ?? "")
             + shares.map { " " + $0.guestMount.commandLineWord }.joined()
+            + (hostname.flatMap(GuestHostname.commandLineWord).map { " " + $0 } ?? "")
     }
 
     /// With kiln's agent initrd the agent mounts the image itself (images need no agent);
@@ -42,6 +43,19 @@ public final class VMMProcess {
         self.endpoint = endpoint
         self.directory = directory
         self.readySignal = readySignal
+    }
+
+    /// What the guest's eth0 takes instead of kiln's own /30 on the TAP: another interface's
+    /// address, gateway and MAC (kiln-oci's engine veth, whose frames the TAP is redirected to).
+    public struct GuestLinkOverride: Equatable, Sendable {
+        public let network: GuestNetwork
+        /// Checked by the caller: six hex bytes, as `kiln --net TAP,mac=` takes them.
+        public let mac: String
+
+        public init(network: GuestNetwork, mac: String) {
+            self.network = network
+            self.mac = mac
+        }
     }
 
     /// The guest's read-only image: an ext4 file on the first virtio-blk drive, or a host
@@ -69,12 +83,14 @@ public final class VMMProcess {
     public static func start(kernel: String, image: Image, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                              directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
                              tap: HostTap? = nil, agentInitrd: String? = nil,
-                             scratchDisk: String? = nil, shares: [HostShare] = []) throws(SandboxHostError) -> VMMProcess {
+                             scratchDisk: String? = nil, shares: [HostShare] = [],
+                             hostname: String? = nil, guestLink: GuestLinkOverride? = nil) throws(SandboxHostError) -> VMMProcess {
         do throws(SandboxHostError) {
             if case .directory = image, agentInitrd == nil { throw .directoryImageNeedsAgentInitrd }
             return try spawn(kernel: kernel, image: image, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
                              directory: directory, detached: detached, jail: jail, tap: tap,
-                             agentInitrd: agentInitrd, scratchDisk: scratchDisk, shares: shares)
+                             agentInitrd: agentInitrd, scratchDisk: scratchDisk, shares: shares, hostname: hostname,
+                             guestLink: guestLink)
         } catch {
             try? directory.remove()
             throw error
@@ -84,7 +100,8 @@ public final class VMMProcess {
     private static func spawn(kernel: String, image: Image, cpus: Int, memory: Int, cid: UInt32, seccomp: Bool,
                               directory: RunDirectory, detached: Bool, jail: JailPlan?, tap: HostTap?,
                               agentInitrd: String?, scratchDisk: String?,
-                              shares: [HostShare]) throws(SandboxHostError) -> VMMProcess {
+                              shares: [HostShare], hostname: String?,
+                              guestLink: GuestLinkOverride?) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
         let root = guestRoot(image: image, agentInitrd: agentInitrd, scratchDisk: scratchDisk)
         // A disk image is the first drive; an image directory the first share (its tag is not
@@ -104,9 +121,10 @@ public final class VMMProcess {
             // The TAP is reached by name (interfaces are not files): the same inside the jail.
             ["boot", "--kernel", kernel] + (rootfs.map { ["--drive", "\($0),ro"] } ?? [])
                 + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
-                + ["--cmdline", commandLine(root: root, network: tap?.guestNetwork, shares: shares), "--cpus", "\(cpus)",
+                + ["--cmdline", commandLine(root: root, network: guestLink?.network ?? tap?.guestNetwork, shares: shares,
+                                             hostname: hostname), "--cpus", "\(cpus)",
                    "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
-                + (tap.map { ["--net", $0.name] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
+                + (tap.map { ["--net", $0.name + (guestLink.map { ",mac=\($0.mac)" } ?? "")] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
                 + shareArguments(shareDirectories) + (detached ? ["--control-sock", controlSocket] : [])
         }
         func shareArguments(_ directories: [String]) -> [String] {

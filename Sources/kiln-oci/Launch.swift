@@ -58,17 +58,45 @@ struct Launch {
         try copyFile(bundle + "/config.json", to: directory.file("config.json"))
         let netns: String? = if case .path(let path) = config.network { path } else { nil }
         let vmm = try NetworkNamespace.within(netns) { () throws(OCIRuntimeError) -> VMMProcess in
+            let jail: JailPlan?
             do throws(SandboxHostError) {
                 // KILN_OCI_NO_JAIL=1 (development with a dynamically linked kiln): no jail, as `kiln run --no-jail`.
-                let jail = try JailPlan.make(id: "oci-\(getpid())", base: directory.file("jail"), uid: 65534, gid: 65534,
-                                             enabled: getenv("KILN_OCI_NO_JAIL").map { String(cString: $0) } != "1")
-                // A TAP only where the engine made a network namespace for the container.
-                let tap = netns != nil && geteuid() == 0 ? try TapRecord.create(in: directory, jail: jail) : nil
-                note("\(id): starting the VMM (\(size.cpus) vCPUs, \(size.memoryMiB) MiB\(tap.map { ", TAP \($0.name)" } ?? ""))")
+                jail = try JailPlan.make(id: "oci-\(getpid())", base: directory.file("jail"), uid: 65534, gid: 65534,
+                                         enabled: getenv("KILN_OCI_NO_JAIL").map { String(cString: $0) } != "1")
+            } catch {
+                throw .host(error)
+            }
+            // A TAP only where the engine made a network namespace for the container; where
+            // the engine gave it an interface, the guest takes that over (EngineLink).
+            var tap: HostTap? = nil
+            var guestLink: VMMProcess.GuestLinkOverride? = nil
+            if netns != nil && geteuid() == 0 {
+                let engine = try EngineLink.discover(directory: directory)
+                let created: HostTap
+                do throws(SandboxHostError) {
+                    created = try TapRecord.create(in: directory, jail: jail, addressed: engine == nil)
+                } catch {
+                    throw .host(error)
+                }
+                tap = created
+                if let engine {
+                    do throws(OCIRuntimeError) {
+                        try EngineLink.redirect(tap: created.name, to: engine, directory: directory)
+                    } catch {
+                        // Here, in the namespace the TAP is in: the record names it there.
+                        try? directory.remove()
+                        throw error
+                    }
+                    guestLink = VMMProcess.GuestLinkOverride(network: engine.network, mac: engine.mac)
+                    note("\(id): the guest takes over \(engine.name) (\(engine.network), \(engine.mac))")
+                }
+            }
+            note("\(id): starting the VMM (\(size.cpus) vCPUs, \(size.memoryMiB) MiB\(tap.map { ", TAP \($0.name)" } ?? ""))")
+            do throws(SandboxHostError) {
                 return try VMMProcess.start(kernel: assets.kernel, image: .directory(path: rootfs), cpus: size.cpus,
                                             memory: size.memoryMiB, cid: Self.guestCID, seccomp: true, directory: directory,
                                             detached: true, jail: jail, tap: tap, agentInitrd: assets.agentInitrd,
-                                            shares: shares)
+                                            shares: shares, hostname: config.hostname, guestLink: guestLink)
             } catch {
                 throw .host(error)
             }

@@ -90,17 +90,25 @@ struct Update: ParsableCommand {
         let update: OCIResources
         do { update = try OCIResources.load(path: resources) } catch { throw OCIRuntimeError.config(error) }
         guard let config = try? OCIConfig.load(path: container.directory.file("config.json")) else { return }
+        // The VM's size follows config.json as it was at create; what earlier updates accepted
+        // is kept beside it, so each update applies over the last.
+        let kept = container.directory.file(Self.keptName)
+        let base = (try? OCIResources.load(path: kept)) ?? config.resources
         let current = try? VMSize.of(config, hostMemoryMiB: Launch.hostMemoryMiB())
         var changed = config
-        changed.resources = OCIResources(memoryLimit: update.memoryLimit ?? config.resources.memoryLimit,
-                                         cpuQuota: update.cpuQuota ?? config.resources.cpuQuota,
-                                         cpuPeriod: update.cpuPeriod ?? config.resources.cpuPeriod)
+        changed.resources = base.updated(by: update)
         let wanted: VMSize
         do { wanted = try VMSize.of(changed, hostMemoryMiB: Launch.hostMemoryMiB()) } catch { throw OCIRuntimeError.config(error) }
         if let current, current != wanted {
             throw OCIRuntimeError.failed("update: the VM of \(id) has \(current.memoryMiB) MiB and \(current.cpus) vCPUs; a running kiln VM cannot be resized (wanted \(wanted.memoryMiB) MiB, \(wanted.cpus) vCPUs)")
         }
+        if let err = FileText.write(kept, changed.resources.json.serialized() + "\n") {
+            throw OCIRuntimeError.system(operation: "write", path: kept, errno: err)
+        }
     }
+
+    /// The accepted resources, in the container's state directory.
+    static let keptName = "resources.json"
 }
 
 /// `list [--format table|json] [--quiet]`: every container under --root.

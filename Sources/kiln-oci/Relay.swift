@@ -54,12 +54,12 @@ struct RelayRun {
             if let processFile {
                 let process = try OCIProcess.load(path: processFile)
                 unlink(processFile)
-                job = SandboxJob(request: process.execRequest)
+                job = SandboxJob(request: process.execRequest(makeCwd: false))
                 identityFile = directory.file(ContainerStore.execPrefix + "\(getpid())")
                 if let identity = ProcessIdentity.of(getpid()) { _ = FileText.write(identityFile!, identity.text) }
             } else {
                 let config = try OCIConfig.load(path: directory.file("config.json"))
-                job = SandboxJob(request: config.process.execRequest)
+                job = SandboxJob(request: config.process.execRequest(makeCwd: true))
                 job.copyIn = try HostBinds.classify(config).files
                 try waitForStart(fifo: directory.file(ContainerStore.fifoName))
             }

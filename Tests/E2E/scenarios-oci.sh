@@ -6,7 +6,8 @@
 # read-only over virtio-fs, the agent initramfs's tmpfs overlay taking writes), state JSON
 # created -> running -> stopped with the pid file's pid, which is a real host process (the
 # relay); start; a line on the engine's stdin comes back on its stdout with the config's env and
-# cwd; the relay exits with the workload's status (3), and with 143 after `kill ID TERM`; a
+# cwd (missing from the rootfs: made), hostname, rlimits and additional gids; the relay exits
+# with the workload's status (3), and with 143 after `kill ID TERM`; a
 # duplicate id refused; delete of a stopped and of a created container; afterwards no process
 # naming the state root (VMM, jailer, relay) and an empty state root.
 ALL_SCENARIOS="$ALL_SCENARIOS oci-bundle"
@@ -40,15 +41,16 @@ scenario_oci-bundle() {
         fail "kiln-oci bundle lifecycle (exit $rc): $(grep -m3 '^FAIL\|Error\|error' "$B_DIR/lifecycle.out" | tr '\n' ' ' | head -c 600)"
         return 0
     fi
-    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
+    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
 }
 
-# oci-podman (in `all`, seven VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
+# oci-podman (in `all`, eight VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
 # private mount namespace under local scratch (Tests/E2E/oci/podman.sh): an OCI archive of the
 # busybox rootfs (umoci: Cmd, Env, WorkingDir, User 1000:1000) loaded into vfs storage; `run --rm`
 # exit code and stdout; stdin, the image's env/workdir/user; -e/-w/-u overrides; `-t` (the pty
 # master over --console-socket: \r\n line ends); `run -d` + `exec` + `ps` + `stop` (the workload's TERM trap exits 0) + `rm`;
-# `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest.
+# `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest;
+# `--ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1` seen by the guest command.
 ALL_SCENARIOS="$ALL_SCENARIOS oci-podman"
 
 scenario_oci-podman() {
@@ -75,13 +77,14 @@ scenario_oci-podman() {
         fail "podman --runtime kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/podman.out" | tr '\n' ' ' | head -c 700)"
         return 0
     fi
-    pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR"
+    pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, --ulimit/--group-add/--hostname, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR"
 }
 
 # oci-containerd (in `all`, two VMs): containerd 1.6 in a private mount namespace
 # (Tests/E2E/oci/containerd.sh; root, state and socket in local scratch, native snapshotter):
 # `ctr images import` of the same OCI archive, `ctr run --rm --runc-binary kiln-oci` through
-# containerd-shim-runc-v2: exit code 5, stdout with the image's env and user; stdin relayed;
+# containerd-shim-runc-v2: exit code 5, stdout with the image's env and user and a working
+# directory missing from the image (`--cwd`: made, as runc makes it); stdin relayed;
 # no container or task left.
 ALL_SCENARIOS="$ALL_SCENARIOS oci-containerd"
 
@@ -109,7 +112,38 @@ scenario_oci-containerd() {
         fail "containerd + ctr run --runc-binary kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/containerd.out" | tr '\n' ' ' | head -c 700)"
         return 0
     fi
-    pass "containerd: ctr images import of an OCI archive, ctr run --rm --runc-binary kiln-oci: $checks checks: exit code 5, stdout with the image's env and user, stdin, nothing left"
+    pass "containerd: ctr images import of an OCI archive, ctr run --rm --runc-binary kiln-oci: $checks checks: exit code 5, stdout with the image's env and user, a missing cwd made, stdin, nothing left"
+}
+
+# oci-network (in `all`, one VM): the engine's network handed to the guest
+# (Tests/E2E/oci/network.sh): namespaces stand in for CNI's bridge plugin (veth eth0 with
+# 10.213.0.7/16, a MAC and a default route; the peer with the gateway 10.213.0.1 and an HTTP
+# server); a bundle in that namespace: the guest has eth0's address and MAC and fetches a token
+# from the gateway through the TAP <-> veth tc redirect; delete leaves no kiln TAP there.
+ALL_SCENARIOS="$ALL_SCENARIOS oci-network"
+
+scenario_oci-network() {
+    oci_prereqs || return 0
+    command -v tc >/dev/null && command -v ip >/dev/null || { fail "iproute2 (ip, tc) is not installed (scripts/packages.txt)"; return 0; }
+    B_DIR=$RUN/boots/oci-network
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local work=$E2E_LOCAL_TMP/kiln-e2e-ocinet.$$
+    rm -rf "$work"; mkdir -p "$work/rootfs"
+    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
+    local rc=0
+    touch "$RUN/progress"
+    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
+        timeout -k 5 400 bash "$(dirname "${BASH_SOURCE[0]}")/oci/network.sh" "$KILN_OCI" "$work/rootfs" "$work/n" \
+        >"$B_DIR/network.out" 2>&1 || rc=$?
+    cp "$work"/n/*.err "$work"/n/out "$work"/n/runtime.log "$work"/n/http.log "$work"/n/logs/* "$B_DIR/" 2>/dev/null
+    local checks; checks=$(grep -c '^ok ' "$B_DIR/network.out")
+    rm -rf "$work"
+    if [ "$rc" != 0 ]; then
+        fail "kiln-oci with the engine's network (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/network.out" | tr '\n' ' ' | head -c 700)"
+        return 0
+    fi
+    pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP left after delete"
 }
 
 # oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,

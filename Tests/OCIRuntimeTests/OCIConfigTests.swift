@@ -1,3 +1,4 @@
+import AgentProtocol
 import Glibc
 @testable import OCIRuntime
 import SandboxHost
@@ -21,9 +22,14 @@ import Testing
         #expect(plans[0] == .guest(type: "proc", destination: "/proc", options: ["nosuid", "noexec", "nodev"]))
         #expect(plans[5] == .bind(source: "/run/containers/storage/overlay-containers/abc/userdata/resolv.conf",
                                   destination: "/etc/resolv.conf"))
-        let request = config.process.execRequest
+        let request = config.process.execRequest(makeCwd: true)
         #expect(request.argv == ["sh", "-c", "echo hello"] && request.uid == 1000 && request.stdin)
-        #expect(config.process.unappliedSettings.count == 2)   // additionalGids, rlimits
+        // The guest applies the groups and limits (RLIMIT_NOFILE is 7, RLIMIT_NPROC 6) and makes a missing cwd.
+        #expect(request.groups == [10, 1000] && request.makeCwd)
+        #expect(request.limits == [ResourceLimit(resource: 7, soft: 1_048_576, hard: 1_048_576),
+                                   ResourceLimit(resource: 6, soft: 4_194_304, hard: 4_194_304)])
+        #expect(!config.process.execRequest(makeCwd: false).makeCwd)
+        #expect(config.process.unappliedSettings.isEmpty)
     }
 
     @Test func vmSizeFollowsResourcesThenAnnotations() throws {
@@ -123,7 +129,12 @@ import Testing
         #expect(refusal(minimalConfig(extra: #", "linux": {"namespaces": [{"type": "network"}, {"type": "network"}]}"#))
                 == .invalid(field: "linux.namespaces[1].type", problem: "network given twice"))
         #expect(refusal(minimalConfig(extra: #", "hostname": "\#(String(repeating: "h", count: 65))""#))
-                == .invalid(field: "hostname", problem: "not a host name of at most 64 bytes"))
+                == .invalid(field: "hostname", problem: "longer than 64 bytes"))
+        // It travels on the guest's kernel command line: nothing that could split or quote it.
+        for name in ["two words", "quote\\\"d", "tab\\tname", "caf\u{e9}"] {
+            #expect(refusal(minimalConfig(extra: #", "hostname": "\#(name)""#))
+                    == .invalid(field: "hostname", problem: "only printable ASCII without spaces or quotes can reach the guest"), "\(name)")
+        }
         let manyArgs = "[" + Array(repeating: "\"a\"", count: OCIProcess.listLimit + 1).joined(separator: ",") + "]"
         #expect(refusal(minimalConfig(process: #"{"args": \#(manyArgs), "cwd": "/"}"#))
                 == .invalid(field: "process.args", problem: "more than 4096 entries"))
@@ -201,5 +212,29 @@ import Testing
         #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { socket[$0] ?? kinds[$0] }) }
         let big: [String: HostBinds.Kind] = ["/h/hosts": .init(isDirectory: false, isRegular: true, size: HostBinds.fileLimit + 1)]
         #expect(throws: OCIConfigError.self) { try HostBinds.classify(config, inspect: { big[$0] ?? kinds[$0] }) }
+    }
+
+    /// What `update` keeps: each update over the last, written as LinuxResources JSON that reads back the same.
+    @Test func acceptedResourcesAreKeptAsJSON() throws {
+        let created = OCIResources(memoryLimit: 268_435_456, cpuQuota: 200_000, cpuPeriod: 100_000)
+        let merged = created.updated(by: OCIResources(cpuQuota: 150_000))
+        #expect(merged == OCIResources(memoryLimit: 268_435_456, cpuQuota: 150_000, cpuPeriod: 100_000))
+        let text = merged.json.serialized()
+        #expect(text == #"{"memory":{"limit":268435456},"cpu":{"quota":150000,"period":100000}}"#)
+        #expect(try OCIResources.parse(JSONFields(path: "", JSONDocument.parse(Array(text.utf8)))) == merged)
+        #expect(OCIResources().json.serialized() == "{}")
+    }
+
+    /// `update --resources -`: containerd's runc shim writes the LinuxResources to a pipe.
+    @Test func resourcesAreReadFromAPipe() throws {
+        var fds: [Int32] = [-1, -1]
+        try #require(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let text = #"{"memory": {"limit": 268435456}, "cpu": {"quota": 200000, "period": 100000}}"#
+        #expect(text.withCString { write(fds[1], $0, strlen($0)) } == text.utf8.count)
+        close(fds[1])
+        let document = try BundleFile.read(descriptor: fds[0], path: "(pipe)")
+        #expect(try OCIResources.parse(JSONFields(path: "", document))
+                == OCIResources(memoryLimit: 268_435_456, cpuQuota: 200_000, cpuPeriod: 100_000))
     }
 }

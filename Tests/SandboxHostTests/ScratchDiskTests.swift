@@ -62,5 +62,9 @@ import Testing
         // A directory image (kiln-oci's rootfs) is the agent's to mount, from kiln's own tag.
         let shared = VMMProcess.guestRoot(image: .directory(path: "/b/rootfs"), agentInitrd: "/x/agent-initrd.cpio", scratchDisk: nil)
         #expect(VMMProcess.commandLine(root: shared).hasSuffix(" kiln.root=virtiofs:\(VMMProcess.imageShareTag) kiln.overlay=tmpfs"))
+        // config.json's hostname reaches the agent as one word; a name that could split the line never does.
+        #expect(VMMProcess.commandLine(root: shared, hostname: "c0ffee").hasSuffix(" kiln.overlay=tmpfs kiln.hostname=c0ffee"))
+        #expect(!VMMProcess.commandLine(root: shared, hostname: "a b").contains("kiln.hostname"))
+        #expect(!VMMProcess.commandLine(root: shared, hostname: "").contains("kiln.hostname"))
     }
 }

@@ -18,6 +18,30 @@ int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
                      uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
                      pid_t *pid);
 
+// One setrlimit for kiln_agent_spawn_with.
+struct kiln_agent_rlimit {
+    uint32_t resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+// What an extended exec adds (agent protocol message 0x12), applied in the child as root, in
+// this order: the resource limits, `make_cwd` (a missing cwd and its missing parents are made,
+// 0755 root-owned, as runc does), the supplementary groups (when gid is set; otherwise they are
+// left alone), then gid, uid, chdir and exec as kiln_agent_spawn.
+struct kiln_agent_spawn_extras {
+    const uint32_t *groups;
+    size_t group_count;
+    const struct kiln_agent_rlimit *limits;
+    size_t limit_count;
+    int make_cwd;
+};
+
+// kiln_agent_spawn with `extras` (NULL: exactly kiln_agent_spawn).
+int kiln_agent_spawn_with(char *const argv[], char *const envp[], const char *cwd,
+                          uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
+                          const struct kiln_agent_spawn_extras *extras, pid_t *pid);
+
 // pidfd_open(2): a descriptor that polls readable once `pid` has terminated. -1 and errno.
 int kiln_agent_pidfd_open(pid_t pid);
 

@@ -2,7 +2,8 @@
 # Builds the initramfs of L1, the QEMU TCG machine (emulated AMD CPU with SVM)
 # that gives these hosts a real nested /dev/kvm: static busybox, Tests/E2E/l1/init.sh
 # as /init, and the Debian kernel modules for kvm-amd (nested=1), virtio-pci,
-# 9p, vhost-vsock and tun (TAP devices for virtio-net), in dependency order (modprobe --show-depends).
+# 9p, vhost-vsock and tun (TAP devices for virtio-net), veth and the tc ingress/u32/mirred
+# modules (oci-network: a TAP redirected to an engine's veth), in dependency order (modprobe --show-depends).
 #
 # Cached in ${KILN_CACHE:-$HOME/.cache/kiln}/e2e-l1/<key>.
 # stdout: KILN_L1_KERNEL=/boot/vmlinuz-<ver>  KILN_L1_INITRAMFS=/path
@@ -25,7 +26,7 @@ fi
 kernel=/boot/vmlinuz-$kver
 
 # Order matters: kvm-amd needs kvm and ccp; 9p needs the virtio-pci transport.
-modules=(irqbypass kvm ccp kvm-amd virtio_pci 9pnet_virtio 9p vhost_vsock tun)
+modules=(irqbypass kvm ccp kvm-amd virtio_pci 9pnet_virtio 9p vhost_vsock tun veth sch_ingress cls_u32 act_mirred)
 
 cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { echo "$kver"; stat -c '%s %Y' "$kernel"; echo "${modules[*]}"

@@ -62,9 +62,10 @@ def state(cid):
     return json.loads(r.stdout)
 
 
-def bundle(name, args):
+def bundle(name, args, settings=None):
     """A runc spec'd bundle whose rootfs is a symlink-free path to ROOTFS (a bind would need
-    mount privileges the engine has; the runtime only reads root.path)."""
+    mount privileges the engine has; the runtime only reads root.path); settings(config) may
+    change the config further."""
     path = os.path.join(work, name)
     os.makedirs(path)
     subprocess.run(["runc", "spec", "--bundle", path], check=True)
@@ -75,6 +76,8 @@ def bundle(name, args):
     config["process"]["args"] = args
     config["process"]["env"] = ["PATH=/bin:/sbin:/usr/bin:/usr/sbin", "KILN_E2E=bundle"]
     config["process"]["cwd"] = "/tmp"
+    if settings:
+        settings(config)
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(config, f)
     return path
@@ -106,9 +109,21 @@ def wait_exit(pid, limit):
     return None
 
 
+def guest_settings(config):
+    """What the guest applies from the config: a working directory missing from the rootfs
+    (made, as runc makes it), the hostname, rlimits and additional gids."""
+    config["process"]["cwd"] = "/tmp/made/here"
+    config["hostname"] = "kiln-bundle"
+    config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]
+    config["process"]["user"] = {"uid": 0, "gid": 0, "additionalGids": [4000, 4001]}
+
+
 def lifecycle_with_stdio():
-    """sh reads a line from the engine's pipe, writes it back with the env and cwd, exits 3."""
-    b = bundle("bundle-stdio", ["sh", "-c", 'read line; echo "got:$line env:$KILN_E2E cwd:$(pwd)"; exit 3'])
+    """sh reads a line from the engine's pipe, writes it back with the env, cwd, hostname,
+    nofile limits and groups, exits 3."""
+    b = bundle("bundle-stdio", ["sh", "-c", 'read line; echo "got:$line env:$KILN_E2E cwd:$(pwd)"; '
+                                "echo \"host:$(hostname) nofile:$(ulimit -Sn)/$(ulimit -Hn) groups:$(id -G)\"; exit 3"],
+               guest_settings)
     pid_file = os.path.join(work, "stdio.pid")
     r_in, w_in = os.pipe()
     out_path = os.path.join(work, "stdio.out")
@@ -135,8 +150,9 @@ def lifecycle_with_stdio():
     os.close(w_in)
     status = wait_exit(pid, 60)
     check("exit-status-3", status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3, f"status {status}")
-    text = open(out_path).read().strip()
-    check("stdio-env-cwd", text == "got:hello-kiln env:bundle cwd:/tmp", repr(text))
+    lines = open(out_path).read().strip().split("\n")
+    check("stdio-env-cwd", lines[0] == "got:hello-kiln env:bundle cwd:/tmp/made/here", repr(lines))
+    check("hostname-rlimits-groups", lines[1:] == ["host:kiln-bundle nofile:321/654 groups:0 4000 4001"], repr(lines))
     s = state("c-stdio")
     check("state-stopped", s is not None and s.get("status") == "stopped", f"{s}")
     r = run("delete", "c-stdio")

@@ -42,8 +42,10 @@ run() {   # run NAME ARGS... : stdout in $out, rc in $rc
     out=$(timeout -k 5 240 "$@" 2>"$work/$name.err") || rc=$?
     touch "${KILN_E2E_PROGRESS:-/dev/null}" 2>/dev/null
 }
-run run ctr run --rm --snapshotter native --runc-binary "$oci" "$img" kiln-ctr1 sh -c 'echo ctr-out $FOO $(id -u); exit 5'
-expect run-exit-stdout "5 ctr-out from-image 1000" "$rc $out"
+# A working directory that is not in the image (containerd leaves that to the runtime): made, as runc does.
+run run ctr run --rm --snapshotter native --runc-binary "$oci" --cwd /not/in/image "$img" kiln-ctr1 \
+    sh -c 'echo ctr-out $FOO $(id -u) $(pwd); exit 5'
+expect run-exit-stdout-cwd "5 ctr-out from-image 1000 /not/in/image" "$rc $out"
 run stdin sh -c "echo ctr-in | ctr run --rm --snapshotter native --runc-binary '$oci' '$img' kiln-ctr2 sh -c 'read l; echo got-\$l'"
 expect stdin "0 got-ctr-in" "$rc $out"
 run leftovers ctr containers ls -q

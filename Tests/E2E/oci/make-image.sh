@@ -2,9 +2,8 @@
 # The oci-podman and oci-containerd test image: ROOTFS (the busybox rootfs) as the one layer of
 # an OCI layout made with umoci, with Cmd sh, Env FOO=from-image, WorkingDir /work and User
 # 1000:1000, tagged kiln-e2e and written as an OCI archive (a tar of the layout) to OUT. The
-# layer holds /work: runc (and so podman) makes a missing working directory, kiln-oci does not
-# yet (the agent refuses a missing cwd; docs/oci-runtime.md), and containerd leaves it to the
-# runtime.
+# layer holds /work (`kiln run --image` in oci-bench needs it); oci-containerd gives `ctr run`
+# a working directory that is not in the layer.
 # usage: make-image.sh ROOTFS OUT.tar
 set -eu
 rootfs=$1 out=$2

@@ -35,6 +35,12 @@ expect image-config "0 stdin-line from-image /work 1000:1000" "$rc $out"
 step overrides sh -c "echo x | podman run --rm -i -e FOO=from-cli -w /tmp -u 0:0 $img sh -c 'read l; echo \"\$FOO \$(pwd) \$(id -u)\"'"
 expect cli-overrides "0 from-cli /tmp 0" "$rc $out"
 
+# What the guest applies from config.json: rlimits (--ulimit), additional gids (--group-add)
+# and the hostname (--hostname), for the image's user 1000:1000.
+step guest-config podman run --rm --ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1 "$img" \
+    sh -c 'echo $(ulimit -Sn) $(ulimit -Hn) $(id -G) $(hostname)'
+expect rlimits-groups-hostname "0 1234 2345 1000 4000 kiln-h1" "$rc $out"
+
 # -t: conmon gets the pty master over --console-socket; its line discipline turns \n into \r\n.
 step tty podman run --rm -t "$img" echo tty-line
 case "$out" in *$'tty-line\r'*) ok tty ;; *) bad tty "rc $rc, output $(printf %q "$out")" ;; esac
