@@ -94,6 +94,8 @@ if [ "$release_ok" -eq 1 ]; then
     run_suite "API conformance" python3 Tests/API/conformance.py
     log "hostile agent: kiln agent-exec, --copy-out and kiln cp against a fake agent (Tests/Sandbox/hostile_agent.py)"
     run_suite "hostile agent" python3 Tests/Sandbox/hostile_agent.py
+    log "load: 20 VMs at once and 100 in a row (plain, API, jailed with a TAP), nothing left behind (Benchmarks/load.py)"
+    run_suite "load" python3 Benchmarks/load.py --concurrent 20 --sequential 100
     log "API fuzzing: schemathesis against Firecracker's schema (Tests/API/schemathesis.sh)"
     run_suite "API schemathesis" bash Tests/API/schemathesis.sh
     log "benchmark (informational): API start, request latency, memory"

@@ -102,15 +102,17 @@ final class APIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             self.head = nil
-            let response: APIResponse
             if tooLarge {
-                response = APIResponse(status: 413, body: .object([("fault_message", .string(
+                let response = APIResponse(status: 413, body: .object([("fault_message", .string(
                     "request body larger than \(APIServer.maxBodyBytes) bytes"))]))
+                write(response, keepAlive: false, context: context)
             } else {
                 let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-                response = channel.call(APIRequest(method: head.method.rawValue, path: path, body: body))
+                let response = channel.call(APIRequest(method: head.method.rawValue, path: path, body: body))
+                // The VMM may exit once this answer is out (RequestChannel.waitUntilDelivered).
+                let channel = self.channel
+                write(response, keepAlive: head.isKeepAlive, context: context).whenComplete { _ in channel.delivered() }
             }
-            write(response, keepAlive: head.isKeepAlive && !tooLarge, context: context)
         }
     }
 
@@ -124,7 +126,8 @@ final class APIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         write(.badRequest(message), keepAlive: false, context: context)
     }
 
-    private func write(_ response: APIResponse, keepAlive: Bool, context: ChannelHandlerContext) {
+    @discardableResult
+    private func write(_ response: APIResponse, keepAlive: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         let text = response.body?.serialized ?? ""
         var headers = HTTPHeaders()
         headers.add(name: "Server", value: "Kiln API")
@@ -143,5 +146,6 @@ final class APIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
             let connection = context.channel
             done.whenComplete { _ in connection.close(promise: nil) }
         }
+        return done
     }
 }

@@ -9,11 +9,12 @@ import VMM
 func runVMServingAPI(_ config: VMConfig, socketPath: String) throws -> Never {
     LogSink.bootstrap()
     let outcome: VMOutcome
+    let channel: RequestChannel
     do {
         let machine = try Machine.build(config)
         // The server's socket and thread before the machine starts: afterwards this thread's
         // filter no longer allows making them.
-        let channel = try RequestChannel()
+        channel = try RequestChannel()
         _ = try APIServer(socketPath: socketPath, channel: channel, seccomp: config.seccomp)
         try machine.start()
         let controller = APIController(running: machine, instanceID: "sandbox", seccomp: config.seccomp)
@@ -23,6 +24,8 @@ func runVMServingAPI(_ config: VMConfig, socketPath: String) throws -> Never {
     } catch {
         fail("\(error)")
     }
+    // The request that ended the VM (SendCtrlAltDel) gets its answer before kiln exits.
+    channel.waitUntilDelivered(upTo: RequestChannel.deliveryGraceMilliseconds)
     printError("kiln: VM ended: \(outcome)")
     throw ExitCode(outcome.exitCode)
 }

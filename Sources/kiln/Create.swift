@@ -33,6 +33,7 @@ struct Create: ParsableCommand {
 
     func run() throws {
         if let problem = SandboxStore.nameProblem(name) { fail("--name \(name): \(problem)") }
+        vm.checkBootTimeout()
         if let from { try createFromSnapshot(from) }
         let stored = ImageOptions(image: image, tlsVerify: tlsVerify).storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
         let (kernel, rootfs, agentInitrd) = vm.resolve(imageRootfs: stored?.rootfsPath)
@@ -92,9 +93,9 @@ struct Create: ParsableCommand {
         }
         do {
             if restored {
-                try FromSnapshot.waitAndAnnounce(vmm, deadline: monotonicNow() + Run.bootTimeout) { vmm.hasExited() }
+                try FromSnapshot.waitAndAnnounce(vmm, deadline: monotonicNow() + vm.bootTimeout) { vmm.hasExited() }
             } else {
-                try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + Run.bootTimeout,
+                try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + vm.bootTimeout,
                                             ready: vmm.readySignal) {
                     vmm.hasExited()
                 }

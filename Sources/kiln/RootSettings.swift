@@ -146,6 +146,8 @@ struct RootSettings {
             }
         }
         controller.flushMetricsIfConfigured()
+        // The request that ended the VM (SendCtrlAltDel) gets its answer before kiln exits.
+        channel?.waitUntilDelivered(upTo: RequestChannel.deliveryGraceMilliseconds)
         printError("kiln: VM ended: \(outcome)")
         throw ExitCode(outcome.exitCode)
     }

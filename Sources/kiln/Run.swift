@@ -42,12 +42,9 @@ struct Run: ParsableCommand {
 
     /// The guest's vsock context id (any value >= 3 works: each VM has its own device).
     static let guestCID: UInt32 = 3
-    /// How long the guest may take to boot and answer before the run fails (the nested test
-    /// harness boots in seconds; a hardware host in well under one).
-    static let bootTimeout: Double = 120
-
     func run() throws {
         if let timeout, timeout == 0 { fail("--timeout must be at least 1 second") }
+        vm.checkBootTimeout()
         if let from { try runFromSnapshot(from) }
         let imageStarted = monotonicNow()
         let image = imageOptions.storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
@@ -99,7 +96,8 @@ struct Run: ParsableCommand {
         kiln_run_install_signal_handlers(forward[1], vmm.pid)
         if let timeout { alarm(timeout) }
 
-        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, restored: restored, timing: &timing)
+        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, restored: restored,
+                                 bootTimeout: vm.bootTimeout, timing: &timing)
         alarm(0)
         timing.commandDone = monotonicNow()
         // The VM is throwaway: its image is attached read-only and its writes live in the guest's
@@ -120,7 +118,7 @@ struct Run: ParsableCommand {
         var value: Int32
     }
 
-    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?, restored: Bool,
+    private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?, restored: Bool, bootTimeout: Double,
                                timing: inout RunTiming) -> Outcome {
         do {
             let givesUp = { kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited() }

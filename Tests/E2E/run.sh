@@ -169,7 +169,7 @@ fi
              KILN_BLKBENCH_WORKLOADS KILN_BLKBENCH_JOBS KILN_BLKBENCH_READS KILN_FSBENCH_RUNS KILN_FSBENCH_TIMEOUT KILN_FSBENCH_NOFILE KILN_FSBENCH_TREE \
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
-             KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE \
+             KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE KILN_LOAD_RUNS KILN_LOAD_BOOT_TIMEOUT \
              KILN_SANDBOX_BENCH_RUNS KILN_OCI_BENCH_RUNS KILN_SNAPSHOT_BENCH_RUNS KILN_SNAPSHOT_CLONES KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_E2E_ARCHIVE_REF KILN_IMAGE_STORE KILN_DEFAULT_IMAGE KILN_E2E_IMAGE_PREP_ERROR; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
@@ -202,6 +202,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-gc "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-kill "* ]] && boots=$((boots + 4))
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
+[[ " ${scenarios[*]} " == *" sandbox-load "* ]] && boots=$((boots + ${KILN_LOAD_RUNS:-10}))
 [[ " ${scenarios[*]} " == *" oci-bundle "* ]] && boots=$((boots + 3))
 [[ " ${scenarios[*]} " == *" oci-podman "* ]] && boots=$((boots + 8))
 [[ " ${scenarios[*]} " == *" oci-network "* ]] && boots=$((boots + 1))

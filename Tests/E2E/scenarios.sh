@@ -14,6 +14,7 @@ ALL_SCENARIOS="vmlinux-init bzimage-init initrd-cmdline cpus-2 memory reboot pow
 EXTRA_SCENARIOS="bench blkbench vsockbench"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-net.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-load.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-fs.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-sandbox-snapshot.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/scenarios-images.sh"

@@ -103,6 +103,15 @@ import Testing
                                mentioning: "--disk-size 1K: at least 64M")
     }
 
+    @Test func bootTimeoutOutOfRange() throws {
+        for bad in ["0", "0.5", "3601", "inf", "nan"] {
+            try expectOneLineError(["run", "--kernel", kernel, "--rootfs", rootfs, "--boot-timeout", bad, "--", "true"],
+                                   mentioning: "must be 1 to 3600 seconds")
+        }
+        try expectOneLineError(["create", "--name", "x", "--kernel", kernel, "--rootfs", rootfs, "--boot-timeout", "0"],
+                               mentioning: "--boot-timeout 0.0: must be 1 to 3600 seconds")
+    }
+
     @Test func missingImages() throws {
         try expectOneLineError(["run", "--kernel", "/nonexistent/vmlinux", "--rootfs", rootfs, "--", "true"],
                                mentioning: "/nonexistent/vmlinux")
