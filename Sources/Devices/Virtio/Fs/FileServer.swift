@@ -158,6 +158,11 @@ public final class FileServer {
         isInitialized = true
     }
 
+    /// The driver reset the device (a new kernel after kexec, a driver rebind): as DESTROY,
+    /// or the old session's nodes and handles would stay open and the new driver's INIT
+    /// would be refused as a second one.
+    func reset() { destroy() }
+
     /// DESTROY: the guest unmounted. Everything but the root is released; a new INIT may follow.
     private func destroy() {
         handles.removeAll()

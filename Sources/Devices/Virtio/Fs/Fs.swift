@@ -58,6 +58,8 @@ public final class Fs: VirtioDevice {
         for index in data.indices { data[index] = config[offset + index] }
     }
 
+    public func reset() { work.withLock { $0.server.reset() } }
+
     /// Every queue is served the same way; one lock keeps the server's tables consistent when
     /// two queues are processed from different threads.
     public func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {

@@ -89,6 +89,28 @@ import Glibc
         #expect(guest.read(handle, node: node).error == -EBADF)
     }
 
+    /// Found while profiling the fs fuzz target: a reset kept the session, so a new driver's
+    /// INIT was refused (EPROTO) and the old nodes and handles stayed open.
+    @Test func resetEndsTheSession() throws {
+        let tree = SharedTree()
+        tree.file("shared/a", "x")
+        let guest = try FsGuest(tree: tree)
+        guest.initialize()
+        _ = guest.open(guest.node("a"))
+        #expect(guest.device.usage == (nodes: 2, handles: 1))
+        guest.driver.reset()
+        #expect(guest.device.usage == (nodes: 1, handles: 0))
+        let queues = guest.driver.start()
+        let request = guest.driver.readable(FuseMessage.request(.initialize, arguments: FuseMessage.initArguments()))
+        let reply = guest.driver.writable(4096)
+        let head = queues[1].submit([request, reply])
+        queues[1].notify()
+        let used = queues[1].takeUsed()
+        try #require(used.count == 1 && used[0].id == UInt32(head))
+        let answer = FuseAnswer(used: used[0].length, bytes: Array(guest.driver.bytes(of: reply).prefix(Int(used[0].length))))
+        #expect(answer.error == 0, "a new driver's INIT is accepted")
+    }
+
     @Test func everyQueueServesRequests() throws {
         let tree = SharedTree()
         tree.file("shared/a", "x")
