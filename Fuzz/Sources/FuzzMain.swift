@@ -111,8 +111,12 @@ enum DescriptorLeakCheck {
         precondition(after == before, "a file descriptor leaked: the lowest free one went from \(before) to \(after)")
     }
 
+    /// Duplicated to probe: F_DUPFD returns the lowest free descriptor without the path walk
+    /// of an open (which cost 5 % of a device target's time).
+    private static let original = open("/dev/null", O_RDONLY | O_CLOEXEC)
+
     private static func lowestFree() -> Int32 {
-        let probe = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let probe = fcntl(original, F_DUPFD_CLOEXEC, 0)
         close(probe)
         return probe
     }

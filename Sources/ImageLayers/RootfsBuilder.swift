@@ -44,20 +44,7 @@ public enum RootfsBuilder {
 
     /// `firstAttemptKibibytes` replaces the size estimate of the first attempt (tests force the retry).
     static func build(layers: [LayerBlob], output: String, firstAttemptKibibytes: Int64?) throws(RootfsBuildError) {
-        // Refuse unknown media types before reading anything.
-        for layer in layers where !LayerArchive.mediaTypes.contains(layer.mediaType) {
-            throw .unsupportedMediaType(layer: layer.digest.isEmpty ? layer.path : layer.digest, mediaType: layer.mediaType)
-        }
-        var flattener = LayerFlattener()
-        for (index, layer) in layers.enumerated() {
-            var archive = try LayerArchive(layer)
-            flattener.begin(layer: index, name: archive.layerName)
-            while let entry = try archive.next() {
-                try flattener.apply(entry)
-            }
-        }
-        let root = flattener.root
-        let layout = try ImageLayout(root: root)
+        let (root, layout) = try flatten(layers)
         try checkRoom(for: layout, output: output)
 
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -84,6 +71,32 @@ public enum RootfsBuilder {
             unlink(output)
             throw error
         }
+    }
+
+    /// Steps 1 and the sizing of 2 without writing anything: every check `build` makes on the
+    /// layers' entries before mke2fs runs. For the layer fuzz target, which cannot afford
+    /// mke2fs (a process) for every input and runs the whole build on a share of them.
+    @_spi(Fuzzing)
+    public static func plan(layers: [LayerBlob]) throws(RootfsBuildError) -> (inodes: Int64, kibibytes: Int64) {
+        let (_, layout) = try flatten(layers)
+        return (layout.inodeCount, layout.imageKibibytes)
+    }
+
+    private static func flatten(_ layers: [LayerBlob]) throws(RootfsBuildError) -> (TreeNode, ImageLayout) {
+        // Refuse unknown media types before reading anything.
+        for layer in layers where !LayerArchive.mediaTypes.contains(layer.mediaType) {
+            throw .unsupportedMediaType(layer: layer.digest.isEmpty ? layer.path : layer.digest, mediaType: layer.mediaType)
+        }
+        var flattener = LayerFlattener()
+        for (index, layer) in layers.enumerated() {
+            var archive = try LayerArchive(layer)
+            flattener.begin(layer: index, name: archive.layerName)
+            while let entry = try archive.next() {
+                try flattener.apply(entry)
+            }
+        }
+        let root = flattener.root
+        return (root, try ImageLayout(root: root))
     }
 
     private static func write(_ layout: borrowing ImageLayout, root: TreeNode, layers: [LayerBlob],

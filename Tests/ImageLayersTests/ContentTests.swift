@@ -1,5 +1,5 @@
 import Foundation
-@testable import ImageLayers
+@_spi(Fuzzing) @testable import ImageLayers
 import Testing
 
 /// Ownership, modes, links, xattrs and times land in the image exactly, as root and as uid 65534.
@@ -133,5 +133,29 @@ import Testing
             #expect(reason.contains("MiB free"), "\(reason)")
         }
         #expect(!FileManager.default.fileExists(atPath: output), "nothing is left where the image would go")
+    }
+}
+
+/// `RootfsBuilder.plan` (the layer fuzz target's fast path) refuses what `build` refuses, with
+/// the same error, and sizes an image as `build` does, without writing anything.
+@Suite struct PlanTests {
+    @Test func planRefusesWhatBuildRefusesAndWritesNothing() throws {
+        let work = try Workspace()
+        let hostile = try work.layer([.file("a/../../evil", "x")])
+        var planError: RootfsBuildError?
+        do { _ = try RootfsBuilder.plan(layers: [hostile]) } catch { planError = error }
+        var buildError: RootfsBuildError?
+        do { try RootfsBuilder.build(layers: [hostile], output: work.path + "/out/hostile.ext4") } catch { buildError = error }
+        #expect(planError != nil && planError?.description == buildError?.description, "\(String(describing: planError))")
+        #expect(try work.canaryUntouched())
+
+        let layer = try work.layer([.dir("d"), .file("d/f", String(repeating: "y", count: 100_000))])
+        let plan = try RootfsBuilder.plan(layers: [layer])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: work.path + "/out").isEmpty, "plan wrote nothing")
+        let output = work.path + "/out/planned.ext4"
+        try RootfsBuilder.build(layers: [layer], output: output)
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: output)[.size] as? Int)
+        #expect(size > 0 && Int64(size) <= plan.kibibytes * 1024, "the image fits its plan (\(size) bytes, \(plan.kibibytes) KiB)")
+        #expect(plan.inodes >= 3)
     }
 }

@@ -1,5 +1,5 @@
 import Images
-import ImageLayers
+@_spi(Fuzzing) import ImageLayers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -84,9 +84,15 @@ private func entryName(_ input: inout FuzzInput) -> [UInt8] {
 /// The layer applier: one or two hostile layer archives flattened into an ext4 image. Most
 /// inputs describe tar entries (names, types, modes, link targets, data) so every archive
 /// reaches the flattener; the others are raw archive bytes for libarchive's readers.
+/// Every input is read and flattened (`RootfsBuilder.plan`: where hostile entries are refused
+/// or resolved inside the image); one in `fullBuildShare`, picked by the first byte, goes on
+/// to the whole build (mke2fs, a process, then libext2fs writing the image), which costs about
+/// 40 times as much.
 let layerTarget = FuzzTarget(name: "layer", guestFacing: false, run: { bytes in
     var input = FuzzInput(bytes)
-    let layerCount = 1 + Int(input.byte() % 2)
+    let mode = input.byte()
+    let layerCount = 1 + Int(mode % 2)
+    let fullBuild = Int(mode >> 1) % layerFullBuildShare == 0
     var layers: [ImageLayers.LayerBlob] = []
     for index in 0..<layerCount {
         let archive: [UInt8]
@@ -110,10 +116,15 @@ let layerTarget = FuzzTarget(name: "layer", guestFacing: false, run: { bytes in
         layers.append(ImageLayers.LayerBlob(path: path, mediaType: "application/vnd.oci.image.layer.v1.tar",
                                 digest: "sha256:" + String(repeating: "0", count: 64)))
     }
-    let output = layerDirectory + "/rootfs.ext4"
-    unlink(output)
     do throws(RootfsBuildError) {
+        let plan = try RootfsBuilder.plan(layers: layers)
+        guard fullBuild else { return }
+        let output = layerDirectory + "/rootfs.ext4"
+        unlink(output)
         try RootfsBuilder.build(layers: layers, output: output)
+        var status = stat()
+        precondition(stat(output, &status) == 0 && Int64(status.st_size) <= plan.kibibytes * 2048,
+                     "the image is missing or larger than twice its plan (\(plan.kibibytes) KiB)")
     } catch {
         if verboseFuzzing { printError("layer: \(error)\n") }
     }
@@ -142,8 +153,12 @@ let layerTarget = FuzzTarget(name: "layer", guestFacing: false, run: { bytes in
         + entry(0, [9, 10], data: Array("root:x:0:0::/root:/bin/sh\n".utf8)) + entry(1, [1], link: [9, 10])
         + entry(3, [2, 1], link: [9, 10])
     let upper = entry(0, [2, 6]) + entry(0, [2, 7]) + entry(6, [0])
-    return [[1, 0, 7] + lower + [0, 3] + upper, [0, 0, 4] + lower]
+    // First byte: bit 0 picks two layers, the next bits a full build (0) or a plan only.
+    return [[1, 0, 7] + lower + [0, 3] + upper, [0, 0, 4] + lower, [3, 0, 7] + lower + [0, 3] + upper]
 })
+
+/// One input in this many (by its first byte) builds the ext4 image; the rest stop after the plan.
+private let layerFullBuildShare = 16
 
 /// ustar type flags: file, symlink, directory, hard link, character and block device, FIFO,
 /// GNU long name, pax header, pax global header, and a NUL (old-style file).
