@@ -8,7 +8,8 @@
  * Driver: one split virtqueue of QSIZE (256) entries; request slot s owns descriptors 3s
  * (header), 3s+1 (data, one descriptor per request), 3s+2 (status); up to `qd` requests are in
  * flight; completions are polled on used->idx (Kiln completes on its device thread, notified by
- * ioeventfd), refilled slots are published together with one QueueNotify per batch; the avail
+ * ioeventfd), refilled slots are published together, with one QueueNotify per batch unless the
+ * device has said it is processing the queue anyway (VIRTQ_USED_F_NO_NOTIFY); the avail
  * ring asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT), which a polling driver does not need.
  *
  * Command line (all optional, "key=value" separated by spaces):
@@ -88,6 +89,7 @@ static uint16_t avail_idx, used_idx;
 static uint64_t capacity; /* sectors */
 
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
 #define AVAIL ((volatile __typeof__(avail) *)&avail)
 #define USED ((volatile __typeof__(used) *)&used)
 #define DESC ((volatile struct virtq_desc *)desc)
@@ -273,8 +275,12 @@ static void publish(void)
 {
     barrier();
     AVAIL->idx = avail_idx;
-    barrier();
-    virtio_write(&dev, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    /* As Linux's virtio_ring does: no kick while the device says it is processing the queue
+     * anyway (VIRTQ_USED_F_NO_NOTIFY); the full fence orders the idx store before the flags
+     * load, pairing with the device's fence between clearing the flag and re-reading idx. */
+    __asm__ volatile("mfence" ::: "memory");
+    if (!(USED->flags & VIRTQ_USED_F_NO_NOTIFY))
+        virtio_write(&dev, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
 static void wait_used(const char *name)

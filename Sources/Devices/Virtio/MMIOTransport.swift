@@ -128,15 +128,20 @@ public final class MMIOTransport: BusDevice {
     }
 
     /// Processes with notifications off, then turns them back on and looks once more, so a
-    /// buffer the driver added without kicking (because they were off) is not stranded. Stops
-    /// when the device makes no progress, as a receive queue waiting for host data does.
+    /// buffer the driver added without kicking (because they were off) is not stranded. Looks
+    /// again while the device takes buffers or the driver adds some; stops when buffers wait
+    /// that this pass already saw and did not take, as on a receive queue waiting for host data.
     private func drain(_ index: Int, _ queue: inout SplitQueue) throws(QueueError) {
         while true {
             try queue.disableNotification(memory: memory)
+            let seen = try queue.availableIndex(memory: memory)
             let before = queue.nextAvailable
             try device.processQueue(index, queue: &queue, memory: memory)
             let progressed = queue.nextAvailable != before
-            guard try queue.enableNotification(memory: memory), progressed else { return }
+            guard try queue.enableNotification(memory: memory) else { return }
+            // A pass that took nothing (an Async block device reporting completions, say) must
+            // still look at what the driver added meanwhile: it skipped its kick.
+            if !progressed, try queue.availableIndex(memory: memory) == seen { return }
         }
     }
 

@@ -227,6 +227,19 @@ import Testing
         #expect(recorder.activatedFeatures == [VirtioFeature.transportFeatures, VirtioFeature.version1])
     }
 
+    /// A pass that takes nothing (an Async block device only reporting completions) while the
+    /// driver, on another vCPU, adds a buffer without a kick because notifications were off:
+    /// the transport must look again rather than leave that buffer until some later kick.
+    @Test func aBufferAddedWithoutAKickDuringAPassThatTookNothingIsServed() {
+        let device = RacingDriverDevice()
+        let driver = MockVirtioDriver(device: device)
+        let queue = driver.start(queueSize: 8)[0]
+        device.duringFirstPass = { queue.submit([driver.writable(4)]) }
+        queue.notify()
+        #expect(queue.takeUsed().count == 1, "the buffer added during the pass was left waiting")
+        #expect(device.passes == 2)
+    }
+
     @Test func configSpaceReadsAndWritesWithinBounds() {
         #expect(driver.readConfig(0, count: 4) == [0, 1, 2, 3])
         #expect(driver.readConfig(8, count: 4) == [8, 9, 10, 11])

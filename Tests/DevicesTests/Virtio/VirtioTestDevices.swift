@@ -110,3 +110,29 @@ final class ScriptedDevice: VirtioDevice, @unchecked Sendable {
         hook?()
     }
 }
+
+/// A device whose first pass takes nothing and runs `duringFirstPass` (a driver racing the
+/// device from another vCPU); later passes use every chain.
+final class RacingDriverDevice: VirtioDevice, @unchecked Sendable {
+    let deviceType = VirtioDeviceType.entropy
+    let features: UInt64 = 0
+    let queueMaxSizes: [UInt16] = [8]
+    let configSize = 0
+    var duringFirstPass: (() -> Void)?
+    private(set) var passes = 0
+
+    func readConfig(offset: Int, into data: UnsafeMutableRawBufferPointer) {}
+    func activate(features: UInt64) throws(VirtioActivationError) {}
+    func reset() {}
+
+    func processQueue(_ index: Int, queue: inout SplitQueue, memory: GuestMemory) throws(QueueError) {
+        passes += 1
+        if passes == 1 {
+            duringFirstPass?()
+            return
+        }
+        while let chain = try queue.popChain(memory: memory) {
+            try queue.addUsed(head: chain.head, length: 0, memory: memory)
+        }
+    }
+}

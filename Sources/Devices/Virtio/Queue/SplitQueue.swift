@@ -194,6 +194,11 @@ public struct SplitQueue: Sendable {
         return available != nextAvailable
     }
 
+    /// The driver's avail->idx: how many buffers it has made available, ever (mod 2^16).
+    public func availableIndex(memory: GuestMemory) throws(QueueError) -> UInt16 {
+        try read(UInt16.self, availableRing, offset: 2, memory)
+    }
+
     /// Whether the driver wants an interrupt for the buffers used since the last call.
     /// Without EVENT_IDX, VIRTQ_AVAIL_F_NO_INTERRUPT suppresses it; with EVENT_IDX, only
     /// crossing `used_event` does (vring_need_event).
