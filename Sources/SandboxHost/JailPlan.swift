@@ -38,7 +38,31 @@ public struct JailPlan: Sendable {
         argv += copyIn.flatMap { ["--copy-in", $0] }
         argv += bindIn.flatMap { ["--bind-in", $0] }
         argv += bindInDirectories.flatMap { ["--bind-in-dir", $0] }
+        if let openFiles = Self.openFileLimit(sharedDirectories: bindInDirectories.count, hardLimit: Self.openFileHardLimit()) {
+            argv += ["--resource-limit", "no-file=\(openFiles)"]
+        }
         return argv + ["--"] + kilnArguments
+    }
+
+    /// The VMM serves each shared directory with a virtio-fs file server that holds one host
+    /// descriptor per inode the guest knows (up to 16384) and per open handle (up to 1024),
+    /// sized to fit RLIMIT_NOFILE (VMM's SharedDirectoryConfig.limits) after 256 of its own.
+    /// Under the jailer's default of 2048 a share got ~1,570 inodes, and a guest walking a
+    /// Debian root (8,731 files) got ENFILE part way: so a jail with shares asks for room
+    /// for the file servers' full tables, within the hard limit the jailer inherits (it cannot
+    /// raise that), and never below its own default of 2048. Nil without shares (the jailer's
+    /// default stays) or when the hard limit leaves nothing above that default.
+    static func openFileLimit(sharedDirectories count: Int, hardLimit: UInt64) -> Int? {
+        guard count > 0 else { return nil }
+        let wanted = 256 + count * (16384 + 1024)
+        let allowed = hardLimit >= UInt64(wanted) ? wanted : Int(hardLimit)
+        return allowed > 2048 ? allowed : nil
+    }
+
+    static func openFileHardLimit() -> UInt64 {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        return UInt64(limit.rlim_max)
     }
 
     /// Where kiln-jailer puts the `index`-th `--bind-in-dir` directory (its JailConfig's rule).
