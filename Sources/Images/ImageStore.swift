@@ -141,12 +141,7 @@ public struct ImageStore: Sendable {
     }
 
     private func pruneLocked() throws(ImageError) -> [String] {
-        var removed: [String] = []
-        // No pull runs (pulls.lock), so everything in tmp/ is a dead pull's.
-        for entry in try FileBytes.entries(layout.tmp) {
-            try FileBytes.remove("\(layout.tmp)/\(entry)")
-            removed.append("temporary \(entry)")
-        }
+        var removed = try removeTemporaries()
         // Nobody waits on a conversion lock while prune holds pulls.lock.
         for entry in try FileBytes.entries(layout.locks) { try FileBytes.remove("\(layout.locks)/\(entry)") }
         let refs = allRefs()
@@ -163,6 +158,16 @@ public struct ImageStore: Sendable {
         return removed
     }
 
+    /// What dead pulls left in tmp/. Only with pulls.lock held exclusively: then no pull runs.
+    func removeTemporaries() throws(ImageError) -> [String] {
+        var removed: [String] = []
+        for entry in try FileBytes.entries(layout.tmp) {
+            try FileBytes.remove("\(layout.tmp)/\(entry)")
+            removed.append("temporary \(entry)")
+        }
+        return removed
+    }
+
     /// pulls.lock before lock, as pulls take them: no pull is using anything while `body` runs.
     private func holdingBothLocks<T>(_ body: () throws(ImageError) -> T) throws(ImageError) -> T {
         try StoreLock.holding(layout.pullsLock, .exclusive) { () throws(ImageError) -> T in
@@ -174,7 +179,7 @@ public struct ImageStore: Sendable {
 
     /// Blobs no stored manifest names (manifest, config, layers), and anything in the blob
     /// directory that is not a blob (skopeo's temporary files of a killed copy).
-    private func removeUnusedBlobs() throws(ImageError) -> [String] {
+    func removeUnusedBlobs() throws(ImageError) -> [String] {
         var used = Set<String>()
         for id in try FileBytes.entries(layout.images) {
             let path = layout.image(id) + "/manifest.json"

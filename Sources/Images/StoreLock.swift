@@ -20,6 +20,20 @@ struct StoreLock: ~Copyable {
         self.fd = fd
     }
 
+    /// The lock if it is free now; nil if another process holds it.
+    init?(trying path: String, _ mode: Mode) throws(ImageError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw .system("open", path) }
+        while flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK { return nil }
+            throw .system(operation: "flock", path: path, errno: code)
+        }
+        self.fd = fd
+    }
+
     deinit { close(fd) }
 }
 

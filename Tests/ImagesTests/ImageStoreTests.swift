@@ -172,6 +172,40 @@ import Testing
         #expect(try store(converter).prune().isEmpty)
     }
 
+    /// `kiln gc`'s part: what dead pulls left goes (temporaries, blobs no image uses); images,
+    /// unnamed ones included, and names stay; while a pull holds the store, nothing is touched.
+    @Test func leftoversOfFailedPullsGoWithoutTouchingImages() throws {
+        let digests = try TestLayout(path: source, files: ["k": "v"]).write()
+        let converter = FakeConverter()
+        #expect(try store(converter).removeLeftovers() == ImageStoreLeftovers(), "a store that does not exist")
+        let image = try store(converter).pull(reference)
+        let unnamed = String(repeating: "0", count: 64)
+        let unused = String(repeating: "1", count: 64)
+        try FileManager.default.createDirectory(atPath: root + "/tmp/pull.4.5.6/layout", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: root + "/blobs/sha256/oci-put-blob456", contents: Data("partial".utf8))
+        FileManager.default.createFile(atPath: root + "/blobs/sha256/" + unused, contents: Data())
+        try FileManager.default.createDirectory(atPath: root + "/images/" + unnamed, withIntermediateDirectories: true)
+        let before = StoreContents(root)
+
+        // A pull in progress (another descriptor holds pulls.lock shared, as a pull does).
+        let pull = open(root + "/pulls.lock", O_RDWR | O_CLOEXEC)
+        #expect(pull >= 0 && flock(pull, LOCK_SH) == 0)
+        #expect(try store(converter).removeLeftovers() == ImageStoreLeftovers(pullInProgress: true))
+        #expect(StoreContents(root) == before)
+        close(pull)
+
+        let leftovers = try store(converter).removeLeftovers()
+        #expect(!leftovers.pullInProgress)
+        #expect(Set(leftovers.removed) == ["temporary pull.4.5.6", "temporary blobs/sha256/oci-put-blob456",
+                                           "blob sha256:" + unused], "\(leftovers.removed)")
+        let left = StoreContents(root)
+        #expect(left.images == [image.id, unnamed].sorted())
+        #expect(left.refs == before.refs && left.tmp.isEmpty)
+        #expect(left.blobs.sorted() == ([digests.manifest, digests.config] + digests.layers).sorted())
+        #expect(store(converter).lookup(reference)?.id == image.id)
+        #expect(try store(converter).removeLeftovers().removed.isEmpty)
+    }
+
     @Test func storeRoot() {
         #expect(StoreLayout.defaultRoot(environment: ["KILN_IMAGE_STORE": "/s", "HOME": "/h"], isRoot: true) == "/s")
         #expect(StoreLayout.defaultRoot(environment: ["HOME": "/h"], isRoot: true) == "/var/lib/kiln/images")

@@ -3,9 +3,9 @@ import Foundation
 import Images
 import Testing
 
-/// A real `kiln pull` killed with SIGKILL while skopeo copies: the store stays usable, prune
-/// waits for the orphaned skopeo (it holds pulls.lock) and removes what was left, and the next
-/// pull works.
+/// A real `kiln pull` killed with SIGKILL while skopeo copies: the store stays usable, `kiln gc`
+/// (again while the orphaned skopeo holds pulls.lock) removes what was left, and the next pull
+/// works.
 @Suite struct KilledPullTests {
     static var kiln: String {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
@@ -38,7 +38,7 @@ import Testing
         let reference = try ImageReference(parsing: "oci:\(scratch.path)/layout:v1")
         #expect(store.lookup(reference) == nil)
         #expect(store.list().isEmpty)
-        _ = try store.prune()
+        try PullFaultTests.collectGarbage(store: root)
         let left = StoreContents(root)
         #expect(left.images.isEmpty && left.refs.isEmpty && left.tmp.isEmpty && left.blobs.isEmpty, "\(left)")
 
