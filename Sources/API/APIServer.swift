@@ -1,4 +1,5 @@
 import CKiln
+import Devices
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,3 +1,4 @@
+import Devices
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,9 +30,10 @@ public struct VsockConfig: Sendable, Equatable {
         guard udsPath.utf8.count <= Self.maxPathLength else {
             throw .invalidConfiguration("vsock uds_path '\(udsPath)' is longer than \(Self.maxPathLength) bytes")
         }
+        // A socket a killed VMM left is taken over when the device binds (VsockHostSockets.listen).
         var info = stat()
-        guard lstat(udsPath, &info) != 0 else {
-            throw .invalidConfiguration("vsock uds_path '\(udsPath)' already exists (remove a stale socket first)")
+        guard lstat(udsPath, &info) != 0 || StaleSocket.isStale(udsPath) else {
+            throw .invalidConfiguration("vsock uds_path '\(udsPath)' already exists and is not a stale socket (another VM listening, or not a socket)")
         }
     }
 }

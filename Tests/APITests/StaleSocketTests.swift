@@ -1,4 +1,5 @@
 @testable import API
+import Devices
 import Foundation
 import Glibc
 import Testing

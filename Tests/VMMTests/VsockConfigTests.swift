@@ -23,7 +23,7 @@ import Testing
         #expect(message(VsockConfig(guestCID: 3, udsPath: "/tmp/a\0b"))?.contains("NUL") == true)
         #expect(message(VsockConfig(guestCID: 3, udsPath: "/tmp/" + String(repeating: "x", count: 100)))?
             .contains("longer than 96 bytes") == true)
-        // An existing file (a stale socket) is named rather than silently replaced.
+        // An existing file other than a stale socket is named rather than replaced.
         #expect(message(VsockConfig(guestCID: 3, udsPath: "/proc/self/exe"))?.contains("already exists") == true)
     }
 }

@@ -1,4 +1,5 @@
 import Devices
+import Glibc
 import TestSupport
 import Testing
 
@@ -115,5 +116,30 @@ import Testing
     @Test func existingSocketPathIsRefused() throws {
         let fixture = try VsockFixture()
         #expect(throws: VsockSocketError.self) { try Vsock(guestCID: 4, udsPath: fixture.path) }
+    }
+
+    /// What a VMM killed with SIGKILL leaves (a socket file nobody listens on) is taken over by
+    /// the next device on that path; any other file there is refused and kept.
+    @Test func aStaleSocketIsTakenOverAndAnyOtherFileRefused() throws {
+        let path = temporarySocketPath()
+        defer { unlink(path) }
+        let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un.make(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        close(stale)
+        #expect(StaleSocket.isStale(path))
+        let device = try Vsock(guestCID: 3, udsPath: path)
+        #expect(HostSocket.connect(path) != nil, "the new device listens on the taken-over path")
+        _ = device
+
+        let file = temporarySocketPath()
+        defer { unlink(file) }
+        #expect(creat(file, 0o600) >= 0)
+        #expect(throws: VsockSocketError.self) { try Vsock(guestCID: 4, udsPath: file) }
+        var info = stat()
+        #expect(lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG)
     }
 }

@@ -46,7 +46,7 @@ public final class Vsock: EventDrivenDevice, @unchecked Sendable {
     private(set) var events: (any DeviceEvents)?
     private var listenerOpen = true
 
-    /// Creates the listening socket at `udsPath` (which must not exist).
+    /// Creates the listening socket at `udsPath` (which must not exist, or be a stale socket).
     public convenience init(guestCID: UInt64, udsPath: String, queueSize: UInt16 = defaultQueueSize,
                             bufferAllocation: UInt32 = defaultBufferAllocation,
                             maxConnections: Int = defaultMaxConnections) throws(VsockSocketError) {

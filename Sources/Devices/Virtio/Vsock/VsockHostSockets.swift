@@ -27,6 +27,8 @@ enum VsockHostSockets {
         guard fill(&address, path: Array(path.utf8), port: nil) else {
             throw VsockSocketError("vsock uds_path '\(path)' longer than \(maxPathLength) bytes:", errno: ENAMETOOLONG)
         }
+        // A VMM killed with SIGKILL cannot remove its socket: its replacement takes it over.
+        if StaleSocket.isStale(path) { unlink(path) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw VsockSocketError("socket(AF_UNIX) for \(path)", errno: errno) }
         let bound = withUnsafePointer(to: &address) {
