@@ -103,69 +103,21 @@ public final class VMMProcess {
                               shares: [HostShare], hostname: String?,
                               guestLink: GuestLinkOverride?) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
-        let root = guestRoot(image: image, agentInitrd: agentInitrd, scratchDisk: scratchDisk)
-        // A disk image is the first drive; an image directory the first share (its tag is not
-        // on the command line as a kiln.mount=: the agent mounts it as the root).
-        var rootfs: String?
-        var shareTags = shares.map(\.tag), shareHostPaths = shares.map(\.hostPath)
-        switch image {
-        case .disk(let path): rootfs = path
-        case .directory(let path):
-            shareTags.insert(imageShareTag, at: 0)
-            shareHostPaths.insert(path, at: 0)
-        }
-        // Each share's host directory as the VMM sees it (in a jail: its bind mount).
-        // A sandbox (detached) gets an API socket for `kiln snapshot`; a throwaway run none.
-        func boot(kernel: String, rootfs: String?, initrd: String?, scratch: String?, console: String,
-                  socket: String, controlSocket: String, shareDirectories: [String]) -> [String] {
-            // The TAP is reached by name (interfaces are not files): the same inside the jail.
-            ["boot", "--kernel", kernel] + (rootfs.map { ["--drive", "\($0),ro"] } ?? [])
-                + (scratch.map { ["--drive", "\($0),rw"] } ?? []) + (initrd.map { ["--initrd", $0] } ?? [])
-                + ["--cmdline", commandLine(root: root, network: guestLink?.network ?? tap?.guestNetwork, shares: shares,
-                                             hostname: hostname), "--cpus", "\(cpus)",
-                   "--memory", "\(memory)", "--no-stdin", "--serial-output", console, "--vsock", "\(cid),\(socket)"]
-                + (tap.map { ["--net", $0.name + (guestLink.map { ",mac=\($0.mac)" } ?? "")] } ?? []) + (seccomp ? [] : ["--no-seccomp"])
-                + shareArguments(shareDirectories) + (detached ? ["--control-sock", controlSocket] : [])
-        }
-        func shareArguments(_ directories: [String]) -> [String] {
-            var arguments: [String] = []
-            for (directory, tag) in zip(directories, shareTags) { arguments += ["--share", directory + ":" + tag] }
-            return arguments
-        }
+        let arguments = VMMArguments(kernel: kernel, image: image, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
+                                     detached: detached, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratchDisk,
+                                     shares: shares, hostname: hostname, guestLink: guestLink)
         // Without it the host polls the agent, which is slower, but still works.
         var ready = try? AgentReadySignal(vsockSocket: socket)
         let argv: [String]
         if let jail {
-            // Paths inside the jail; the socket and console are reached through links in the
-            // run directory (a jail root path can be too long for a Unix socket address).
-            // The jailer copies the scratch disk in by name (sparsely, owned by the jail's user,
-            // so the VMM may write it) and bind-mounts the kernel, initramfs and image read-only:
-            // never copied, their page cache shared by every jail.
-            let copied = [scratchDisk].compactMap { $0 }
-            let bound = [kernel] + [agentInitrd].compactMap { $0 } + (rootfs.map { [$0] } ?? [])
-            let files = copied + bound
-            var names: Set<String> = []
-            for name in files.map(HostExecutable.baseName) where !names.insert(name).inserted { throw .sameFileName(name) }
-            func inJail(_ path: String) -> String { "/" + HostExecutable.baseName(path) }
+            // The socket and console are reached through links in the run directory (a jail
+            // root path can be too long for a Unix socket address).
             try linkJailFiles(jail, directory: directory, names: [RunDirectory.socketName, "console.log"]
                                                                 + (detached ? [RunDirectory.apiSocketName] : []))
-            // Shared directories are bind-mounted read-only, nosuid, nodev (see JailPlan).
-            // The readiness socket is bind-mounted beside the VMM's own, where the jailed VMM
-            // delivers the guest's connections to the readiness port.
             if let signal = ready, (try? signal.allow(uid: jail.uid, gid: jail.gid)) == nil { ready = nil }
-            argv = jail.argv(copyIn: copied, bindIn: bound + (ready.map { [$0.path] } ?? []),
-                             bindInDirectories: shareHostPaths,
-                             kilnArguments: boot(kernel: inJail(kernel), rootfs: rootfs.map(inJail),
-                                                 initrd: agentInitrd.map(inJail), scratch: scratchDisk.map(inJail),
-                                                 console: "/console.log", socket: "/" + RunDirectory.socketName,
-                                                 controlSocket: "/" + RunDirectory.apiSocketName,
-                                                 shareDirectories: shareHostPaths.indices.map(JailPlan.sharedDirectoryPath))
-                                 + (detached ? [] : ["--die-with-parent", "\(getpid())"]))
+            argv = try arguments.jailed(jail, readinessSocket: ready?.path, parentPid: detached ? nil : getpid())
         } else {
-            argv = [try HostExecutable.kiln()]
-                + boot(kernel: kernel, rootfs: rootfs, initrd: agentInitrd, scratch: scratchDisk,
-                       console: directory.file("console.log"), socket: socket,
-                       controlSocket: directory.file(RunDirectory.apiSocketName), shareDirectories: shareHostPaths)
+            argv = arguments.direct(kiln: try HostExecutable.kiln(), runDirectory: directory.path)
         }
         return try launch(argv, directory: directory, detached: detached, ready: ready)
     }
