@@ -18,6 +18,7 @@ extension ImagesCommand: SandboxCommand {}
 extension Rmi: SandboxCommand {}
 extension ImageCommand: SandboxCommand {}
 extension ImageCommand.Prune: SandboxCommand {}
+extension ImageCommand.Tag: SandboxCommand {}
 extension Setup: SandboxCommand {}
 extension SnapshotCommand: SandboxCommand {}
 

@@ -53,14 +53,21 @@ struct Pull: ParsableCommand {
 /// `kiln images`
 struct ImagesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "images", abstract: "List the images in the store (NAME TAG ID SIZE AGE).")
+        commandName: "images",
+        abstract: "List the images in the store (NAME TAG DIGEST ID SIZE AGE).",
+        discussion: "DIGEST is the manifest's digest, as registries show it (NAME@DIGEST pulls exactly this image); ID is the config's digest, the store's name for the image.")
+
+    @Flag(name: .customLong("no-trunc"), help: "Show the whole DIGEST and ID, not their first 12 hex digits.")
+    var noTrunc = false
 
     func run() throws {
         let now = Int(time(nil))
-        var rows = [["NAME", "TAG", "ID", "SIZE", "AGE"]]
+        var rows = [["NAME", "TAG", "DIGEST", "ID", "SIZE", "AGE"]]
         for image in currentImageStore().list() {
+            let digest = image.manifestDigest.map { noTrunc ? $0.description : "sha256:" + $0.hex.prefix(12) } ?? "<none>"
+            let id = noTrunc ? image.id : String(image.id.prefix(12))
             for name in image.storedNames {
-                rows.append([name.repository, name.tag ?? "<none>", String(image.id.prefix(12)),
+                rows.append([name.repository, name.tag ?? "<none>", digest, id,
                              humanSize(image.size), humanAge(now - image.created)])
             }
         }

@@ -194,3 +194,36 @@ struct StoreContents: Equatable {
         }
     }
 }
+
+/// The `kiln` executable built next to this test bundle. A test that needs it fails (naming the
+/// path) when it is missing: CI builds it, so a skip would hide a broken setup.
+enum KilnBinary {
+    static var path: String {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("kiln").path
+    }
+
+    static func require() throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw MissingPrerequisite(description: "no kiln binary at \(path): build it with `swift build` before the tests")
+        }
+        return path
+    }
+
+    static func run(_ arguments: [String], environment: [String: String], timeout: TimeInterval) throws -> ChildProcessResult {
+        try ChildProcess.run(try require(), arguments, timeout: timeout, environment: environment)
+    }
+}
+
+/// A Debian tool a test needs. CI installs it (scripts/packages.txt): missing, the test fails
+/// saying which package to install rather than skip.
+func requiredTool(_ path: String, package: String) throws -> String {
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        throw MissingPrerequisite(description: "\(path) missing: apt-get install -y \(package) (scripts/packages.txt)")
+    }
+    return path
+}
+
+struct MissingPrerequisite: Error, CustomStringConvertible {
+    let description: String
+}
