@@ -10,8 +10,8 @@ struct SandboxOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Working directory of the command in the guest.", valueName: "dir"))
     var workdir: String?
 
-    @Option(help: ArgumentHelp("Run the command as this guest user: UID or UID:GID, numbers (GID defaults to UID; default: root).",
-                               valueName: "uid[:gid]"))
+    @Option(help: ArgumentHelp("Run the command as this guest user: UID or UID:GID (GID defaults to UID). With --image also names from the image's /etc/passwd and /etc/group, and a UID's GID from its /etc/passwd (else 0), as Docker does. Default: the image's User, else root.",
+                               valueName: "user[:group]"))
     var user: String?
 
     @Option(name: .customLong("copy-in"),

@@ -12,7 +12,7 @@ struct VMOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
     var memory: Int = 256
 
-    @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init).", valueName: "img"))
+    @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init; default $KILN_SANDBOX_ROOTFS). With neither this nor --image, kiln runs its default image kiln.local/default:latest (Debian with python3, Rootfs/build-default-image.sh).", valueName: "img"))
     var rootfs: String?
 
     @Option(help: ArgumentHelp("Guest kernel (vmlinux or bzImage; default $KILN_VMLINUX, else the one `kiln setup` installed).", valueName: "img"))

@@ -7,19 +7,13 @@ import Testing
 /// (again while the orphaned skopeo holds pulls.lock) removes what was left, and the next pull
 /// works.
 @Suite struct KilledPullTests {
-    static var kiln: String {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-            .appendingPathComponent("kiln").path
-    }
-
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: kiln)))
-    func killedMidwayLeavesNothingUsed() throws {
+    @Test func killedMidwayLeavesNothingUsed() throws {
         let scratch = TestDirectory()
         let root = scratch.path + "/store"
         let big = String(repeating: "0123456789abcdef", count: 4 << 20)
         let digests = try TestLayout(path: scratch.path + "/layout", layerFiles: [["big": big], ["small": "x"]]).write()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.kiln)
+        process.executableURL = URL(fileURLWithPath: try KilnBinary.require())
         process.arguments = ["pull", "oci:\(scratch.path)/layout:v1"]
         process.environment = ProcessInfo.processInfo.environment.merging(["KILN_IMAGE_STORE": root]) { $1 }
         process.standardError = FileHandle.nullDevice

@@ -16,7 +16,7 @@ import Testing
     }
 
     static func pullWithKiln(_ reference: String, store: String, extra: [String] = []) throws -> ChildProcessResult {
-        try ChildProcess.run(KilledPullTests.kiln, ["pull", reference] + extra, timeout: 120,
+        try ChildProcess.run(try KilnBinary.require(), ["pull", reference] + extra, timeout: 120,
                              environment: ["KILN_IMAGE_STORE": store])
     }
 
@@ -50,7 +50,7 @@ import Testing
         let scratch = TestDirectory()
         let environment = ["KILN_IMAGE_STORE": root, "TMPDIR": scratch.path, "KILN_SANDBOX_DIR": scratch.path + "/sandboxes"]
         for _ in 0..<600 {
-            let result = try ChildProcess.run(KilledPullTests.kiln, ["gc"], timeout: 60, environment: environment)
+            let result = try ChildProcess.run(try KilnBinary.require(), ["gc"], timeout: 60, environment: environment)
             #expect(result.reason == .exit && result.status == 0, "\(result)", sourceLocation: sourceLocation)
             guard result.stderr.contains("a pull is using the image store") else { return }
             usleep(100_000)
@@ -58,7 +58,7 @@ import Testing
         Issue.record("kiln gc found the image store in use by a pull for 60 s", sourceLocation: sourceLocation)
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: KilledPullTests.kiln)))
+    @Test
     func aRegistryDroppingTheConnectionMidBlobFailsCleanlyThenPulls() throws {
         let scratch = TestDirectory()
         let digests = try Self.bigLayout(scratch.path + "/layout")
@@ -80,7 +80,7 @@ import Testing
         #expect(image.id == digests.config && image.config.cmd == ["/big"])
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: KilledPullTests.kiln)))
+    @Test
     func aFullImageStoreFailsCleanlyThenPullsOnceThereIsRoom() throws {
         let scratch = TestDirectory()
         let digests = try Self.bigLayout(scratch.path + "/layout")

@@ -5,8 +5,7 @@ import Testing
 
 /// A pull by registry reference from Debian's docker-registry started on 127.0.0.1 (plain
 /// HTTP, so `tlsVerify: false`), by tag and by digest.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/docker-registry")))
-struct RegistryPullTests {
+@Suite struct RegistryPullTests {
     let scratch = TestDirectory()
 
     @Test func pullsByTagAndDigest() throws {
@@ -58,11 +57,13 @@ final class LocalRegistry {
     let process = Process()
     let address: String
 
-    init(directory: String) throws {
+    /// `htpasswd`: an htpasswd file the registry asks every client to match (basic auth).
+    /// `tls`: a certificate and key it serves HTTPS with, else plain HTTP.
+    init(directory: String, htpasswd: String? = nil, tls: (certificate: String, key: String)? = nil) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let port = try Self.freePort()
         address = "127.0.0.1:\(port)"
-        let config = """
+        var config = """
             version: 0.1
             log:
               level: error
@@ -71,9 +72,16 @@ final class LocalRegistry {
                 rootdirectory: \(directory)/data
             http:
               addr: \(address)
+
             """
+        if let tls {
+            config += "  tls:\n    certificate: \(tls.certificate)\n    key: \(tls.key)\n"
+        }
+        if let htpasswd {
+            config += "auth:\n  htpasswd:\n    realm: kiln-test\n    path: \(htpasswd)\n"
+        }
         try config.write(toFile: directory + "/config.yml", atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+        process.executableURL = URL(fileURLWithPath: try requiredTool("/usr/bin/docker-registry", package: "docker-registry"))
         process.arguments = ["serve", directory + "/config.yml"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
