@@ -37,14 +37,19 @@ public struct LayerBlob: Sendable {
 
 public enum RootfsBuilder {
     /// Builds a read-only ext4 root filesystem at `output` (must not exist) from the layers
-    /// applied in order. Throws a typed error with a one-line description.
-    public static func build(layers: [LayerBlob], output: String) throws(RootfsBuildError) {
-        try build(layers: layers, output: output, firstAttemptKibibytes: nil)
+    /// applied in order. Throws a typed error with a one-line description. `progress` hears of
+    /// each layer read and of every `RootfsBuildProgress.dataStep` bytes of file data written.
+    public static func build(layers: [LayerBlob], output: String,
+                             progress: (RootfsBuildProgress) -> Void = { _ in }) throws(RootfsBuildError) {
+        try build(layers: layers, output: output, firstAttemptKibibytes: nil, dataStep: RootfsBuildProgress.dataStep,
+                  progress: progress)
     }
 
-    /// `firstAttemptKibibytes` replaces the size estimate of the first attempt (tests force the retry).
-    static func build(layers: [LayerBlob], output: String, firstAttemptKibibytes: Int64?) throws(RootfsBuildError) {
-        let (root, layout) = try flatten(layers)
+    /// `firstAttemptKibibytes` replaces the size estimate of the first attempt (tests force the
+    /// retry); `dataStep` the bytes between data progress reports.
+    static func build(layers: [LayerBlob], output: String, firstAttemptKibibytes: Int64?, dataStep: Int64 = RootfsBuildProgress.dataStep,
+                      progress: (RootfsBuildProgress) -> Void = { _ in }) throws(RootfsBuildError) {
+        let (root, layout) = try flatten(layers, progress: progress)
         try checkRoom(for: layout, output: output)
 
         let fd = open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -55,12 +60,13 @@ public enum RootfsBuilder {
         do throws(RootfsBuildError) {
             do {
                 try write(layout, root: root, layers: layers, output: output,
-                          kibibytes: firstAttemptKibibytes ?? layout.imageKibibytes)
+                          kibibytes: firstAttemptKibibytes ?? layout.imageKibibytes, dataStep: dataStep, progress: progress)
             } catch .imageFull {
                 // The estimate is content-based, so only odd layouts overflow it: start over once, twice as big.
                 guard ftruncate(fd, 0) == 0 else { throw .output(path: output, operation: "truncate", errno: errno) }
                 for node in layout.nodes { node.inode = 0 }
-                try write(layout, root: root, layers: layers, output: output, kibibytes: layout.imageKibibytes * 2)
+                try write(layout, root: root, layers: layers, output: output, kibibytes: layout.imageKibibytes * 2,
+                          dataStep: dataStep, progress: progress)
             }
             // Read-only for everyone, durable before the store renames it into place.
             guard fchmod(fd, 0o444) == 0 else { throw .output(path: output, operation: "chmod", errno: errno) }
@@ -78,17 +84,19 @@ public enum RootfsBuilder {
     /// mke2fs (a process) for every input and runs the whole build on a share of them.
     @_spi(Fuzzing)
     public static func plan(layers: [LayerBlob]) throws(RootfsBuildError) -> (inodes: Int64, kibibytes: Int64) {
-        let (_, layout) = try flatten(layers)
+        let (_, layout) = try flatten(layers, progress: { _ in })
         return (layout.inodeCount, layout.imageKibibytes)
     }
 
-    private static func flatten(_ layers: [LayerBlob]) throws(RootfsBuildError) -> (TreeNode, ImageLayout) {
+    private static func flatten(_ layers: [LayerBlob],
+                                progress: (RootfsBuildProgress) -> Void) throws(RootfsBuildError) -> (TreeNode, ImageLayout) {
         // Refuse unknown media types before reading anything.
         for layer in layers where !LayerArchive.mediaTypes.contains(layer.mediaType) {
             throw .unsupportedMediaType(layer: layer.digest.isEmpty ? layer.path : layer.digest, mediaType: layer.mediaType)
         }
         var flattener = LayerFlattener()
         for (index, layer) in layers.enumerated() {
+            progress(.readingLayer(index: index + 1, count: layers.count))
             var archive = try LayerArchive(layer)
             flattener.begin(layer: index, name: archive.layerName)
             while let entry = try archive.next() {
@@ -100,7 +108,8 @@ public enum RootfsBuilder {
     }
 
     private static func write(_ layout: borrowing ImageLayout, root: TreeNode, layers: [LayerBlob],
-                              output: String, kibibytes: Int64) throws(RootfsBuildError) {
+                              output: String, kibibytes: Int64, dataStep: Int64,
+                              progress: (RootfsBuildProgress) -> Void) throws(RootfsBuildError) {
         try MakeFilesystem.run(path: output, kibibytes: kibibytes, inodes: layout.inodeCount)
         let writer = try ImageWriter(path: output)
         try writer.createTree(layout, root: root)
@@ -111,6 +120,8 @@ public enum RootfsBuilder {
                 pending[source.layer, default: [:]][source.ordinal] = (node, size)
             }
         }
+        let total = pending.values.reduce(Int64(0)) { sum, files in files.values.reduce(sum) { $0 + $1.size } }
+        var written: Int64 = 0, reported: Int64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         defer { buffer.deallocate() }
         for (index, layer) in layers.enumerated() {
@@ -119,11 +130,17 @@ public enum RootfsBuilder {
             while !wanted.isEmpty, let entry = try archive.next() {
                 guard let file = wanted.removeValue(forKey: entry.ordinal) else { continue }
                 try writer.writeData(of: file.node, size: file.size, from: &archive, buffer: buffer)
+                written += file.size
+                if written - reported >= dataStep {
+                    reported = written
+                    progress(.writingData(written: written, total: total))
+                }
             }
             guard wanted.isEmpty else {
                 throw .unreadableLayer(layer: archive.layerName, reason: "changed between the two passes")
             }
         }
+        if total > 0 && reported < total { progress(.writingData(written: total, total: total)) }
         let keptLostAndFound = root.children[Array("lost+found".utf8)] == nil
         try writer.setAttributes(layout, root: root, lostAndFoundKept: keptLostAndFound)
         try writer.finish()

@@ -4,15 +4,21 @@ import Glibc
 /// an image, blobs shared by every image. See `StoreLayout` for the files and the two locks.
 public struct ImageStore: Sendable {
     public let layout: StoreLayout
-    let converter: RootfsConverter
+    let converter: ProgressingRootfsConverter
     let fetcher: any ImageFetcher
 
     /// The tag skopeo writes the pulled image under in its temporary layout.
     static let layoutTag = "kiln"
 
     public init(root: String, converter: @escaping RootfsConverter, fetcher: any ImageFetcher = SkopeoFetcher()) {
+        self.init(root: root, progressingConverter: { layers, output, _ in try converter(layers, output) }, fetcher: fetcher)
+    }
+
+    /// A store whose conversions report their progress through each pull's `progress`.
+    public init(root: String, progressingConverter: @escaping ProgressingRootfsConverter,
+                fetcher: any ImageFetcher = SkopeoFetcher()) {
         layout = StoreLayout(root: root)
-        self.converter = converter
+        converter = progressingConverter
         self.fetcher = fetcher
     }
 
@@ -68,7 +74,7 @@ public struct ImageStore: Sendable {
         try FileBytes.create(staging + "/manifest.json", image.manifest)
         progress("Converting \(image.layers.count) layers to a root filesystem")
         let rootfs = staging + "/rootfs.ext4"
-        do { try converter(image.layers, rootfs) } catch {
+        do { try converter(image.layers, rootfs, progress) } catch {
             throw .conversionFailed(reference: name, problem: oneLine(error))
         }
         var info = stat()

@@ -159,3 +159,24 @@ import Testing
         #expect(plan.inodes >= 3)
     }
 }
+
+/// A build tells how far it is: each layer as the first pass reads it, then the file data
+/// written, every `dataStep` bytes and once at the end.
+@Suite struct BuildProgressTests {
+    @Test func layersThenDataUpToTheTotal() throws {
+        let work = try Workspace()
+        let data = String(repeating: "y", count: 1_000_000)
+        let first = try work.layer((0..<3).map { Entry.file("a\($0)", data) })
+        let second = try work.layer([.file("b", data), .file("a0", "replaced\n")], compression: "zstd")
+        var events: [RootfsBuildProgress] = []
+        try RootfsBuilder.build(layers: [first, second], output: work.path + "/out/progress.ext4", firstAttemptKibibytes: nil,
+                                dataStep: 1_500_000) { events.append($0) }
+        // a0's first megabyte is whited out by the second layer's a0: 3 MB and 9 bytes survive.
+        let total = Int64(3_000_009)
+        #expect(events == [.readingLayer(index: 1, count: 2), .readingLayer(index: 2, count: 2),
+                           .writingData(written: 2_000_000, total: total), .writingData(written: total, total: total)],
+                "\(events)")
+        #expect(RootfsBuildProgress.writingData(written: 2_000_000, total: total).description == "Writing files: 2 of 3 MB")
+        #expect(RootfsBuildProgress.readingLayer(index: 1, count: 2).description == "Reading layer 1 of 2")
+    }
+}

@@ -116,6 +116,18 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: image.rootfsPath))
     }
 
+    @Test func aProgressingConverterReportsThroughThePull() throws {
+        try TestLayout(path: source, layerFiles: [["a": "1"], ["b": "2"]]).write()
+        let converter = FakeConverter()
+        let store = ImageStore(root: root, progressingConverter: { layers, output, progress in
+            progress("converter saw \(layers.count) layers")
+            try converter.converter(layers, output)
+        }, fetcher: CopyingFetcher(source: source, sourceTag: "v1"))
+        var lines: [String] = []
+        _ = try store.pull(reference) { lines.append($0) }
+        #expect(lines == ["copied", "Converting 2 layers to a root filesystem", "converter saw 2 layers"], "\(lines)")
+    }
+
     @Test func concurrentPullsConvertOnce() throws {
         try TestLayout(path: source, files: ["x": "y"]).write()
         let converter = FakeConverter(delay: .milliseconds(300))
