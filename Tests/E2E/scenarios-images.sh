@@ -5,8 +5,10 @@ ALL_SCENARIOS="$ALL_SCENARIOS images-run"
 
 # images-run: the image's config (Env, WorkingDir, User by name, Cmd), --env/--workdir/--user/
 # --entrypoint overrides, whiteouts and an opaque directory, ownership and modes, a symlink, a
-# hard link and an xattr as the layers put them, python3 from the Debian base, two concurrent
-# runs, and the stored image unchanged afterwards.
+# hard link and an xattr as the layers put them, python3 from the Debian base, the image run by
+# its registry, oci: and docker-archive: names, `kiln create --image` + `kiln exec` (the image's
+# config on each command) + `kiln rm`, two concurrent runs, the stored image unchanged
+# afterwards, and `kiln run` without --image on kiln's default image (python3, the CA bundle).
 scenario_images-run() {
     local -x TMPDIR=$E2E_LOCAL_TMP
     sandbox_prereqs || return 0
@@ -19,7 +21,7 @@ scenario_images-run() {
     export KILN_IMAGE_STORE KILN_AGENT_INITRD
     B_DIR=$RUN/boots/images-run
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local image rootfs before after rc slow
+    local image rootfs before after rc slow name=e2e-image-$$
     image=$KILN_E2E_IMAGE_REF
     rootfs=$KILN_IMAGE_STORE/images/$KILN_E2E_IMAGE_ID/rootfs.ext4
     before=$(sha256sum <"$rootfs")
@@ -44,13 +46,33 @@ scenario_images-run() {
         stat -c "%n %u:%g %a" /opt/kiln-test/owned /opt/kiln-test/suid /opt/kiln-test/sgid-dir /opt/kiln-test/sticky /home/kilnuser
         readlink /opt/kiln-test/link
         stat -c "%i" /opt/kiln-test/owned /opt/kiln-test/hard | uniq | wc -l
-        cat /opt/kiln-test/hard'
+        cat /opt/kiln-test/hard
+        python3 -c "import os; print(os.getxattr(\"/opt/kiln-test/capable\", \"user.kiln\").decode())"'
     sx_expect layers listing "$(tr '\n' '|' <"$B_DIR/layers.out")" \
-        "KILN /opt/kiln-test/owned 1234:5678 640|/opt/kiln-test/suid 0:0 4755|/opt/kiln-test/sgid-dir 0:1600 2775|/opt/kiln-test/sticky 0:0 1777|/home/kilnuser 1500:1600 750|owned|1|owned by 1234:5678|"
+        "KILN /opt/kiln-test/owned 1234:5678 640|/opt/kiln-test/suid 0:0 4755|/opt/kiln-test/sgid-dir 0:1600 2775|/opt/kiln-test/sticky 0:0 1777|/home/kilnuser 1500:1600 750|owned|1|owned by 1234:5678|e2e|"
     # The docker-archive: pull of the same image (its own config digest) runs the same way.
     SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_ARCHIVE_REF")
     sx archive 0 -- -- sh -c 'echo "$GREETING $(id -un)"; stat -c "%u:%g %a" /opt/kiln-test/owned'
     sx_expect archive output "$(tr '\n' ' ' <"$B_DIR/archive.out")" "hello-image kilnuser 1234:5678 640 "
+    # The oci: name of the registry's image (one image id: nothing is pulled again).
+    SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_OCI_REF")
+    sx oci 0 -- -- sh -c 'echo "$GREETING $(id -un)"'
+    sx_expect oci output "$(cat "$B_DIR/oci.out")" "hello-image kilnuser"
+    # kiln create --image records the image; kiln exec applies its config to each command (the
+    # options on top); kiln rm ends the sandbox.
+    rc=0
+    timeout -k 5 "$SX_TIMEOUT" "$KILN" create --name "$name" --kernel "$KILN_VMLINUX" --image "$image" \
+        </dev/null >"$B_DIR/create.out" 2>"$B_DIR/create.err" || rc=$?
+    sx_expect create "exit, stdout" "$rc $(cat "$B_DIR/create.out")" "0 $name"
+    SX_CLIENT=("$KILN" exec "$name")
+    SX_RETRY_TRIPLE=
+    sx exec-config 0 -- -- sh -c 'echo "$GREETING $(pwd) $(id -un):$(id -gn)"'
+    sx_expect exec-config output "$(cat "$B_DIR/exec-config.out")" "hello-image /opt/kiln-test kilnuser:kilngroup"
+    sx exec-overrides 0 -- --env GREETING=again --workdir / --user 0 -- sh -c 'echo "$GREETING $(pwd) $(id -u)"'
+    sx_expect exec-overrides output "$(cat "$B_DIR/exec-overrides.out")" "again / 0"
+    rc=0; timeout -k 5 60 "$KILN" rm "$name" </dev/null >"$B_DIR/rm.out" 2>"$B_DIR/rm.err" || rc=$?
+    sx_expect rm "exit, rows left in kiln ls" "$rc $("$KILN" ls | awk -v n="$name" '$1 == n' | wc -l)" "0 0"
+    SX_RETRY_TRIPLE=1
     SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX" --image "$image")
     # Writes go to the overlay: two runs at once on the one image, each seeing only its own.
     timeout -k 5 "$SX_TIMEOUT" "${SX_CLIENT[@]}" --user 0 -- sh -c 'echo one >/etc/marker; sleep 1; cat /etc/marker' \
@@ -60,8 +82,16 @@ scenario_images-run() {
     sx_expect concurrent "outputs and exits" "$(cat "$B_DIR/concurrent1.out") $rc $(cat "$B_DIR/concurrent2.out")" "one 0 two"
     after=$(sha256sum <"$rootfs")
     [ "$before" = "$after" ] || SX_FAILED="$SX_FAILED image(changed)"
+    # No --image, no --rootfs (job.env's KILN_SANDBOX_ROOTFS is not exported): the default image.
+    if [ -n "${KILN_DEFAULT_IMAGE:-}" ]; then
+        SX_CLIENT=("$KILN" run --kernel "$KILN_VMLINUX")
+        sx default 0 -- -- sh -c 'python3 -c "print(6*7)"; grep -c "BEGIN CERTIFICATE" /etc/ssl/certs/ca-certificates.crt'
+        sx_expect default "python3, CA certificates" "$(awk 'NR == 1 { p = $0 } NR == 2 { c = ($1 > 100) ? "ca-ok" : "ca-" $1 } END { print p, c }' "$B_DIR/default.out")" "42 ca-ok"
+    else
+        SX_FAILED="$SX_FAILED default(no default image: Rootfs/build-default-image.sh failed, see default-image.log)"
+    fi
     if [ -n "$SX_FAILED" ]; then fail "kiln run --image:$SX_FAILED"; return 0; fi
-    pass "kiln run --image $image (pulled by registry reference and oci: to one image id; the docker-archive: pull, its own config, runs too): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, 2 concurrent runs; image unchanged"
+    pass "kiln run --image $image (pulled by registry reference and oci: to one image id, run by both names; the docker-archive: pull, its own config, runs too): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, xattr, 2 concurrent runs; image unchanged; kiln create --image + exec (image config, overrides) + rm; kiln run without --image: the default image's python3 prints 42, its CA bundle is there"
 }
 
 # images-bench (EXTRA_SCENARIOS; issue 15's benchmark): interleaved rounds of `kiln run --image

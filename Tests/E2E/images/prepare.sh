@@ -6,7 +6,7 @@
 # `kiln pull` three ways (registry reference, oci:, docker-archive:) into the store $2.
 #
 # usage: prepare.sh KILN STORE WORKDIR
-# stdout: lines for job.env (KILN_E2E_IMAGE_REF=..., KILN_E2E_IMAGE_ID=..., KILN_IMAGE_STORE=...)
+# stdout: lines for job.env (KILN_E2E_IMAGE_REF=..., KILN_E2E_IMAGE_ID=..., KILN_E2E_OCI_REF=..., KILN_IMAGE_STORE=...)
 # stderr: progress; exit 1 with a reason on failure.
 set -euo pipefail
 kiln=$1 store=$2 work=$3
@@ -73,4 +73,5 @@ log "kiln pull oci: and docker-archive: (cached blobs): $(secs "$t") s"
 echo "KILN_E2E_IMAGE_REF=$ref"
 echo "KILN_E2E_IMAGE_ID=$id_registry"
 echo "KILN_E2E_ARCHIVE_REF=docker-archive:$work/e2e.tar"
+echo "KILN_E2E_OCI_REF=oci:$layout:e2e"
 echo "KILN_IMAGE_STORE=$store"
