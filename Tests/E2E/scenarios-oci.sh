@@ -119,7 +119,9 @@ scenario_oci-containerd() {
 # (Tests/E2E/oci/network.sh): namespaces stand in for CNI's bridge plugin (veth eth0 with
 # 10.213.0.7/16, a MAC and a default route; the peer with the gateway 10.213.0.1 and an HTTP
 # server); a bundle in that namespace: the guest has eth0's address and MAC and fetches a token
-# from the gateway through the TAP <-> veth tc redirect; delete leaves no kiln TAP there.
+# from the gateway through the TAP <-> veth tc redirect; delete leaves no kiln TAP or redirect
+# there. Then creates SIGKILLed at four points (KILN_OCI_TEST_STOP_AT) leave nothing after
+# `delete --force` (or `kiln gc --oci-root`), counted before and after.
 ALL_SCENARIOS="$ALL_SCENARIOS oci-network"
 
 scenario_oci-network() {
@@ -143,7 +145,7 @@ scenario_oci-network() {
         fail "kiln-oci with the engine's network (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/network.out" | tr '\n' ' ' | head -c 700)"
         return 0
     fi
-    pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP left after delete"
+    pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP or redirect left after delete; $(grep -c '^killed at' "$B_DIR/network.out") creates SIGKILLed part way cleaned by delete --force / kiln gc"
 }
 
 # oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,
