@@ -6,7 +6,8 @@
 # read-only over virtio-fs, the agent initramfs's tmpfs overlay taking writes), state JSON
 # created -> running -> stopped with the pid file's pid, which is a real host process (the
 # relay); start; a line on the engine's stdin comes back on its stdout with the config's env and
-# cwd (missing from the rootfs: made), hostname, rlimits and additional gids; the relay exits
+# cwd (missing from the rootfs: made), hostname, rlimits and additional gids, a root-owned 0600
+# file read and a 0700 directory listed (CAP_DAC_READ_SEARCH on the VMM's device thread); the relay exits
 # with the workload's status (3), and with 143 after `kill ID TERM`; a
 # duplicate id refused; delete of a stopped and of a created container; afterwards no process
 # naming the state root (VMM, jailer, relay) and an empty state root.
@@ -41,7 +42,7 @@ scenario_oci-bundle() {
         fail "kiln-oci bundle lifecycle (exit $rc): $(grep -m3 '^FAIL\|Error\|error' "$B_DIR/lifecycle.out" | tr '\n' ' ' | head -c 600)"
         return 0
     fi
-    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
+    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, root-only file read and directory listed, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
 }
 
 # oci-podman (in `all`, eight VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
