@@ -132,7 +132,7 @@ struct Launch {
         }
         let relay: pid_t
         do {
-            relay = try RelaySpawn.start(store: store, id: id, log: log, process: nil,
+            relay = try RelaySpawn.start(store: store, id: id, log: log, debug: debug, process: nil,
                                          terminal: config.process.terminal ? consoleSocket : nil,
                                          record: .identity(at: directory.file(CreationJournal.relayName)))
         } catch {

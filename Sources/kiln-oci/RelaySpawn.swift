@@ -8,12 +8,12 @@ import SandboxHost
 /// socket (SCM_RIGHTS, as runc sends it); otherwise it inherits this process's stdio. `record`
 /// runs before the relay may exec (SpawnRecord).
 enum RelaySpawn {
-    static func start(store: ContainerStore, id: String, log: RuntimeLog, process: String?,
+    static func start(store: ContainerStore, id: String, log: RuntimeLog, debug: Bool = false, process: String?,
                       terminal consoleSocket: String?, record: SpawnRecord? = nil) throws(OCIRuntimeError) -> pid_t {
         let own: String
         do { own = try HostExecutable.path() } catch { throw .host(error) }
         var argv = [own, "--root", store.root]
-        if let path = log.path { argv += ["--log", path, "--log-format", log.format.rawValue] }
+        if let path = log.path { argv += ["--log", path, "--log-format", log.format.rawValue] + (debug ? ["--debug"] : []) }
         argv += ["relay", "--id", id] + (process.map { ["--process", $0] } ?? [])
         var stdio: (Int32, Int32, Int32) = (0, 1, 2)
         var pty: (master: Int32, slave: Int32)?

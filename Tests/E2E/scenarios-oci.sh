@@ -152,7 +152,8 @@ scenario_oci-network() {
 # oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,
 # `KILN_OCI_BENCH_RUNS` (5) interleaved rounds after a warm-up of `podman run --rm IMG true` with
 # kiln-oci, the same with runc, and `kiln run --image IMG -- true` of the same OCI archive:
-# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc.
+# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc;
+# then `KILN_OCI_BENCH_PROFILES` (1) untimed profile rounds (where each runtime call's time goes).
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS oci-bench"
 
 scenario_oci-bench() {
@@ -169,7 +170,7 @@ scenario_oci-bench() {
     touch "$RUN/progress"
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
         timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
-        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" >"$B_DIR/bench.out" 2>&1 || rc=$?
+        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" "${KILN_OCI_BENCH_PROFILES:-1}" >"$B_DIR/bench.out" 2>&1 || rc=$?
     cp "$work"/b/*.err "$work"/b/logs/* "$B_DIR/" 2>/dev/null
     rm -rf "$work"
     note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"

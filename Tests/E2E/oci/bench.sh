@@ -7,10 +7,10 @@
 #   kiln run --kernel K --image ID -- true      (the same OCI archive pulled into kiln's store)
 # each timed from start to exit in this process (EPOCHREALTIME). Prints one `time WHAT MS` line
 # per run and a `summary` line with the medians and ratios; exit 1 if a run failed.
-# usage: bench.sh KILN KILN_OCI IMAGE_TAR WORK ROUNDS   (under `unshare -m`; KILN_VMLINUX,
-# KILN_AGENT_INITRD in the environment)
+# usage: bench.sh KILN KILN_OCI IMAGE_TAR WORK ROUNDS [PROFILES]   (under `unshare -m`;
+# KILN_VMLINUX, KILN_AGENT_INITRD in the environment; PROFILES: profile rounds, default 1)
 set -u
-kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5
+kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5 profiles=${6:-1}
 # shellcheck source=checks.sh
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 default_runtime=kiln
@@ -43,7 +43,8 @@ for i in $(seq 1 "$rounds"); do
 done | tee "$work/times"
 # Where the time goes, one untimed round after the timed ones: each runtime runs behind a
 # wrapper that logs when every call podman (conmon) makes starts and ends (kiln-oci with
-# --debug: its log records when the VMM starts and when the agent answers), and kiln run with
+# --debug: its log records when the VMM starts and when the agent answers, and the relay's when
+# each agent session begins and ends: the file binds' copies and the exec), and kiln run with
 # --report-timing. Printed as `profile ...` lines; what the runtime calls leave is podman's and
 # conmon's own work.
 profile() {
@@ -90,7 +91,7 @@ pk=$(awk '$1 == "time" && $2 == "podman-kiln" { print $3 }' "$work/times" | medi
 pr=$(awk '$1 == "time" && $2 == "podman-runc" { print $3 }' "$work/times" | median)
 kr=$(awk '$1 == "time" && $2 == "kiln-run" { print $3 }' "$work/times" | median)
 grep -q '^FAIL' "$work/times" && failed=1
-profile
+for _ in $(seq 1 "$profiles"); do profile; done
 echo "summary medians of $rounds rounds: podman+kiln-oci ${pk} ms, podman+runc ${pr} ms, kiln run --image ${kr} ms; podman+kiln / kiln run $(awk -v a="$pk" -v b="$kr" 'BEGIN { printf "%.2f", a / b }'), podman+kiln / podman+runc $(awk -v a="$pk" -v b="$pr" 'BEGIN { printf "%.2f", a / b }')"
 kill $keeper 2>/dev/null
 [ "$failed" = 0 ] || save_consoles
