@@ -57,14 +57,25 @@ profile() {
           printf 'real=%q log=%q debug=%q\n' "$real" "$f" "$debug"
           cat <<'EOF'
 t0=$EPOCHREALTIME
-if [ -n "$debug" ]; then "$real" --debug "$@"; else "$real" "$@"; fi
-rc=$?
-echo "call $t0 $EPOCHREALTIME rc=$rc $*" >>"$log"
-# kiln-oci's debug records are in podman's --log file, which --rm removes.
+# kiln-oci's debug records (create's and its relay's, which inherits the log) go to a log of the
+# profile's own, in JSON: podman 4.3 (conmon) passes the runtime no --log at all.
+args=()
 if [ -n "$debug" ]; then
-    for a in "$@"; do case $a in --log=*) grep debug "${a#--log=}" >>"$log" 2>/dev/null ;; esac; done
-    while [ $# -gt 1 ]; do [ "$1" = --log ] && grep debug "$2" >>"$log" 2>/dev/null; shift; done
+    args+=(--debug --log "$log.runtime" --log-format json)
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --log|--log-format) shift ;;
+            --log=*|--log-format=*) ;;
+            *) args+=("$1") ;;
+        esac
+        shift
+    done
+else
+    args=("$@")
 fi
+"$real" "${args[@]}"
+rc=$?
+echo "call $t0 $EPOCHREALTIME rc=$rc ${args[*]}" >>"$log"
 exit $rc
 EOF
         } >"$work/wrap-$rt"
@@ -79,8 +90,24 @@ EOF
                 d = ($3 - $2) * 1000; sum += d
                 args = ""; for (i = 5; i <= NF; i++) args = args " " $i
                 printf "profile %s: %s at +%.0f ms took %.0f ms (%s;%s)\n", rt, c, ($2 - a) * 1000, d, $4, substr(args, 1, 300); next }
-            { print "profile " rt ": log " $0 }
             END { printf "profile %s: total %.0f ms, runtime calls %.0f ms, podman+conmon outside them %.0f ms\n", rt, (b - a) * 1000, sum, (b - a) * 1000 - sum }' "$f"
+        # The debug records, each with its time as seconds since the epoch (podman's calls above
+        # are on the same clock) and as ms after podman started.
+        [ -f "$f.runtime" ] && python3 - "$f.runtime" "$t0" "$rt" <<'PY'
+import datetime, json, sys
+path, start, rt = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+for line in open(path):
+    try:
+        record = json.loads(line)
+        whole, _, fraction = record["time"].rstrip("Z").partition(".")
+        when = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+        when += float("0." + (fraction or "0"))
+    except (ValueError, KeyError):
+        print(f"profile {rt}: log {line.rstrip()}")
+        continue
+    print(f"profile {rt}: log at +{(when - start) * 1000:.0f} ms {record.get('level')}: {record.get('msg')}")
+PY
+        rm -f "$f.runtime"
     done
     "$kiln" run --kernel "$KILN_VMLINUX" --agent-initrd "$KILN_AGENT_INITRD" --image "oci-archive:$archive" --report-timing -- true \
         </dev/null >/dev/null 2>"$work/profile-kiln-run.err"
