@@ -76,13 +76,13 @@ let package = Package(
         .target(name: "KilnCommandLine", swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "KilnCommandLine", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot",
+            dependencies: ["VMM", "API", "KilnCommandLine", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot", "OCIRuntime",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // The OCI runtime (issue 18): config.json, container state, relay; `kiln-oci` only parses.
         // No Foundation: a relay process lives as long as its container.
-        .target(name: "OCIRuntime", dependencies: ["SandboxHost", "Sandbox", "AgentProtocol"], swiftSettings: strict),
+        .target(name: "OCIRuntime", dependencies: ["SandboxHost", "Sandbox", "AgentProtocol", "CHost"], swiftSettings: strict),
         .executableTarget(
             name: "kiln-oci",
             dependencies: ["OCIRuntime", "SandboxHost", "Sandbox", "AgentProtocol", "CHost", "CAgent",
@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "ChildProcessSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
-        .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox"]),
+        .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox", "CHost"]),
         // config.json parsing, state handling, and the kiln-oci binary's commands that need no KVM.
         .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "SandboxHost", "ChildProcessSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),

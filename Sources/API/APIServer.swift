@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Seccomp
+import VMM
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,6 +46,7 @@ public final class APIServer: Sendable {
             let server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
             try group.next().submit {
                 _ = kiln_set_thread_name("kiln_api")
+                ThreadCapabilities.enterThread(.none)
                 APIServer.primeHeapShrinkCheck()
                 if seccomp { try Seccomp.install(.api) }
             }.wait()

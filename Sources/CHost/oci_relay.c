@@ -13,11 +13,13 @@
 #include <unistd.h>
 #include "CExecReport.h"
 
-int kiln_oci_spawn_relay(char *const argv[], int in_fd, int out_fd, int err_fd, int ctty, pid_t *pid_out) {
-    int report[2];
+int kiln_oci_spawn_relay(char *const argv[], int in_fd, int out_fd, int err_fd, int ctty,
+                         kiln_spawn_recorder record, void *context, pid_t *pid_out) {
+    int report[2], gate[2];
     if (pipe2(report, O_CLOEXEC) < 0) return errno;
+    if (kiln_spawn_gate_open(gate) < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
     pid_t pid = fork();
-    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
+    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); kiln_spawn_gate_close(gate); return err; }
     if (pid == 0) {
         int rp = report[1];
         // The relay is the container's process: it outlives `kiln-oci create` and is reaped by
@@ -38,9 +40,12 @@ int kiln_oci_spawn_relay(char *const argv[], int in_fd, int out_fd, int err_fd, 
         }
         if (ctty && ioctl(0, TIOCSCTTY, 0) < 0) kiln_exec_report_and_exit(rp, errno);
         if (chdir("/") < 0) kiln_exec_report_and_exit(rp, errno);
+        kiln_spawn_gate_wait(gate);
         execv(argv[0], argv);
         kiln_exec_report_and_exit(rp, errno);
     }
+    int recorded = kiln_spawn_gate_release(gate, pid, record, context);
+    if (recorded != 0) { close(report[0]); close(report[1]); return recorded; }
     return kiln_exec_await_report(report, pid, pid_out);
 }
 

@@ -32,9 +32,13 @@ static int tap_attach(const char *name, short extra_flags, const char **failed) 
     return fd;
 }
 
-int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed) {
+int kiln_tap_claim(const char *name, const char **failed) {
     int fd = tap_attach(name, IFF_TUN_EXCL, failed);
-    if (fd < 0) return -1;
+    if (fd >= 0) *failed = NULL;
+    return fd;
+}
+
+int kiln_tap_keep(int fd, uint32_t owner, uint32_t group, const char **failed) {
     int result = 0;
     if (owner != UINT32_MAX && ioctl(fd, TUNSETOWNER, (unsigned long)owner) < 0) { *failed = "TUNSETOWNER"; result = -1; }
     if (result == 0 && group != UINT32_MAX && ioctl(fd, TUNSETGROUP, (unsigned long)group) < 0) { *failed = "TUNSETGROUP"; result = -1; }
@@ -60,12 +64,14 @@ int kiln_tap_delete(const char *name, const char **failed) {
     return result;
 }
 
-int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid_out) {
-    int report[2];
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached,
+                        kiln_spawn_recorder record, void *context, pid_t *pid_out) {
+    int report[2], gate[2];
     if (pipe2(report, O_CLOEXEC) < 0) return errno;
+    if (kiln_spawn_gate_open(gate) < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
+    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); kiln_spawn_gate_close(gate); return err; }
     if (pid == 0) {
         int rp = report[1];
         if (detached) {
@@ -86,9 +92,12 @@ int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int de
         if (devnull < 0 || dup2(devnull, 0) < 0) kiln_exec_report_and_exit(rp, errno);
         if (stdout_fd >= 0 && stdout_fd != 1 && dup2(stdout_fd, 1) < 0) kiln_exec_report_and_exit(rp, errno);
         if (stderr_fd >= 0 && stderr_fd != 2 && dup2(stderr_fd, 2) < 0) kiln_exec_report_and_exit(rp, errno);
+        kiln_spawn_gate_wait(gate);
         execv(argv[0], argv);
         kiln_exec_report_and_exit(rp, errno);
     }
+    int recorded = kiln_spawn_gate_release(gate, pid, record, context);
+    if (recorded != 0) { close(report[0]); close(report[1]); return recorded; }
     return kiln_exec_await_report(report, pid, pid_out);
 }
 

@@ -54,7 +54,7 @@ public enum Jail {
     static func becomeVMM(_ config: JailConfig, _ layout: JailLayout, keeping: [Int32]) throws(JailerError) -> Never {
         try Privileges.setResourceLimits(config.resourceLimits)
         try Privileges.closeInheritedDescriptors(keeping: keeping)
-        try Privileges.drop(uid: config.uid, gid: config.gid)
+        try Privileges.drop(uid: config.uid, gid: config.gid, keepDacReadSearch: config.keepDacReadSearch)
         let arguments = [layout.execName] + config.execArguments
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]

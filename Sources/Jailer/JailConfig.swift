@@ -25,6 +25,10 @@ public struct JailConfig: Equatable, Sendable {
     /// index: the VMM's virtio-fs shares. nodev also closes the rename race the file server
     /// cannot see (a device node moved in after its type was checked).
     public var bindInDirectories: [String] = []
+    /// The VMM keeps CAP_DAC_READ_SEARCH (permitted, effective, inheritable and ambient, the
+    /// bounding set reduced to it) so its virtio-fs servers read root-only files of the shared
+    /// directories; the VMM confines it to its device thread (VMM's ThreadCapabilities).
+    public var keepDacReadSearch = false
     /// Arguments after `--`, passed to the executable.
     public var execArguments: [String]
 

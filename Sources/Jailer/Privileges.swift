@@ -41,30 +41,40 @@ enum Privileges {
         try check("close descriptors", "close_range(\(first), ~0)") { jailer_close_range(first, UInt32.max) }
     }
 
-    /// setgroups/setgid/setuid, then every capability set emptied and no_new_privs set.
-    static func drop(uid: UInt32, gid: UInt32) throws(JailerError) {
+    /// setgroups/setgid/setuid, then every capability set emptied (but for CAP_DAC_READ_SEARCH
+    /// with `keepDacReadSearch`) and no_new_privs set.
+    static func drop(uid: UInt32, gid: UInt32, keepDacReadSearch: Bool = false) throws(JailerError) {
         // Keep the permitted set across setuid so CAP_SETPCAP can still empty the bounding set.
         try check("keep capabilities", "prctl(PR_SET_KEEPCAPS, 1)") { jailer_prctl(JAILER_PR_SET_KEEPCAPS, 1) }
         try check("setgroups", "setgroups(0)") { jailer_setgroups_none() }
         try check("setgid", "setgid(\(gid))") { setgid(gid) }
         try check("setuid", "setuid(\(uid))") { setuid(uid) }
-        try dropCapabilities()
+        try dropCapabilities(keeping: keepDacReadSearch ? cap_value_t(CAP_DAC_READ_SEARCH) : nil)
         try check("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)") { jailer_prctl(JAILER_PR_SET_NO_NEW_PRIVS, 1) }
     }
 
-    static func dropCapabilities() throws(JailerError) {
+    /// Empties every set, or leaves `kept` alone in the bounding set and in the permitted,
+    /// effective, inheritable and ambient sets: the ambient set is what carries a capability
+    /// across exec into a program without file capabilities run by a uid other than 0.
+    static func dropCapabilities(keeping kept: cap_value_t? = nil) throws(JailerError) {
         let step = "drop capabilities"
         guard let caps = cap_get_proc() else { throw .system(step, "cap_get_proc") }
         defer { cap_free(UnsafeMutableRawPointer(caps)) }
         var setpcap = cap_value_t(CAP_SETPCAP)
         try check(step, "raise CAP_SETPCAP") { cap_set_flag(caps, CAP_EFFECTIVE, 1, &setpcap, CAP_SET) }
         try check(step, "cap_set_proc (CAP_SETPCAP effective)") { cap_set_proc(caps) }
-        for capability in 0..<cap_value_t(cap_max_bits()) {
+        for capability in 0..<cap_value_t(cap_max_bits()) where capability != kept {
             try check(step, "drop capability \(capability) from the bounding set") { cap_drop_bound(capability) }
         }
         try check(step, "clear the ambient set") { cap_reset_ambient() }
         try check(step, "cap_clear") { cap_clear(caps) }
+        if var kept {
+            for set in [CAP_PERMITTED, CAP_EFFECTIVE, CAP_INHERITABLE] {
+                try check(step, "keep capability \(kept)") { cap_set_flag(caps, set, 1, &kept, CAP_SET) }
+            }
+        }
         try check(step, "clear the effective, permitted and inheritable sets") { cap_set_proc(caps) }
+        if let kept { try check(step, "raise capability \(kept) in the ambient set") { cap_set_ambient(kept, CAP_SET) } }
         try check(step, "prctl(PR_SET_KEEPCAPS, 0)") { jailer_prctl(JAILER_PR_SET_KEEPCAPS, 0) }
     }
 }

@@ -20,6 +20,7 @@ public struct JailRequest: Sendable {
     public var bindIn: [String] = []
     public var bindInDirectories: [String] = []
     public var allowRoot = false
+    public var keepDacReadSearch = false
     public var execArguments: [String] = []
 
     public init(id: String, execFile: String, uid: UInt32, gid: UInt32) {
@@ -39,6 +40,14 @@ extension JailConfig {
         if (request.uid == 0 || request.gid == 0) && !request.allowRoot {
             throw JailerError(step: step, "refusing to run the VMM as uid \(request.uid) gid \(request.gid): "
                               + "a jailed VMM must not be root (pass --allow-root to insist)")
+        }
+        if request.keepDacReadSearch {
+            guard !request.bindInDirectories.isEmpty else {
+                throw JailerError(step: step, "--keep-dac-read-search is for the file servers of shared directories: it needs --bind-in-dir")
+            }
+            guard request.uid != 0 && request.gid != 0 else {
+                throw JailerError(step: step, "--keep-dac-read-search with uid/gid 0: a VMM running as root does not confine its threads' capabilities")
+            }
         }
         try requireFile(request.execFile, what: "--exec-file", executable: true)
         let execName = baseName(request.execFile)
@@ -89,6 +98,7 @@ extension JailConfig {
             execArguments: request.execArguments)
         config.bindIn = request.bindIn
         config.bindInDirectories = request.bindInDirectories
+        config.keepDacReadSearch = request.keepDacReadSearch
         return config
     }
 

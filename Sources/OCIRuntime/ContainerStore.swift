@@ -55,6 +55,12 @@ public struct ContainerStore: Sendable {
             if errno == EEXIST { throw .exists(id: id) }
             throw .system(operation: "mkdir", path: directory.path, errno: errno)
         }
+        do {
+            try CreationJournal.recordCreator(in: directory)
+        } catch {
+            try? directory.remove()
+            throw error
+        }
         return directory
     }
 
@@ -70,9 +76,17 @@ public struct ContainerStore: Sendable {
             throw .host(error)
         }
         let record = owned.readOwnedFile(Self.recordName, limit: 1 << 20).flatMap(ContainerRecord.parse)
-        return Container(id: id, directory: directory, record: record,
+        return Container(id: id, directory: directory, record: record, journal: CreationJournal.read(owned),
+                         ageSeconds: owned.ageSeconds,
                          started: access(directory.file(Self.fifoName), F_OK) != 0,
                          paused: access(directory.file(Self.pausedName), F_OK) == 0)
+    }
+
+    /// The containers whose `create` died before recording them (CreationJournal.isAbandoned):
+    /// no engine knows them (their create failed), so `kiln gc` removes them.
+    public func abandoned() -> [Container] {
+        guard (try? checkRoot()) != nil else { return [] }
+        return ids().compactMap { try? load($0) }.filter(\.isAbandoned)
     }
 
     /// Every container id with a state directory, sorted.
@@ -87,8 +101,22 @@ public struct Container: Sendable {
     public let directory: RunDirectory
     /// nil while `create` has not finished (or it died before it could record the container).
     public let record: ContainerRecord?
+    /// What `create` recorded before each step (all there is when it died before `record`).
+    public let journal: CreationJournal.Entries
+    /// Seconds since the state directory last changed.
+    public let ageSeconds: Int
     public let started: Bool
     public let paused: Bool
+
+    /// The VMM and the relay, from container.json or, before it exists, from the journal.
+    public var vmm: ProcessIdentity? { record?.vmm ?? journal.vmm }
+    public var relay: ProcessIdentity? { record?.relay ?? journal.relay }
+    /// The network namespace its TAP is in (nil: the runtime's own).
+    public var netns: String? { record?.netns ?? journal.netns }
+
+    public var isAbandoned: Bool {
+        CreationJournal.isAbandoned(recorded: record != nil, creatorAlive: journal.creator?.isAlive, ageSeconds: ageSeconds)
+    }
 
     public var status: ContainerStatus {
         ContainerStatus.derive(recorded: record != nil, relayAlive: record?.relay.isAlive ?? false,

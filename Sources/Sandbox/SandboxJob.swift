@@ -16,6 +16,10 @@ public struct SandboxJob: Sendable {
     public var request: ExecRequest
     public var copyIn: [Copy] = []
     public var copyOut: [Copy] = []
+    /// Told as each session starts and ends ("copy-in /etc/hosts", "exec"; `ended` false, then
+    /// true): kiln-oci's relay logs them with --debug, to see where the time between `start`
+    /// and the process's end goes.
+    public var onSession: (@Sendable (_ session: String, _ ended: Bool) -> Void)?
 
     public init(request: ExecRequest) { self.request = request }
 
@@ -24,16 +28,20 @@ public struct SandboxJob: Sendable {
     /// (connect, hello, copies, the command) keeps to `limits`.
     public func run(endpoint: AgentEndpoint, signals: Int32?, limits: SessionLimits = SessionLimits()) throws(SandboxError) -> ExitStatus {
         for copy in copyIn {
+            onSession?("copy-in \(copy.destination)", false)
             let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
             defer { close(fd) }
             try AgentClient(fd: fd, limits: limits).copyIn(source: copy.source, destination: copy.destination)
+            onSession?("copy-in \(copy.destination)", true)
         }
         let status: ExitStatus
         do {
+            onSession?("exec", false)
             let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
             defer { close(fd) }
             status = try AgentClient(fd: fd, limits: limits)
                 .run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
+            onSession?("exec", true)
         }
         for copy in copyOut {
             let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))

@@ -36,13 +36,31 @@ public struct HostTap: Equatable, Sendable {
     /// exists, whoever made it, answers EBUSY and the next k is tried), owned by `owner` when
     /// given, persistent, up, and its host side addressed unless `addressed` is false (a TAP
     /// whose frames are redirected to another interface: kiln-oci's, to the engine's veth).
-    public static func create(owner: (uid: UInt32, gid: UInt32)?, addressed: Bool = true) throws(HostTapError) -> HostTap {
+    /// `record` gets the TAP and its interface index while only this process's descriptor
+    /// holds it (the kernel deletes it if the process dies first) and returns nil, or an errno
+    /// that abandons it: whatever it writes names the TAP before the TAP can outlive kiln.
+    public static func create(owner: (uid: UInt32, gid: UInt32)?, addressed: Bool = true,
+                              record: (HostTap, UInt32) -> Int32? = { _, _ in nil }) throws(HostTapError) -> HostTap {
         for index in 0..<GuestLink.count {
             let tap = HostTap(index: index)!
             var failed: UnsafePointer<CChar>?
-            if kiln_tap_create(tap.name, owner?.uid ?? .max, owner?.gid ?? .max, &failed) != 0 {
+            let fd = kiln_tap_claim(tap.name, &failed)
+            if fd < 0 {
                 if errno == EBUSY { continue }
                 throw .system(operation: failed.map { String(cString: $0) } ?? "create", interface: tap.name, errno: errno)
+            }
+            let interfaceIndex = if_nametoindex(tap.name)
+            guard interfaceIndex != 0 else {
+                let err = errno
+                close(fd)
+                throw .system(operation: "if_nametoindex", interface: tap.name, errno: err)
+            }
+            if let err = record(tap, interfaceIndex) {
+                close(fd)
+                throw .system(operation: "record", interface: tap.name, errno: err)
+            }
+            guard kiln_tap_keep(fd, owner?.uid ?? .max, owner?.gid ?? .max, &failed) == 0 else {
+                throw .system(operation: failed.map { String(cString: $0) } ?? "keep", interface: tap.name, errno: errno)
             }
             guard addressed else {
                 guard kiln_agent_interface_up(tap.name) == 0 else {
@@ -62,6 +80,13 @@ public struct HostTap: Equatable, Sendable {
             return tap
         }
         throw .exhausted
+    }
+
+    /// The interface index of this TAP's name in the current network namespace, or nil when
+    /// no interface has the name.
+    public var interfaceIndex: UInt32? {
+        let index = if_nametoindex(name)
+        return index == 0 ? nil : index
     }
 
     /// Deletes the TAP (nothing to do when it is gone already). Fails with EBUSY while a VMM

@@ -38,6 +38,9 @@ public struct JailPlan: Sendable {
         argv += copyIn.flatMap { ["--copy-in", $0] }
         argv += bindIn.flatMap { ["--bind-in", $0] }
         argv += bindInDirectories.flatMap { ["--bind-in-dir", $0] }
+        // The file servers read what root in the guest may (a container's 0600 files); kiln
+        // keeps the capability on its device thread alone (VMM's ThreadCapabilities).
+        if !bindInDirectories.isEmpty { argv.append("--keep-dac-read-search") }
         if let openFiles = Self.openFileLimit(sharedDirectories: bindInDirectories.count, hardLimit: Self.openFileHardLimit()) {
             argv += ["--resource-limit", "no-file=\(openFiles)"]
         }

@@ -62,6 +62,14 @@ public struct OwnedDirectory: ~Copyable {
         return FileText.read(descriptor: file, limit: limit)
     }
 
+    /// Seconds since it was last modified (0 if that cannot be read, or is in the future).
+    public var ageSeconds: Int {
+        var info = stat()
+        var now = timespec()
+        guard fstat(fd, &info) == 0, clock_gettime(CLOCK_REALTIME, &now) == 0 else { return 0 }
+        return max(0, now.tv_sec - info.st_mtim.tv_sec)
+    }
+
     /// Renames `from` to `to` inside it; nil, or the errno.
     func rename(_ from: String, to: String) -> Int32? {
         renameat(fd, from, fd, to) == 0 ? nil : errno

@@ -84,13 +84,14 @@ public final class VMMProcess {
                              directory: RunDirectory, detached: Bool = false, jail: JailPlan? = nil,
                              tap: HostTap? = nil, agentInitrd: String? = nil,
                              scratchDisk: String? = nil, shares: [HostShare] = [],
-                             hostname: String? = nil, guestLink: GuestLinkOverride? = nil) throws(SandboxHostError) -> VMMProcess {
+                             hostname: String? = nil, guestLink: GuestLinkOverride? = nil,
+                             record: SpawnRecord? = nil) throws(SandboxHostError) -> VMMProcess {
         do throws(SandboxHostError) {
             if case .directory = image, agentInitrd == nil { throw .directoryImageNeedsAgentInitrd }
             return try spawn(kernel: kernel, image: image, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
                              directory: directory, detached: detached, jail: jail, tap: tap,
                              agentInitrd: agentInitrd, scratchDisk: scratchDisk, shares: shares, hostname: hostname,
-                             guestLink: guestLink)
+                             guestLink: guestLink, record: record)
         } catch {
             try? directory.remove()
             throw error
@@ -101,7 +102,7 @@ public final class VMMProcess {
                               directory: RunDirectory, detached: Bool, jail: JailPlan?, tap: HostTap?,
                               agentInitrd: String?, scratchDisk: String?,
                               shares: [HostShare], hostname: String?,
-                              guestLink: GuestLinkOverride?) throws(SandboxHostError) -> VMMProcess {
+                              guestLink: GuestLinkOverride?, record: SpawnRecord?) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
         let arguments = VMMArguments(kernel: kernel, image: image, cpus: cpus, memory: memory, cid: cid, seccomp: seccomp,
                                      detached: detached, tap: tap, agentInitrd: agentInitrd, scratchDisk: scratchDisk,
@@ -119,7 +120,7 @@ public final class VMMProcess {
         } else {
             argv = arguments.direct(kiln: try HostExecutable.kiln(), runDirectory: directory.path)
         }
-        return try launch(argv, directory: directory, detached: detached, ready: ready)
+        return try launch(argv, directory: directory, detached: detached, ready: ready, record: record)
     }
 
     /// The VMM's files in the jail root, reached through links of the same names in the run
@@ -130,9 +131,10 @@ public final class VMMProcess {
         }
     }
 
-    /// Starts `argv` with its output in the run directory's vmm.log.
+    /// Starts `argv` with its output in the run directory's vmm.log; `record`, if any, before
+    /// the child may exec (SpawnRecord).
     static func launch(_ argv: [String], directory: RunDirectory, detached: Bool,
-                       ready: AgentReadySignal? = nil) throws(SandboxHostError) -> VMMProcess {
+                       ready: AgentReadySignal? = nil, record: SpawnRecord? = nil) throws(SandboxHostError) -> VMMProcess {
         let socket = directory.file(RunDirectory.socketName)
         let log = open(directory.file("vmm.log"), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw .system(operation: "create", path: directory.file("vmm.log"), errno: errno) }
@@ -140,7 +142,9 @@ public final class VMMProcess {
         let cArgv = argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
         var pid: pid_t = 0
-        let err = cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, &pid) }
+        let err = SpawnRecord.with(record) { recorder, context in
+            cArgv.withUnsafeBufferPointer { kiln_spawn_vmm_mode($0.baseAddress, log, log, detached ? 1 : 0, recorder, context, &pid) }
+        }
         guard err == 0 else { throw .system(operation: "start the VMM", path: argv[0], errno: err) }
         return VMMProcess(pid: pid, endpoint: .hybridVsock(udsPath: socket), directory: directory, readySignal: ready)
     }

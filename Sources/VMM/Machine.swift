@@ -133,12 +133,16 @@ public final class Machine: @unchecked Sendable {
             }
             consoleThreads = spawned ? 1 : 0
         }
-        deviceThread = try NativeThread.spawn(name: "kiln_devices") { [stop, config] in
+        // The device thread serves the virtio-fs shares: the only thread that may keep a
+        // capability (ThreadCapabilities), so this thread gives it up once that one exists,
+        // before the vCPU threads copy its sets.
+        deviceThread = try NativeThread.spawn(name: "kiln_devices", capabilities: .fileServer) { [stop, config] in
             let entered = ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop)
             confined.arrive()
             guard entered else { return }
             loop.run()
         }
+        ThreadCapabilities.dropFromCallingThread()
         for vcpu in vcpus {
             let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
                                     haltDetector: haltDetector, pauseGate: pauseGate)

@@ -9,17 +9,23 @@ final class NativeThread: @unchecked Sendable {
     private(set) var handle: pthread_t = 0
     private let name: String
     private let body: @Sendable () -> Void
+    private let capabilities: ThreadCapabilities.Kind
 
-    private init(name: String, body: @escaping @Sendable () -> Void) {
+    private init(name: String, capabilities: ThreadCapabilities.Kind, body: @escaping @Sendable () -> Void) {
         self.name = name
+        self.capabilities = capabilities
         self.body = body
     }
 
-    static func spawn(name: String, _ body: @escaping @Sendable () -> Void) throws(VMMError) -> NativeThread {
-        let thread = NativeThread(name: name, body: body)
+    /// `capabilities`: what the thread holds (ThreadCapabilities); it drops the rest before its
+    /// body runs.
+    static func spawn(name: String, capabilities: ThreadCapabilities.Kind = .none,
+                      _ body: @escaping @Sendable () -> Void) throws(VMMError) -> NativeThread {
+        let thread = NativeThread(name: name, capabilities: capabilities, body: body)
         let context = Unmanaged.passRetained(thread).toOpaque()
         let result = pthread_create(&thread.handle, nil, { raw in
             let thread = Unmanaged<NativeThread>.fromOpaque(raw!).takeRetainedValue()
+            ThreadCapabilities.enterThread(thread.capabilities)
             // Linux limits thread names to 15 bytes.
             _ = kiln_set_thread_name(String(thread.name.prefix(15)))
             VcpuKickSignal.unblockInCurrentThread()

@@ -64,6 +64,9 @@ struct JailerCommand: ParsableCommand {
     @Flag(help: "Allow uid or gid 0 for the VMM (it still loses every capability).")
     var allowRoot = false
 
+    @Flag(help: "Keep CAP_DAC_READ_SEARCH (only it; needs --bind-in-dir), for the VMM's virtio-fs servers to read root-only files of the shared directories; kiln confines it to its device thread.")
+    var keepDacReadSearch = false
+
     @Argument(parsing: .postTerminator, help: "Arguments for the VMM, after `--`.")
     var execArguments: [String] = []
 
@@ -81,6 +84,7 @@ struct JailerCommand: ParsableCommand {
         request.bindIn = bindIn
         request.bindInDirectories = bindInDirectories
         request.allowRoot = allowRoot
+        request.keepDacReadSearch = keepDacReadSearch
         request.execArguments = execArguments
         do {
             try Jail.run(try JailConfig.validate(request))

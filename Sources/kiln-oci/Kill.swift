@@ -34,7 +34,8 @@ struct Kill: ParsableCommand {
     }
 }
 
-/// `delete [--force] ID`: ends the VM and removes the container's state (its TAP and jail too).
+/// `delete [--force] ID`: ends the VM and removes the container's state (its TAP and jail too;
+/// with --force also what a killed `create` left, from its CreationJournal).
 struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a container (its VM and state).")
 
@@ -58,45 +59,10 @@ struct Delete: ParsableCommand {
         if (status == .running || status == .paused) && !force {
             throw OCIRuntimeError.state("cannot delete container \(id) that is not stopped: \(status.rawValue)")
         }
-        if status == .creating && !force {
+        if status == .creating && !force && !container.isAbandoned {
             throw OCIRuntimeError.state("cannot delete container \(id) while it is being created")
         }
-        if let record = container.record {
-            // The VMM first: the workload lives in it, and it takes the relays' sessions down.
-            for process in [record.vmm, record.relay] + container.execRelays() {
-                ProcessTree.kill(process, signal: SIGKILL)
-            }
-            let deadline = monotonicNow() + 5
-            while record.vmm.isAlive && monotonicNow() < deadline { usleep(10_000) }
-            if record.vmm.isAlive { throw OCIRuntimeError.failed("the VMM \(record.vmm.pid) of \(id) survived SIGKILL") }
-        }
-        // The TAP lives in the container's network namespace: release it from there.
-        try NetworkNamespace.within(container.record?.netns) { () throws(OCIRuntimeError) in
-            do throws(SandboxHostError) { try container.directory.remove() } catch { throw .host(error) }
-        }
-    }
-}
-
-/// A recorded process and what it started (the jailer forks the VMM into a new pid namespace,
-/// so the recorded pid is its parent): found through /proc/PID/task/*/children.
-enum ProcessTree {
-    static func pids(of root: ProcessIdentity) -> [pid_t] {
-        guard root.isAlive else { return [] }
-        var result: [pid_t] = []
-        var queue = [root.pid]
-        while let pid = queue.popLast(), result.count < 4096 {
-            result.append(pid)
-            for task in FileText.entries("/proc/\(pid)/task") {
-                let children = FileText.read("/proc/\(pid)/task/\(task)/children", limit: 65536) ?? ""
-                queue += children.split(separator: " ").compactMap { pid_t($0.trimmingCharacters()) }
-            }
-        }
-        return result
-    }
-
-    static func kill(_ root: ProcessIdentity, signal: Int32) {
-        // Parents first: a parent stopped or killed cannot start new children meanwhile.
-        for pid in pids(of: root) { _ = Glibc.kill(pid, signal) }
+        try ContainerTeardown.remove(container)
     }
 }
 

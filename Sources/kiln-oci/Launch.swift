@@ -47,7 +47,9 @@ struct Launch {
             return try boot(id: id, bundle: bundle, config: config, rootfs: rootfs, shares: binds.shares, size: size,
                             assets: assets, directory: directory, consoleSocket: consoleSocket)
         } catch {
-            try? directory.remove()
+            // From the namespace the TAP (if any) was made in: its record names it there.
+            let netns: String? = if case .path(let path) = config.network { path } else { nil }
+            try? NetworkNamespace.within(netns) { () throws(OCIRuntimeError) in try? directory.remove() }
             throw error
         }
     }
@@ -57,6 +59,8 @@ struct Launch {
         // The relay reads the config as it was at create (the bundle may change or go).
         try copyFile(bundle + "/config.json", to: directory.file("config.json"))
         let netns: String? = if case .path(let path) = config.network { path } else { nil }
+        // Recorded before anything is made there (CreationJournal).
+        if let netns { try CreationJournal.recordNetworkNamespace(netns, in: directory) }
         let vmm = try NetworkNamespace.within(netns) { () throws(OCIRuntimeError) -> VMMProcess in
             let jail: JailPlan?
             do throws(SandboxHostError) {
@@ -74,13 +78,17 @@ struct Launch {
                 let engine = try EngineLink.discover(directory: directory)
                 let created: HostTap
                 do throws(SandboxHostError) {
-                    created = try TapRecord.create(in: directory, jail: jail, addressed: engine == nil)
+                    created = try TapRecord.create(in: directory, jail: jail, addressed: engine == nil) {
+                        TestStop.at("tap-claimed")
+                    }
                 } catch {
                     throw .host(error)
                 }
+                TestStop.at("tap")
                 tap = created
                 if let engine {
                     do throws(OCIRuntimeError) {
+                        try CreationJournal.recordEngineLink(engine.name, in: directory)
                         try EngineLink.redirect(tap: created.name, to: engine, directory: directory)
                     } catch {
                         // Here, in the namespace the TAP is in: the record names it there.
@@ -96,11 +104,13 @@ struct Launch {
                 return try VMMProcess.start(kernel: assets.kernel, image: .directory(path: rootfs), cpus: size.cpus,
                                             memory: size.memoryMiB, cid: Self.guestCID, seccomp: true, directory: directory,
                                             detached: true, jail: jail, tap: tap, agentInitrd: assets.agentInitrd,
-                                            shares: shares, hostname: config.hostname, guestLink: guestLink)
+                                            shares: shares, hostname: config.hostname, guestLink: guestLink,
+                                            record: .identity(at: directory.file(CreationJournal.vmmName)))
             } catch {
                 throw .host(error)
             }
         }
+        TestStop.at("vmm")
         guard let vmmIdentity = ProcessIdentity.of(vmm.pid) else {
             vmm.stop()
             throw .failed("the VMM of \(id) ended at once: \(vmm.logTails().last?.text.split(separator: "\n").last ?? "")")
@@ -122,12 +132,14 @@ struct Launch {
         }
         let relay: pid_t
         do {
-            relay = try RelaySpawn.start(store: store, id: id, log: log, process: nil,
-                                         terminal: config.process.terminal ? consoleSocket : nil)
+            relay = try RelaySpawn.start(store: store, id: id, log: log, debug: debug, process: nil,
+                                         terminal: config.process.terminal ? consoleSocket : nil,
+                                         record: .identity(at: directory.file(CreationJournal.relayName)))
         } catch {
             vmm.end()
             throw error
         }
+        TestStop.at("relay")
         guard let relayIdentity = ProcessIdentity.of(relay) else {
             vmm.end()
             throw .failed("the relay of \(id) ended at once")
@@ -151,6 +163,18 @@ struct Launch {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, pageSize > 0 else { return 1 << 20 }
         return pages / 1024 * pageSize / 1024
+    }
+}
+
+/// KILN_OCI_TEST_STOP_AT=POINT stops `create` (SIGSTOP to itself) at POINT, for a test to
+/// SIGKILL it there and check that `delete --force` and `kiln gc` leave nothing: `tap-claimed`
+/// (the TAP recorded, not yet persistent: it must vanish with the process), `tap`, `vmm` (the
+/// VMM started, its agent not yet answered), `relay` (the relay started, container.json not
+/// written). Tests only; unset, it costs one getenv per point.
+enum TestStop {
+    static func at(_ point: String) {
+        guard let wanted = getenv("KILN_OCI_TEST_STOP_AT"), String(cString: wanted) == point else { return }
+        raise(SIGSTOP)
     }
 }
 

@@ -25,7 +25,7 @@ struct Relay: ParsableCommand {
     static let failureStatus: Int32 = 125
 
     func run() throws {
-        let status = RelayRun(store: global.store, log: global.runtimeLog, id: id).run(processFile: process)
+        let status = RelayRun(store: global.store, log: global.runtimeLog, id: id, debug: global.debug).run(processFile: process)
         throw ExitCode(status)
     }
 }
@@ -35,6 +35,8 @@ struct RelayRun {
     let store: ContainerStore
     let log: RuntimeLog
     let id: String
+    /// --debug: each agent session's start and end goes to the log (timestamped records).
+    var debug = false
 
     func fail(_ text: String) -> Int32 {
         log.write(level: "error", "\(id): \(text)")
@@ -62,6 +64,7 @@ struct RelayRun {
                 job = SandboxJob(request: config.process.execRequest(makeCwd: true))
                 job.copyIn = try HostBinds.classify(config).files
                 try waitForStart(fifo: directory.file(ContainerStore.fifoName))
+                if debug { log.write(level: "debug", "\(id): relay: started") }
             }
         } catch let error as OCIConfigError {
             return fail(error.description)
@@ -69,6 +72,10 @@ struct RelayRun {
             return fail("\(error)")
         }
         defer { if let identityFile { unlink(identityFile) } }
+        if debug {
+            let log = self.log, id = self.id
+            job.onSession = { session, ended in log.write(level: "debug", "\(id): relay: \(session) \(ended ? "ended" : "begins")") }
+        }
         var forward: [Int32] = [-1, -1]
         guard kiln_agent_pipe(&forward) == 0 else { return fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)

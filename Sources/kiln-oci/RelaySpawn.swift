@@ -5,14 +5,15 @@ import SandboxHost
 
 /// Starts a relay process (`kiln-oci relay`, this binary again): the container's process as
 /// the engine sees it. With a console socket its stdio is a new pty whose master goes to the
-/// socket (SCM_RIGHTS, as runc sends it); otherwise it inherits this process's stdio.
+/// socket (SCM_RIGHTS, as runc sends it); otherwise it inherits this process's stdio. `record`
+/// runs before the relay may exec (SpawnRecord).
 enum RelaySpawn {
-    static func start(store: ContainerStore, id: String, log: RuntimeLog, process: String?,
-                      terminal consoleSocket: String?) throws(OCIRuntimeError) -> pid_t {
+    static func start(store: ContainerStore, id: String, log: RuntimeLog, debug: Bool = false, process: String?,
+                      terminal consoleSocket: String?, record: SpawnRecord? = nil) throws(OCIRuntimeError) -> pid_t {
         let own: String
         do { own = try HostExecutable.path() } catch { throw .host(error) }
         var argv = [own, "--root", store.root]
-        if let path = log.path { argv += ["--log", path, "--log-format", log.format.rawValue] }
+        if let path = log.path { argv += ["--log", path, "--log-format", log.format.rawValue] + (debug ? ["--debug"] : []) }
         argv += ["relay", "--id", id] + (process.map { ["--process", $0] } ?? [])
         var stdio: (Int32, Int32, Int32) = (0, 1, 2)
         var pty: (master: Int32, slave: Int32)?
@@ -34,8 +35,10 @@ enum RelaySpawn {
         let cArgv = argv.map { strdup($0) } + [nil]
         defer { cArgv.forEach { free($0) } }
         var pid: pid_t = 0
-        let err = cArgv.withUnsafeBufferPointer {
-            kiln_oci_spawn_relay($0.baseAddress, stdio.0, stdio.1, stdio.2, pty == nil ? 0 : 1, &pid)
+        let err = SpawnRecord.with(record) { recorder, context in
+            cArgv.withUnsafeBufferPointer {
+                kiln_oci_spawn_relay($0.baseAddress, stdio.0, stdio.1, stdio.2, pty == nil ? 0 : 1, recorder, context, &pid)
+            }
         }
         guard err == 0 else { throw .system(operation: "start the relay", path: own, errno: err) }
         return pid

@@ -93,6 +93,9 @@ struct BootSettings {
             acpi: !noACPI, seccomp: !(noSeccomp || Boot.rootTookNoSeccomp), vsock: vsock.map(Boot.parseVsock))
         config.serialOutputLimit = Boot.serialLimit(serialOutputLimit, toFile: serialOutput != nil)
         config.sharedDirectories = shares.map(Boot.parseShare)
+        // Still the only thread: what the jailer let through is settled before any other exists.
+        do { try ThreadCapabilities.enterProcess(sharesDirectories: !config.sharedDirectories.isEmpty,
+                                                                  seccomp: config.seccomp) } catch { fail("\(error)") }
         if let controlSock { try runVMServingAPI(config, socketPath: controlSock) }
         try runVM(config)
     }

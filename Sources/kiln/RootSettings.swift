@@ -77,6 +77,8 @@ struct RootSettings {
         if let exitWithParent, kiln_die_with_parent(exitWithParent) != 0 {
             fail("--exit-with-parent \(exitWithParent): the parent is gone or prctl failed")
         }
+        // No shares through the API: a jailed VMM keeps no capability at all.
+        do { try ThreadCapabilities.enterProcess(sharesDirectories: false, seccomp: !noSeccompFilters) } catch { fail("\(error)") }
 
         var resources = VMResources()
         if let configFile {

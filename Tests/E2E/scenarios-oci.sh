@@ -6,7 +6,8 @@
 # read-only over virtio-fs, the agent initramfs's tmpfs overlay taking writes), state JSON
 # created -> running -> stopped with the pid file's pid, which is a real host process (the
 # relay); start; a line on the engine's stdin comes back on its stdout with the config's env and
-# cwd (missing from the rootfs: made), hostname, rlimits and additional gids; the relay exits
+# cwd (missing from the rootfs: made), hostname, rlimits and additional gids, a root-owned 0600
+# file read and a 0700 directory listed (CAP_DAC_READ_SEARCH on the VMM's device thread); the relay exits
 # with the workload's status (3), and with 143 after `kill ID TERM`; a
 # duplicate id refused; delete of a stopped and of a created container; afterwards no process
 # naming the state root (VMM, jailer, relay) and an empty state root.
@@ -41,7 +42,7 @@ scenario_oci-bundle() {
         fail "kiln-oci bundle lifecycle (exit $rc): $(grep -m3 '^FAIL\|Error\|error' "$B_DIR/lifecycle.out" | tr '\n' ' ' | head -c 600)"
         return 0
     fi
-    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
+    pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, root-only file read and directory listed, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
 }
 
 # oci-podman (in `all`, eight VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
@@ -119,7 +120,9 @@ scenario_oci-containerd() {
 # (Tests/E2E/oci/network.sh): namespaces stand in for CNI's bridge plugin (veth eth0 with
 # 10.213.0.7/16, a MAC and a default route; the peer with the gateway 10.213.0.1 and an HTTP
 # server); a bundle in that namespace: the guest has eth0's address and MAC and fetches a token
-# from the gateway through the TAP <-> veth tc redirect; delete leaves no kiln TAP there.
+# from the gateway through the TAP <-> veth tc redirect; delete leaves no kiln TAP or redirect
+# there. Then creates SIGKILLed at four points (KILN_OCI_TEST_STOP_AT) leave nothing after
+# `delete --force` (or `kiln gc --oci-root`), counted before and after.
 ALL_SCENARIOS="$ALL_SCENARIOS oci-network"
 
 scenario_oci-network() {
@@ -143,13 +146,14 @@ scenario_oci-network() {
         fail "kiln-oci with the engine's network (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/network.out" | tr '\n' ' ' | head -c 700)"
         return 0
     fi
-    pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP left after delete"
+    pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP or redirect left after delete; $(grep -c '^killed at' "$B_DIR/network.out") creates SIGKILLed part way cleaned by delete --force / kiln gc"
 }
 
 # oci-bench (extra, not in `all`; issue 18's benchmark): Tests/E2E/oci/bench.sh, one L1 session,
 # `KILN_OCI_BENCH_RUNS` (5) interleaved rounds after a warm-up of `podman run --rm IMG true` with
 # kiln-oci, the same with runc, and `kiln run --image IMG -- true` of the same OCI archive:
-# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc.
+# medians and the ratios podman+kiln / kiln run (target <= 1.15) and podman+kiln / podman+runc;
+# then `KILN_OCI_BENCH_PROFILES` (1) untimed profile rounds (where each runtime call's time goes).
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS oci-bench"
 
 scenario_oci-bench() {
@@ -166,7 +170,7 @@ scenario_oci-bench() {
     touch "$RUN/progress"
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
         timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
-        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" >"$B_DIR/bench.out" 2>&1 || rc=$?
+        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" "${KILN_OCI_BENCH_PROFILES:-1}" >"$B_DIR/bench.out" 2>&1 || rc=$?
     cp "$work"/b/*.err "$work"/b/logs/* "$B_DIR/" 2>/dev/null
     rm -rf "$work"
     note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"

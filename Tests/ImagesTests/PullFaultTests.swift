@@ -50,7 +50,8 @@ import Testing
         let scratch = TestDirectory()
         let environment = ["KILN_IMAGE_STORE": root, "TMPDIR": scratch.path, "KILN_SANDBOX_DIR": scratch.path + "/sandboxes"]
         for _ in 0..<600 {
-            let result = try ChildProcess.run(try KilnBinary.require(), ["gc"], timeout: 60, environment: environment)
+            let result = try ChildProcess.run(try KilnBinary.require(), ["gc", "--oci-root", scratch.path + "/oci"],
+                                              timeout: 60, environment: environment)
             #expect(result.reason == .exit && result.status == 0, "\(result)", sourceLocation: sourceLocation)
             guard result.stderr.contains("a pull is using the image store") else { return }
             usleep(100_000)

@@ -85,6 +85,52 @@ import Testing
         #expect(openFiles?[3] == "512" && openFiles?[4] == "512", "\(openFiles ?? [])")
     }
 
+    /// A VMM serving a shared directory (`--keep-dac-read-search`, as kiln's JailPlan passes it
+    /// with shares) keeps CAP_DAC_READ_SEARCH on its device thread (the virtio-fs servers) and
+    /// nowhere else: every other thread has empty permitted, effective, inheritable and ambient
+    /// sets; the bounding set is that one capability everywhere; no_new_privs and seccomp stay.
+    /// Given the flag but booted without a share, kiln keeps nothing on any thread.
+    @Test(arguments: [true, false])
+    func onlyTheDeviceThreadOfAVMMWithSharesKeepsDacReadSearch(share: Bool) throws {
+        let harness = try JailerHarness()
+        defer { harness.cleanUp() }
+        let shared = harness.base + "-share"
+        try FileManager.default.createDirectory(atPath: shared + "/private", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        let jailed = try harness.start(harness.arguments(
+            id: share ? "share-caps-1" : "share-caps-2",
+            extra: ["--copy-in", try JailerHarness.guest("idle.elf"), "--bind-in-dir", shared, "--keep-dac-read-search"],
+            // --control-sock as kiln-oci's VMM has it: the API thread, spawned while the main
+            // thread still holds the capability, drops it itself.
+            kiln: ["boot", "--kernel", "/idle.elf", "--memory", "64", "--no-stdin", "--control-sock", "/api.sock"]
+                + (share ? ["--share", "/share0:data"] : [])),
+            ready: "IDLE")
+        defer { jailed.stop() }
+        let pid = jailed.pid
+        ProcFS.waitForSeccomp(pid)
+        let dacReadSearch = "0000000000000004"
+        var holders: [String] = []
+        let threads = try ProcFS.threads(pid)
+        #expect(threads.count >= 3, "main, device and vCPU threads expected: \(threads)")
+        for tid in threads {
+            let status = try ProcFS.status("/proc/\(pid)/task/\(tid)/status")
+            let name = status["Name"] ?? "?"
+            let holds = share && name == "kiln_devices"
+            if status["CapEff"] != Self.zeroCaps || status["CapPrm"] != Self.zeroCaps { holders.append(name) }
+            #expect(status["CapPrm"] == (holds ? dacReadSearch : Self.zeroCaps), "\(name) CapPrm \(status["CapPrm"] ?? "-")")
+            #expect(status["CapEff"] == (holds ? dacReadSearch : Self.zeroCaps), "\(name) CapEff \(status["CapEff"] ?? "-")")
+            #expect(status["CapInh"] == Self.zeroCaps, "\(name) CapInh \(status["CapInh"] ?? "-")")
+            #expect(status["CapAmb"] == Self.zeroCaps, "\(name) CapAmb \(status["CapAmb"] ?? "-")")
+            #expect(status["CapBnd"] == dacReadSearch, "\(name) CapBnd \(status["CapBnd"] ?? "-")")
+            #expect(status["NoNewPrivs"] == "1", "\(name)")
+            #expect(status["Seccomp"] == "2", "\(name) Seccomp \(status["Seccomp"] ?? "-")")
+            #expect(status["Uid"] == "\(harness.uid)\t\(harness.uid)\t\(harness.uid)\t\(harness.uid)", "\(name)")
+        }
+        #expect(holders == (share ? ["kiln_devices"] : []), "threads holding capabilities: \(holders)")
+        let names = try threads.map { try ProcFS.status("/proc/\(pid)/task/\($0)/status")["Name"] ?? "?" }
+        #expect(names.contains("kiln_api") && names.contains("kiln_devices"), "\(names)")
+    }
+
     /// Firecracker's flow: kiln starts with its API socket inside the jail, the guest is put
     /// in the jail, configured and started through the socket from outside.
     @Test func apiSocketInsideTheJailAnswersAndBootsTheGuest() throws {

@@ -37,6 +37,23 @@ import Testing
         #expect(throws: Never.self) { try JailConfig.validate(consenting) }
     }
 
+    /// CAP_DAC_READ_SEARCH is kept only for the file servers of shared directories, and never
+    /// for a VMM running as root (which does not confine its threads' capabilities).
+    @Test func keepingDacReadSearchNeedsASharedDirectoryAndAnUnprivilegedVMM() throws {
+        var alone = request()
+        alone.keepDacReadSearch = true
+        #expect(error(alone)?.detail.contains("needs --bind-in-dir") == true)
+        var shared = request()
+        shared.keepDacReadSearch = true
+        shared.bindInDirectories = ["/tmp"]
+        #expect(try JailConfig.validate(shared).keepDacReadSearch)
+        #expect(try JailConfig.validate(request()).keepDacReadSearch == false)
+        var root = shared
+        root.uid = 0
+        root.allowRoot = true
+        #expect(error(root)?.detail.contains("uid/gid 0") == true)
+    }
+
     @Test func execFileMustBeAnExecutableRegularFile() throws {
         var missing = request()
         missing.execFile = "/nonexistent/kiln"

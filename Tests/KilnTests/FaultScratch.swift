@@ -65,6 +65,7 @@ final class FaultScratch {
 
     /// `kiln gc` with this directory's TMPDIR and sandbox store.
     func gc() throws -> KilnProcess.Result {
-        try KilnProcess.run(["gc"], environment: environment)
+        try KilnProcess.run(["gc", "--oci-root", path + "/oci"],
+                            environment: environment.merging(["KILN_IMAGE_STORE": path + "/images"]) { $1 })
     }
 }

@@ -42,7 +42,8 @@ import Testing
             try "\(finished.processIdentifier) 1\n".write(toFile: "\(store)/\(name)/vmm", atomically: true, encoding: .utf8)
             try tap.write(toFile: "\(store)/\(name)/tap", atomically: true, encoding: .utf8)
         }
-        let result = try KilnProcess.run(["gc"], environment: ["KILN_SANDBOX_DIR": store])
+        let result = try KilnProcess.run(["gc", "--oci-root", store + "/oci"],
+                                         environment: ["KILN_SANDBOX_DIR": store, "KILN_IMAGE_STORE": store + "/images"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.isEmpty, "\(result.stderr)")
         #expect(!fm.fileExists(atPath: "\(store)/foreign") && !fm.fileExists(atPath: "\(store)/gone"), "\(result.stdout)")

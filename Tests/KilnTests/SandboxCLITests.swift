@@ -119,7 +119,8 @@ import Testing
             try "x".write(toFile: "\(dir)/vsock.sock", atomically: true, encoding: .utf8)
         }
         defer { try? FileManager.default.removeItem(atPath: liveRun) }
-        let result = try KilnProcess.run(["gc"], environment: env.merging(["TMPDIR": store]) { $1 })
+        let result = try KilnProcess.run(["gc", "--oci-root", store + "/oci"],
+                                         environment: env.merging(["TMPDIR": store, "KILN_IMAGE_STORE": store + "/images"]) { $1 })
         #expect(result.status == 0, "\(result.stderr)")
         let fm = FileManager.default
         #expect(!fm.fileExists(atPath: "\(store)/dead"))

@@ -1,5 +1,6 @@
 import ChildProcessSupport
 import Foundation
+import SandboxHost
 @testable import OCIRuntime
 import Testing
 
@@ -95,5 +96,20 @@ import Testing
         #expect(result.stderr.hasPrefix("kiln-oci: no agent initramfs") && result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         #expect(!FileManager.default.fileExists(atPath: root + "/c1"))
         #expect(!FileManager.default.fileExists(atPath: scratch.path + "/pid"))
+    }
+}
+
+/// `delete` of a container whose create is still running, and of one whose create died.
+@Suite struct KilnOCIDeleteAbandonedTests {
+    @Test func deleteWaitsForARunningCreateButRemovesADeadOnes() throws {
+        let scratch = Scratch()
+        let root = scratch.path + "/root"
+        let directory = try ContainerStore(root: root).claim("c1")   // its creator: this process, alive
+        let refused = try ChildProcess.run(KilnOCICommandTests.binary, ["--root", root, "delete", "c1"], timeout: 60)
+        #expect(refused.status == 1 && refused.stderr.contains("while it is being created"))
+        #expect(FileText.write(directory.file("creator"), ProcessIdentity(pid: 999_999, startTime: 1).text) == nil)
+        let removed = try ChildProcess.run(KilnOCICommandTests.binary, ["--root", root, "delete", "c1"], timeout: 60)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(ContainerStore(root: root).ids().isEmpty)
     }
 }

@@ -23,6 +23,15 @@ import Testing
         }
     }
 
+    /// The jailer keeps CAP_DAC_READ_SEARCH (for the file servers' thread) only when there are
+    /// shares: a VMM without them keeps no capability at all.
+    @Test func onlySharesKeepDacReadSearch() {
+        let withShares = plan.argv(copyIn: [], bindInDirectories: ["/srv/rootfs"], kilnArguments: ["boot"])
+        let flag = withShares.firstIndex(of: "--keep-dac-read-search")
+        #expect(flag != nil && flag! < withShares.firstIndex(of: "--")!)
+        #expect(!plan.argv(copyIn: [], kilnArguments: ["boot"]).contains("--keep-dac-read-search"))
+    }
+
     @Test func theHardLimitCaps() {
         #expect(JailPlan.openFileLimit(sharedDirectories: 1, hardLimit: 8192) == 8192)
         #expect(JailPlan.openFileLimit(sharedDirectories: 1, hardLimit: 2048) == nil)

@@ -1,3 +1,4 @@
+import CHost
 import Glibc
 @testable import SandboxHost
 import Testing
@@ -51,5 +52,55 @@ import Testing
         try directory.remove()
         #expect(!exists(tap))
         #expect(!TestDirectory.exists(directory.path))
+    }
+}
+
+/// The record names the TAP and its interface index, written while only kiln's descriptor
+/// holds the new TAP: a kiln dying before the record leaves no TAP, and a record whose TAP is
+/// gone never deletes an interface that took the name since.
+extension TapRecordTests {
+    @Test func recordsParse() {
+        #expect(TapRecord.parse("kilntap3 17\n").map { [$0.tap.index, Int($0.index ?? 0)] } == [3, 17])
+        #expect(TapRecord.parse("kilntap3\n").map { $0.index == nil && $0.tap.index == 3 } == true)
+        for bad in ["kilntap3 0\n", "kilntap3 x\n", "kilntap3 17 9\n", "eth0 5\n", " kilntap3 5\n", "kilntap3  5\n", "kilntap3 -5\n", ""] {
+            #expect(TapRecord.parse(bad) == nil, "\(bad)")
+        }
+        #expect(TapRecord.stillRecorded(index: 17, current: 17))
+        #expect(!TapRecord.stillRecorded(index: 17, current: 18))
+        #expect(!TapRecord.stillRecorded(index: 17, current: nil))
+        #expect(TapRecord.stillRecorded(index: nil, current: 4))
+        #expect(!TapRecord.stillRecorded(index: nil, current: nil))
+    }
+
+    @Test(.enabled(if: canCreateTaps)) func theRecordHoldsTheIndexAndANameTakenSinceIsKept() throws {
+        let scratch = TestDirectory()
+        let directory = try RunDirectory.create(in: scratch.path)
+        let tap = try TapRecord.create(in: directory, jail: nil)
+        defer { try? tap.delete() }
+        let index = try #require(tap.interfaceIndex)
+        #expect(FileText.read(directory.file("tap")) == "\(tap.name) \(index)\n")
+        // The TAP goes and another interface takes its name: a new index.
+        try tap.delete()
+        var failed: UnsafePointer<CChar>?
+        let fd = kiln_tap_claim(tap.name, &failed)
+        try #require(fd >= 0)
+        #expect(kiln_tap_keep(fd, .max, .max, &failed) == 0)
+        #expect(tap.interfaceIndex != nil && tap.interfaceIndex != index)
+        try directory.remove()
+        #expect(tap.interfaceIndex != nil)   // not the recorded one: kept
+        #expect(!TestDirectory.exists(directory.path))
+    }
+
+    @Test(.enabled(if: canCreateTaps)) func aTapNotRecordedDiesWithItsDescriptor() throws {
+        var claimed: HostTap?
+        #expect(throws: HostTapError.self) {
+            _ = try HostTap.create(owner: nil) { tap, _ in
+                claimed = tap
+                #expect(tap.interfaceIndex != nil)   // it exists while the descriptor holds it
+                return EIO
+            }
+        }
+        let tap = try #require(claimed)
+        #expect(tap.interfaceIndex == nil)
     }
 }

@@ -54,6 +54,18 @@ import Testing
         #expect(allowed.isDisjoint(with: forbidden), "\(role) allows \(allowed.intersection(forbidden))")
     }
 
+    /// The device thread of a jailed VMM with shares holds CAP_DAC_READ_SEARCH (VMM's
+    /// ThreadCapabilities). With it open_by_handle_at opens any inode of any filesystem the jail
+    /// reaches, bypassing the chroot and the bind mount ("shocker"), and linkat(AT_EMPTY_PATH)
+    /// gives an open file a new name: no role may allow them (the filters are allowlists, their
+    /// default action a trap), nor capset, which would let a filtered thread change what it holds.
+    @Test(arguments: ThreadRole.allCases)
+    func noRoleOpensByHandleOrChangesCapabilities(role: ThreadRole) {
+        let names = Set(role.rules.map(\.syscall))
+        let forbidden: Set = ["open_by_handle_at", "name_to_handle_at", "linkat", "link", "capset", "capget", "prctl"]
+        #expect(names.isDisjoint(with: forbidden), "\(role) allows \(names.intersection(forbidden))")
+    }
+
     /// virtio-fs opens only through openat2 (whose resolve flags confine it beneath the shared
     /// directory); open/openat, where O_CREAT would be an argument, stay forbidden, and fstat
     /// is newfstatat on a descriptor (AT_EMPTY_PATH), never a path lookup that follows links.

@@ -8,22 +8,45 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-// Creates the persistent TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, as the VMM opens it)
-// exclusively (IFF_TUN_EXCL: EBUSY if the name exists), owned by `owner`/`group` when they are
-// not UINT32_MAX (so an unprivileged VMM may attach), and leaves it unattached. Needs
-// CAP_NET_ADMIN. 0 or -1 and errno; *failed names the step that failed (nothing is left then).
-int kiln_tap_create(const char *name, uint32_t owner, uint32_t group, const char **failed);
+// Creates the TAP `name` (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, as the VMM opens it) exclusively
+// (IFF_TUN_EXCL: EBUSY if the name exists) and returns the descriptor holding it. It is not
+// persistent yet: the kernel deletes it when that descriptor closes, so a process killed before
+// kiln_tap_keep leaves no TAP (the window in which its record is written). Needs CAP_NET_ADMIN.
+// The descriptor, or -1 and errno with *failed naming the step.
+int kiln_tap_claim(const char *name, const char **failed);
+
+// Makes a claimed TAP persistent, owned by `owner`/`group` when they are not UINT32_MAX (so an
+// unprivileged VMM may attach), and closes `fd`, leaving it unattached. 0, or -1 and errno with
+// *failed naming the step (the TAP is gone then: it was never made persistent).
+int kiln_tap_keep(int fd, uint32_t owner, uint32_t group, const char **failed);
 
 // Deletes the persistent TAP `name`: attach, TUNSETPERSIST 0, close. 0 when it is gone (or
 // was already), -1 and errno otherwise (EBUSY: a process still has it attached).
 int kiln_tap_delete(const char *name, const char **failed);
 
+// Called in the parent between fork and the child's exec with the child's pid: records it
+// (writes its identity where a later `delete` finds it). 0 lets the child exec; an errno kills
+// and reaps the child and becomes the spawn's result.
+typedef int (*kiln_spawn_recorder)(pid_t pid, void *context);
+
+// A spawn gate: the child blocks before exec until the parent has run its recorder and written
+// the go-ahead. A parent killed before that closes the pipe, and the child exits (125) instead
+// of starting anything no record names. open: pipe2 O_CLOEXEC (-1 and errno); close: both ends
+// (a failed fork); wait: in the child, before exec (async-signal-safe); release: in the parent
+// after fork, returns the recorder's errno (0: the child goes on).
+int kiln_spawn_gate_open(int gate[2]);
+void kiln_spawn_gate_close(int gate[2]);
+void kiln_spawn_gate_wait(int gate[2]);
+int kiln_spawn_gate_release(int gate[2], pid_t pid, kiln_spawn_recorder record, void *context);
+
 // Starts the VMM child `argv[0]` (a path). detached == 0 (`kiln run`): its own process group,
 // so the terminal's Ctrl-C reaches only `kiln run`, and PR_SET_PDEATHSIG = SIGKILL, so it dies
 // with `kiln run` even when that is killed with SIGKILL. detached != 0 (`kiln create`): its own
 // session and no death signal, so the VM outlives the creating process. stdout/stderr of the
-// child become the given descriptors. 0 and *pid, or an errno.
-int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached, pid_t *pid);
+// child become the given descriptors. `record` (may be NULL) runs behind a spawn gate: the child
+// execs only once it returned 0. 0 and *pid, or an errno.
+int kiln_spawn_vmm_mode(char *const argv[], int stdout_fd, int stderr_fd, int detached,
+                        kiln_spawn_recorder record, void *context, pid_t *pid);
 
 // PR_SET_PDEATHSIG = SIGKILL for the calling process; -1 if that fails or `parent` is no longer
 // its parent (it died before the signal was armed).

@@ -5,11 +5,14 @@
 #define CHOST_OCI_H
 
 #include <sys/types.h>
+#include "CHost.h"
 
 // Starts the relay `argv[0]` (a path) in its own session with stdin/stdout/stderr the given
 // descriptors, every signal reset and unblocked, cwd "/". ctty != 0: the new stdin (a pty
-// slave) becomes its controlling terminal (TIOCSCTTY). 0 and *pid, or the child's errno.
-int kiln_oci_spawn_relay(char *const argv[], int in_fd, int out_fd, int err_fd, int ctty, pid_t *pid);
+// slave) becomes its controlling terminal (TIOCSCTTY). `record` (may be NULL) runs behind a
+// spawn gate (CHost.h): the relay starts only once it is recorded. 0 and *pid, or an errno.
+int kiln_oci_spawn_relay(char *const argv[], int in_fd, int out_fd, int err_fd, int ctty,
+                         kiln_spawn_recorder record, void *context, pid_t *pid);
 
 // Every signal an engine sends a container (HUP, INT, QUIT, USR1/2, TERM, CONT, TSTP, TTIN,
 // TTOU, WINCH, ALRM, the real-time ones...) is written as one byte to `fd` (non-blocking) for the

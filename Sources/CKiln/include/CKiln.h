@@ -125,6 +125,14 @@ static inline void kiln_lapic_set(struct kvm_lapic_state *s, uint32_t offset, ui
 // Names the calling thread (at most 15 bytes are kept).
 int kiln_set_thread_name(const char *name);
 
+// The calling thread's capability sets as 64-bit masks (bit N: capability N). 0, or -1 and errno.
+int kiln_caps_get_thread(uint64_t *permitted, uint64_t *effective, uint64_t *inheritable);
+// Sets the calling thread's sets (capset can only lower permitted and keep effective and
+// inheritable within it, so this only drops). 0, or -1 and errno.
+int kiln_caps_set_thread(uint64_t permitted, uint64_t effective, uint64_t inheritable);
+// Empties the calling thread's ambient set (PR_CAP_AMBIENT_CLEAR_ALL). 0, or -1 and errno.
+int kiln_caps_clear_ambient(void);
+
 // CLOCK_MONOTONIC now, and as recorded when the process image was initialised.
 uint64_t kiln_monotonic_ns(void);
 uint64_t kiln_process_start_ns(void);

@@ -7,10 +7,10 @@
 #   kiln run --kernel K --image ID -- true      (the same OCI archive pulled into kiln's store)
 # each timed from start to exit in this process (EPOCHREALTIME). Prints one `time WHAT MS` line
 # per run and a `summary` line with the medians and ratios; exit 1 if a run failed.
-# usage: bench.sh KILN KILN_OCI IMAGE_TAR WORK ROUNDS   (under `unshare -m`; KILN_VMLINUX,
-# KILN_AGENT_INITRD in the environment)
+# usage: bench.sh KILN KILN_OCI IMAGE_TAR WORK ROUNDS [PROFILES]   (under `unshare -m`;
+# KILN_VMLINUX, KILN_AGENT_INITRD in the environment; PROFILES: profile rounds, default 1)
 set -u
-kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5
+kiln=$1 oci=$2 archive=$3 work=$4 rounds=$5 profiles=${6:-1}
 # shellcheck source=checks.sh
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 default_runtime=kiln
@@ -43,7 +43,8 @@ for i in $(seq 1 "$rounds"); do
 done | tee "$work/times"
 # Where the time goes, one untimed round after the timed ones: each runtime runs behind a
 # wrapper that logs when every call podman (conmon) makes starts and ends (kiln-oci with
-# --debug: its log records when the VMM starts and when the agent answers), and kiln run with
+# --debug: its log records when the VMM starts and when the agent answers, and the relay's when
+# each agent session begins and ends: the file binds' copies and the exec), and kiln run with
 # --report-timing. Printed as `profile ...` lines; what the runtime calls leave is podman's and
 # conmon's own work.
 profile() {
@@ -56,14 +57,25 @@ profile() {
           printf 'real=%q log=%q debug=%q\n' "$real" "$f" "$debug"
           cat <<'EOF'
 t0=$EPOCHREALTIME
-if [ -n "$debug" ]; then "$real" --debug "$@"; else "$real" "$@"; fi
-rc=$?
-echo "call $t0 $EPOCHREALTIME rc=$rc $*" >>"$log"
-# kiln-oci's debug records are in podman's --log file, which --rm removes.
+# kiln-oci's debug records (create's and its relay's, which inherits the log) go to a log of the
+# profile's own, in JSON: podman 4.3 (conmon) passes the runtime no --log at all.
+args=()
 if [ -n "$debug" ]; then
-    for a in "$@"; do case $a in --log=*) grep debug "${a#--log=}" >>"$log" 2>/dev/null ;; esac; done
-    while [ $# -gt 1 ]; do [ "$1" = --log ] && grep debug "$2" >>"$log" 2>/dev/null; shift; done
+    args+=(--debug --log "$log.runtime" --log-format json)
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --log|--log-format) shift ;;
+            --log=*|--log-format=*) ;;
+            *) args+=("$1") ;;
+        esac
+        shift
+    done
+else
+    args=("$@")
 fi
+"$real" "${args[@]}"
+rc=$?
+echo "call $t0 $EPOCHREALTIME rc=$rc ${args[*]}" >>"$log"
 exit $rc
 EOF
         } >"$work/wrap-$rt"
@@ -78,8 +90,24 @@ EOF
                 d = ($3 - $2) * 1000; sum += d
                 args = ""; for (i = 5; i <= NF; i++) args = args " " $i
                 printf "profile %s: %s at +%.0f ms took %.0f ms (%s;%s)\n", rt, c, ($2 - a) * 1000, d, $4, substr(args, 1, 300); next }
-            { print "profile " rt ": log " $0 }
             END { printf "profile %s: total %.0f ms, runtime calls %.0f ms, podman+conmon outside them %.0f ms\n", rt, (b - a) * 1000, sum, (b - a) * 1000 - sum }' "$f"
+        # The debug records, each with its time as seconds since the epoch (podman's calls above
+        # are on the same clock) and as ms after podman started.
+        [ -f "$f.runtime" ] && python3 - "$f.runtime" "$t0" "$rt" <<'PY'
+import datetime, json, sys
+path, start, rt = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+for line in open(path):
+    try:
+        record = json.loads(line)
+        whole, _, fraction = record["time"].rstrip("Z").partition(".")
+        when = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc).timestamp()
+        when += float("0." + (fraction or "0"))
+    except (ValueError, KeyError):
+        print(f"profile {rt}: log {line.rstrip()}")
+        continue
+    print(f"profile {rt}: log at +{(when - start) * 1000:.0f} ms {record.get('level')}: {record.get('msg')}")
+PY
+        rm -f "$f.runtime"
     done
     "$kiln" run --kernel "$KILN_VMLINUX" --agent-initrd "$KILN_AGENT_INITRD" --image "oci-archive:$archive" --report-timing -- true \
         </dev/null >/dev/null 2>"$work/profile-kiln-run.err"
@@ -90,7 +118,7 @@ pk=$(awk '$1 == "time" && $2 == "podman-kiln" { print $3 }' "$work/times" | medi
 pr=$(awk '$1 == "time" && $2 == "podman-runc" { print $3 }' "$work/times" | median)
 kr=$(awk '$1 == "time" && $2 == "kiln-run" { print $3 }' "$work/times" | median)
 grep -q '^FAIL' "$work/times" && failed=1
-profile
+for _ in $(seq 1 "$profiles"); do profile; done
 echo "summary medians of $rounds rounds: podman+kiln-oci ${pk} ms, podman+runc ${pr} ms, kiln run --image ${kr} ms; podman+kiln / kiln run $(awk -v a="$pk" -v b="$kr" 'BEGIN { printf "%.2f", a / b }'), podman+kiln / podman+runc $(awk -v a="$pk" -v b="$pr" 'BEGIN { printf "%.2f", a / b }')"
 kill $keeper 2>/dev/null
 [ "$failed" = 0 ] || save_consoles

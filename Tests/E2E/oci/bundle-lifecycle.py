@@ -118,11 +118,30 @@ def guest_settings(config):
     config["process"]["user"] = {"uid": 0, "gid": 0, "additionalGids": [4000, 4001]}
 
 
+ROOT_ONLY_TOKEN = f"kiln-root-only-{os.getpid()}"
+
+
+def plant_root_only_files():
+    """A 0700 directory holding a 0600 file, both root's, in the rootfs (as /etc/shadow and /root
+    are in a Debian image): the jailed VMM runs as an unprivileged uid, so only its file server
+    thread's CAP_DAC_READ_SEARCH lets the guest's root read and list them."""
+    directory = os.path.join(rootfs, "root-only")
+    os.makedirs(directory, exist_ok=True)
+    secret = os.path.join(directory, "secret")
+    with open(secret, "w") as f:
+        f.write(ROOT_ONLY_TOKEN + "\n")
+    os.chown(directory, 0, 0)
+    os.chown(secret, 0, 0)
+    os.chmod(secret, 0o600)
+    os.chmod(directory, 0o700)
+
+
 def lifecycle_with_stdio():
     """sh reads a line from the engine's pipe, writes it back with the env, cwd, hostname,
-    nofile limits and groups, exits 3."""
+    nofile limits and groups, reads a root-only file and lists a root-only directory, exits 3."""
     b = bundle("bundle-stdio", ["sh", "-c", 'read line; echo "got:$line env:$KILN_E2E cwd:$(pwd)"; '
-                                "echo \"host:$(hostname) nofile:$(ulimit -Sn)/$(ulimit -Hn) groups:$(id -G)\"; exit 3"],
+                                "echo \"host:$(hostname) nofile:$(ulimit -Sn)/$(ulimit -Hn) groups:$(id -G)\"; "
+                                "echo \"root-only:$(cat /root-only/secret) $(ls /root-only)\"; exit 3"],
                guest_settings)
     pid_file = os.path.join(work, "stdio.pid")
     r_in, w_in = os.pipe()
@@ -152,7 +171,8 @@ def lifecycle_with_stdio():
     check("exit-status-3", status is not None and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3, f"status {status}")
     lines = open(out_path).read().strip().split("\n")
     check("stdio-env-cwd", lines[0] == "got:hello-kiln env:bundle cwd:/tmp/made/here", repr(lines))
-    check("hostname-rlimits-groups", lines[1:] == ["host:kiln-bundle nofile:321/654 groups:0 4000 4001"], repr(lines))
+    check("hostname-rlimits-groups", lines[1:2] == ["host:kiln-bundle nofile:321/654 groups:0 4000 4001"], repr(lines))
+    check("root-only-file-and-directory", lines[2:] == [f"root-only:{ROOT_ONLY_TOKEN} secret"], repr(lines))
     s = state("c-stdio")
     check("state-stopped", s is not None and s.get("status") == "stopped", f"{s}")
     r = run("delete", "c-stdio")
@@ -228,6 +248,7 @@ def main():
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         print("FAIL subreaper: prctl failed", flush=True)
         sys.exit(1)
+    plant_root_only_files()
     lifecycle_with_stdio()
     kill_running()
     delete_force_created()

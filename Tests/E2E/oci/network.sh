@@ -4,7 +4,9 @@
 # address, a MAC and a default route, its peer sits in the "bridge" one with the gateway
 # address and an HTTP server. A runc-spec bundle whose network namespace path is the container
 # one runs through kiln-oci create/start: the guest must have eth0's address and MAC, reach the
-# gateway's server, and after delete no kiln TAP is left in the namespace.
+# gateway's server, and after delete no kiln TAP or redirect is left in the namespace. Then
+# creates SIGKILLed at four points (the TAP claimed, the TAP made, the VMM started, the relay
+# started) each leave what is counted, and delete --force or `kiln gc` leave nothing.
 #
 # usage: network.sh KILN_OCI ROOTFS WORK     (KILN_VMLINUX, KILN_AGENT_INITRD in the environment)
 # Prints `ok NAME` per check, `FAIL NAME: why` for a failed one; exit 1 if any failed.
@@ -80,4 +82,44 @@ if [ "$failed" != 0 ]; then   # where the frames went: the redirect counters and
 fi
 k delete c-net 2>"$work/delete.err" && ok delete || bad delete "$(cat "$work/delete.err")"
 in_container ip -o link show | grep -q kilntap && bad tap-removed "$(in_container ip -o link show)" || ok tap-removed
+in_container tc qdisc show dev eth0 ingress | grep -q ingress && bad redirect-removed "$(in_container tc qdisc show dev eth0)" ||
+    ok redirect-removed
+
+# A create SIGKILLed at each step (KILN_OCI_TEST_STOP_AT makes it stop itself there): what it
+# left is counted, then `delete --force` (or `kiln gc`) must leave no TAP, no redirect on eth0,
+# no process (the VMM: comm kiln, the jailer having become it; the relay: naming the state
+# root), no state directory.
+leftovers() {
+    echo "taps=$(in_container ip -o link show | grep -c kilntap) redirects=$(in_container tc qdisc show dev eth0 ingress | grep -c ingress)" \
+         "vmms=$(pgrep -c -x kiln) processes=$(pgrep -c -f -- "--root $state|$state/") states=$(find "$state" -mindepth 1 -maxdepth 1 | wc -l)"
+}
+clean="taps=0 redirects=0 vmms=0 processes=0 states=0"
+killed_create() {   # killed_create POINT ID WANT-LEFT CLEANER...
+    local point=$1 id=$2 want=$3 pid status=""
+    shift 3
+    KILN_OCI_TEST_STOP_AT=$point "$oci" --root "$state" --log "$work/runtime.log" create --bundle "$bundle" \
+        --pid-file "$work/pid-$id" "$id" </dev/null >/dev/null 2>"$work/create-$id.err" &
+    pid=$!
+    for _ in $(seq 900); do
+        status=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+        [ "$status" = T ] || [ -z "$status" ] && break
+        sleep 0.2
+    done
+    if [ "$status" != T ]; then
+        bad "killed-at-$point" "create did not stop at $point: $(tail -n 2 "$work/create-$id.err")"; kill -9 "$pid" 2>/dev/null; return
+    fi
+    kill -9 "$pid"; wait "$pid" 2>/dev/null
+    local left; left=$(leftovers)
+    case $left in $want) ;; *) bad "killed-at-$point" "left after SIGKILL: want $want, got $left"; return ;; esac
+    "$@" >"$work/clean-$id.out" 2>&1 || { bad "killed-at-$point" "$* failed: $(tail -n 2 "$work/clean-$id.out")"; return; }
+    local after; after=$(leftovers)
+    echo "killed at $point: left $left; after \`$(basename "$1") ${*:2}\`: $after"
+    expect "killed-at-$point" "$clean" "$after"
+}
+kiln=$(dirname "$oci")/kiln
+# Before the record could outlive the process, the TAP is held by create's descriptor alone.
+killed_create tap-claimed k1 "taps=0 redirects=0 vmms=0 processes=0 states=1" "$oci" --root "$state" delete --force k1
+killed_create tap k2 "taps=1 redirects=0 vmms=0 processes=0 states=1" "$oci" --root "$state" delete --force k2
+killed_create vmm k3 "taps=1 redirects=1 vmms=1 processes=0 states=1" "$kiln" gc --oci-root "$state"
+killed_create relay k4 "taps=1 redirects=1 vmms=1 processes=1 states=1" "$oci" --root "$state" delete --force k4
 exit $failed

@@ -1,13 +1,12 @@
 import CHost
 import Glibc
-import OCIRuntime
 
 /// Runs a step inside the container's network namespace (linux.namespaces' network path): the
 /// TAP created and the VMM started there, so the VMM reaches the TAP by name and the engine's
 /// CNI/netavark namespace holds the container's network device. The process returns to its own
 /// namespace afterwards (the VMM keeps the one it was started in).
-enum NetworkNamespace {
-    static func within<T>(_ path: String?, _ body: () throws(OCIRuntimeError) -> T) throws(OCIRuntimeError) -> T {
+public enum NetworkNamespace {
+    public static func within<T>(_ path: String?, _ body: () throws(OCIRuntimeError) -> T) throws(OCIRuntimeError) -> T {
         guard let path else { return try body() }
         let original = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)
         guard original >= 0 else { throw .system(operation: "open", path: "/proc/self/ns/net", errno: errno) }
