@@ -41,4 +41,19 @@ public enum SandboxImageChoice {
         guard let stored = source.lookup(reference) else { throw .imageGone(sandbox: sandbox, image: name) }
         return stored
     }
+
+    /// The image a snapshot in `directory` was taken of (nil: it has none), found by id: it must
+    /// still be in the store, at the root filesystem path the snapshot's VM has attached.
+    public static func imageOfSnapshot(_ directory: String, imageID: String?, imageName: String?, rootfs: String,
+                                       from source: some ImageSource) throws(SandboxImageError) -> StoredImage? {
+        guard let imageID else { return nil }
+        let name = imageName ?? imageID
+        guard let image = source.list().first(where: { $0.id == imageID }) else {
+            throw .snapshotImageGone(snapshot: directory, image: name)
+        }
+        guard image.rootfsPath == rootfs else {
+            throw .snapshotImageMoved(snapshot: directory, image: name, now: image.rootfsPath, was: rootfs)
+        }
+        return image
+    }
 }

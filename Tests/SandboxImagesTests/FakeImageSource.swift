@@ -18,6 +18,8 @@ final class FakeImageSource: ImageSource {
         return images[reference.canonicalName]
     }
 
+    func list() -> [StoredImage] { Array(images.values) }
+
     func pull(_ reference: ImageReference, tlsVerify: Bool, progress: (String) -> Void) throws(ImageError) -> StoredImage {
         pulls.append((reference.canonicalName, tlsVerify))
         progress("pulling \(reference.canonicalName)")

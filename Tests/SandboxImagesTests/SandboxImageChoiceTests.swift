@@ -74,4 +74,26 @@ import Testing
         #expect(throws: gone) { try SandboxImageChoice.imageOfSandbox("s1", config: config, from: FakeImageSource()) }
         #expect(gone.description == "sandbox s1 runs image oci:/images/app:v1, which is no longer in the image store")
     }
+
+    /// `--from DIR`: the snapshot's image by id, still where the snapshot's VM had it attached.
+    @Test func theImageASnapshotWasTakenOf() throws {
+        let image = storedImage(ImageConfig(cmd: ["sh"]), name: "oci:/images/app:v1", rootfs: "/store/images/ab/rootfs.ext4")
+        let source = FakeImageSource(["oci:/images/app:v1": image])
+        #expect(try SandboxImageChoice.imageOfSnapshot("/snap", imageID: image.id, imageName: "oci:/images/app:v1",
+                                                       rootfs: image.rootfsPath, from: source)?.id == image.id)
+        #expect(try SandboxImageChoice.imageOfSnapshot("/snap", imageID: nil, imageName: nil, rootfs: "/r.ext4", from: source) == nil)
+        let moved = SandboxImageError.snapshotImageMoved(snapshot: "/snap", image: "oci:/images/app:v1",
+                                                         now: image.rootfsPath, was: "/old/rootfs.ext4")
+        #expect(throws: moved) {
+            try SandboxImageChoice.imageOfSnapshot("/snap", imageID: image.id, imageName: "oci:/images/app:v1",
+                                                   rootfs: "/old/rootfs.ext4", from: source)
+        }
+        #expect(moved.description == "--from /snap: image oci:/images/app:v1 is now at /store/images/ab/rootfs.ext4, not /old/rootfs.ext4")
+        // Removed since (kiln rmi): named by the snapshot's name, else its id.
+        #expect(throws: SandboxImageError.snapshotImageGone(snapshot: "/snap", image: "c0ffee")) {
+            try SandboxImageChoice.imageOfSnapshot("/snap", imageID: "c0ffee", imageName: nil, rootfs: "/r.ext4", from: source)
+        }
+        #expect(SandboxImageError.snapshotImageGone(snapshot: "/snap", image: "x").description
+                == "--from /snap: its image x is no longer in the image store")
+    }
 }
