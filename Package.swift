@@ -56,27 +56,35 @@ let package = Package(
         .target(name: "AgentProtocol", swiftSettings: strict),
         .target(name: "CExecReport"),
         .target(name: "CAgent", dependencies: ["CExecReport"]),
+        // Interface ioctls (up, IPv4 address) both sides use: the agent on eth0/lo, the host on its TAPs.
+        .target(name: "CNetInterface"),
         // kiln-agent only: mounts /proc before the static Swift runtime needs it (PID 1).
         .target(name: "CAgentInit"),
         .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
-        .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent", "CAgentInit"],
+        .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent", "CAgentInit", "CNetInterface"],
                           swiftSettings: strict),
-        .target(name: "Sandbox", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
-        // Host-side C helpers of the sandbox (VMM spawn, signals, TUN ioctls): never in the agent.
+        // Host-side C helpers of the sandbox (VMM spawn, signals, TUN ioctls, vsock connect,
+        // pipe2): never in the agent. No host target depends on CAgent, the agent's shim.
         .target(name: "CHost", dependencies: ["CExecReport"]),
+        .target(name: "Sandbox", dependencies: ["AgentProtocol", "CHost"], swiftSettings: strict),
         // Sandbox orchestration on the host (run directories, sandbox state, the VMM process,
         // TAP records, leftovers): typed errors, no exits, no Foundation; `kiln` only parses.
-        .target(name: "SandboxHost", dependencies: ["Sandbox", "AgentProtocol", "CHost", "CAgent"], swiftSettings: strict),
+        .target(name: "SandboxHost", dependencies: ["Sandbox", "AgentProtocol", "CHost", "CNetInterface"], swiftSettings: strict),
         // Image references, pulls (skopeo), blob verification and the image store; the rootfs
         // conversion is injected (`RootfsConverter`). FoundationEssentials for JSON only.
         .systemLibrary(name: "CLibcrypto", pkgConfig: "libcrypto"),
         .target(name: "Images", dependencies: ["CLibcrypto"], swiftSettings: strict),
+        // Sandboxes from images: which image runs (--image pulled when missing, the default
+        // image), the job its config shapes (Env, WorkingDir, User, Entrypoint/Cmd), the store's
+        // converter and the account files it saves. Its own target so that SandboxHost, and
+        // kiln-oci with it, stay free of FoundationEssentials, libarchive and libext2fs.
+        .target(name: "SandboxImages", dependencies: ["Images", "ImageLayers", "Sandbox", "SandboxHost"], swiftSettings: strict),
         // The VMM's own command lines (`kiln boot`, `kiln --api-sock`) read without ArgumentParser's
         // reflection on the start-up path; anything else falls back to ArgumentParser.
         .target(name: "KilnCommandLine", swiftSettings: strict),
         .executableTarget(
             name: "kiln",
-            dependencies: ["VMM", "API", "KilnCommandLine", "Sandbox", "SandboxHost", "AgentProtocol", "CAgent", "CHost", "Images", "ImageLayers", "Snapshot", "OCIRuntime",
+            dependencies: ["VMM", "API", "KilnCommandLine", "Sandbox", "SandboxHost", "AgentProtocol", "CHost", "Images", "SandboxImages", "Snapshot", "OCIRuntime",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
@@ -85,7 +93,7 @@ let package = Package(
         .target(name: "OCIRuntime", dependencies: ["SandboxHost", "Sandbox", "AgentProtocol", "CHost"], swiftSettings: strict),
         .executableTarget(
             name: "kiln-oci",
-            dependencies: ["OCIRuntime", "SandboxHost", "Sandbox", "AgentProtocol", "CHost", "CAgent",
+            dependencies: ["OCIRuntime", "SandboxHost", "Sandbox", "AgentProtocol", "CHost",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
@@ -120,6 +128,9 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),
         .testTarget(name: "APITests", dependencies: ["API", "VMM"]),
         .testTarget(name: "SandboxHostTests", dependencies: ["SandboxHost", "Sandbox", "CHost"]),
+        // The job from the user's options and how the sandbox commands exit (no VM needed).
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "AgentProtocol"]),
+        .testTarget(name: "SandboxImagesTests", dependencies: ["SandboxImages", "Images", "Sandbox", "SandboxHost"]),
         // config.json parsing, state handling, and the kiln-oci binary's commands that need no KVM.
         .testTarget(name: "OCIRuntimeTests", dependencies: ["OCIRuntime", "SandboxHost", "ChildProcessSupport"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "ChildProcessSupport"]),

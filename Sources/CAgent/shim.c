@@ -196,63 +196,12 @@ int kiln_agent_vsock_announce(uint32_t port) {
     return result < 0 ? -1 : 0;
 }
 
-int kiln_agent_interface_up(const char *name) {
-    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; return -1; }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct ifreq req;
-    memset(&req, 0, sizeof req);
-    strcpy(req.ifr_name, name);
-    int result = ioctl(fd, SIOCGIFFLAGS, &req);
-    if (result == 0) {
-        req.ifr_flags |= IFF_UP | IFF_RUNNING;
-        result = ioctl(fd, SIOCSIFFLAGS, &req);
-    }
-    int err = errno;
-    close(fd);
-    errno = err;
-    return result;
-}
-
 static void set_ipv4(struct sockaddr *target, uint32_t address) {
     struct sockaddr_in in;
     memset(&in, 0, sizeof in);
     in.sin_family = AF_INET;
     in.sin_addr.s_addr = htonl(address);
     memcpy(target, &in, sizeof in);
-}
-
-int kiln_interface_set_ipv4(const char *name, uint32_t address, uint32_t netmask, const char **failed) {
-    *failed = "socket";
-    if (strlen(name) >= IFNAMSIZ) { errno = ENAMETOOLONG; *failed = "interface name"; return -1; }
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct ifreq req;
-    memset(&req, 0, sizeof req);
-    strcpy(req.ifr_name, name);
-    set_ipv4(&req.ifr_addr, address);
-    int result = ioctl(fd, SIOCSIFADDR, &req);
-    *failed = "SIOCSIFADDR";
-    if (result == 0) {
-        // After the address: setting it resets the netmask to the address's class default.
-        set_ipv4(&req.ifr_netmask, netmask);
-        result = ioctl(fd, SIOCSIFNETMASK, &req);
-        *failed = "SIOCSIFNETMASK";
-    }
-    if (result == 0) {
-        *failed = "SIOCGIFFLAGS";
-        result = ioctl(fd, SIOCGIFFLAGS, &req);
-    }
-    if (result == 0) {
-        *failed = "SIOCSIFFLAGS";
-        req.ifr_flags |= IFF_UP;
-        result = ioctl(fd, SIOCSIFFLAGS, &req);
-    }
-    int err = errno;
-    close(fd);
-    errno = err;
-    if (result == 0) *failed = NULL;
-    return result;
 }
 
 int kiln_agent_add_default_route(uint32_t gateway, const char *device) {
@@ -278,13 +227,11 @@ int kiln_agent_power_off(void) {
     return reboot(RB_POWER_OFF);
 }
 
-int kiln_agent_exited(int status) { return WIFEXITED(status); }
 int kiln_agent_exit_code(int status) { return WEXITSTATUS(status); }
 int kiln_agent_signaled(int status) { return WIFSIGNALED(status); }
 int kiln_agent_term_signal(int status) { return WTERMSIG(status); }
 
 int kiln_agent_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-int kiln_agent_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC); }
 
 int kiln_agent_pivot_to_cwd(void) {
     if (syscall(SYS_pivot_root, ".", ".") < 0) return -1;
@@ -303,18 +250,6 @@ int kiln_agent_write_phys_byte(uint64_t address, uint8_t value) {
     *((volatile uint8_t *)map + (address - base)) = value;
     munmap(map, (size_t)page);
     return 0;
-}
-
-int kiln_vsock_connect(uint32_t cid, uint32_t port) {
-    int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_vm addr;
-    memset(&addr, 0, sizeof addr);
-    addr.svm_family = AF_VSOCK;
-    addr.svm_cid = cid;
-    addr.svm_port = port;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) { int err = errno; close(fd); errno = err; return -1; }
-    return fd;
 }
 
 

@@ -6,6 +6,12 @@ public struct StoredName: Sendable, Hashable {
     public let repository: String
     /// The TAG column: nil for an untagged reference (`name@sha256:...`, `docker-archive:`).
     public let tag: String?
+
+    public init(canonical: String, repository: String, tag: String?) {
+        self.canonical = canonical
+        self.repository = repository
+        self.tag = tag
+    }
 }
 
 /// A converted image in the store, ready to attach read-only.
@@ -22,6 +28,17 @@ public struct StoredImage: Sendable {
     public let created: Int
     /// The manifest's digest, as registries show it.
     public let manifestDigest: Digest?
+
+    public init(id: String, storedNames: [StoredName], rootfsPath: String, config: ImageConfig, size: Int64,
+                created: Int, manifestDigest: Digest?) {
+        self.id = id
+        self.storedNames = storedNames
+        self.rootfsPath = rootfsPath
+        self.config = config
+        self.size = size
+        self.created = created
+        self.manifestDigest = manifestDigest
+    }
 
     public var names: [String] { storedNames.map(\.canonical) }
 }

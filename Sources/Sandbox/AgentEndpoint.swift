@@ -1,5 +1,5 @@
 import AgentProtocol
-import CAgent
+import CHost
 import Glibc
 
 /// Where the agent can be reached from the host.

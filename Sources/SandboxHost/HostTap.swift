@@ -1,7 +1,7 @@
 import AgentProtocol
-// kiln_interface_set_ipv4 is shared with the guest agent (it addresses eth0 the same way).
-import CAgent
 import CHost
+// The interface ioctls are shared with the guest agent (it addresses eth0 the same way).
+import CNetInterface
 import Glibc
 
 /// The host end of `kiln run --net`: a persistent TAP `kilntap<k>` that kiln creates (as root)
@@ -63,7 +63,7 @@ public struct HostTap: Equatable, Sendable {
                 throw .system(operation: failed.map { String(cString: $0) } ?? "keep", interface: tap.name, errno: errno)
             }
             guard addressed else {
-                guard kiln_agent_interface_up(tap.name) == 0 else {
+                guard kiln_interface_up(tap.name) == 0 else {
                     let error = HostTapError.system(operation: "up", interface: tap.name, errno: errno)
                     try? tap.delete()
                     throw error

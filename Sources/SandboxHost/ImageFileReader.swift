@@ -1,4 +1,4 @@
-import CAgent
+import CHost
 import Glibc
 
 /// Reads small files (the image's /etc/passwd and /etc/group, to resolve `User: name`) out of an
@@ -17,7 +17,7 @@ public enum ImageFileReader {
             throw .system(operation: "read from image (path with spaces, quotes or control characters)", path: path, errno: EINVAL)
         }
         var output: [Int32] = [-1, -1]
-        guard kiln_agent_pipe(&output) == 0 else { throw .system(operation: "pipe", path: image, errno: errno) }
+        guard kiln_host_pipe(&output) == 0 else { throw .system(operation: "pipe", path: image, errno: errno) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

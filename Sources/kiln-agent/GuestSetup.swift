@@ -1,5 +1,6 @@
 import AgentProtocol
 import CAgent
+import CNetInterface
 import Glibc
 
 /// What PID 1 prepares before serving: the pseudo file systems, a hostname, loopback and, with

@@ -3,6 +3,7 @@
 import AgentCore
 import AgentProtocol
 import CAgent
+import CNetInterface
 import Glibc
 
 @Sendable func log(_ line: String) {
@@ -42,7 +43,7 @@ if isInit {
         }
     }
     GuestSetup.setHostname(log: log)
-    if kiln_agent_interface_up("lo") != 0 { log("bringing up lo: \(String(cString: strerror(errno)))") }
+    if kiln_interface_up("lo") != 0 { log("bringing up lo: \(String(cString: strerror(errno)))") }
     GuestSetup.configureNetwork(cmdline: GuestSetup.readSmallFile("/proc/cmdline"), log: log)
     SharedMounts.mountAll(cmdline: GuestSetup.readSmallFile("/proc/cmdline"), log: log)
 }

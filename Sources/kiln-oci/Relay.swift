@@ -1,6 +1,5 @@
 import AgentProtocol
 import ArgumentParser
-import CAgent
 import CHost
 import Glibc
 import OCIRuntime
@@ -77,7 +76,7 @@ struct RelayRun {
             job.onSession = { session, ended in log.write(level: "debug", "\(id): relay: \(session) \(ended ? "ended" : "begins")") }
         }
         var forward: [Int32] = [-1, -1]
-        guard kiln_agent_pipe(&forward) == 0 else { return fail("pipe: \(String(cString: strerror(errno)))") }
+        guard kiln_host_pipe(&forward) == 0 else { return fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
         // Only now: before `start`, signals keep their default action, so `kill` of a created
         // container ends the relay as it would end runc's waiting init.

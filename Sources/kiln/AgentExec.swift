@@ -1,6 +1,5 @@
 import AgentProtocol
 import ArgumentParser
-import CAgent
 import Glibc
 import Sandbox
 
@@ -45,7 +44,8 @@ struct AgentExec: ParsableCommand {
             code = try job.run(endpoint: endpoint, signals: nil, limits: .within(timeout)).shellCode
         } catch {
             printError("kiln: error: \(error)")
-            code = error.isTimeout && timeout != nil ? 124 : commandStartFailureCode(error) ?? 125
+            code = error.isTimeout && timeout != nil ? CommandExitCode.timedOut
+                : error.commandStartFailureCode ?? CommandExitCode.kilnFailure
         }
         if powerOff { try? SandboxJob.powerOff(endpoint: endpoint) }
         throw ExitCode(code)

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CAgent
 import Glibc
 import Sandbox
 
@@ -38,29 +37,29 @@ struct Exec: ParsableCommand {
         let record = SandboxStore.current().lookup(name)
         guard record.state == .alive else { fail("sandbox \(name) is \(record.state), not running") }
         // A sandbox made with --image runs commands as its image says (Env, WorkingDir, User).
-        let job = ImageOptions.imageOfSandbox(record).map { ImageJob.apply($0, entrypoint: nil, to: sandbox) } ?? sandbox.job()
+        let job = sandbox.job(image: ImageOptions.imageOfSandbox(record))
         for copy in job.copyIn where access(copy.source, R_OK) != 0 {
             fail("--copy-in \(copy.source): \(String(cString: strerror(errno)))")
         }
         ignoreOutputSignals()
         let limits = SessionLimits.within(timeout.map { Double($0) + Self.killGrace })
         var forward: [Int32] = [-1, -1]
-        guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        guard kiln_host_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
         kiln_run_install_signal_handlers(forward[1], 0)
         if let timeout { alarm(timeout) }
-        var code: Int32
+        var exit: CommandExit
         do {
-            code = try job.run(endpoint: record.endpoint, signals: forward[0], limits: limits).shellCode
+            exit = .ran(try job.run(endpoint: record.endpoint, signals: forward[0], limits: limits))
         } catch {
-            printError("kiln: \(commandStartFailureCode(error) == nil ? "error: " : "")\(error)")
-            code = commandStartFailureCode(error) ?? 125
+            exit = .exec(error)
         }
+        if let message = exit.message { printError(message) }
         alarm(0)
         if kiln_run_timed_out() != 0 || limits.hasExpired {
-            printError("kiln: timed out: the command was killed")
-            code = 124
+            exit = .execTimedOut
+            printError(exit.message ?? "")
         }
-        throw ExitCode(code)
+        throw ExitCode(exit.code)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import Sandbox
 import SandboxHost
 
 /// Commands whose exit status is a guest command's (`kiln run`, `exec`, `agent-exec`) or that
@@ -23,7 +24,7 @@ extension Setup: SandboxCommand {}
 extension SnapshotCommand: SandboxCommand {}
 
 enum FailureExit {
-    static let sandboxStatus: Int32 = 125
+    static let sandboxStatus = CommandExitCode.kilnFailure
     static let sandboxCommandNames: Set<String> = ["run", "create", "exec", "agent-exec", "cp", "pull", "images", "rmi", "image", "setup", "snapshot"]
 
     /// The status `fail` exits with: set once in `Kiln.main` before any command runs.

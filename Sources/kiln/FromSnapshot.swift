@@ -2,6 +2,7 @@ import Glibc
 import Images
 import Sandbox
 import SandboxHost
+import SandboxImages
 
 /// `kiln run --from DIR` and `kiln create --from DIR`: the sandbox comes from a snapshot
 /// (`kiln snapshot`), which fixes its image, disks, vCPUs and memory.
@@ -20,14 +21,13 @@ enum FromSnapshot {
         }
         let snapshot: SandboxSnapshot
         do { snapshot = try SandboxSnapshot.load(directory) } catch { fail("\(error)") }
-        guard let id = snapshot.imageID else { return (snapshot, nil) }
-        guard let image = currentImageStore().list().first(where: { $0.id == id }) else {
-            fail("--from \(directory): its image \(snapshot.imageName ?? id) is no longer in the image store")
+        do {
+            let image = try SandboxImageChoice.imageOfSnapshot(directory, imageID: snapshot.imageID, imageName: snapshot.imageName,
+                                                               rootfs: snapshot.rootfs, from: currentImageStore())
+            return (snapshot, image)
+        } catch {
+            fail("\(error)")
         }
-        guard image.rootfsPath == snapshot.rootfs else {
-            fail("--from \(directory): image \(snapshot.imageName ?? id) is now at \(image.rootfsPath), not \(snapshot.rootfs)")
-        }
-        return (snapshot, image)
     }
 
     /// Waits for the restored guest's agent, telling it it was restored (it sets the clock).

@@ -1,6 +1,5 @@
 import AgentProtocol
 import ArgumentParser
-import CAgent
 import CHost
 import Glibc
 import Sandbox
@@ -48,7 +47,7 @@ struct Run: ParsableCommand {
         if let from { try runFromSnapshot(from) }
         let imageStarted = monotonicNow()
         let image = imageOptions.storedImage() ?? ImageOptions.defaultImage(rootfs: vm.rootfs)
-        let job = image.map { ImageJob.apply($0, entrypoint: imageOptions.entrypoint, to: sandbox) } ?? sandbox.job()
+        let job = sandbox.job(image: image, entrypoint: imageOptions.entrypoint)
         let imageSeconds = image == nil ? nil : monotonicNow() - imageStarted
         let (kernelPath, rootfsPath, agentInitrd) = vm.resolve(imageRootfs: image?.rootfsPath)
         let shares = vm.shares()
@@ -66,7 +65,7 @@ struct Run: ParsableCommand {
     /// `--from DIR`: the VM restored from a snapshot, the job run as in a booted one.
     private func runFromSnapshot(_ from: String) throws -> Never {
         let (snapshot, image) = FromSnapshot.load(from, command: "run")
-        let job = image.map { ImageJob.apply($0, entrypoint: nil, to: sandbox) } ?? sandbox.job()
+        let job = sandbox.job(image: image)
         let (started, directory, jail) = try prepare(job)
         let vmm = try VMMProcess.restore(snapshot, from: from, seccomp: !vm.noSeccomp, directory: directory, jail: jail)
         try finish(job, vmm: vmm, directory: directory, timing: RunTiming(started: started), restored: true)
@@ -91,13 +90,13 @@ struct Run: ParsableCommand {
                         restored: Bool) throws -> Never {
         var timing = timing
         var forward: [Int32] = [-1, -1]
-        guard kiln_agent_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
+        guard kiln_host_pipe(&forward) == 0 else { fail("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(forward[1], F_SETFL, O_NONBLOCK)
         kiln_run_install_signal_handlers(forward[1], vmm.pid)
         if let timeout { alarm(timeout) }
 
-        let code = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, restored: restored,
-                                 bootTimeout: vm.bootTimeout, timing: &timing)
+        let exit = Self.runJob(job, vmm: vmm, signals: forward[0], timeout: timeout, restored: restored,
+                               bootTimeout: vm.bootTimeout, timing: &timing)
         alarm(0)
         timing.commandDone = monotonicNow()
         // The VM is throwaway: its image is attached read-only and its writes live in the guest's
@@ -108,18 +107,16 @@ struct Run: ParsableCommand {
         timing.agentAnnounced = vmm.readySignal?.hasAnnounced()
         vmm.readySignal?.close()
         vmm.end()
-        if code.value == 125 { vmm.showLogs() }
+        if exit.code == CommandExitCode.kilnFailure { vmm.showLogs() }
         if reportTiming { timing.report(vmmLines: vmm.timingLines()) }
         do { try directory.remove() } catch { warn(error) }
-        throw ExitCode(code.value)
+        throw ExitCode(exit.code)
     }
 
-    private struct Outcome {
-        var value: Int32
-    }
-
+    /// Waits for the agent, runs the job and says how `kiln run` ends (its message printed).
     private static func runJob(_ job: SandboxJob, vmm: VMMProcess, signals: Int32, timeout: UInt32?, restored: Bool, bootTimeout: Double,
-                               timing: inout RunTiming) -> Outcome {
+                               timing: inout RunTiming) -> CommandExit {
+        let exit: CommandExit
         do {
             let givesUp = { kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited() }
             if restored {
@@ -131,31 +128,15 @@ struct Run: ParsableCommand {
             timing.agentReady = monotonicNow()
             // --timeout's alarm kills the VMM, which ends every session; the deadline is the
             // backstop should anything still wait after that.
-            let status = try job.run(endpoint: vmm.endpoint, signals: signals,
-                                     limits: .within(timeout.map { Double($0) + 5 }))
-            return Outcome(value: status.shellCode)
+            exit = .ran(try job.run(endpoint: vmm.endpoint, signals: signals, limits: .within(timeout.map { Double($0) + 5 })))
         } catch {
-            if kiln_run_timed_out() != 0 || error.isTimeout && timeout != nil {
-                printError("kiln: timed out: the VM was ended")
-                return Outcome(value: 124)
-            }
-            if kiln_run_interrupts() > 1 {
-                printError("kiln: interrupted: the VM was ended")
-                return Outcome(value: 130)
-            }
-            // A VMM gone before the agent answered explains whatever waiting for the agent hit
-            // (a timeout when it gave up, a reset handshake): say that, not the symptom.
-            if timing.agentReady == nil, vmm.hasExited() {
-                printError("kiln: error: the VMM ended (\(vmm.ending ?? "?")) before the agent answered")
-                return Outcome(value: 125)
-            }
-            if let code = commandStartFailureCode(error) {
-                printError("kiln: \(error)")
-                return Outcome(value: code)
-            }
-            printError("kiln: error: \(error)\(vmm.hasExited() ? " (the VMM ended: \(vmm.ending ?? "?"))" : "")")
-            return Outcome(value: 125)
+            let failure = CommandExit.RunFailure(hasTimeout: timeout != nil, alarmFired: kiln_run_timed_out() != 0,
+                                                 interrupts: kiln_run_interrupts(), agentAnswered: timing.agentReady != nil,
+                                                 vmmEnding: vmm.hasExited() ? vmm.ending ?? "?" : nil)
+            exit = .run(error, failure)
         }
+        if let message = exit.message { printError(message) }
+        return exit
     }
 }
 

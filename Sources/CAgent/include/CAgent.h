@@ -1,6 +1,7 @@
-// C shim for the guest agent (host-only helpers are in CHost): what Swift cannot do safely or at all — the code between fork and
-// exec (only async-signal-safe calls allowed there), raw syscalls without a libc wrapper
-// (pidfd_open), AF_VSOCK addresses, and the ioctl/reboot/mount calls of PID 1.
+// C shim for the guest agent only (the host's helpers are in CHost, the interface ioctls both
+// use in CNetInterface): what Swift cannot do safely or at all — the code between fork and exec
+// (only async-signal-safe calls allowed there), raw syscalls without a libc wrapper (pidfd_open),
+// AF_VSOCK addresses, and the route/reboot/mount calls of PID 1.
 #ifndef CAGENT_H
 #define CAGENT_H
 
@@ -56,14 +57,6 @@ int kiln_agent_vsock_listen(uint32_t port, int backlog);
 // Gives up after one second. 0 or -1 and errno (ECONNRESET: nobody on the host listens).
 int kiln_agent_vsock_announce(uint32_t port);
 
-// Sets IFF_UP on the named interface (ioctl SIOCGIFFLAGS/SIOCSIFFLAGS). 0 or -1 and errno.
-int kiln_agent_interface_up(const char *name);
-
-// Gives the named interface an IPv4 address and netmask (host byte order) and sets IFF_UP
-// (SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFFLAGS): eth0 in the guest, a kilntap<k> on the host.
-// 0 or -1 and errno; *failed names the ioctl that failed.
-int kiln_interface_set_ipv4(const char *name, uint32_t address, uint32_t netmask, const char **failed);
-
 // Adds the default route via `gateway` (host byte order) on `device` (SIOCADDRT). 0 or -1 and errno.
 int kiln_agent_add_default_route(uint32_t gateway, const char *device);
 
@@ -78,15 +71,8 @@ int kiln_agent_pivot_to_cwd(void);
 // as Firecracker's init does). 0 or -1 and errno.
 int kiln_agent_write_phys_byte(uint64_t address, uint8_t value);
 
-// --- Host side: the agent's client (Sources/Sandbox) -----------------------------------
-
-// AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
-// vsock (vhost-vsock). -1 and errno.
-int kiln_vsock_connect(uint32_t cid, uint32_t port);
-
-// pipe2(O_CLOEXEC) and accept4(SOCK_CLOEXEC): GNU extensions Swift's Glibc module hides.
+// pipe2(O_CLOEXEC): a GNU extension Swift's Glibc module hides.
 int kiln_agent_pipe(int fds[2]);
-int kiln_agent_accept(int listener);
 
 // Blocks (1) or restores (0) SIGPIPE for the calling thread only, so a write to a pipe whose
 // reader is gone fails with EPIPE instead of killing the process (the session code runs in
@@ -95,7 +81,6 @@ int kiln_agent_accept(int listener);
 void kiln_agent_thread_sigpipe(int block);
 
 // Decoding of a wait status (the W* macros are not importable into Swift).
-int kiln_agent_exited(int status);
 int kiln_agent_exit_code(int status);
 int kiln_agent_signaled(int status);
 int kiln_agent_term_signal(int status);

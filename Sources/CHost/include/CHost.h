@@ -1,7 +1,8 @@
-// C shim for the host side of the sandbox (`kiln run`, `kiln create`, `kiln gc`): the code
-// between fork and exec of the VMM (only async-signal-safe calls there), signal handlers, the
-// TUN ioctls of `--net`, and the wait-status macros Swift cannot import. The guest agent's
-// helpers are in CAgent; this shim never goes into the static guest binary.
+// C shim for the host side of the sandbox (`kiln run`, `kiln create`, `kiln gc`, the agent's
+// client): the code between fork and exec of the VMM (only async-signal-safe calls there),
+// signal handlers, the TUN ioctls of `--net`, AF_VSOCK connects, pipe2, and the wait-status
+// macros Swift cannot import. The guest agent's helpers are in CAgent; this shim never goes
+// into the static guest binary.
 #ifndef CHOST_H
 #define CHOST_H
 
@@ -60,6 +61,14 @@ int kiln_die_with_parent(pid_t parent);
 int kiln_run_install_signal_handlers(int forward_fd, pid_t vmm_pid);
 int kiln_run_timed_out(void);
 int kiln_run_interrupts(void);
+
+// AF_VSOCK stream socket connected to (cid, port): a guest reached through the host kernel's
+// vsock (vhost-vsock, as QEMU provides), the agent's client's `.vsock` endpoint. -1 and errno.
+int kiln_vsock_connect(uint32_t cid, uint32_t port);
+
+// pipe2(O_CLOEXEC), a GNU extension Swift's Glibc module hides: the signal-forwarding pipes of
+// `kiln run`/`exec` and kiln-oci's relay, debugfs's output. 0 or -1 and errno.
+int kiln_host_pipe(int fds[2]);
 
 // Decoding of a wait status (the W* macros are not importable into Swift).
 int kiln_host_exited(int status);
