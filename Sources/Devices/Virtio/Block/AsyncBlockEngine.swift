@@ -17,10 +17,13 @@ import Glibc
 /// busy host the two threads then take turns on one core for every write. So consecutive
 /// such writes of a pass are linked into a chain (up to `maxChainLength`): a worker runs them
 /// back to back and the chain posts one completion at its end, plus one for each write that
-/// failed; the end's completion answers them all. (Should the kernel take only part of a
-/// submission, for want of memory, a chain may be split: the rest, submitted later, answers
-/// the part taken too when it ends, which is after it, as a worker runs a file's buffered
-/// writes in submission order.)
+/// failed; the end's completion answers them all.
+///
+/// Known gap: should the kernel take only part of a submission (it could not allocate a
+/// request: memory pressure), a chain may be split, and the last write taken then ends without
+/// a completion; the rest of the chain, submitted later, answers it when it ends, which
+/// io_uring's workers do not promise to be later. Closing it needs that write probed
+/// (IORING_OP_ASYNC_CANCEL by its tag) before the rest is answered.
 final class AsyncBlockEngine: @unchecked Sendable {
     struct InFlight {
         enum Kind { case read, write, flush }
