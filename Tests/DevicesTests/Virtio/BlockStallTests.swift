@@ -81,6 +81,38 @@ import Glibc
         #expect(rig.drive.driver.bytes(of: status) == [0])
     }
 
+    /// Async engine, writes: a disk that takes no write (a FIFO whose pipe is full) holds a
+    /// chain of linked writes, not the device thread; once it takes them, all are answered.
+    @Test func aDiskThatTakesNoWritesLeavesNetFlowingOnTheAsyncEngine() throws {
+        let disk = StalledDisk()
+        let filled = disk.fill()
+        let rig = try SharedLoop(drive: disk.backend, engine: .async)
+        try #require(rig.drive.block.ioEngine == .async)
+        var payload: [UInt8] = []
+        for sector: UInt64 in 0..<4 {
+            let bytes = [UInt8](repeating: UInt8(0xB0 + sector), count: 512)
+            rig.drive.queue.submit([rig.drive.header(BlockBench.typeOut, sector: sector),
+                                    rig.drive.driver.readable(bytes), rig.drive.status()])
+            payload += bytes
+        }
+        rig.loop.start()
+        rig.driveQueue.ring()
+        #expect(waitFor(milliseconds: 2000) { rig.drive.block.counters.writeRequests == 4 })
+
+        #expect(rig.framesArriving(32, milliseconds: 2000) == 32)
+        #expect(rig.drive.queue.takeUsed().isEmpty)  // still waiting on the disk meanwhile
+
+        #expect(Array(disk.drain(filled + payload.count).dropFirst(filled)) == payload)
+        var used: [UsedElement] = []
+        #expect(waitFor(milliseconds: 2000) {
+            used += rig.drive.queue.takeUsed()
+            return used.count == 4
+        })
+        rig.loop.stop()
+        #expect(used.count == 4 && used.allSatisfy { $0.length == 1 })
+        #expect(rig.drive.block.counters.ioErrors == 0)
+    }
+
     /// The sync engine (and any backend without a file, which runs sync whatever the engine)
     /// reads on the device thread: a disk that does not answer holds every device of the VM
     /// until it does. Documented (README, virtio-blk I/O engines); this pins it, and shows the

@@ -76,6 +76,30 @@ final class StalledDisk {
     func feed(_ bytes: [UInt8]) {
         #expect(bytes.withUnsafeBytes { write(writer, $0.baseAddress, $0.count) } == bytes.count)
     }
+
+    /// Fills the pipe: a write to the disk now waits until `drain` makes room. How many bytes
+    /// went in.
+    func fill() -> Int {
+        var filled = 0
+        for chunk in [4096, 1] {
+            let bytes = [UInt8](repeating: 0xFF, count: chunk)
+            while bytes.withUnsafeBytes({ write(writer, $0.baseAddress, chunk) }) == chunk { filled += chunk }
+        }
+        return filled
+    }
+
+    /// Reads `count` bytes out of the pipe (making room for stalled writes), waiting at most two
+    /// seconds for them: what arrived.
+    func drain(_ count: Int) -> [UInt8] {
+        let reader = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        defer { close(reader) }
+        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<2000 where bytes.count < count {
+            let got = chunk.withUnsafeMutableBytes { read(reader, $0.baseAddress, min($0.count, count - bytes.count)) }
+            if got > 0 { bytes += chunk[..<got] } else { usleep(1000) }
+        }
+        return bytes
+    }
 }
 
 /// A virtio-blk device on a test driver, with helpers to send one request.

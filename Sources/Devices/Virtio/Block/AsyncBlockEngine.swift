@@ -10,6 +10,20 @@ import Glibc
 ///
 /// The arena is reused after every submit: the ring was created only if the kernel has
 /// IORING_FEAT_SUBMIT_STABLE, so it has copied the iovecs when io_uring_enter returns.
+///
+/// Writes the kernel cannot start without blocking (every buffered write on ext4 or tmpfs,
+/// which refuse RWF_NOWAIT) go to io_uring's worker threads, which run a file's buffered
+/// writes one after another anyway; each completion would wake the device thread, and on a
+/// busy host the two threads then take turns on one core for every write. So consecutive
+/// such writes of a pass are linked into a chain (up to `maxChainLength`): a worker runs them
+/// back to back and the chain posts one completion at its end, plus one for each write that
+/// failed; the end's completion answers them all.
+///
+/// Known gap: should the kernel take only part of a submission (it could not allocate a
+/// request: memory pressure), a chain may be split, and the last write taken then ends without
+/// a completion; the rest of the chain, submitted later, answers it when it ends, which
+/// io_uring's workers do not promise to be later. Closing it needs that write probed
+/// (IORING_OP_ASYNC_CANCEL by its tag) before the rest is answered.
 final class AsyncBlockEngine: @unchecked Sendable {
     struct InFlight {
         enum Kind { case read, write, flush }
@@ -20,7 +34,23 @@ final class AsyncBlockEngine: @unchecked Sendable {
         var expected: UInt64 = 0
         /// Bytes the fast path moved before the rest went to the ring.
         var movedImmediately: UInt64 = 0
+        /// The write this one is linked after in a chain (`noPrevious`: none).
+        var previous = AsyncBlockEngine.noPrevious
+        /// A write is linked after this one: it posts a completion only if it fails, and is
+        /// answered with the chain's end.
+        var isLinked = false
+        /// The completion a linked write posted (it failed), kept for the chain's end.
+        var failure: Int32?
+
+        /// What the ring was asked to move: a linked write that posted nothing moved all of it.
+        var ringLength: Int32 { Int32(clamping: expected - movedImmediately) }
     }
+
+    static let noPrevious = UInt16.max
+    /// The longest chain: short enough that a worker is still busy with a chain while the
+    /// device thread answers the one before and the guest refills the queue, long enough that
+    /// the device thread wakes once for many writes.
+    static let maxChainLength = 16
 
     /// What became of a read or write handed to the engine.
     enum Submission {
@@ -36,15 +66,20 @@ final class AsyncBlockEngine: @unchecked Sendable {
     let ring: BlockRing
     private var slots: [InFlight]
     private var free: [UInt16]
-    /// Completions taken from the ring outside `processQueue` (a backend swap, a reset): they
-    /// are published (or dropped, for a reset) by the next pass over the queue.
-    private var parked: [(slot: UInt16, result: Int32)]
-    /// `parked.count`, readable without the work lock by the eventfd handler.
-    private let parkedCount = Atomic<Int>(0)
+    /// Requests that ended, not yet answered: those of a chain that ended, and those taken from
+    /// the ring outside `processQueue` (a backend swap, a reset), which the next pass over the
+    /// queue publishes (or drops, for a reset). Each slot at most once: never reallocates.
+    private var ready: [(slot: UInt16, result: Int32)]
+    /// `ready.count`, readable without the work lock by the eventfd handler.
+    private let readyCount = Atomic<Int>(0)
     private var arena: IOVectors
-    /// Prepared and submitted, not yet reaped.
+    /// Requests submitted and not yet ended.
     private(set) var submitted = 0
     private var prepared = 0
+    /// The last request prepared, if it is a write a following write may be linked after, and
+    /// the length of its chain.
+    private var chainEnd: UInt16?
+    private var chainLength = 0
     /// Whether the backend takes non-blocking reads and writes (`readImmediately`): on until it
     /// says `.unsupported`, and again for a new backend.
     private var immediateReads = true
@@ -60,8 +95,8 @@ final class AsyncBlockEngine: @unchecked Sendable {
         ring = try BlockRing(entries: UInt32(queueSize))
         slots = Array(repeating: InFlight(), count: Int(queueSize))
         free = Array((0..<queueSize).reversed())
-        parked = []
-        parked.reserveCapacity(Int(queueSize))
+        ready = []
+        ready.reserveCapacity(Int(queueSize))
         // A request has at most queueSize - 2 segments: two of them always fit after a submit.
         arena = IOVectors(capacity: 2 * Int(queueSize))
     }
@@ -69,7 +104,7 @@ final class AsyncBlockEngine: @unchecked Sendable {
     /// Whether a pass over the queue has answers to publish: completions in the ring or parked
     /// by a swap. Read without the work lock (racy: a completion it misses signals the eventfd
     /// again, and a parked one was taken under the lock the next pass waits for).
-    var mayHaveCompletions: Bool { ring.hasCompletions || parkedCount.load(ordering: .relaxed) > 0 }
+    var mayHaveCompletions: Bool { ring.hasCompletions || readyCount.load(ordering: .relaxed) > 0 }
 
     var hasFreeSlot: Bool { !free.isEmpty }
     var inFlight: Int { slots.count - free.count }
@@ -94,9 +129,12 @@ final class AsyncBlockEngine: @unchecked Sendable {
         let first = moved == 0 ? 0 : VectoredTransfer.advance(segments, from: 0, by: Int(moved))
         let operation: BlockRing.Operation = kind == .read ? .readv : .writev
         let request = InFlight(head: head, status: status, kind: kind, expected: expected, movedImmediately: moved)
-        let queued = enqueue(request) { tag in
+        // Only writes that cannot start without blocking: linked ones never start at submission.
+        let chainable = kind == .write && !immediateWrites
+        let link = chainable && chainEnd != nil && chainLength < Self.maxChainLength
+        let queued = enqueue(request, chainable: chainable) { tag in
             ring.prepare(operation, fd: fd, segments: arena.segments(from: start + first), offset: offset + moved,
-                         tag: tag)
+                         tag: tag, link: link)
         }
         return queued ? .inFlight : .refused
     }
@@ -130,23 +168,38 @@ final class AsyncBlockEngine: @unchecked Sendable {
         immediateWrites = true
     }
 
-    /// Queues an fdatasync that starts only after every request submitted before it completed
-    /// (IOSQE_IO_DRAIN), so a flush covers the writes the guest saw completed before it.
+    /// Queues an fdatasync. It covers every write the guest saw answered before it (answered
+    /// means ended in the kernel), which is what a flush promises (virtio 1.1, 5.2.6: a write is
+    /// stable once a FLUSH sent after it completed has completed; a Linux guest waits for the
+    /// writes it flushes). Writes still in flight may end after it: it does not wait for them
+    /// (IOSQE_IO_DRAIN, which the kernel refuses on a ring that ever skipped a completion).
     func submitFlush(fd: Int32, head: UInt16, status: GuestAddress) {
-        _ = enqueue(InFlight(head: head, status: status, kind: .flush, expected: 0)) { tag in
-            ring.prepare(.fdatasync, fd: fd, segments: nil, offset: 0, tag: tag, drain: true)
+        _ = enqueue(InFlight(head: head, status: status, kind: .flush, expected: 0), chainable: false) { tag in
+            ring.prepare(.fdatasync, fd: fd, segments: nil, offset: 0, tag: tag)
         }
     }
 
-    private func enqueue(_ request: InFlight, _ prepare: (UInt64) -> Bool) -> Bool {
+    /// Takes a slot for `request` and prepares it; `chainable`: a later write may be linked after it.
+    private func enqueue(_ request: InFlight, chainable: Bool, _ prepare: (UInt64) -> BlockRing.Prepared) -> Bool {
         let slot = free.removeLast()
         slots[Int(slot)] = request
-        // The submission queue has as many entries as there are slots, so it is never full.
-        guard prepare(UInt64(slot)) else {
+        let prepared = prepare(UInt64(slot))
+        switch prepared {
+        case .full:
+            // The submission queue has as many entries as there are slots: not expected.
             free.append(slot)
             return false
+        case .linked:
+            if let end = chainEnd {
+                slots[Int(end)].isLinked = true
+                slots[Int(slot)].previous = end
+            }
+            chainLength += 1
+        case .queued:
+            chainLength = 1
         }
-        prepared += 1
+        chainEnd = chainable ? slot : nil
+        self.prepared += 1
         return true
     }
 
@@ -164,36 +217,56 @@ final class AsyncBlockEngine: @unchecked Sendable {
                 break
             }
         }
-        if prepared == 0 { arena.removeAll() }
+        if prepared == 0 {
+            arena.removeAll()
+            // Nothing left unsubmitted to link after: the next pass starts new chains.
+            chainEnd = nil
+        }
     }
 
-    /// The next completion: parked ones first, then the ring. The slot is free again.
+    /// The next request that ended: ready ones first, then the ring. The slot is free again.
     func nextCompletion() -> (request: InFlight, result: Int32)? {
-        let completion: (slot: UInt16, result: Int32)
-        if let first = parked.popLast() {
-            completion = first
-            parkedCount.store(parked.count, ordering: .relaxed)
-        } else {
+        while ready.isEmpty {
             guard let (tag, result) = ring.reap() else { return nil }
-            submitted -= 1
-            // Tags are slot numbers this engine gave the kernel; checked all the same.
-            guard tag < UInt64(slots.count) else { return nextCompletion() }
-            completion = (UInt16(tag), result)
+            take(tag: tag, result: result)
         }
+        let completion = ready.removeLast()
+        readyCount.store(ready.count, ordering: .relaxed)
         free.append(completion.slot)
         return (slots[Int(completion.slot)], completion.result)
     }
 
-    /// Waits (polling the ring, which needs no system call) until nothing is in flight; the
-    /// completions are parked for the next pass. For a backend swap, which must not leave
+    /// Files a completion: a linked write that failed keeps it for its chain's end; anything
+    /// else ended, and so did every write linked before it.
+    private func take(tag: UInt64, result: Int32) {
+        // Tags are slot numbers this engine gave the kernel; checked all the same.
+        guard tag < UInt64(slots.count) else { return }
+        var slot = Int(tag)
+        if slots[slot].isLinked {
+            slots[slot].failure = result
+            return
+        }
+        var outcome = result
+        // A chain is never longer than the slots (checked all the same: no endless walk).
+        for _ in 0..<slots.count {
+            ready.append((UInt16(slot), outcome))
+            submitted -= 1
+            let previous = slots[slot].previous
+            guard previous != Self.noPrevious, Int(previous) < slots.count else { break }
+            slot = Int(previous)
+            outcome = slots[slot].failure ?? slots[slot].ringLength
+        }
+        readyCount.store(ready.count, ordering: .relaxed)
+    }
+
+    /// Waits (polling the ring, which needs no system call) until nothing is in flight; what
+    /// ended is kept for the next pass. For a backend swap, which must not leave
     /// requests running on the old file, and a reset, which must not leave them writing into
     /// buffers the driver took back.
     func waitForInFlight(pause: () -> Void) {
         while submitted > 0 {
             if let (tag, result) = ring.reap() {
-                submitted -= 1
-                if tag < UInt64(slots.count) { parked.append((UInt16(tag), result)) }
-                parkedCount.store(parked.count, ordering: .relaxed)
+                take(tag: tag, result: result)
             } else {
                 pause()
             }

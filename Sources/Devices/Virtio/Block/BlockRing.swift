@@ -40,11 +40,21 @@ final class BlockRing: @unchecked Sendable {
         close(eventFD)
     }
 
-    /// Queues one operation tagged `tag`; false if the submission queue is full.
+    /// What `prepare` did with an operation.
+    enum Prepared { case queued, linked, full }
+
+    /// Queues one operation tagged `tag`. `link`: it starts when the operation prepared just before it ends (`.linked`), if that one
+    /// is not submitted yet (else `.queued`); that one then posts a completion only if it fails,
+    /// before this one's (`KILN_URING_LINK`). `.full` if the submission queue is full.
     func prepare(_ operation: Operation, fd: Int32, segments: UnsafeMutableBufferPointer<iovec>?,
-                 offset: UInt64, tag: UInt64, drain: Bool = false) -> Bool {
-        kiln_uring_prepare(ring, operation.rawValue, fd, segments?.baseAddress, UInt32(segments?.count ?? 0),
-                           offset, tag, drain ? 1 : 0) == 0
+                 offset: UInt64, tag: UInt64, link: Bool = false) -> Prepared {
+        let flags = link ? Int32(KILN_URING_LINK.rawValue) : 0
+        switch kiln_uring_prepare(ring, operation.rawValue, fd, segments?.baseAddress, UInt32(segments?.count ?? 0),
+                                  offset, tag, flags) {
+        case 1: return .linked
+        case 0: return .queued
+        default: return .full
+        }
     }
 
     /// Submits what was prepared; -errno on failure.
