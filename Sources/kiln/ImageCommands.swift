@@ -10,7 +10,7 @@ func currentImageStore() -> ImageStore {
         if let value = getenv(key) { environment[key] = String(cString: value) }
     }
     let root = StoreLayout.defaultRoot(environment: environment, isRoot: geteuid() == 0)
-    return ImageStore(root: root, converter: ImageConversion.converter)
+    return ImageStore(root: root, progressingConverter: ImageConversion.progressingConverter)
 }
 
 /// A reference from the command line, relative local paths taken from the current directory.

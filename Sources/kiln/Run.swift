@@ -13,8 +13,10 @@ struct Run: ParsableCommand {
         commandName: "run",
         abstract: "Run a command in a throwaway microVM and exit with its status.",
         discussion: """
-            The VM boots the sandbox kernel and root filesystem (defaults: $KILN_VMLINUX and \
-            $KILN_SANDBOX_ROOTFS, as printed by Kernels/build.sh and Rootfs/build-sandbox.sh). \
+            The VM boots the sandbox kernel (--kernel, else $KILN_VMLINUX, else the one `kiln \
+            setup` installed) and a root filesystem: --image REF (pulled if missing), --rootfs \
+            FILE, $KILN_SANDBOX_ROOTFS, else the default image kiln.local/default:latest (a Debian \
+            image with python3, see Rootfs/). \
             The image is attached read-only and the guest writes to a tmpfs overlay, so runs can \
             share it and none changes it. Exit status: the command's, 128+N when signal N ended \
             it, 124 on --timeout, 127/126 when it cannot be started, 125 when the sandbox fails. \
