@@ -114,7 +114,8 @@ scenario_sandbox-net() {
     status=$(grep -E '^(Uid|CapEff):' /proc/"$vmm"/status 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')
     sx_expect jailed-vmm "uid capeff" "$status" "65534 0000000000000000 "
     rundir=$(ls -d "$TMPDIR"/kiln-run."$pid".* 2>/dev/null)
-    tap=$(cat "$rundir/tap" 2>/dev/null)
+    # The record is "NAME IFINDEX" (the index guards against a name taken since).
+    tap=$(cut -d" " -f1 "$rundir/tap" 2>/dev/null)
     [ -n "$tap" ] && ip link show "$tap" >/dev/null 2>&1 || SX_FAILED="$SX_FAILED killed-run(no TAP recorded in '$rundir': '$tap')"
     ip -d link show "$tap" 2>/dev/null | grep -q 'user nobody' || ip -d link show "$tap" 2>/dev/null | grep -q 'user 65534' ||
         SX_FAILED="$SX_FAILED tap-owner($(ip -d link show "$tap" 2>/dev/null | grep -o 'tun type.*group [^ ]*'))"
@@ -132,7 +133,7 @@ scenario_sandbox-net() {
     if [ "$rc" = 0 ]; then
         state_dir=$(sandbox_state_dir "$name")
         svmm=$(cut -d' ' -f1 "$state_dir/vmm" 2>/dev/null)
-        tap=$(cat "$state_dir/tap" 2>/dev/null)
+        tap=$(cut -d" " -f1 "$state_dir/tap" 2>/dev/null)
         [ -n "$tap" ] && ip link show "$tap" >/dev/null 2>&1 || SX_FAILED="$SX_FAILED create(no TAP recorded in $state_dir: '$tap')"
         SX_CLIENT=("$KILN" exec "$name")
         sx exec-ping 0 -- -- sh -c 'gw=$(ip route | awk '"'"'$1 == "default" {print $3}'"'"'); ping -c 1 -W 5 "$gw" >/dev/null && echo ping-ok'
