@@ -147,12 +147,21 @@ def netns_lines(run, *argv):
     return out.splitlines()
 
 
+def driver_threads():
+    """This process's OS threads, once those Python has joined are gone: join() returns when the
+    thread's Python state is released, a moment before its OS thread ends."""
+    deadline = time.monotonic() + 2
+    while len(os.listdir("/proc/self/task")) > threading.active_count() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(os.listdir("/proc/self/task"))
+
+
 def resources(run):
     """What a leak would show, as counts."""
     pids = kiln_processes(run)
     counts = {
         "driver descriptors": len(os.listdir("/proc/self/fd")),
-        "driver threads": len(os.listdir("/proc/self/task")),
+        "driver threads": driver_threads(),
         "kiln processes": len(pids),
         "their threads": sum(len(os.listdir(f"/proc/{p}/task")) for p in pids if os.path.isdir(f"/proc/{p}/task")),
         "their mappings": sum(read(f"/proc/{p}/maps").count("\n") for p in pids),
