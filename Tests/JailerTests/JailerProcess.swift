@@ -51,8 +51,10 @@ final class JailerHarness {
     }
 
     static func guest(_ name: String) throws -> String {
-        let make = try ChildProcess.run("/usr/bin/make", ["-s", "-C", packageRoot.appendingPathComponent("Tests/Guests").path],
-                                        timeout: 120)
+        // Under the lock the other test modules take (KilnProcess, GuestMachine): concurrent makes
+        // race on the same objects in a fresh clone.
+        let guests = packageRoot.appendingPathComponent("Tests/Guests").path
+        let make = try ChildProcess.run("/usr/bin/flock", [guests + "/Makefile", "/usr/bin/make", "-s", "-C", guests], timeout: 240)
         guard make.status == 0 else { throw HarnessError("building test guests failed: \(make.stderr)") }
         return packageRoot.appendingPathComponent("Tests/Guests/build/\(name)").path
     }

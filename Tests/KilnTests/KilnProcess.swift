@@ -34,8 +34,10 @@ enum KilnProcess {
         buildLock.lock()
         defer { buildLock.unlock() }
         if guestsBuilt { return }
-        let make = try execute("/usr/bin/make", ["-s", "-C", packageRoot.appendingPathComponent("Tests/Guests").path],
-                               timeout: 120)
+        // Other test modules of this process build the same guests: make runs under a lock on the
+        // Makefile, or two makes race on the same objects in a fresh clone.
+        let guests = packageRoot.appendingPathComponent("Tests/Guests").path
+        let make = try execute("/usr/bin/flock", [guests + "/Makefile", "/usr/bin/make", "-s", "-C", guests], timeout: 240)
         guard make.status == 0 else { throw KilnTestError("building test guests failed: \(make.stderr)") }
         guestsBuilt = true
     }

@@ -216,8 +216,9 @@ enum TestGuests {
         let directory = packageRoot.appendingPathComponent("Tests/Guests").path
         if !built {
             let make = Process()
-            make.executableURL = URL(fileURLWithPath: "/usr/bin/make")
-            make.arguments = ["-s", "-C", directory]
+            // Under the lock the other test modules take: concurrent makes race in a fresh clone.
+            make.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            make.arguments = [directory + "/Makefile", "/usr/bin/make", "-s", "-C", directory]
             try make.run()
             make.waitUntilExit()
             guard make.terminationStatus == 0 else { throw TestFailure("make -C \(directory) failed") }
