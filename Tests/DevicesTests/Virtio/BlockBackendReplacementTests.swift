@@ -7,7 +7,6 @@ import Testing
 import Glibc
 #endif
 
-private let ok: UInt8 = 0
 
 /// A disk whose reads wait at a gate, to hold a request in flight on another thread.
 private final class GatedBackend: BlockBackend {
@@ -33,12 +32,6 @@ private final class GatedBackend: BlockBackend {
     }
 
     func flush() throws(BlockIOError) {}
-}
-
-private final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
 /// Spins until `condition` holds (at most two seconds).

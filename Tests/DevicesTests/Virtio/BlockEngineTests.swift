@@ -7,14 +7,6 @@ import Testing
 import Glibc
 #endif
 
-private let ok: UInt8 = 0, ioError: UInt8 = 1
-
-private final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
 /// Spins until `condition` holds (at most two seconds).
 private func waitFor(_ condition: () -> Bool) -> Bool {
     for _ in 0..<2000 {

@@ -6,7 +6,6 @@ import Testing
 import Glibc
 #endif
 
-private let ok: UInt8 = 0, ioError: UInt8 = 1
 
 /// The async engine's fast path: a read or write is first tried without blocking on the device
 /// thread (preadv2/pwritev2 with RWF_NOWAIT); what that cannot move goes to io_uring. Most

@@ -3,7 +3,6 @@ import GuestMemory
 import TestSupport
 import Testing
 
-private let ok: UInt8 = 0
 private let sector = 512
 
 /// A virtio-blk device with a rate limiter on a manual clock, connected to a mock device loop.

@@ -184,3 +184,13 @@ struct BlockBench {
 func diskPattern(_ count: Int) -> [UInt8] {
     (0..<count).map { UInt8($0 % 251) }
 }
+
+/// virtio-blk request statuses the engine tests expect.
+let ok: UInt8 = 0, ioError: UInt8 = 1
+
+/// A flag one thread sets and another polls (a backend's "the request reached me").
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

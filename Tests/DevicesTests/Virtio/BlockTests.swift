@@ -3,7 +3,7 @@ import GuestMemory
 import TestSupport
 import Testing
 
-private let ok: UInt8 = 0, ioError: UInt8 = 1, unsupported: UInt8 = 2
+private let unsupported: UInt8 = 2
 
 @Suite struct BlockTests {
     let image = TemporaryFile(contents: diskPattern(16 * 512 + 100))

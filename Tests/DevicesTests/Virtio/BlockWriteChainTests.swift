@@ -7,14 +7,6 @@ import Testing
 import Glibc
 #endif
 
-private let ok: UInt8 = 0, ioError: UInt8 = 1
-
-private final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
 /// Writes that cannot start without blocking (the backend refuses non-blocking writes, as ext4
 /// and tmpfs do) are linked into chains on the async engine: one completion for a chain's end
 /// and one for each write of it that failed, and every write still gets its own answer. Also a
