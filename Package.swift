@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices", "GuestMemory", "TestSupport"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         // Snapshot/restore of the freestanding guests on /dev/kvm, in-process (X86Boot loads them).
-        .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "KVM", "CKiln", "X86Boot", "GuestMemory"]),
+        .testTarget(name: "SnapshotTests", dependencies: ["Snapshot", "KVM", "CKiln", "X86Boot", "GuestMemory", "VMM"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
         .testTarget(name: "SeccompTests", dependencies: ["Seccomp", "ChildProcessSupport"]),
         .testTarget(name: "AgentTests", dependencies: ["AgentProtocol", "AgentCore", "Sandbox", "CAgent"]),

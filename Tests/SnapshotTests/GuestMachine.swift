@@ -3,6 +3,7 @@ import Foundation
 import GuestMemory
 import KVM
 import Snapshot
+@testable import VMM
 import X86Boot
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -62,9 +63,9 @@ final class GuestMachine {
         let kernel = try image.withUnsafeBytes { try KernelLoader.load($0, into: memory) }
         let boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: nil, commandLine: "", vcpuCount: 1)
         let vcpu = try vm.createVcpu(id: 0)
-        let supported = try kvm.supportedCPUID().map(cpuidEntry)
-        try vcpu.setCPUID(try CPUID.adjust(supported, vcpuIndex: 0, vcpuCount: 1).map(kvmEntry))
-        try applyBoot(boot.cpu, to: vcpu, hostMSRs: try kvm.msrIndexList())
+        let supported = try kvm.supportedCPUID().map(CPUIDConversion.entry)
+        try vcpu.setCPUID(try CPUID.adjust(supported, vcpuIndex: 0, vcpuCount: 1).map(CPUIDConversion.kvmEntry))
+        try BootVcpuSetup.apply(boot.cpu, to: vcpu, hostMSRs: try kvm.msrIndexList())
         try vcpu.configureLocalInterrupts()
         return GuestMachine(kvm: kvm, vm: vm, vcpu: vcpu, ranges: ranges, memoryOwner: memory)
     }
@@ -134,72 +135,6 @@ final class GuestMachine {
 
     func dirtyLog() throws -> [DirtyBitmap] {
         try ranges.indices.map { try vm.dirtyLog(slot: UInt32($0), size: ranges[$0].size) }
-    }
-
-    // MARK: boot state (what the VMM's BootVcpuSetup does)
-
-    private static func applyBoot(_ state: BootCPUState, to vcpu: Vcpu, hostMSRs: [UInt32]) throws {
-        var sregs = try vcpu.specialRegisters()
-        sregs.cs = segment(state.cs)
-        sregs.ds = segment(state.ds)
-        sregs.es = segment(state.es)
-        sregs.fs = segment(state.fs)
-        sregs.gs = segment(state.gs)
-        sregs.ss = segment(state.ss)
-        sregs.tr = segment(state.tr)
-        sregs.gdt = kvm_dtable(base: state.gdt.base, limit: state.gdt.limit, padding: (0, 0, 0))
-        sregs.idt = kvm_dtable(base: state.idt.base, limit: state.idt.limit, padding: (0, 0, 0))
-        sregs.cr0 = state.cr0
-        sregs.cr3 = state.cr3
-        sregs.cr4 = state.cr4
-        sregs.efer = state.efer
-        try vcpu.setSpecialRegisters(sregs)
-        var regs = kvm_regs()
-        regs.rip = state.rip
-        regs.rsp = state.rsp
-        regs.rbp = state.rbp
-        regs.rsi = state.rsi
-        regs.rflags = state.rflags
-        try vcpu.setRegisters(regs)
-        var fpu = kvm_fpu()
-        fpu.fcw = state.fpuControlWord
-        fpu.mxcsr = state.mxcsr
-        try vcpu.setFPU(fpu)
-        let supported = Set(hostMSRs)
-        try vcpu.setMSRs(state.msrs.filter { supported.contains($0.index) }.map { ($0.index, $0.value) })
-    }
-
-    private static func segment(_ s: Segment) -> kvm_segment {
-        var r = kvm_segment()
-        r.base = s.base
-        r.limit = s.limit
-        r.selector = s.selector
-        r.type = s.type
-        r.present = s.present ? 1 : 0
-        r.dpl = s.dpl
-        r.db = s.db ? 1 : 0
-        r.s = s.s ? 1 : 0
-        r.l = s.l ? 1 : 0
-        r.g = s.g ? 1 : 0
-        r.avl = s.avl ? 1 : 0
-        r.unusable = s.unusable ? 1 : 0
-        return r
-    }
-
-    private static func cpuidEntry(_ raw: kvm_cpuid_entry2) -> CPUIDEntry {
-        CPUIDEntry(function: raw.function, index: raw.index, flags: raw.flags, eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx)
-    }
-
-    private static func kvmEntry(_ entry: CPUIDEntry) -> kvm_cpuid_entry2 {
-        var raw = kvm_cpuid_entry2()
-        raw.function = entry.function
-        raw.index = entry.index
-        raw.flags = entry.flags
-        raw.eax = entry.eax
-        raw.ebx = entry.ebx
-        raw.ecx = entry.ecx
-        raw.edx = entry.edx
-        return raw
     }
 }
 
