@@ -38,6 +38,9 @@ Prints PASS/FAIL lines and "N passed, N failed"; exits 1 on any failure."""
 import argparse, json, os, resource, select, shutil, signal, socket, stat, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Tests"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 GUEST = os.path.join(ROOT, "Tests", "Guests", "build", "idle.elf")
 CORES = os.cpu_count() or 1
 JAIL_ID = 23457                 # uid and gid of jailed VMMs
@@ -45,18 +48,6 @@ CGROUP_LIMITS = ["pids.max=64", "memory.limit_in_bytes=268435456"]
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}", flush=True)
-    else:
-        failed += 1
-        print(f"FAIL {name}{': ' + detail if detail else ''}", flush=True)
 
 
 class Run:
@@ -471,8 +462,7 @@ def main():
         if not os.path.exists(path):
             check(f"prerequisite {path}", False,
                   "missing: `swift build -c release --static-swift-stdlib -Xswiftc -static-executable` and `make -C Tests/Guests`")
-            print(f"{passed} passed, {failed} failed")
-            sys.exit(1)
+            sys.exit(checks.summary())
     jailer = args.jailer or os.path.join(os.path.dirname(args.kiln), "kiln-jailer")
     if os.geteuid() != 0 or not os.path.exists(jailer):
         check("the jailed path runs (root and kiln-jailer next to kiln)", False,
@@ -494,8 +484,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(checks.summary())
 
 
 if __name__ == "__main__":

@@ -21,21 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kilnapi import Kiln, guest  # noqa: E402
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
-    sys.stdout.flush()
-    return ok
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 
 def expect(kiln, name, method, path, body, status):
@@ -528,8 +516,7 @@ def main():
         except Exception as error:  # a broken scenario is a failure, not a skip
             traceback.print_exc()
             check(f"{scenario.__name__} ran to the end", False, f"{type(error).__name__}: {error}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

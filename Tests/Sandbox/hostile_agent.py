@@ -29,26 +29,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "Tests"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
 
 MAGIC = 0x4B494C4E
 T_HELLO, T_EXEC, T_STDIN, T_STDIN_CLOSE, T_STDOUT, T_STDERR, T_EXIT = 1, 2, 3, 4, 5, 6, 7
 T_SIGNAL, T_COPY_IN, T_COPY_OUT, T_FILE_INFO, T_FILE_DATA, T_FILE_END = 8, 9, 10, 11, 12, 13
 T_POWER_OFF, T_OK, T_ERROR = 14, 15, 16
-
-passed = 0
-failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
-    sys.stdout.flush()
-    return ok
 
 
 def kiln_binary():
@@ -501,8 +489,7 @@ def main():
     copy_cases()
     cp_cases()
 
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(checks.summary())
 
 
 def copy_cases():
