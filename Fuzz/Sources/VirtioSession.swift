@@ -36,7 +36,7 @@ final class VirtioSession {
 
     /// One guest RAM for every session of the process, zeroed for each: an mmap and its page
     /// faults per input would cost more than most inputs' device work.
-    nonisolated(unsafe) private static let sharedMemory = try! GuestMemory(layout: [
+    private static let sharedMemory = try! GuestMemory(layout: [
         (start: GuestAddress(0), size: holeStart),
         (start: GuestAddress(holeEnd), size: memoryEnd - holeEnd),
     ])

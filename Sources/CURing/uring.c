@@ -14,8 +14,14 @@ struct kiln_uring {
 int kiln_uring_create(unsigned entries, int eventfd, kiln_uring **out) {
     kiln_uring *ring = calloc(1, sizeof *ring);
     if (ring == NULL) return -ENOMEM;
-    struct io_uring_params params = {0};
+    // SUBMIT_ALL (5.18+): an entry the kernel refuses does not stop the rest of the
+    // submission, so a write chain is never cut short at a refused entry.
+    struct io_uring_params params = {.flags = IORING_SETUP_SUBMIT_ALL};
     int result = io_uring_queue_init_params(entries, &ring->ring, &params);
+    if (result == -EINVAL) {
+        params = (struct io_uring_params){0};
+        result = io_uring_queue_init_params(entries, &ring->ring, &params);
+    }
     if (result < 0) {
         free(ring);
         return result;
@@ -72,6 +78,8 @@ int kiln_uring_submit(kiln_uring *ring) {
     if (io_uring_sq_ready(&ring->ring) == 0) ring->last_prepared = NULL;
     return result;
 }
+
+int kiln_uring_submits_all(kiln_uring *ring) { return (ring->ring.flags & IORING_SETUP_SUBMIT_ALL) != 0; }
 
 int kiln_uring_reap(kiln_uring *ring, uint64_t *user_data, int32_t *result) {
     struct io_uring_cqe *cqe = NULL;

@@ -2,8 +2,8 @@ import Devices
 import GuestMemory
 
 /// Guest RAM with a hole, reused (zeroed) by every input.
-nonisolated(unsafe) private let queueMemory = try! GuestMemory(layout: [(start: GuestAddress(0), size: 0x4000),
-                                                                       (start: GuestAddress(0x5000), size: 0x2000)])
+private let queueMemory = try! GuestMemory(layout: [(start: GuestAddress(0), size: 0x4000),
+                                                  (start: GuestAddress(0x5000), size: 0x2000)])
 
 /// The split queue and descriptor-chain walker on their own. The input is a header (queue
 /// size, ring addresses, negotiated features, the device's moves) and then the guest memory

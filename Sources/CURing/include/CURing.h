@@ -35,6 +35,10 @@ int kiln_uring_prepare(kiln_uring *ring, int op, int fd, const void *iov, unsign
 /// could not allocate) stays queued, in order, for the next call.
 int kiln_uring_submit(kiln_uring *ring);
 
+/// 1 if the ring was set up with IORING_SETUP_SUBMIT_ALL (a refused entry does not end a
+/// submission; Linux 5.18+), else 0.
+int kiln_uring_submits_all(kiln_uring *ring);
+
 /// Takes one completion if there is one (no system call): 1 and its fields, or 0.
 int kiln_uring_reap(kiln_uring *ring, uint64_t *user_data, int32_t *result);
 

@@ -19,10 +19,13 @@ import Glibc
 /// back to back and the chain posts one completion at its end, plus one for each write that
 /// failed; the end's completion answers them all.
 ///
-/// Known gap: should the kernel take only part of a submission (it could not allocate a
-/// request: memory pressure), a chain may be split, and the last write taken then ends without
-/// a completion; the rest of the chain, submitted later, answers it when it ends, which
-/// io_uring's workers do not promise to be later. Closing it needs that write probed
+/// Known gap: should the kernel take only part of a submission, a chain may be split, and the
+/// last write taken then ends without a completion; the rest of the chain, submitted later,
+/// answers it when it ends, which io_uring's workers do not promise to be later. The ring is
+/// set up with IORING_SETUP_SUBMIT_ALL, so an entry the kernel refuses does not end the
+/// submission; what is left is the kernel failing to allocate a request (GFP_KERNEL, charged
+/// to the VMM's memory cgroup), which happens only when that cgroup is out of memory and its
+/// OOM victim is the VMM itself. Closing it needs that write probed
 /// (IORING_OP_ASYNC_CANCEL by its tag) before the rest is answered.
 final class AsyncBlockEngine: @unchecked Sendable {
     struct InFlight {

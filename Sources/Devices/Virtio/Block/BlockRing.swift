@@ -57,6 +57,10 @@ final class BlockRing: @unchecked Sendable {
         }
     }
 
+    /// Whether an entry the kernel refuses leaves the rest of a submission going
+    /// (IORING_SETUP_SUBMIT_ALL): then only a failed request allocation can split a chain.
+    var submitsAll: Bool { kiln_uring_submits_all(ring) == 1 }
+
     /// Submits what was prepared; -errno on failure.
     func submit() -> Int32 { kiln_uring_submit(ring) }
 
