@@ -52,6 +52,7 @@ scenario_oci-bundle() {
 # master over --console-socket: \r\n line ends); `run -d` + `exec` + `ps` + `stop` (the workload's TERM trap exits 0) + `rm`;
 # `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest;
 # `--ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1` seen by the guest command.
+# /tmp is read-only for all of it, wherever the clone lives (conmon's TMPDIR: oci/podman-setup.sh).
 ALL_SCENARIOS="$ALL_SCENARIOS oci-podman"
 
 scenario_oci-podman() {
