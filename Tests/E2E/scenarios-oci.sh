@@ -22,21 +22,50 @@ oci_prereqs() {
     command -v runc >/dev/null || { fail "runc is not installed (scripts/packages.txt)"; return 1; }
 }
 
-scenario_oci-bundle() {
-    oci_prereqs || return 0
-    B_DIR=$RUN/boots/oci-bundle
+# oci_scratch SCENARIO NAME [image]: a cleared $B_DIR for SCENARIO and, in the caller's `work`,
+# local scratch kiln-e2e-NAME.PID holding the busybox initramfs unpacked as rootfs/ and, with
+# `image`, its OCI archive image.tar (oci/make-image.sh). Returns 1 after a FAIL saying what
+# could not be made.
+oci_scratch() {
+    B_DIR=$RUN/boots/$1
     rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local work=$E2E_LOCAL_TMP/kiln-e2e-oci.$$
+    work=$E2E_LOCAL_TMP/kiln-e2e-$2.$$
     rm -rf "$work"; mkdir -p "$work/rootfs"
     (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
-        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
-    local rc=0
+        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 1; }
+    [ "${3:-}" = image ] || return 0
+    TMPDIR=$work bash "$OCI_E2E/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
+        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 1; }
+}
+
+# oci_drive SECONDS OUT CMD...: one of oci/'s drivers, with the guest kernel and agent initramfs
+# in its environment and the harness's progress file for its keeper, killed after SECONDS, its
+# output in $B_DIR/OUT; its exit status in the caller's `rc`.
+oci_drive() {
+    local seconds=$1 out=$2; shift 2
+    rc=0
     touch "$RUN/progress"
     KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
-        timeout -k 5 600 python3 "$(dirname "${BASH_SOURCE[0]}")/oci/bundle-lifecycle.py" "$KILN_OCI" "$work/rootfs" "$work" "$B_DIR" \
-        >"$B_DIR/lifecycle.out" 2>&1 || rc=$?
+        timeout -k 5 "$seconds" "$@" >"$B_DIR/$out" 2>&1 || rc=$?
+}
+
+# oci_failed OUT WHAT: after oci_drive, the caller's `checks` (the driver's `ok` lines) and, when
+# the driver failed, a FAIL naming WHAT, its exit status and its first FAIL lines (returns 0).
+oci_failed() {
+    checks=$(grep -c '^ok ' "$B_DIR/$1")
+    [ "$rc" != 0 ] || return 1
+    fail "$2 (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/$1" | tr '\n' ' ' | head -c 700)"
+    return 0
+}
+OCI_E2E=$(dirname "${BASH_SOURCE[0]}")/oci
+
+scenario_oci-bundle() {
+    oci_prereqs || return 0
+    local work rc checks
+    oci_scratch oci-bundle oci || return 0
+    oci_drive 600 lifecycle.out python3 "$OCI_E2E/bundle-lifecycle.py" "$KILN_OCI" "$work/rootfs" "$work" "$B_DIR"
     cp "$work/runtime.log" "$B_DIR/" 2>/dev/null
-    local checks; checks=$(grep -c '^ok ' "$B_DIR/lifecycle.out")
+    checks=$(grep -c '^ok ' "$B_DIR/lifecycle.out")
     rm -rf "$work"
     if [ "$rc" != 0 ]; then
         fail "kiln-oci bundle lifecycle (exit $rc): $(grep -m3 '^FAIL\|Error\|error' "$B_DIR/lifecycle.out" | tr '\n' ' ' | head -c 600)"
@@ -52,32 +81,20 @@ scenario_oci-bundle() {
 # master over --console-socket: \r\n line ends); `run -d` + `exec` + `ps` + `stop` (the workload's TERM trap exits 0) + `rm`;
 # `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest;
 # `--ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1` seen by the guest command.
+# /tmp is read-only for all of it, wherever the clone lives (conmon's TMPDIR: oci/podman-setup.sh).
 ALL_SCENARIOS="$ALL_SCENARIOS oci-podman"
 
 scenario_oci-podman() {
     oci_prereqs || return 0
     command -v podman >/dev/null && command -v conmon >/dev/null && command -v umoci >/dev/null ||
         { fail "podman, conmon or umoci is not installed (scripts/packages.txt)"; return 0; }
-    B_DIR=$RUN/boots/oci-podman
-    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local work=$E2E_LOCAL_TMP/kiln-e2e-podman.$$
-    rm -rf "$work"; mkdir -p "$work/rootfs"
-    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
-        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
-    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
-        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
-    local rc=0
-    touch "$RUN/progress"
-    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
-        timeout -k 5 900 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/podman.sh" \
-        "$KILN_OCI" "$work/rootfs" "$work/image.tar" "$work/p" >"$B_DIR/podman.out" 2>&1 || rc=$?
+    local work rc checks
+    oci_scratch oci-podman podman image || return 0
+    oci_drive 900 podman.out unshare -m --propagation private bash "$OCI_E2E/podman.sh" \
+        "$KILN_OCI" "$work/rootfs" "$work/image.tar" "$work/p"
     cp "$work"/p/*.err "$work"/p/logs/* "$B_DIR/" 2>/dev/null
-    local checks; checks=$(grep -c '^ok ' "$B_DIR/podman.out")
     rm -rf "$work"
-    if [ "$rc" != 0 ]; then
-        fail "podman --runtime kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/podman.out" | tr '\n' ' ' | head -c 700)"
-        return 0
-    fi
+    oci_failed podman.out "podman --runtime kiln-oci" && return 0
     pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, --ulimit/--group-add/--hostname, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR"
 }
 
@@ -93,26 +110,13 @@ scenario_oci-containerd() {
     oci_prereqs || return 0
     command -v containerd >/dev/null && command -v ctr >/dev/null && command -v umoci >/dev/null ||
         { fail "containerd or umoci is not installed (scripts/packages.txt)"; return 0; }
-    B_DIR=$RUN/boots/oci-containerd
-    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local work=$E2E_LOCAL_TMP/kiln-e2e-containerd.$$
-    rm -rf "$work"; mkdir -p "$work/rootfs"
-    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
-        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
-    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
-        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
-    local rc=0
-    touch "$RUN/progress"
-    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
-        timeout -k 5 600 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/containerd.sh" \
-        "$KILN_OCI" "$work/image.tar" "$work/c" >"$B_DIR/containerd.out" 2>&1 || rc=$?
+    local work rc checks
+    oci_scratch oci-containerd containerd image || return 0
+    oci_drive 600 containerd.out unshare -m --propagation private bash "$OCI_E2E/containerd.sh" \
+        "$KILN_OCI" "$work/image.tar" "$work/c"
     cp "$work"/c/*.err "$work/c/containerd.log" "$work"/c/logs/* "$B_DIR/" 2>/dev/null
-    local checks; checks=$(grep -c '^ok ' "$B_DIR/containerd.out")
     rm -rf "$work"
-    if [ "$rc" != 0 ]; then
-        fail "containerd + ctr run --runc-binary kiln-oci (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/containerd.out" | tr '\n' ' ' | head -c 700)"
-        return 0
-    fi
+    oci_failed containerd.out "containerd + ctr run --runc-binary kiln-oci" && return 0
     pass "containerd: ctr images import of an OCI archive, ctr run --rm --runc-binary kiln-oci: $checks checks: exit code 5, stdout with the image's env and user, a missing cwd made, stdin, nothing left"
 }
 
@@ -128,24 +132,12 @@ ALL_SCENARIOS="$ALL_SCENARIOS oci-network"
 scenario_oci-network() {
     oci_prereqs || return 0
     command -v tc >/dev/null && command -v ip >/dev/null || { fail "iproute2 (ip, tc) is not installed (scripts/packages.txt)"; return 0; }
-    B_DIR=$RUN/boots/oci-network
-    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local work=$E2E_LOCAL_TMP/kiln-e2e-ocinet.$$
-    rm -rf "$work"; mkdir -p "$work/rootfs"
-    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
-        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
-    local rc=0
-    touch "$RUN/progress"
-    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
-        timeout -k 5 400 bash "$(dirname "${BASH_SOURCE[0]}")/oci/network.sh" "$KILN_OCI" "$work/rootfs" "$work/n" \
-        >"$B_DIR/network.out" 2>&1 || rc=$?
+    local work rc checks
+    oci_scratch oci-network ocinet || return 0
+    oci_drive 400 network.out bash "$OCI_E2E/network.sh" "$KILN_OCI" "$work/rootfs" "$work/n"
     cp "$work"/n/*.err "$work"/n/out "$work"/n/runtime.log "$work"/n/http.log "$work"/n/logs/* "$B_DIR/" 2>/dev/null
-    local checks; checks=$(grep -c '^ok ' "$B_DIR/network.out")
     rm -rf "$work"
-    if [ "$rc" != 0 ]; then
-        fail "kiln-oci with the engine's network (exit $rc, $checks checks passed): $(grep -m4 '^FAIL' "$B_DIR/network.out" | tr '\n' ' ' | head -c 700)"
-        return 0
-    fi
+    oci_failed network.out "kiln-oci with the engine's network" && return 0
     pass "kiln-oci with the engine's network: $checks checks: the guest has the veth's address and MAC, fetches from the gateway through the TAP<->veth tc redirect, no TAP or redirect left after delete; $(grep -c '^killed at' "$B_DIR/network.out") creates SIGKILLed part way cleaned by delete --force / kiln gc"
 }
 
@@ -158,19 +150,10 @@ EXTRA_SCENARIOS="$EXTRA_SCENARIOS oci-bench"
 
 scenario_oci-bench() {
     oci_prereqs || return 0
-    B_DIR=$RUN/boots/oci-bench
-    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
-    local work=$E2E_LOCAL_TMP/kiln-e2e-ocibench.$$
-    rm -rf "$work"; mkdir -p "$work/rootfs"
-    (cd "$work/rootfs" && gzip -dc "$KILN_INITRAMFS" | cpio -idm --quiet --no-absolute-filenames) || {
-        fail "cannot unpack $KILN_INITRAMFS into a rootfs"; return 0; }
-    TMPDIR=$work bash "$(dirname "${BASH_SOURCE[0]}")/oci/make-image.sh" "$work/rootfs" "$work/image.tar" >"$B_DIR/image.log" 2>&1 ||
-        { fail "cannot make the test image: $(tail -n 2 "$B_DIR/image.log")"; return 0; }
-    local rc=0
-    touch "$RUN/progress"
-    KILN_VMLINUX=$KILN_VMLINUX KILN_AGENT_INITRD=$KILN_AGENT_INITRD KILN_E2E_PROGRESS=$RUN/progress \
-        timeout -k 5 1800 unshare -m --propagation private bash "$(dirname "${BASH_SOURCE[0]}")/oci/bench.sh" \
-        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" "${KILN_OCI_BENCH_PROFILES:-1}" >"$B_DIR/bench.out" 2>&1 || rc=$?
+    local work rc
+    oci_scratch oci-bench ocibench image || return 0
+    oci_drive 1800 bench.out unshare -m --propagation private bash "$OCI_E2E/bench.sh" \
+        "$KILN" "$KILN_OCI" "$work/image.tar" "$work/b" "${KILN_OCI_BENCH_RUNS:-5}" "${KILN_OCI_BENCH_PROFILES:-1}"
     cp "$work"/b/*.err "$work"/b/logs/* "$B_DIR/" 2>/dev/null
     rm -rf "$work"
     note "oci-bench: $(grep -m1 '^summary' "$B_DIR/bench.out")"

@@ -9,6 +9,14 @@ oci=$1 rootfs=$2 archive=$3 work=$4
 # shellcheck source=checks.sh
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 default_runtime=kiln
+# /tmp read-only wherever the clone lives, as L1's is when the clone lives under the host's /tmp:
+# nothing on podman's path may need it (conmon's console socket for `-t` did, podman-setup.sh).
+# The scenario's own directory (the rootfs, the archive, WORK), perhaps under /tmp, stays writable.
+scratch=$(dirname "$work")
+mkdir -p "$work"
+{ mountpoint -q /tmp || mount --bind /tmp /tmp; } &&
+    { case $scratch/ in /tmp/*) mount --bind "$scratch" "$scratch" ;; esac; } &&
+    mount -o remount,bind,ro /tmp || { echo "FAIL read-only /tmp: cannot remount /tmp read-only"; kill $keeper; exit 1; }
 # shellcheck source=podman-setup.sh
 . "$(dirname "${BASH_SOURCE[0]}")/podman-setup.sh"
 
