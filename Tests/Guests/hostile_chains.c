@@ -17,36 +17,23 @@ static void chain_attack(uint64_t addr, uint32_t len, uint16_t flags)
     wait_and_report(&attacked);
 }
 
-void a_loop(void)
+/* Descriptor 0 (and, with `two`, descriptor 1) chained on to `next0` (`next1`): loops and
+ * indices past the table. */
+static void next_attack(uint16_t next0, int two, uint16_t next1)
 {
     if (!start_attacked())
         return;
     uint16_t w = attacked_kind == RNG ? VIRTQ_DESC_F_WRITE : 0;
-    set_desc(&attacked.desc[0], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), 1);
-    set_desc(&attacked.desc[1], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), 0);
+    set_desc(&attacked.desc[0], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), next0);
+    if (two)
+        set_desc(&attacked.desc[1], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), next1);
     hq_publish(&attacked, 0);
     wait_and_report(&attacked);
 }
 
-void a_selfloop(void)
-{
-    if (!start_attacked())
-        return;
-    uint16_t w = attacked_kind == RNG ? VIRTQ_DESC_F_WRITE : 0;
-    set_desc(&attacked.desc[0], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), 0);
-    hq_publish(&attacked, 0);
-    wait_and_report(&attacked);
-}
-
-void a_next_oob(void)
-{
-    if (!start_attacked())
-        return;
-    uint16_t w = attacked_kind == RNG ? VIRTQ_DESC_F_WRITE : 0;
-    set_desc(&attacked.desc[0], (uintptr_t)attacked_buf.out, 16, (uint16_t)(VIRTQ_DESC_F_NEXT | w), 0xffff);
-    hq_publish(&attacked, 0);
-    wait_and_report(&attacked);
-}
+void a_loop(void) { next_attack(1, 1, 0); }
+void a_selfloop(void) { next_attack(0, 0, 0); }
+void a_next_oob(void) { next_attack(0xffff, 0, 0); }
 
 void a_head_oob(void)
 {
