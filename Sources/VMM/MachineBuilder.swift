@@ -34,22 +34,20 @@ enum MachineBuilder {
             throw .memory(error)
         } catch { throw .boot("\(error)") }
 
-        let vm: VirtualMachine
-        let hostCPUID: [kvm_cpuid_entry2]
-        let hostMSRs: [UInt32]
-        // KVM_CREATE_PIT2 starts a kernel worker thread and takes 0.1-4 ms here, mostly waiting:
-        // it runs beside the rest of the set-up and is joined before any vCPU runs.
-        let pitCreation: ParallelStep
-        vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
+        let vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
         if config.trackDirtyPages { memory.startDeviceWriteLog() }
-        pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
-        // A build that fails from here on must not leave kiln_pit running (unconfined) behind it.
-        var pitJoined = false
-        defer { if !pitJoined { try? pitCreation.finish() } }
-        do {
-            hostCPUID = try kvm.supportedCPUID()
-            hostMSRs = try kvm.msrIndexList()
-        } catch { throw .kvm(error) }
+        let stop = StopCoordinator()
+        // The VM's threads start now and load their filters on the other core while this one
+        // builds. Before that the device thread creates the PIT (KVM_CREATE_PIT2 starts a kernel
+        // worker and takes 0.1-4 ms here, mostly waiting) and vCPU 0's thread reads what KVM
+        // supports. They are ready before any vCPU runs.
+        let host = HostSupport()
+        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop,
+                                          deviceStep: { () throws(KVMError) in try vm.createPIT2() },
+                                          firstVcpuStep: { () throws(KVMError) in try host.read(from: kvm) })
+        // A build that fails from here on must not leave them waiting (one of them unconfined).
+        var handedOver = false
+        defer { if !handedOver { threads.dismiss() } }
 
         let loop = try EventLoop()
         let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
@@ -76,7 +74,6 @@ enum MachineBuilder {
             } catch { throw .boot("ACPI tables: \(error)") }
         }
 
-        let stop = StopCoordinator()
         let legacy = try legacyDevices(config, vm: vm, stop: stop)
         var inventory = DeviceInventory()
         for entry in virtio.entries { try inventory.add(entry) }
@@ -84,8 +81,12 @@ enum MachineBuilder {
         var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
+        let hostRead: Bool
+        do { hostRead = try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) } catch { throw .kvm(error) }
+        guard hostRead else { throw .thread(operation: "read KVM's supported CPUID (not done within 10 s)", errno: ETIMEDOUT) }
+        let hostMSRs = host.msrIndexList
         var vcpus: [Vcpu] = []
-        let supported = hostCPUID.map(CPUIDConversion.entry)
+        let supported = host.cpuid.map(CPUIDConversion.entry)
         for index in 0..<config.vcpuCount {
             let cpuid: [CPUIDEntry]
             do {
@@ -104,21 +105,22 @@ enum MachineBuilder {
             } catch { throw .kvm(error) }
         }
 
-        pitJoined = true
-        do {
-            try pitCreation.finish()
-        } catch { throw .kvm(error) }
+        // Generous: under load the threads may wait long for a core.
+        let ready: Bool
+        do { ready = try threads.waitUntilReady(milliseconds: 10_000) } catch { throw .kvm(error) }
+        guard ready else { throw .thread(operation: "start the VM's threads (not confined within 10 s)", errno: ETIMEDOUT) }
 
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
+        handedOver = true
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                        serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
                        inventory: inventory, keepAlive: [kvm, kernelImage], generation: generation,
                        snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), hostMSRIndexList: hostMSRs),
-                       coreDump: coreDump)
+                       coreDump: coreDump, threads: threads)
     }
 
     /// A VM with `memory` in its slots, the TSS and identity map placed and the in-kernel
-    /// irqchip made (the PIT is the caller's: it takes a worker thread).
+    /// irqchip made (the PIT is the caller's: it takes a kernel worker thread and mostly waits).
     static func createVM(_ kvm: Kvm, memory: GuestMemory, logDirtyPages: Bool) throws(VMMError) -> VirtualMachine {
         do {
             let vm = try kvm.createVM()
