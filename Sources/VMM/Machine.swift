@@ -164,11 +164,13 @@ public final class Machine: @unchecked Sendable {
         supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
         _ = confined.wait(for: consoleThreads, milliseconds: 2000)
         _ = try? threads.waitUntilReady(milliseconds: 2000)
-        let loop = self.loop
-        threads.devices.assign { loop.run() }
+        // The vCPUs first: they are what start-up waits for. Notifications they make before the
+        // device loop runs wait in its eventfds.
         for (runner, thread) in zip(runners, threads.vcpus) {
             thread.assign { _ = runner.run() }
         }
+        let loop = self.loop
+        threads.devices.assign { loop.run() }
         if !paused { announceGenerationIfRestored() }
     }
 

@@ -81,8 +81,11 @@ final class StandbyThread: Sendable {
         func assign(_ body: @escaping @Sendable () -> Void) {
             condition.lock()
             if !dismissed { work = body }
-            condition.broadcast()
             condition.unlock()
+            // After unlocking: a thread woken while the lock is still held would run on this
+            // core, block on the lock and hand the core back (measured: 0.5 ms before the
+            // vCPU's turn came).
+            condition.broadcast()
         }
 
         /// True if the thread had no work yet and will now end without any.
