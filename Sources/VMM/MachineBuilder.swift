@@ -39,12 +39,15 @@ enum MachineBuilder {
         let stop = StopCoordinator()
         // The VM's threads start now and load their filters on the other core while this one
         // builds. Before that the device thread creates the PIT (KVM_CREATE_PIT2 starts a kernel
-        // worker and takes 0.1-4 ms here, mostly waiting) and vCPU 0's thread reads what KVM
-        // supports. They are ready before any vCPU runs.
-        let host = HostSupport()
-        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop,
-                                          deviceStep: { () throws(KVMError) in try vm.createPIT2() },
-                                          firstVcpuStep: { () throws(KVMError) in try host.read(from: kvm) })
+        // worker and takes 0.1-4 ms here, mostly waiting) and vCPU 0's thread the vCPUs
+        // (VcpuPreparation). They are ready before any vCPU runs.
+        let preparation = VcpuPreparation(), vcpuCount = config.vcpuCount
+        let threads = try VMThreads.spawn(
+            vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop,
+            deviceStep: { () throws(VMMError) in
+                do throws(KVMError) { try vm.createPIT2() } catch { throw .kvm(error) }
+            },
+            firstVcpuStep: { () throws(VMMError) in try preparation.run(kvm: kvm, vm: vm, count: vcpuCount) })
         // A build that fails from here on must not leave them waiting (one of them unconfined).
         var handedOver = false
         defer { if !handedOver { threads.dismiss() } }
@@ -81,34 +84,26 @@ enum MachineBuilder {
         var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
-        let hostRead: Bool
-        do { hostRead = try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) } catch { throw .kvm(error) }
-        guard hostRead else { throw .thread(operation: "read KVM's supported CPUID (not done within 10 s)", errno: ETIMEDOUT) }
-        let hostMSRs = host.msrIndexList
-        var vcpus: [Vcpu] = []
-        let supported = host.cpuid.map(CPUIDConversion.entry)
-        for index in 0..<config.vcpuCount {
-            let cpuid: [CPUIDEntry]
+        guard try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) else {
+            throw .thread(operation: "create the vCPUs (not done within 10 s)", errno: ETIMEDOUT)
+        }
+        let hostMSRs = preparation.msrIndexList
+        let vcpus = preparation.vcpus
+        for vcpu in vcpus {
             do {
-                cpuid = try CPUID.adjust(supported, vcpuIndex: index, vcpuCount: config.vcpuCount)
-            } catch { throw .boot("CPUID for vCPU \(index): \(error)") }
-            do {
-                let vcpu = try vm.createVcpu(id: UInt32(index))
-                try vcpu.setCPUID(cpuid.map(CPUIDConversion.kvmEntry))
-                if index == 0 {
+                if vcpu.id == 0 {
                     try BootVcpuSetup.apply(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
                 } else {
                     try BootVcpuSetup.applyCommon(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
                 }
                 try vcpu.configureLocalInterrupts()
-                vcpus.append(vcpu)
             } catch { throw .kvm(error) }
         }
 
         // Generous: under load the threads may wait long for a core.
-        let ready: Bool
-        do { ready = try threads.waitUntilReady(milliseconds: 10_000) } catch { throw .kvm(error) }
-        guard ready else { throw .thread(operation: "start the VM's threads (not confined within 10 s)", errno: ETIMEDOUT) }
+        guard try threads.waitUntilReady(milliseconds: 10_000) else {
+            throw .thread(operation: "start the VM's threads (not confined within 10 s)", errno: ETIMEDOUT)
+        }
 
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         handedOver = true

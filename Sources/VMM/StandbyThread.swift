@@ -1,4 +1,3 @@
-import KVM
 import Seccomp
 
 /// A VM thread started ahead of its work. It runs an optional start-up step, installs its role's
@@ -6,8 +5,7 @@ import Seccomp
 /// runs only if its filter went in) or `dismiss` ends it. The builder starts the device thread and
 /// the vCPU threads this way while it is still building the VM, so their creation and filter
 /// loading happen on the other core beside the build rather than after it, on the way to the first
-/// KVM_RUN; and the device thread's start-up step creates the PIT, which mostly waits in the
-/// kernel (0.1-4 ms here), off the building thread.
+/// KVM_RUN; and their start-up steps take KVM work off the building thread (MachineBuilder).
 final class StandbyThread: Sendable {
     let native: NativeThread
     private let mailbox: Mailbox
@@ -17,16 +15,16 @@ final class StandbyThread: Sendable {
         self.mailbox = mailbox
     }
 
-    /// `step` runs first, still unconfined (for a KVM call the role's filter does not allow); if
+    /// `step` runs first, still unconfined (for KVM calls the role's filter does not allow); if
     /// it fails, the thread reports the error through `waitUntilReady` and runs no work.
     static func spawn(name: String, capabilities: ThreadCapabilities.Kind = .none, role: ThreadRole,
                       seccomp: Bool, stop: StopCoordinator,
-                      step: (@Sendable () throws(KVMError) -> Void)? = nil) throws(VMMError) -> StandbyThread {
+                      step: (@Sendable () throws(VMMError) -> Void)? = nil) throws(VMMError) -> StandbyThread {
         let mailbox = Mailbox()
         let native = try NativeThread.spawn(name: name, capabilities: capabilities) {
-            var failure: KVMError?
+            var failure: VMMError?
             if let step {
-                do throws(KVMError) { try step() } catch { failure = error }
+                do throws(VMMError) { try step() } catch { failure = error }
             }
             let entered = failure == nil && ThreadConfinement.enter(role, enabled: seccomp, stop: stop)
             guard let work = mailbox.reportReadyAndWait(stepFailure: failure), entered else { return }
@@ -37,7 +35,7 @@ final class StandbyThread: Sendable {
 
     /// Waits until the thread is confined (or gave up, having asked the VM to stop) and rethrows
     /// its start-up step's error. False if it was not ready within `milliseconds`.
-    func waitUntilReady(milliseconds: Int) throws(KVMError) -> Bool {
+    func waitUntilReady(milliseconds: Int) throws(VMMError) -> Bool {
         try mailbox.waitUntilReady(milliseconds: milliseconds)
     }
 
@@ -53,11 +51,11 @@ final class StandbyThread: Sendable {
     private final class Mailbox: @unchecked Sendable {
         private let condition = ThreadCondition()
         private var ready = false
-        private var stepFailure: KVMError?
+        private var stepFailure: VMMError?
         private var work: (@Sendable () -> Void)?
         private var dismissed = false
 
-        func reportReadyAndWait(stepFailure failure: KVMError?) -> (@Sendable () -> Void)? {
+        func reportReadyAndWait(stepFailure failure: VMMError?) -> (@Sendable () -> Void)? {
             condition.lock()
             defer { condition.unlock() }
             ready = true
@@ -67,7 +65,7 @@ final class StandbyThread: Sendable {
             return dismissed ? nil : work
         }
 
-        func waitUntilReady(milliseconds: Int) throws(KVMError) -> Bool {
+        func waitUntilReady(milliseconds: Int) throws(VMMError) -> Bool {
             var deadline = ThreadCondition.deadline(milliseconds: milliseconds)
             condition.lock()
             defer { condition.unlock() }

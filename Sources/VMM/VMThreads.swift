@@ -1,16 +1,14 @@
-import KVM
-
 /// The device thread and one thread per vCPU, started (StandbyThread) before the machine runs.
 struct VMThreads: Sendable {
     let devices: StandbyThread
     let vcpus: [StandbyThread]
 
     /// `deviceStep` and `firstVcpuStep`: what the device thread and vCPU 0's thread do before
-    /// their filters go in (the builder has them create the PIT and read what KVM supports). If a
+    /// their filters go in (the builder has them create the PIT and the vCPUs). If a
     /// spawn fails, the threads already made are dismissed.
     static func spawn(vcpuCount: Int, seccomp: Bool, stop: StopCoordinator,
-                      deviceStep: (@Sendable () throws(KVMError) -> Void)? = nil,
-                      firstVcpuStep: (@Sendable () throws(KVMError) -> Void)? = nil) throws(VMMError) -> VMThreads {
+                      deviceStep: (@Sendable () throws(VMMError) -> Void)? = nil,
+                      firstVcpuStep: (@Sendable () throws(VMMError) -> Void)? = nil) throws(VMMError) -> VMThreads {
         // The device thread serves the virtio-fs shares: the only thread that may keep a
         // capability (ThreadCapabilities).
         let devices = try StandbyThread.spawn(name: "kiln_devices", capabilities: .fileServer, role: .devices,
@@ -31,7 +29,7 @@ struct VMThreads: Sendable {
 
     /// Waits until every thread is confined (or gave up and asked the VM to stop); rethrows a
     /// start-up step's error. False if one was not ready within `milliseconds`.
-    func waitUntilReady(milliseconds: Int) throws(KVMError) -> Bool {
+    func waitUntilReady(milliseconds: Int) throws(VMMError) -> Bool {
         var ready = try devices.waitUntilReady(milliseconds: milliseconds)
         for vcpu in vcpus {
             if try !vcpu.waitUntilReady(milliseconds: milliseconds) { ready = false }

@@ -20,7 +20,7 @@ import Glibc
     @Test func stepRunsFirstAndWorkOnlyOnceAssigned() throws {
         let events = Events()
         let standby = try StandbyThread.spawn(name: "test_standby", role: .vcpu, seccomp: false, stop: StopCoordinator()) {
-            () throws(KVMError) in events.record("step")
+            () throws(VMMError) in events.record("step")
         }
         #expect(try standby.waitUntilReady(milliseconds: 5000))
         // Ready, but no work yet: nothing else has run.
@@ -33,11 +33,12 @@ import Glibc
 
     @Test func aFailedStepReachesTheBuilderAndNoWorkRuns() throws {
         let events = Events()
-        let failure = KVMError.systemCall(operation: "KVM_CREATE_PIT2", errno: EEXIST)
+        let failure = VMMError.kvm(.systemCall(operation: "KVM_CREATE_PIT2", errno: EEXIST))
         let standby = try StandbyThread.spawn(name: "test_standby", role: .devices, seccomp: false, stop: StopCoordinator()) {
-            () throws(KVMError) in throw failure
+            () throws(VMMError) in throw failure
         }
-        #expect(throws: failure) { _ = try standby.waitUntilReady(milliseconds: 5000) }
+        let reported = #expect(throws: VMMError.self) { _ = try standby.waitUntilReady(milliseconds: 5000) }
+        #expect(reported?.description == failure.description)
         standby.assign { events.record("work") }
         standby.native.join()
         #expect(events.all.isEmpty)
@@ -58,7 +59,7 @@ import Glibc
         let events = Events()
         let release = Atomic<Bool>(false)
         let standby = try StandbyThread.spawn(name: "test_standby", role: .vcpu, seccomp: false, stop: StopCoordinator()) {
-            () throws(KVMError) in
+            () throws(VMMError) in
             while !release.load(ordering: .acquiring) { usleep(1000) }
             events.record("step")
         }
