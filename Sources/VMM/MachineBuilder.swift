@@ -21,6 +21,18 @@ enum MachineBuilder {
             try kvm.checkRequiredCapabilities()
         } catch { throw .kvm(error) }
         try config.validate(maxVcpus: maxVcpus(kvm), hostMemoryMiB: VMConfig.hostMemoryMiB())
+        let stop = StopCoordinator()
+        // The VM's threads start now and load their filters on the other core while this one
+        // builds; before that vCPU 0's thread reads what KVM supports (HostSupport). They are
+        // ready before any vCPU runs.
+        let host = HostSupport()
+        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop) {
+            () throws(VMMError) in
+            do throws(KVMError) { try host.read(from: kvm) } catch { throw .kvm(error) }
+        }
+        // A build that fails from here on must not leave them waiting (one of them unconfined).
+        var handedOver = false
+        defer { if !handedOver { threads.dismiss() } }
 
         let kernelImage = try MappedFile(path: config.kernelPath)
         let initrdImage = try config.initrdPath.map { (path) throws(VMMError) in try MappedFile(path: path) }
@@ -36,21 +48,10 @@ enum MachineBuilder {
 
         let vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
         if config.trackDirtyPages { memory.startDeviceWriteLog() }
-        let stop = StopCoordinator()
-        // The VM's threads start now and load their filters on the other core while this one
-        // builds. Before that the device thread creates the PIT (KVM_CREATE_PIT2 starts a kernel
-        // worker and takes 0.1-4 ms here, mostly waiting) and vCPU 0's thread the vCPUs
-        // (VcpuPreparation). They are ready before any vCPU runs.
-        let preparation = VcpuPreparation(), vcpuCount = config.vcpuCount
-        let threads = try VMThreads.spawn(
-            vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop,
-            deviceStep: { () throws(VMMError) in
-                do throws(KVMError) { try vm.createPIT2() } catch { throw .kvm(error) }
-            },
-            firstVcpuStep: { () throws(VMMError) in try preparation.run(kvm: kvm, vm: vm, count: vcpuCount) })
-        // A build that fails from here on must not leave them waiting (one of them unconfined).
-        var handedOver = false
-        defer { if !handedOver { threads.dismiss() } }
+        // Here, not on a thread of its own: KVM_CREATE_PIT2 waits for kthreadd to start the PIT's
+        // worker, ~0.1 ms with a core free for it; beside this thread and another busy on both
+        // cores it took 1-4 ms and held up the start.
+        do { try vm.createPIT2() } catch { throw .kvm(error) }
 
         let loop = try EventLoop()
         let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
@@ -85,18 +86,26 @@ enum MachineBuilder {
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
         guard try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) else {
-            throw .thread(operation: "create the vCPUs (not done within 10 s)", errno: ETIMEDOUT)
+            throw .thread(operation: "read KVM's supported CPUID (not done within 10 s)", errno: ETIMEDOUT)
         }
-        let hostMSRs = preparation.msrIndexList
-        let vcpus = preparation.vcpus
-        for vcpu in vcpus {
+        let hostMSRs = host.msrIndexList
+        var vcpus: [Vcpu] = []
+        let supported = host.cpuid.map(CPUIDConversion.entry)
+        for index in 0..<config.vcpuCount {
+            let cpuid: [CPUIDEntry]
             do {
-                if vcpu.id == 0 {
+                cpuid = try CPUID.adjust(supported, vcpuIndex: index, vcpuCount: config.vcpuCount)
+            } catch { throw .boot("CPUID for vCPU \(index): \(error)") }
+            do {
+                let vcpu = try vm.createVcpu(id: UInt32(index))
+                try vcpu.setCPUID(cpuid.map(CPUIDConversion.kvmEntry))
+                if index == 0 {
                     try BootVcpuSetup.apply(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
                 } else {
                     try BootVcpuSetup.applyCommon(boot.cpu, to: vcpu, hostMSRs: hostMSRs)
                 }
                 try vcpu.configureLocalInterrupts()
+                vcpus.append(vcpu)
             } catch { throw .kvm(error) }
         }
 
@@ -115,7 +124,7 @@ enum MachineBuilder {
     }
 
     /// A VM with `memory` in its slots, the TSS and identity map placed and the in-kernel
-    /// irqchip made (the PIT is the caller's: it takes a kernel worker thread and mostly waits).
+    /// irqchip made (the PIT is the caller's: a restored one takes its saved state).
     static func createVM(_ kvm: Kvm, memory: GuestMemory, logDirtyPages: Bool) throws(VMMError) -> VirtualMachine {
         do {
             let vm = try kvm.createVM()

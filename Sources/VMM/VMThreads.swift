@@ -3,26 +3,30 @@ struct VMThreads: Sendable {
     let devices: StandbyThread
     let vcpus: [StandbyThread]
 
-    /// `deviceStep` and `firstVcpuStep`: what the device thread and vCPU 0's thread do before
-    /// their filters go in (the builder has them create the PIT and the vCPUs). If a
-    /// spawn fails, the threads already made are dismissed.
+    /// `firstVcpuStep`: what vCPU 0's thread does before its filter goes in (the builder has it
+    /// read what KVM supports). If a spawn fails, the threads already made are dismissed.
     static func spawn(vcpuCount: Int, seccomp: Bool, stop: StopCoordinator,
-                      deviceStep: (@Sendable () throws(VMMError) -> Void)? = nil,
                       firstVcpuStep: (@Sendable () throws(VMMError) -> Void)? = nil) throws(VMMError) -> VMThreads {
-        // The device thread serves the virtio-fs shares: the only thread that may keep a
-        // capability (ThreadCapabilities).
-        let devices = try StandbyThread.spawn(name: "kiln_devices", capabilities: .fileServer, role: .devices,
-                                              seccomp: seccomp, stop: stop, step: deviceStep)
+        // vCPU 0's first: its step is on the way to the first KVM_RUN.
         var vcpus: [StandbyThread] = []
         for index in 0..<vcpuCount {
             do {
                 vcpus.append(try StandbyThread.spawn(name: "kiln_vcpu\(index)", role: .vcpu, seccomp: seccomp, stop: stop,
                                                      step: index == 0 ? firstVcpuStep : nil))
             } catch {
-                devices.dismiss()
                 vcpus.forEach { $0.dismiss() }
                 throw error
             }
+        }
+        // The device thread serves the virtio-fs shares: the only thread that may keep a
+        // capability (ThreadCapabilities).
+        let devices: StandbyThread
+        do {
+            devices = try StandbyThread.spawn(name: "kiln_devices", capabilities: .fileServer, role: .devices,
+                                              seccomp: seccomp, stop: stop)
+        } catch {
+            vcpus.forEach { $0.dismiss() }
+            throw error
         }
         return VMThreads(devices: devices, vcpus: vcpus)
     }
