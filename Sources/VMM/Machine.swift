@@ -32,7 +32,8 @@ public final class Machine: @unchecked Sendable {
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
          serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
          inventory: DeviceInventory, keepAlive: [AnyObject], generation: VMGeneration? = nil,
-         snapshotSupport: SnapshotSupport, coreDump: GuestCoreDump? = nil) {
+         snapshotSupport: SnapshotSupport, coreDump: GuestCoreDump? = nil, threads: VMThreads? = nil) {
+        self.standbyThreads = threads
         self.snapshotSupport = snapshotSupport
         self.coreDump = coreDump
         self.generation = generation
@@ -58,6 +59,8 @@ public final class Machine: @unchecked Sendable {
     private(set) var runners: [VcpuRunner] = []
     private var vcpuThreads: [NativeThread] = []
     private var deviceThread: NativeThread?
+    /// The threads the builder started, until `start` gives them their work.
+    private var standbyThreads: VMThreads?
     /// False when the VMM thread's own filter could not be installed (the VM is then stopping).
     private var supervising = false
     public private(set) var isPaused = false
@@ -111,70 +114,64 @@ public final class Machine: @unchecked Sendable {
         runners.reduce(0) { $0 &+ $1.exits.activity } &+ inventory.virtioActivity
     }
 
-    /// Starts one thread per vCPU and the device thread, then confines the calling (VMM) thread.
-    /// Nothing may spawn threads from the calling thread after this.
+    /// A machine that never started ends the threads waiting for its work.
+    deinit { standbyThreads?.dismiss() }
+
+    /// Gives the device thread and one thread per vCPU their work (started by the builder, or
+    /// now), then confines the calling (VMM) thread. Nothing may spawn threads from the calling
+    /// thread after this.
     public func start(paused: Bool = false) throws(VMMError) {
         VcpuKickSignal.install()
         let gate = pauseGate
         stop.onStop { gate.wakeAll() }
-        // Every thread reports once its filter is in (or it gave up), so that start() returns
-        // (and InstanceStart answers) only when no thread of the VM is unconfined.
+        let threads: VMThreads
+        if let standbyThreads {
+            threads = standbyThreads
+            self.standbyThreads = nil
+        } else {
+            threads = try VMThreads.spawn(vcpuCount: vcpus.count, seccomp: config.seccomp, stop: stop)
+        }
+        // A thread reports once its filter is in (or it gave up), so that start() returns (and
+        // InstanceStart answers) only when no thread of the VM is unconfined.
         let confined = StartLatch()
-        // vCPUs run guest code only once this (VMM) thread is confined too, so that no thread of
-        // the process is unfiltered while the guest runs: they park at the pause gate (a futex
-        // wait their filter allows) before their first KVM_RUN until the end of start().
-        pauseGate.hold()
-        // The device thread first: it serves what the vCPUs will notify.
-        let loop = self.loop
         var consoleThreads = 0
         if config.forwardsStandardInput {
-            let spawned = try console.attach(serial: serial, to: loop, stop: stop) {
-                confined.arrive()
-            }
-            consoleThreads = spawned ? 1 : 0
-        }
-        // The device thread serves the virtio-fs shares: the only thread that may keep a
-        // capability (ThreadCapabilities), so this thread gives it up once that one exists,
-        // before the vCPU threads copy its sets.
-        deviceThread = try NativeThread.spawn(name: "kiln_devices", capabilities: .fileServer) { [stop, config] in
-            let entered = ThreadConfinement.enter(.devices, enabled: config.seccomp, stop: stop)
-            confined.arrive()
-            guard entered else { return }
-            loop.run()
-        }
-        ThreadCapabilities.dropFromCallingThread()
-        for vcpu in vcpus {
-            let runner = VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
-                                    haltDetector: haltDetector, pauseGate: pauseGate)
-            let thread: NativeThread
             do {
-                thread = try NativeThread.spawn(name: "kiln_vcpu\(vcpu.id)") { [stop, config] in
-                    let entered = ThreadConfinement.enter(.vcpu, enabled: config.seccomp, stop: stop)
-                    confined.arrive()
-                    guard entered else { return }
-                    _ = runner.run()
-                }
+                let spawned = try console.attach(serial: serial, to: loop, stop: stop) { confined.arrive() }
+                consoleThreads = spawned ? 1 : 0
             } catch {
-                stop.requestStop(.failed("\(error)"))
-                pauseGate.resume()
-                vcpuThreads.forEach { $0.join() }
+                threads.dismiss()
                 throw error
             }
-            stop.register(vcpu: vcpu, thread: thread)
-            runners.append(runner)
-            vcpuThreads.append(thread)
         }
-        // Every thread of the VM exists now (a thread spawned after this would inherit the control
-        // filter on top of its own), so this thread's filter goes in while theirs do, not after.
-        supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
-        _ = confined.wait(for: vcpus.count + 1 + consoleThreads, milliseconds: 2000)
+        // The device thread, the only one that may keep a capability (ThreadCapabilities), exists:
+        // this thread gives its capabilities up.
+        ThreadCapabilities.dropFromCallingThread()
+        for (vcpu, thread) in zip(vcpus, threads.vcpus) {
+            runners.append(VcpuRunner(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, stop: stop,
+                                      haltDetector: haltDetector, pauseGate: pauseGate))
+            stop.register(vcpu: vcpu, thread: thread.native)
+            vcpuThreads.append(thread.native)
+        }
+        deviceThread = threads.devices.native
         if paused {
-            // The vCPUs stay parked where start() held them: a restored VM waits for resume.
+            // The vCPUs park before their first KVM_RUN: a restored VM waits for resume.
+            pauseGate.hold()
             isPaused = true
-        } else {
-            pauseGate.resume()
-            announceGenerationIfRestored()
         }
+        // The threads get their work, and the guest runs, only once every thread of the VM,
+        // this one included, is confined.
+        supervising = ThreadConfinement.enter(.control, enabled: config.seccomp, stop: stop)
+        _ = confined.wait(for: consoleThreads, milliseconds: 2000)
+        _ = try? threads.waitUntilReady(milliseconds: 2000)
+        // The vCPUs first: they are what start-up waits for. Notifications they make before the
+        // device loop runs wait in its eventfds.
+        for (runner, thread) in zip(runners, threads.vcpus) {
+            thread.assign { _ = runner.run() }
+        }
+        let loop = self.loop
+        threads.devices.assign { loop.run() }
+        if !paused { announceGenerationIfRestored() }
     }
 
     /// A restored guest learns it is a new generation once its vCPUs run (the GED interrupt

@@ -21,6 +21,18 @@ enum MachineBuilder {
             try kvm.checkRequiredCapabilities()
         } catch { throw .kvm(error) }
         try config.validate(maxVcpus: maxVcpus(kvm), hostMemoryMiB: VMConfig.hostMemoryMiB())
+        let stop = StopCoordinator()
+        // The VM's threads start now and load their filters on the other core while this one
+        // builds; before that vCPU 0's thread reads what KVM supports (HostSupport). They are
+        // ready before any vCPU runs.
+        let host = HostSupport()
+        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop) {
+            () throws(VMMError) in
+            do throws(KVMError) { try host.read(from: kvm) } catch { throw .kvm(error) }
+        }
+        // A build that fails from here on must not leave them waiting (one of them unconfined).
+        var handedOver = false
+        defer { if !handedOver { threads.dismiss() } }
 
         let kernelImage = try MappedFile(path: config.kernelPath)
         let initrdImage = try config.initrdPath.map { (path) throws(VMMError) in try MappedFile(path: path) }
@@ -34,22 +46,12 @@ enum MachineBuilder {
             throw .memory(error)
         } catch { throw .boot("\(error)") }
 
-        let vm: VirtualMachine
-        let hostCPUID: [kvm_cpuid_entry2]
-        let hostMSRs: [UInt32]
-        // KVM_CREATE_PIT2 starts a kernel worker thread and takes 0.1-4 ms here, mostly waiting:
-        // it runs beside the rest of the set-up and is joined before any vCPU runs.
-        let pitCreation: ParallelStep
-        vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
+        let vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
         if config.trackDirtyPages { memory.startDeviceWriteLog() }
-        pitCreation = try ParallelStep.start(name: "kiln_pit") { () throws(KVMError) in try vm.createPIT2() }
-        // A build that fails from here on must not leave kiln_pit running (unconfined) behind it.
-        var pitJoined = false
-        defer { if !pitJoined { try? pitCreation.finish() } }
-        do {
-            hostCPUID = try kvm.supportedCPUID()
-            hostMSRs = try kvm.msrIndexList()
-        } catch { throw .kvm(error) }
+        // Here, not on a thread of its own: KVM_CREATE_PIT2 waits for kthreadd to start the PIT's
+        // worker, ~0.1 ms with a core free for it; beside this thread and another busy on both
+        // cores it took 1-4 ms and held up the start.
+        do { try vm.createPIT2() } catch { throw .kvm(error) }
 
         let loop = try EventLoop()
         let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
@@ -76,7 +78,6 @@ enum MachineBuilder {
             } catch { throw .boot("ACPI tables: \(error)") }
         }
 
-        let stop = StopCoordinator()
         let legacy = try legacyDevices(config, vm: vm, stop: stop)
         var inventory = DeviceInventory()
         for entry in virtio.entries { try inventory.add(entry) }
@@ -84,8 +85,12 @@ enum MachineBuilder {
         var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
 
+        guard try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) else {
+            throw .thread(operation: "read KVM's supported CPUID (not done within 10 s)", errno: ETIMEDOUT)
+        }
+        let hostMSRs = host.msrIndexList
         var vcpus: [Vcpu] = []
-        let supported = hostCPUID.map(CPUIDConversion.entry)
+        let supported = host.cpuid.map(CPUIDConversion.entry)
         for index in 0..<config.vcpuCount {
             let cpuid: [CPUIDEntry]
             do {
@@ -104,21 +109,22 @@ enum MachineBuilder {
             } catch { throw .kvm(error) }
         }
 
-        pitJoined = true
-        do {
-            try pitCreation.finish()
-        } catch { throw .kvm(error) }
+        // Generous: under load the threads may wait long for a core.
+        guard try threads.waitUntilReady(milliseconds: 10_000) else {
+            throw .thread(operation: "start the VM's threads (not confined within 10 s)", errno: ETIMEDOUT)
+        }
 
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
+        handedOver = true
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
                        serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
                        inventory: inventory, keepAlive: [kvm, kernelImage], generation: generation,
                        snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), hostMSRIndexList: hostMSRs),
-                       coreDump: coreDump)
+                       coreDump: coreDump, threads: threads)
     }
 
     /// A VM with `memory` in its slots, the TSS and identity map placed and the in-kernel
-    /// irqchip made (the PIT is the caller's: it takes a worker thread).
+    /// irqchip made (the PIT is the caller's: a restored one takes its saved state).
     static func createVM(_ kvm: Kvm, memory: GuestMemory, logDirtyPages: Bool) throws(VMMError) -> VirtualMachine {
         do {
             let vm = try kvm.createVM()

@@ -17,8 +17,9 @@ import Glibc
 /// 3. the device thread, which runs the virtio-fs servers, makes CAP_DAC_READ_SEARCH effective
 ///    (`enterThread(.fileServer)`) and installs the devices seccomp role, which allows neither
 ///    open_by_handle_at nor name_to_handle_at nor linkat (SeccompTests check it);
-/// 4. the main thread empties its sets right after spawning the device thread
-///    (`dropFromCallingThread`), so the vCPU threads it spawns next start with none.
+/// 4. the main thread empties its sets when the machine starts (`dropFromCallingThread`), once
+///    the device thread exists and before the guest runs; the threads it starts from then on
+///    (the console reader) start with none.
 /// Not for a VMM running as root (not jailed: `kiln boot` by hand, `--no-jail`): its
 /// capabilities are the caller's choice, and nothing here changes them.
 public enum ThreadCapabilities {

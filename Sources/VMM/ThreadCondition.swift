@@ -23,7 +23,8 @@ final class ThreadCondition: @unchecked Sendable {
 
     func lock() { pthread_mutex_lock(mutex) }
     func unlock() { pthread_mutex_unlock(mutex) }
-    /// Wakes every waiter (futex wake: every thread role's filter allows it). Call it locked.
+    /// Wakes every waiter (futex wake: every thread role's filter allows it). Call it locked, or
+    /// just after unlocking once the state it announces is set (waiters recheck it locked).
     func broadcast() { pthread_cond_broadcast(changed) }
     /// Sleeps until a broadcast (or a spurious wake-up). Call it locked.
     func wait() { pthread_cond_wait(changed, mutex) }

@@ -70,4 +70,29 @@ import Glibc
         #expect(received.count == data.count)
         #expect(received.elementsEqual(data), "bytes lost or out of order")
     }
+
+    /// /dev/null has nothing to forward: no reader thread; a regular file still gets one.
+    @Test func nullInputStartsNoReaderButAFileDoes() throws {
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        try #require(null >= 0)
+        defer { close(null) }
+        #expect(ConsoleInput.isNullDevice(null))
+        let nullConsole = try ConsoleInput(input: null, seccomp: false)
+        let serial = Serial16550(interrupt: NoInterrupt(), output: NoOutput(), onReceiveSpace: {})
+        #expect(try nullConsole.attach(serial: serial, to: EventLoop(), stop: StopCoordinator()) == false)
+
+        var template = Array("/tmp/kiln-console-XXXXXX".utf8CString)
+        let file = mkstemp(&template)
+        try #require(file >= 0)
+        defer { close(file); unlink(template) }
+        #expect(!ConsoleInput.isNullDevice(file))
+        let zero = open("/dev/zero", O_RDONLY | O_CLOEXEC)
+        try #require(zero >= 0)
+        defer { close(zero) }
+        #expect(!ConsoleInput.isNullDevice(zero), "/dev/zero (1, 5) is not /dev/null")
+        let stop = StopCoordinator()
+        let fileConsole = try ConsoleInput(input: file, seccomp: false)
+        // An empty file: the reader starts, reads end of file at once and ends.
+        #expect(try fileConsole.attach(serial: serial, to: EventLoop(), stop: stop) == true)
+    }
 }
