@@ -16,12 +16,14 @@ signal(SIGPIPE, SIG_IGN)
 
 let isInit = getpid() == 1
 if isInit {
-    // Firecracker's boot-time marker: the VMM logs the time from its start to here.
-    _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
+    // Firecracker's boot-time marker: the VMM logs the time from its start to here. It is
+    // written through /dev/mem, which kiln's initramfs only has once ImageRoot mounted devtmpfs.
+    let writeBootMarker = { _ = kiln_agent_write_phys_byte(0xd000_0000, 123) }
     let root = GuestRoot.fromCommandLine(GuestSetup.readSmallFile("/proc/cmdline") ?? "")
+    if root.image == nil { writeBootMarker() }
     if let image = root.image {
         do {
-            try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs)
+            try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs, devicesMounted: writeBootMarker)
         } catch {
             // The initramfs holds nothing to run commands with: a sandbox without its image is
             // no sandbox, and powering off ends `kiln run` at once with this on the console.
