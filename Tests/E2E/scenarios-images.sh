@@ -102,6 +102,34 @@ scenario_images-run() {
 EXTRA_SCENARIOS="$EXTRA_SCENARIOS images-bench"
 images_bench_ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f\n", (b - a) * 1000 }'; }
 images_bench_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# images_bench_variant NAME ROUND: one run of a variant; its time appended to $dir/NAME (and
+# NAME-wall), or NAME+ROUND to $bad. Uses the scenario's locals (dir, kernel, image_cmd, ...).
+# wall: the whole command as a user waits for it (kiln's start, the image lookup, the VM's end);
+# total-ms is kiln's own measure from its run directory to the VM's end.
+images_bench_variant() {
+    local name=$1 i=$2 t=$EPOCHREALTIME line
+    case $name in
+        image|builtin)
+            local cmd=("${image_cmd[@]}")
+            [ "$name" = builtin ] && cmd=("${builtin_cmd[@]}")
+            if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${cmd[@]}" </dev/null >/dev/null 2>"$dir/$name$i.err"; then
+                images_bench_ms_since "$t" >>"$dir/$name-wall"
+                line=$(grep 'timing:' "$dir/$name$i.err")
+                echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/$name"
+                [ "$name" = image ] && echo "$line" | sed -n 's/.*image-ms \([0-9.]*\).*/\1/p' >>"$dir/image-ms"
+                note "images-bench: $name run $i: wall $(tail -n 1 "$dir/$name-wall") ms; $line"
+            else bad="$bad $name$i"; fi ;;
+        # The plain boot prints the kernel's log on the serial console, as every plain boot in
+        # this harness does (each byte an exit); kiln run's guest is quiet, so the same boot
+        # with `quiet` is measured too.
+        plain|plain-quiet)
+            local cmdline
+            cmdline=$(test_cmdline ready)
+            [ "$name" = plain-quiet ] && cmdline="$cmdline quiet"
+            l2_boot "images-bench-$name-$i" "$kernel" 1 128 "$cmdline"
+            if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/$name"; else bad="$bad $name$i"; fi ;;
+    esac
+}
 scenario_images-bench() {
     local -x TMPDIR=$E2E_LOCAL_TMP
     sandbox_prereqs || return 0
@@ -110,47 +138,39 @@ scenario_images-bench() {
     fi
     local runs=${KILN_IMAGES_BENCH_RUNS:-7} i line bad= dir=$RUN/boots/images-bench
     mkdir -p "$dir"
-    # The store prepare.sh filled is in the run directory, which L1 mounts over 9p without a
-    # page cache: every block the guest reads from the image would be a 9p round trip to L0,
-    # which no host has (its store is on a local disk with a page cache) and which neither the
-    # busybox image nor the plain boot's initramfs (the cached read-only share) pays. So the
-    # image runs from a copy of the store (its names and converted images; no blobs) in L1's
-    # local scratch.
-    local store=$E2E_LOCAL_TMP/images-bench-store
-    rm -rf "$store"; mkdir -p "$store"
-    cp -a --sparse=always "$KILN_IMAGE_STORE/refs" "$KILN_IMAGE_STORE/images" "$store/" ||
-        { fail "cannot copy the image store to $store"; return 0; }
-    local -x KILN_IMAGE_STORE=$store
-    export KILN_AGENT_INITRD
+    # Guest files on 9p are an artefact of this harness that no host has: L1 mounts the run
+    # directory (where prepare.sh put the store) without a page cache, so every block the guest
+    # read from the image was a round trip to L0, and an initramfs mapped from the host root's
+    # share cost its VMM ~300 ms more set-up from the second boot on (the same file from L1's
+    # tmpfs: ~100 ms each time). So every variant boots from copies in L1's local scratch: the
+    # kernel, the agent initramfs, the plain boot's initramfs, the busybox image and the store
+    # (its names and converted images; no blobs).
+    local stage=$E2E_LOCAL_TMP/images-bench
+    rm -rf "$stage"; mkdir -p "$stage/store"
+    if ! cp "$KILN_VMLINUX" "$stage/vmlinux" || ! cp "$KILN_AGENT_INITRD" "$stage/agent-initrd.cpio" ||
+       ! cp "$KILN_INITRAMFS" "$stage/initramfs.cpio.gz" || ! cp --sparse=always "$KILN_SANDBOX_ROOTFS" "$stage/sandbox.ext4" ||
+       ! cp -a --sparse=always "$KILN_IMAGE_STORE/refs" "$KILN_IMAGE_STORE/images" "$stage/store/"; then
+        fail "cannot copy the guest files to $stage"; rm -rf "$stage"; return 0
+    fi
+    local -x KILN_IMAGE_STORE=$stage/store KILN_AGENT_INITRD=$stage/agent-initrd.cpio
+    local KILN_INITRAMFS=$stage/initramfs.cpio.gz kernel=$stage/vmlinux
     : >"$dir/image"; : >"$dir/image-wall"; : >"$dir/builtin"; : >"$dir/builtin-wall"; : >"$dir/plain"; : >"$dir/plain-quiet"; : >"$dir/image-ms"
-    local image_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --image "$KILN_E2E_IMAGE_REF" --report-timing -- true)
-    local builtin_cmd=("$KILN" run --kernel "$KILN_VMLINUX" --rootfs "$KILN_SANDBOX_ROOTFS" --report-timing -- true)
+    local image_cmd=("$KILN" run --kernel "$kernel" --image "$KILN_E2E_IMAGE_REF" --report-timing -- true)
+    local builtin_cmd=("$KILN" run --kernel "$kernel" --rootfs "$stage/sandbox.ext4" --report-timing -- true)
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
-        { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; return 0; }
-    # wall: the whole command as a user waits for it (kiln's start, the image lookup, the VM's
-    # end); total-ms is kiln's own measure from its run directory to the VM's end.
-    local t
+        { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; rm -rf "$stage"; return 0; }
+    # The order changes each round as a balanced Latin square (Williams): over four rounds each
+    # variant runs once in each place and after each other variant once. And each run starts a
+    # second after the last ended: with neither, the first VMM after a plain `kiln boot` took
+    # 100-200 ms longer to set up, whichever variant it was (L1 has one vCPU, and what is left of
+    # the last VM's teardown competes with the next VMM's set-up; `kiln run` itself ends with its
+    # run directory and jail removed, which gave it that time).
+    local variants=(image builtin plain plain-quiet) orders=("0 1 3 2" "1 2 0 3" "2 3 1 0" "3 0 2 1") k
     for i in $(seq 1 "$runs"); do
-        t=$EPOCHREALTIME
-        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/image$i.err"; then
-            images_bench_ms_since "$t" >>"$dir/image-wall"
-            line=$(grep 'timing:' "$dir/image$i.err")
-            echo "$line" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/image"
-            echo "$line" | sed -n 's/.*image-ms \([0-9.]*\).*/\1/p' >>"$dir/image-ms"
-            note "images-bench: image run $i: wall $(tail -n 1 "$dir/image-wall") ms; $line"
-        else bad="$bad image$i"; fi
-        t=$EPOCHREALTIME
-        if timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${builtin_cmd[@]}" </dev/null >/dev/null 2>"$dir/builtin$i.err"; then
-            images_bench_ms_since "$t" >>"$dir/builtin-wall"
-            grep 'timing:' "$dir/builtin$i.err" | sed -n 's/.*total-ms \([0-9.]*\).*/\1/p' >>"$dir/builtin"
-        else bad="$bad builtin$i"; fi
-        # The plain boot prints the kernel's log on the serial console, as every plain boot in
-        # this harness does (each byte an exit); kiln run's guest is quiet, so the same boot
-        # with `quiet` is measured too.
-        l2_boot "images-bench-plain-$i" "$KILN_VMLINUX" 1 128 "$(test_cmdline ready)"
-        if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/plain"; else bad="$bad plain$i"; fi
-        l2_boot "images-bench-plain-quiet-$i" "$KILN_VMLINUX" 1 128 "$(test_cmdline ready) quiet"
-        if [ -n "$B_READY" ]; then echo "$B_READY" | awk '{ print $1 * 1000 }' >>"$dir/plain-quiet"; else bad="$bad plain-quiet$i"; fi
+        for k in ${orders[$(( (i - 1) % 4 ))]}; do
+            sleep 1
+            images_bench_variant "${variants[$k]}" "$i"
+        done
     done
     local image image_wall builtin builtin_wall plain plain_quiet ims
     image=$(median <"$dir/image"); image_wall=$(median <"$dir/image-wall"); builtin=$(median <"$dir/builtin")
@@ -158,6 +178,6 @@ scenario_images-bench() {
     ims=$(median <"$dir/image-ms")
     local summary="medians of $(wc -l <"$dir/image") rounds (wall / kiln's total-ms): kiln run --image (Debian test image) -- true ${image_wall} / ${image} ms, kiln run -- true (busybox sandbox image) ${builtin_wall} / ${builtin} ms, plain kiln boot to /init ${plain} ms (quiet: ${plain_quiet} ms); image/plain $(images_bench_ratio "$image_wall" "$plain") wall, $(images_bench_ratio "$image" "$plain") total-ms; image/plain-quiet $(images_bench_ratio "$image_wall" "$plain_quiet") wall, $(images_bench_ratio "$image" "$plain_quiet") total-ms; image/builtin $(images_bench_ratio "$image" "$builtin"); image-ms (store lookup + config) ${ims}"
     note "images-bench: $summary"
-    rm -rf "$store"
+    rm -rf "$stage"
     if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi
 }
