@@ -160,15 +160,13 @@ scenario_images-bench() {
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
         { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; rm -rf "$stage"; return 0; }
     # The order changes each round as a balanced Latin square (Williams): over four rounds each
-    # variant runs once in each place and after each other variant once. And each run starts a
-    # second after the last ended: with neither, the first VMM after a plain `kiln boot` took
-    # 100-200 ms longer to set up, whichever variant it was (L1 has one vCPU, and what is left of
-    # the last VM's teardown competes with the next VMM's set-up; `kiln run` itself ends with its
-    # run directory and jail removed, which gave it that time).
+    # variant runs once in each place and after each other variant once. A jailed `kiln run`
+    # right after a plain `kiln boot` sets its VMM up in ~300 ms instead of ~120 (image and
+    # busybox alike; a second's pause between runs changed nothing; the cause is not known), so a
+    # fixed order charged that to whichever variant came next.
     local variants=(image builtin plain plain-quiet) orders=("0 1 3 2" "1 2 0 3" "2 3 1 0" "3 0 2 1") k
     for i in $(seq 1 "$runs"); do
         for k in ${orders[$(( (i - 1) % 4 ))]}; do
-            sleep 1
             images_bench_variant "${variants[$k]}" "$i"
         done
     done
