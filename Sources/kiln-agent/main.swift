@@ -20,7 +20,6 @@ if isInit {
     // written through /dev/mem, which kiln's initramfs only has once ImageRoot mounted devtmpfs.
     let writeBootMarker = { _ = kiln_agent_write_phys_byte(0xd000_0000, 123) }
     let root = GuestRoot.fromCommandLine(GuestSetup.readSmallFile("/proc/cmdline") ?? "")
-    if root.image == nil { writeBootMarker() }
     if let image = root.image {
         do {
             try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs, devicesMounted: writeBootMarker)
@@ -32,6 +31,7 @@ if isInit {
         }
         GuestSetup.mountPseudoFileSystems(log: log)
     } else {
+        writeBootMarker()
         GuestSetup.mountPseudoFileSystems(log: log)
         if let layer = root.writeLayer {
             do {
