@@ -4,6 +4,10 @@ import PackageDescription
 // Layers point one way: kiln (CLI) -> VMM -> Devices / X86Boot -> GuestMemory / KVM -> CKiln.
 // Devices never import KVM: they see an interrupt line and guest memory only.
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+/// The agent's modules: no implicit _StringProcessing, so the regex engine (1.3 MB of the static
+/// agent, copied into and unpacked by every sandbox's initramfs) is never linked in. Use
+/// Character/split rather than String.contains(String), ranges(of:) or Regex in them.
+let agentModule: [SwiftSetting] = strict + [.unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"])]
 
 let package = Package(
     name: "Kiln",
@@ -53,16 +57,16 @@ let package = Package(
         .target(name: "ChildProcessSupport", swiftSettings: strict),
         // Guest agent (PID 1 of the sandbox rootfs) and the host side of its protocol
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
-        .target(name: "AgentProtocol", swiftSettings: strict),
+        .target(name: "AgentProtocol", swiftSettings: agentModule),
         .target(name: "CExecReport"),
         .target(name: "CAgent", dependencies: ["CExecReport"]),
         // Interface ioctls (up, IPv4 address) both sides use: the agent on eth0/lo, the host on its TAPs.
         .target(name: "CNetInterface"),
         // kiln-agent only: mounts /proc before the static Swift runtime needs it (PID 1).
         .target(name: "CAgentInit"),
-        .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: strict),
+        .target(name: "AgentCore", dependencies: ["AgentProtocol", "CAgent"], swiftSettings: agentModule),
         .executableTarget(name: "kiln-agent", dependencies: ["AgentCore", "AgentProtocol", "CAgent", "CAgentInit", "CNetInterface"],
-                          swiftSettings: strict),
+                          swiftSettings: agentModule),
         // Host-side C helpers of the sandbox (VMM spawn, signals, TUN ioctls, vsock connect,
         // pipe2): never in the agent. No host target depends on CAgent, the agent's shim.
         .target(name: "CHost", dependencies: ["CExecReport"]),

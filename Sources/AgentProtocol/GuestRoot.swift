@@ -95,6 +95,6 @@ public struct GuestRoot: Equatable, Sendable {
     }
 
     private static func isDevice(_ path: Substring) -> Bool {
-        path.hasPrefix("/dev/") && path.count > 5 && !path.contains("/../") && !path.hasSuffix("/..")
+        path.hasPrefix("/dev/") && path.count > 5 && !path.split(separator: "/").contains("..")
     }
 }

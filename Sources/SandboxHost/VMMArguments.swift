@@ -77,6 +77,12 @@ struct VMMArguments {
         if let initrd { argv += ["--initrd", initrd] }
         argv += ["--cmdline", commandLine, "--cpus", "\(cpus)", "--memory", "\(memory)", "--no-stdin",
                  "--serial-output", console, "--vsock", "\(cid),\(socket)"]
+        // virtio-rng credits the guest's crng as its driver probes, before /init. Without a
+        // source the guest kernel has none here (no RDRAND in nested emulation, our kernel
+        // trusts no boot loader seed), and the agent's Swift runtime, which seeds its hashing
+        // with a blocking getrandom at start, waited ~1.2 s in the nested harness for the
+        // kernel's jitter entropy; so would python3 or ssl in the image.
+        argv.append("--entropy")
         // The TAP is reached by name (interfaces are not files): the same inside the jail.
         if let tap { argv += ["--net", tap.name + (guestLink.map { ",mac=\($0.mac)" } ?? "")] }
         if !seccomp { argv.append("--no-seccomp") }

@@ -11,13 +11,16 @@ enum ImageRoot {
     static let image = "/kiln/image"
     static let writeLayer = "/kiln/layer"
 
-    static func enter(image source: GuestRoot.Image, layer: GuestRoot.WriteLayer) throws(AgentSetupError) {
+    /// `devicesMounted` runs as soon as devtmpfs is on /dev.
+    static func enter(image source: GuestRoot.Image, layer: GuestRoot.WriteLayer,
+                      devicesMounted: () -> Void) throws(AgentSetupError) {
         // /dev/vda exists only once devtmpfs is there: the kernel mounts it only on a root it
         // mounted itself, not on the initramfs.
         _ = mkdir("/dev", 0o755)
         guard mount("devtmpfs", "/dev", "devtmpfs", UInt(MS_NOSUID), "mode=0755") == 0 || errno == EBUSY else {
             throw .init(step: "mount devtmpfs on /dev", errno: errno)
         }
+        devicesMounted()
         for dir in ["/kiln", image, writeLayer] {
             guard mkdir(dir, 0o755) == 0 || errno == EEXIST else { throw .init(step: "mkdir \(dir)", errno: errno) }
         }

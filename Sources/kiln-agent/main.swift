@@ -16,12 +16,13 @@ signal(SIGPIPE, SIG_IGN)
 
 let isInit = getpid() == 1
 if isInit {
-    // Firecracker's boot-time marker: the VMM logs the time from its start to here.
-    _ = kiln_agent_write_phys_byte(0xd000_0000, 123)
+    // Firecracker's boot-time marker: the VMM logs the time from its start to here. It is
+    // written through /dev/mem, which kiln's initramfs only has once ImageRoot mounted devtmpfs.
+    let writeBootMarker = { _ = kiln_agent_write_phys_byte(0xd000_0000, 123) }
     let root = GuestRoot.fromCommandLine(GuestSetup.readSmallFile("/proc/cmdline") ?? "")
     if let image = root.image {
         do {
-            try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs)
+            try ImageRoot.enter(image: image, layer: root.writeLayer ?? .tmpfs, devicesMounted: writeBootMarker)
         } catch {
             // The initramfs holds nothing to run commands with: a sandbox without its image is
             // no sandbox, and powering off ends `kiln run` at once with this on the console.
@@ -30,6 +31,7 @@ if isInit {
         }
         GuestSetup.mountPseudoFileSystems(log: log)
     } else {
+        writeBootMarker()
         GuestSetup.mountPseudoFileSystems(log: log)
         if let layer = root.writeLayer {
             do {

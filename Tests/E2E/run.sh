@@ -170,7 +170,7 @@ fi
              KILN_NETBENCH_RUNS KILN_NETBENCH_ROUNDS KILN_NETBENCH_MIB KILN_NETBENCH_TIMEOUT \
              KILN_VSOCK_TOOL KILN_VSOCK_MIB KILN_VSOCK_TIMEOUT KILN_VSOCKBENCH_RUNS KILN_VSOCKBENCH_MIB KILN_VSOCKBENCH_PERF KILN_VSOCKBENCH_BOOTS \
              KILN_STRESS_RUNS KILN_STRESS_PARALLEL KILN_STRESS_BYTES KILN_STRESS_TRACE KILN_LOAD_RUNS KILN_LOAD_BOOT_TIMEOUT \
-             KILN_SANDBOX_BENCH_RUNS KILN_OCI_BENCH_RUNS KILN_OCI_BENCH_PROFILES KILN_SNAPSHOT_BENCH_RUNS KILN_SNAPSHOT_CLONES KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_E2E_ARCHIVE_REF KILN_E2E_OCI_REF KILN_IMAGE_STORE KILN_DEFAULT_IMAGE KILN_E2E_IMAGE_PREP_ERROR; do
+             KILN_SANDBOX_BENCH_RUNS KILN_IMAGES_BENCH_RUNS KILN_OCI_BENCH_RUNS KILN_OCI_BENCH_PROFILES KILN_SNAPSHOT_BENCH_RUNS KILN_SNAPSHOT_CLONES KILN_SANDBOX_CMD KILN_E2E_IMAGE_REF KILN_E2E_IMAGE_ID KILN_E2E_ARCHIVE_REF KILN_E2E_OCI_REF KILN_IMAGE_STORE KILN_DEFAULT_IMAGE KILN_E2E_IMAGE_PREP_ERROR; do
         [ -n "${!v:-}" ] && printf '%s=%q\n' "$v" "${!v}"
     done
     printf 'KILN_E2E_VMM=%q\nKILN_E2E_L2_TIMEOUT=%q\nKILN_E2E_SCENARIOS=%q\n' "$vmm" "$l2_timeout" "${scenarios[*]}"
@@ -209,7 +209,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" oci-containerd "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bench "* ]] && boots=$((boots + 3 * ${KILN_OCI_BENCH_RUNS:-5} + 3 * ${KILN_OCI_BENCH_PROFILES:-1}))
 [[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 12))
-[[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 3 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))
+[[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 4 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-snapshot "* ]] && boots=$((boots + ${KILN_SNAPSHOT_CLONES:-10} + 4))
 [[ " ${scenarios[*]} " == *" sandbox-snapshot-bench "* ]] && boots=$((boots + 2 * ${KILN_SNAPSHOT_BENCH_RUNS:-7} + 2 * ${KILN_SNAPSHOT_CLONES:-10} + 3))

@@ -75,4 +75,14 @@ import Testing
         #expect(argv.contains(rootfs + ",ro") && argv.contains("/tmp/kiln-run.x/console.log"), "\(argv)")
         #expect(!argv.contains("--bind-in") && !argv.contains("--copy-in"))
     }
+
+    /// The guest's crng must be ready before the agent starts: its Swift runtime seeds hashing
+    /// with a blocking getrandom, which waited ~1.2 s in the nested harness without a source.
+    @Test func everySandboxVMGetsAnEntropyDevice() throws {
+        let direct = arguments(image: .disk(path: rootfs)).direct(kiln: "/usr/bin/kiln", runDirectory: "/tmp/kiln-run.x")
+        #expect(direct.contains("--entropy"), "\(direct)")
+        let jailed = try arguments(image: .directory(path: "/bundle/rootfs"), detached: true)
+            .jailed(jail, readinessSocket: nil, parentPid: nil)
+        #expect(kilnArguments(jailed).contains("--entropy"), "\(jailed)")
+    }
 }
