@@ -12,20 +12,15 @@ import Glibc
 @Suite(.serialized) struct VsockPeerVanishTests {
     /// This process's descriptor count once it is back to `before` (other suites run in
     /// parallel and open descriptors for a moment; a leak stays), or after ten seconds of trying.
-    static func descriptorsSettle(atMost before: Int) -> Int {
-        var count = openDescriptorCount()
-        for _ in 0..<100 where count > before {
-            usleep(100_000)
-            count = openDescriptorCount()
-        }
-        return count
-    }
-
     @Test func hostVanishingWhileTheGuestSendsResetsTheConnection() throws {
         let fixture = try VsockFixture(bufferAllocation: 65536)
         let listener = HostListener(path: fixture.path + "_90")
-        let before = openDescriptorCount()
+        let before = openSocketInodes()
         let host = try #require(fixture.openFromGuest(port: 600, hostPort: 90, listener: listener))
+        // The device's socket to the listener and the listener's accepted end (and perhaps a
+        // parallel suite's, which closes in time).
+        let connection = openSocketInodes().subtracting(before)
+        #expect(!connection.isEmpty)
         let guest = fixture.guest
         for seed in 0..<8 {
             guest.send(guest.header(.rw, port: 600, hostPort: 90, length: 4096), payload: vsockPattern(4096, seed: seed))
@@ -44,7 +39,7 @@ import Glibc
         let late = fixture.drain()
         #expect(late.allSatisfy { $0.header.destinationPort != 600 || $0.op == .rst }, "\(late.map(\.op))")
         #expect(fixture.device.connectionCount == 0)
-        #expect(Self.descriptorsSettle(atMost: before) <= before, "a descriptor of the vanished connection is still open")
+        #expect(socketsStillOpen(connection).isEmpty, "a socket of the vanished connection is still open")
 
         // The same host port takes a new connection.
         let again = try #require(fixture.openFromGuest(port: 601, hostPort: 90, listener: listener))
@@ -54,8 +49,10 @@ import Glibc
 
     @Test func guestResetWhileTheHostFloodsEndsTheHostStream() throws {
         let fixture = try VsockFixture()
-        let before = openDescriptorCount()
+        let before = openSocketInodes()
         let (client, hostPort) = try #require(fixture.openFromHost(port: 42))
+        let connection = openSocketInodes().subtracting(before)
+        #expect(!connection.isEmpty)
         // The host writes more than the guest's credit; the guest has taken some of it.
         var queued = 0
         while queued < 1 << 20 {
@@ -74,7 +71,7 @@ import Glibc
         let late = fixture.drain()
         #expect(late.allSatisfy { $0.header.destinationPort != 42 || $0.op == .rst }, "\(late.map(\.op))")
         client.close()
-        #expect(Self.descriptorsSettle(atMost: before) <= before, "a descriptor of the reset connection is still open")
+        #expect(socketsStillOpen(connection).isEmpty, "a socket of the reset connection is still open")
 
         #expect(fixture.openFromHost(port: 42) != nil, "guest port 42 refused a new connection")
     }

@@ -13,13 +13,35 @@ func temporarySocketPath() -> String {
     "/tmp/kiln-vsock-\(getpid())-\(socketCounter.add(1, ordering: .relaxed).newValue).sock"
 }
 
-/// Descriptors open in this process (/proc/self/fd, minus the one reading it).
-func openDescriptorCount() -> Int {
-    guard let directory = opendir("/proc/self/fd") else { return -1 }
-    var count = 0
-    while readdir(directory) != nil { count += 1 }
-    closedir(directory)
-    return count - 3  // ".", ".." and the directory's own descriptor
+/// The sockets this process has open, by inode (/proc/self/fd links `socket:[INODE]`). Other
+/// suites run in parallel and open descriptors of their own, so a leak check compares the
+/// sockets a test saw appear with those still open, not descriptor counts.
+func openSocketInodes() -> Set<UInt64> {
+    guard let directory = opendir("/proc/self/fd") else { return [] }
+    defer { closedir(directory) }
+    var inodes: Set<UInt64> = []
+    var target = [CChar](repeating: 0, count: 64)
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let length = readlink("/proc/self/fd/" + name, &target, target.count - 1)
+        guard length > 0 else { continue }
+        let link = String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if link.hasPrefix("socket:["), link.hasSuffix("]"), let inode = UInt64(link.dropFirst(8).dropLast()) {
+            inodes.insert(inode)
+        }
+    }
+    return inodes
+}
+
+/// Waits (up to 10 s: a closed socket may linger while the kernel finishes with it) until none
+/// of `sockets` is open; returns those still open.
+func socketsStillOpen(_ sockets: Set<UInt64>) -> Set<UInt64> {
+    var open = sockets.intersection(openSocketInodes())
+    for _ in 0..<100 where !open.isEmpty {
+        usleep(100_000)
+        open = sockets.intersection(openSocketInodes())
+    }
+    return open
 }
 
 /// A blocking host-side Unix stream socket with timeouts, playing a host application.
