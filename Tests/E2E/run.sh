@@ -204,7 +204,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" sandbox-jail "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" sandbox-load "* ]] && boots=$((boots + ${KILN_LOAD_RUNS:-10}))
 [[ " ${scenarios[*]} " == *" oci-bundle "* ]] && boots=$((boots + 3))
-[[ " ${scenarios[*]} " == *" oci-podman "* ]] && boots=$((boots + 8))
+[[ " ${scenarios[*]} " == *" oci-podman "* ]] && boots=$((boots + 9))
 [[ " ${scenarios[*]} " == *" oci-network "* ]] && boots=$((boots + 1))
 [[ " ${scenarios[*]} " == *" oci-containerd "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bench "* ]] && boots=$((boots + 3 * ${KILN_OCI_BENCH_RUNS:-5} + 3 * ${KILN_OCI_BENCH_PROFILES:-1}))

@@ -74,13 +74,14 @@ scenario_oci-bundle() {
     pass "kiln-oci create/start/state/kill/delete of a runc-spec bundle on a virtio-fs rootfs: $checks checks ($(grep -m1 '^create took' "$B_DIR/lifecycle.out")): state JSON, pid = host relay, stdin/stdout/env/cwd (made), hostname/rlimits/gids, root-only file read and directory listed, exit 3, 143 after kill TERM, duplicate id refused, nothing left"
 }
 
-# oci-podman (in `all`, eight VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
+# oci-podman (in `all`, nine VMs): podman 4 (conmon) with `--runtime kiln-oci`, everything in a
 # private mount namespace under local scratch (Tests/E2E/oci/podman.sh): an OCI archive of the
 # busybox rootfs (umoci: Cmd, Env, WorkingDir, User 1000:1000) loaded into vfs storage; `run --rm`
 # exit code and stdout; stdin, the image's env/workdir/user; -e/-w/-u overrides; `-t` (the pty
 # master over --console-socket: \r\n line ends); `run -d` + `exec` + `ps` + `stop` (the workload's TERM trap exits 0) + `rm`;
 # `kill` + `wait` (137) + `rm`; `run --rootfs DIR` with a write that stays in the guest;
-# `--ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1` seen by the guest command.
+# `--ulimit nofile=1234:2345 --group-add 4000 --hostname kiln-h1` seen by the guest command;
+# `--network bridge` (podman's default CNI network): the guest fetches a file from the bridge's gateway.
 # /tmp is read-only for all of it, wherever the clone lives (conmon's TMPDIR: oci/podman-setup.sh).
 ALL_SCENARIOS="$ALL_SCENARIOS oci-podman"
 
@@ -95,7 +96,7 @@ scenario_oci-podman() {
     cp "$work"/p/*.err "$work"/p/logs/* "$B_DIR/" 2>/dev/null
     rm -rf "$work"
     oci_failed podman.out "podman --runtime kiln-oci" && return 0
-    pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, --ulimit/--group-add/--hostname, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR"
+    pass "podman --runtime kiln-oci: $checks checks ($(grep -m1 '^first run took' "$B_DIR/podman.out")): OCI archive loaded, exit code, stdin/stdout, image env/workdir/user, -e/-w/-u, --ulimit/--group-add/--hostname, -t, exec into a running container, stop (TERM reaches the workload), kill 137, rm, --rootfs DIR, podman's CNI bridge network reaching the host"
 }
 
 # oci-containerd (in `all`, two VMs): containerd 1.6 in a private mount namespace

@@ -3,7 +3,9 @@
 # that gives these hosts a real nested /dev/kvm: static busybox, Tests/E2E/l1/init.sh
 # as /init, and the Debian kernel modules for kvm-amd (nested=1), virtio-pci,
 # 9p, vhost-vsock and tun (TAP devices for virtio-net), veth and the tc ingress/u32/mirred
-# modules (oci-network: a TAP redirected to an engine's veth), in dependency order (modprobe --show-depends).
+# modules (oci-network: a TAP redirected to an engine's veth), and the bridge and netfilter
+# modules of podman's default CNI network (the bridge plugin's cni-podman0; iptables-nft rules for
+# its masquerade and the firewall plugin), in dependency order (modprobe --show-depends).
 #
 # Cached in ${KILN_CACHE:-$HOME/.cache/kiln}/e2e-l1/<key>.
 # stdout: KILN_L1_KERNEL=/boot/vmlinuz-<ver>  KILN_L1_INITRAMFS=/path
@@ -26,7 +28,9 @@ fi
 kernel=/boot/vmlinuz-$kver
 
 # Order matters: kvm-amd needs kvm and ccp; 9p needs the virtio-pci transport.
-modules=(irqbypass kvm ccp kvm-amd virtio_pci 9pnet_virtio 9p vhost_vsock tun veth sch_ingress cls_u32 act_mirred)
+modules=(irqbypass kvm ccp kvm-amd virtio_pci 9pnet_virtio 9p vhost_vsock tun veth sch_ingress cls_u32 act_mirred
+         bridge nf_tables nft_compat nft_chain_nat xt_MASQUERADE xt_conntrack xt_comment xt_addrtype
+         xt_multiport xt_mark xt_tcpudp xt_nat)
 
 cache=${KILN_CACHE:-${HOME:-/root}/.cache/kiln}
 key=$( { echo "$kver"; stat -c '%s %Y' "$kernel"; echo "${modules[*]}"

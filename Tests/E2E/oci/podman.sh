@@ -82,6 +82,18 @@ expect rootfs "0 rootfs-ok
 wrote" "$rc $out"
 [ ! -e "$rootfs/new-file" ] && ok rootfs-unchanged || bad rootfs-unchanged "the write reached the host directory"
 
+# podman's own default network (the `podman` CNI network of /etc/cni/net.d, 10.88.0.0/16 on
+# the cni-podman0 bridge, masqueraded): kiln-oci hands the veth's address to the guest, which
+# fetches a file from an HTTP server on this side, at the bridge's gateway. host-local keeps its
+# leases in /var/lib/cni, which L1's read-only root lacks: a tmpfs on /var/lib (this namespace only).
+mount -t tmpfs -o mode=0755 tmpfs /var/lib || { echo "FAIL /var/lib: cannot mount a tmpfs"; exit 1; }
+mkdir -p "$work/www" && echo "from-the-host-$$" >"$work/www/file"
+busybox httpd -f -p 0.0.0.0:18088 -h "$work/www" & httpd=$!
+# `timeout`, not wget's -T, which segfaults in Debian's static busybox.
+step network podman run --rm --network bridge "$img" sh -c "timeout 30 wget -q -O - http://10.88.0.1:18088/file || { ip addr; ip route; }"
+kill $httpd 2>/dev/null
+expect bridge-network-reaches-host "0 from-the-host-$$" "$rc $out"
+
 step leftovers podman ps -a -q
 expect no-containers-left "0 " "$rc $out"
 kill $keeper 2>/dev/null
