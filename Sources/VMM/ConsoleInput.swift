@@ -60,11 +60,8 @@ final class ConsoleInput: @unchecked Sendable {
     static func isNullDevice(_ fd: Int32) -> Bool {
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFCHR else { return false }
-        // Linux's dev_t encoding: minor in bits 0-7 and 20-31, major in bits 8-19 and 32-43.
         let device = UInt64(status.st_rdev)
-        let major = (device >> 8) & 0xfff | (device >> 32) & ~0xfff
-        let minor = device & 0xff | (device >> 12) & ~0xff
-        return major == 1 && minor == 3
+        return kiln_dev_major(device) == 1 && kiln_dev_minor(device) == 3
     }
 
     private func readInput(_ events: UInt32) {

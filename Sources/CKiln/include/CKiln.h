@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 
 // ioctl is variadic; these fixed-arity wrappers are what Swift calls.
 int kiln_ioctl_ptr(int fd, unsigned long request, void *arg);
@@ -93,6 +94,10 @@ struct kvm_msr_list *kiln_msr_list_alloc(uint32_t count);
 uint32_t *kiln_msr_list_indices(struct kvm_msr_list *list);
 
 // kvm_run's exit payload is an anonymous union; these accessors keep Swift away from its layout.
+/// A device number's major and minor (glibc's macros, which Swift cannot import).
+static inline unsigned int kiln_dev_major(uint64_t dev) { return major(dev); }
+static inline unsigned int kiln_dev_minor(uint64_t dev) { return minor(dev); }
+
 static inline uint32_t kiln_run_exit_reason(const struct kvm_run *r) { return r->exit_reason; }
 static inline void kiln_run_set_immediate_exit(struct kvm_run *r, uint8_t v) {
     __atomic_store_n(&r->immediate_exit, v, __ATOMIC_SEQ_CST);
