@@ -6,16 +6,13 @@
 
 struct kiln_uring {
     struct io_uring ring;
-    /// The most recently prepared submission: a write prepared next may be linked after it
-    /// while it has not been handed to the kernel.
-    struct io_uring_sqe *last_prepared;
 };
 
 int kiln_uring_create(unsigned entries, int eventfd, kiln_uring **out) {
     kiln_uring *ring = calloc(1, sizeof *ring);
     if (ring == NULL) return -ENOMEM;
-    // SUBMIT_ALL (5.18+): an entry the kernel refuses does not stop the rest of the
-    // submission, so a write chain is never cut short at a refused entry.
+    // SUBMIT_ALL (5.18+): an entry the kernel refuses (it completes with its error) does not
+    // stop the rest of the submission, which would otherwise wait for the next pass.
     struct io_uring_params params = {.flags = IORING_SETUP_SUBMIT_ALL};
     int result = io_uring_queue_init_params(entries, &ring->ring, &params);
     if (result == -EINVAL) {
@@ -28,8 +25,7 @@ int kiln_uring_create(unsigned entries, int eventfd, kiln_uring **out) {
     }
     // The device reuses one iovec arena across submissions, and counts on every completion
     // reaching the ring; both are kernel guarantees only with these features (5.5+).
-    if (!(params.features & IORING_FEAT_SUBMIT_STABLE) || !(params.features & IORING_FEAT_NODROP)
-        || !(params.features & IORING_FEAT_CQE_SKIP)) {
+    if (!(params.features & IORING_FEAT_SUBMIT_STABLE) || !(params.features & IORING_FEAT_NODROP)) {
         io_uring_queue_exit(&ring->ring);
         free(ring);
         return -EOPNOTSUPP;
@@ -51,9 +47,7 @@ void kiln_uring_destroy(kiln_uring *ring) {
 }
 
 int kiln_uring_prepare(kiln_uring *ring, int op, int fd, const void *iov, unsigned count,
-                       uint64_t offset, uint64_t user_data, int flags) {
-    // Checked before taking an entry: once taken, the previous one is no longer the last.
-    int linkable = (flags & KILN_URING_LINK) && ring->last_prepared != NULL && io_uring_sq_ready(&ring->ring) > 0;
+                       uint64_t offset, uint64_t user_data) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (sqe == NULL) return -EBUSY;
     switch (op) {
@@ -62,20 +56,14 @@ int kiln_uring_prepare(kiln_uring *ring, int op, int fd, const void *iov, unsign
     default: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
     }
     io_uring_sqe_set_data64(sqe, user_data);
-    // The previous one now starts this one when it ends, whatever its result (HARDLINK), and
-    // posts a completion only if it fails: the new one's completion reports both.
-    if (linkable) ring->last_prepared->flags |= IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS;
-    ring->last_prepared = sqe;
-    return linkable ? 1 : 0;
+    return 0;
 }
-
 
 int kiln_uring_submit(kiln_uring *ring) {
     int result;
     do {
         result = io_uring_submit(&ring->ring);
     } while (result == -EINTR);
-    if (io_uring_sq_ready(&ring->ring) == 0) ring->last_prepared = NULL;
     return result;
 }
 

@@ -7,12 +7,12 @@ import Glibc
 
 /// The devices' half of a snapshot (the vCPU, irqchip and clock state are KVM's side).
 extension Machine {
-    /// Every device's state, read on the device thread between two handlers while the vCPUs
-    /// are paused, so no register access and no queue processing runs meanwhile.
+    /// Every device's state, read while no loop runs a handler (`DeviceLoops.quiesce`) and the
+    /// vCPUs are paused, so no register access and no queue processing runs meanwhile.
     public func saveDevices() throws(VMMError) -> SavedDevices {
         guard isPaused || runners.isEmpty else { throw .invalidState("pause the VM before saving its devices") }
         do {
-            return try loop.quiesce { () -> Result<SavedDevices, DeviceSnapshotError> in
+            return try loops.quiesce { () -> Result<SavedDevices, DeviceSnapshotError> in
                 do throws(DeviceSnapshotError) { return .success(try inventory.save()) } catch { return .failure(error) }
             }.get()
         } catch { throw .deviceSnapshot(error) }
@@ -23,7 +23,7 @@ extension Machine {
     public func restoreDevices(_ saved: SavedDevices) throws(VMMError) {
         guard runners.isEmpty else { throw .invalidState("devices are restored before the VM starts") }
         do {
-            try loop.quiesce { () -> Result<Void, DeviceSnapshotError> in
+            try loops.quiesce { () -> Result<Void, DeviceSnapshotError> in
                 do throws(DeviceSnapshotError) {
                     try inventory.restore(saved)
                     return .success(())
@@ -64,7 +64,7 @@ extension Machine {
             throw .invalidState("a Diff snapshot needs dirty page tracking: track_dirty_pages in machine-config (or in snapshot/load)")
         }
         // Device state and the pages devices wrote, read together between two handlers.
-        let saved = loop.quiesce { () -> Result<(SavedDevices, [[UInt64]]?), DeviceSnapshotError> in
+        let saved = loops.quiesce { () -> Result<(SavedDevices, [[UInt64]]?), DeviceSnapshotError> in
             do throws(DeviceSnapshotError) {
                 return .success((try inventory.save(), memory.takeDeviceWriteLog()))
             } catch { return .failure(error) }

@@ -17,7 +17,10 @@ public final class Machine: @unchecked Sendable {
     let mmioBus: Bus
     let serial: Serial16550
     let console: ConsoleInput
-    let loop: EventLoop
+    /// The device loop and each drive's own.
+    let loops: DeviceLoops
+    /// The device loop: every device but the drives, and standard input.
+    var loop: EventLoop { loops.shared }
     let stop: StopCoordinator
     /// Every device, keyed by id, in bus order.
     let inventory: DeviceInventory
@@ -30,7 +33,7 @@ public final class Machine: @unchecked Sendable {
     var announcesNewGeneration = false
 
     init(config: VMConfig, vm: VirtualMachine, memory: GuestMemory, vcpus: [Vcpu], portBus: Bus, mmioBus: Bus,
-         serial: Serial16550, console: ConsoleInput, loop: EventLoop, stop: StopCoordinator, i8042: I8042,
+         serial: Serial16550, console: ConsoleInput, loops: DeviceLoops, stop: StopCoordinator, i8042: I8042,
          inventory: DeviceInventory, keepAlive: [AnyObject], generation: VMGeneration? = nil,
          snapshotSupport: SnapshotSupport, coreDump: GuestCoreDump? = nil, threads: VMThreads? = nil) {
         self.standbyThreads = threads
@@ -48,7 +51,7 @@ public final class Machine: @unchecked Sendable {
         self.mmioBus = mmioBus
         self.serial = serial
         self.console = console
-        self.loop = loop
+        self.loops = loops
         self.stop = stop
         self.keepAlive = keepAlive
     }
@@ -59,6 +62,7 @@ public final class Machine: @unchecked Sendable {
     private(set) var runners: [VcpuRunner] = []
     private var vcpuThreads: [NativeThread] = []
     private var deviceThread: NativeThread?
+    private var driveThreads: [NativeThread] = []
     /// The threads the builder started, until `start` gives them their work.
     private var standbyThreads: VMThreads?
     /// False when the VMM thread's own filter could not be installed (the VM is then stopping).
@@ -129,7 +133,8 @@ public final class Machine: @unchecked Sendable {
             threads = standbyThreads
             self.standbyThreads = nil
         } else {
-            threads = try VMThreads.spawn(vcpuCount: vcpus.count, seccomp: config.seccomp, stop: stop)
+            threads = try VMThreads.spawn(vcpuCount: vcpus.count, driveCount: loops.drives.count,
+                                          seccomp: config.seccomp, stop: stop)
         }
         // A thread reports once its filter is in (or it gave up), so that start() returns (and
         // InstanceStart answers) only when no thread of the VM is unconfined.
@@ -154,6 +159,7 @@ public final class Machine: @unchecked Sendable {
             vcpuThreads.append(thread.native)
         }
         deviceThread = threads.devices.native
+        driveThreads = threads.drives.map(\.native)
         if paused {
             // The vCPUs park before their first KVM_RUN: a restored VM waits for resume.
             pauseGate.hold()
@@ -171,6 +177,9 @@ public final class Machine: @unchecked Sendable {
         }
         let loop = self.loop
         threads.devices.assign { loop.run() }
+        for (thread, driveLoop) in zip(threads.drives, loops.drives) {
+            thread.assign { driveLoop.run() }
+        }
         if !paused { announceGenerationIfRestored() }
     }
 
@@ -187,8 +196,9 @@ public final class Machine: @unchecked Sendable {
     public func waitUntilStopped(idle: (Int) -> Void = { usleep(UInt32($0) * 1000) }) -> VMOutcome {
         if supervising { watchForHalt(idle: idle) }
         vcpuThreads.forEach { $0.join() }
-        loop.stop()
+        loops.stop()
         deviceThread?.join()
+        driveThreads.forEach { $0.join() }
         if let coreDump {
             if runners.contains(where: { $0.exits.value(.shutdown) > 0 }) {
                 var line = "kiln: " + coreDump.write(memory) + "\n"

@@ -60,8 +60,8 @@ extension MachineBuilder {
             hostMSRs = try kvm.msrIndexList()
         } catch { throw .kvm(error) }
 
-        let loop = try EventLoop()
-        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
+        let loops = try DeviceLoops(driveCount: config.drives.count)
+        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loops: loops)
         var generation: VMGeneration?
         if config.acpi {
             // The ACPI tables are in guest memory already; the clone gets its own generation.
@@ -90,7 +90,7 @@ extension MachineBuilder {
         } catch { throw .kvm(error) }
 
         let machine = Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                              serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
+                              serial: legacy.serial, console: legacy.console, loops: loops, stop: stop, i8042: legacy.i8042,
                               inventory: inventory, keepAlive: [kvm], generation: generation,
                               snapshotSupport: SnapshotSupport(vcpu: support, hostMSRIndexList: hostMSRs))
         try machine.restoreDevices(devices)

@@ -26,7 +26,8 @@ enum MachineBuilder {
         // builds; before that vCPU 0's thread reads what KVM supports (HostSupport). They are
         // ready before any vCPU runs.
         let host = HostSupport()
-        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, seccomp: config.seccomp, stop: stop) {
+        let threads = try VMThreads.spawn(vcpuCount: config.vcpuCount, driveCount: config.drives.count,
+                                          seccomp: config.seccomp, stop: stop) {
             () throws(VMMError) in
             do throws(KVMError) { try host.read(from: kvm) } catch { throw .kvm(error) }
         }
@@ -53,8 +54,8 @@ enum MachineBuilder {
         // cores it took 1-4 ms and held up the start.
         do { try vm.createPIT2() } catch { throw .kvm(error) }
 
-        let loop = try EventLoop()
-        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loop: loop)
+        let loops = try DeviceLoops(driveCount: config.drives.count)
+        let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loops: loops)
         // Appended one by one: `joined(separator:)` looks up an associated type at run time,
         // which cost a scan of every protocol conformance in the binary at start-up.
         var commandLine = config.commandLine
@@ -117,7 +118,7 @@ enum MachineBuilder {
         let coreDump = try config.guestCoreOnTripleFault.map { (path) throws(VMMError) in try GuestCoreDump(path: path) }
         handedOver = true
         return Machine(config: config, vm: vm, memory: memory, vcpus: vcpus, portBus: portBus, mmioBus: mmioBus,
-                       serial: legacy.serial, console: legacy.console, loop: loop, stop: stop, i8042: legacy.i8042,
+                       serial: legacy.serial, console: legacy.console, loops: loops, stop: stop, i8042: legacy.i8042,
                        inventory: inventory, keepAlive: [kvm, kernelImage], generation: generation,
                        snapshotSupport: SnapshotSupport(vcpu: vm.stateSupport(), hostMSRIndexList: hostMSRs),
                        coreDump: coreDump, threads: threads)

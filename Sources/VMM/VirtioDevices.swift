@@ -42,7 +42,8 @@ public struct DriveConfig: Sendable, Equatable {
 }
 
 /// Puts the configured virtio devices on the MMIO bus: each gets a 4 KiB window after the boot
-/// marker, its own IRQ (an irqfd), one ioeventfd per queue serviced by the device loop, and a
+/// marker, its own IRQ (an irqfd), one ioeventfd per queue serviced by its loop (a drive's own,
+/// or the device loop: `DeviceLoops`), and a
 /// description the guest finds it by: a DSDT entry (ACPI) or a `virtio_mmio.device=` entry on
 /// the kernel command line (no ACPI).
 enum VirtioDevices {
@@ -58,18 +59,24 @@ enum VirtioDevices {
         let entries: [DeviceEntry]
     }
 
-    /// Wires `devices` (id and kind, in bus order) to KVM and the device loop. Kinds that are not
+    /// Wires `devices` (id and kind, in bus order) to KVM and their loops. Kinds that are not
     /// virtio are refused: they have no transport.
     static func attach(_ devices: [(id: DeviceID, kind: DeviceKind)], vm: VirtualMachine, memory: GuestMemory,
-                       loop: EventLoop) throws(VMMError) -> Attached {
+                       loops: DeviceLoops) throws(VMMError) -> Attached {
         guard devices.count <= irqs.count else {
             throw .invalidConfiguration("too many virtio devices (\(devices.count)); at most \(irqs.count)")
         }
         var commandLineEntries: [String] = []
         var acpiDevices: [ACPIVirtioDevice] = []
         var entries: [DeviceEntry] = []
+        var drives = 0
         for (index, (id, kind)) in devices.enumerated() {
             guard let device = kind.virtioDevice else { throw .invalidConfiguration("device \(id) is not a virtio device") }
+            if case .block = kind, drives == loops.drives.count {
+                throw .invalidConfiguration("drive \(id) has no loop of its own")
+            }
+            let loop = loops.loop(for: kind, driveIndex: drives)
+            if case .block = kind { drives += 1 }
             let base = Layout.virtioMMIOStart.rawValue + UInt64(index) * Layout.virtioMMIOSize
             let irq = irqs[index]
             let line = try IRQFDLine(vm: vm, gsi: irq)

@@ -147,16 +147,18 @@ def io_exits(line):
 ALLOWED_KERNEL_WORKERS = {"kvm-nx-lpage-re"}  # KVM's NX huge-page recovery worker joins the VM's process
 
 
-def check_threads(kiln, vcpus, phase):
+def check_threads(kiln, vcpus, phase, drives=0):
     """Names and Seccomp: 2 of every thread, strictly at the first look: InstanceStart answers
     only once every thread of the VM has its filter (Machine.start waits for them), and a failed
     build joins its helper thread before it answers."""
     threads = kiln.threads()
     names = sorted(name for name, _ in threads.values())
-    expected = {"kiln", "kiln_api", "kiln_devices"} | {f"kiln_vcpu{i}" for i in range(vcpus)}
+    expected = ({"kiln", "kiln_api", "kiln_devices"} | {f"kiln_vcpu{i}" for i in range(vcpus)}
+                | {f"kiln_drive{i}" for i in range(drives)})
     # kiln_console: the blocking reader of a standard input epoll cannot watch (it ends at EOF).
     unnamed = [n for n in names if n not in expected and n not in ALLOWED_KERNEL_WORKERS and n != "kiln_console"]
-    check(f"{phase}: threads named kiln, kiln_api, kiln_devices, kiln_vcpu0..{vcpus - 1} (kiln_console) and nothing else",
+    drive_threads = f", kiln_drive0..{drives - 1}" if drives else ""
+    check(f"{phase}: threads named kiln, kiln_api, kiln_devices, kiln_vcpu0..{vcpus - 1}{drive_threads} (kiln_console) and nothing else",
           expected <= set(names) and not unnamed and len(names) == len(set(names)), f"threads: {names}")
     unconfined = [f"{name}({tid}): Seccomp {mode}" for tid, (name, mode) in threads.items() if mode != "2"]
     check(f"{phase}: every thread ({len(threads)}) shows Seccomp: 2", not unconfined, ", ".join(unconfined))
@@ -290,7 +292,7 @@ def lifecycle():
         check("GET / says Running", r.status == 200 and (r.json or {}).get("state") == "Running", repr(r))
         check("the guest runs (serial: KEYBOARD)", wait_for(lambda: "KEYBOARD" in kiln.stdout(), 5),
               kiln.stdout()[-200:])
-        check_threads(kiln, 2, "running VM")
+        check_threads(kiln, 2, "running VM", drives=1)
 
         first = flush_metrics(kiln, metrics_path)
         check("FlushMetrics writes one JSON line", first is not None)

@@ -40,13 +40,19 @@ import Testing
         }
     }
 
+    /// Two drives, one per engine: each is served by a thread of its own (a disk that waits
+    /// holds only its drive), confined like the others.
     @Test func everyKilnThreadRunsUnderItsFilter() throws {
-        try withRunningVM(["--cpus", "2"]) { pid in
+        let disk = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-seccomp-\(getpid()).img").path
+        #expect(FileManager.default.createFile(atPath: disk, contents: Data(count: 64 * 1024)))
+        defer { try? FileManager.default.removeItem(atPath: disk) }
+        try withRunningVM(["--cpus", "2", "--drive", disk, "--drive", "\(disk),ro,io=sync"]) { pid in
             let all = try threads(of: pid)
             // Kernel workers KVM starts in the process (kvm-nx-lpage-re...) are not kiln's.
             let kiln = all.filter { $0.name.hasPrefix("kiln") }
             let names = Set(kiln.map(\.name))
-            #expect(names.isSuperset(of: ["kiln", "kiln_vcpu0", "kiln_vcpu1", "kiln_devices"]), "\(all)")
+            #expect(names.isSuperset(of: ["kiln", "kiln_vcpu0", "kiln_vcpu1", "kiln_devices", "kiln_drive0", "kiln_drive1"]),
+                    "\(all)")
             for thread in kiln {
                 #expect(thread.seccomp == "2", "thread \(thread.name) has Seccomp: \(thread.seccomp)")
             }

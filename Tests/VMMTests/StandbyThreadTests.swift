@@ -46,12 +46,12 @@ import Glibc
 
     @Test func dismissedThreadEndsWithoutWork() throws {
         let events = Events()
-        let threads = try VMThreads.spawn(vcpuCount: 3, seccomp: false, stop: StopCoordinator())
-        #expect(threads.vcpus.count == 3)
+        let threads = try VMThreads.spawn(vcpuCount: 3, driveCount: 2, seccomp: false, stop: StopCoordinator())
+        #expect(threads.vcpus.count == 3 && threads.drives.count == 2)
         #expect(try threads.waitUntilReady(milliseconds: 5000))
-        // Joins every thread: this returns only once all four have ended.
+        // Joins every thread: this returns only once all six have ended.
         threads.dismiss()
-        threads.vcpus.forEach { $0.assign { events.record("work") } }
+        (threads.vcpus + threads.drives + [threads.devices]).forEach { $0.assign { events.record("work") } }
         #expect(events.all.isEmpty)
     }
 

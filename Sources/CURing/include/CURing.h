@@ -10,26 +10,16 @@ typedef struct kiln_uring kiln_uring;
 
 enum kiln_uring_op { KILN_URING_READV = 0, KILN_URING_WRITEV = 1, KILN_URING_FDATASYNC = 2 };
 
-enum kiln_uring_flags {
-    /// Run after the previously prepared operation, if it is still unsubmitted (else no link):
-    /// that one gets IOSQE_IO_HARDLINK | IOSQE_CQE_SKIP_SUCCESS, so a chain posts one
-    /// completion at its end, plus one for each member that failed (before the end's).
-    KILN_URING_LINK = 2,
-};
-
 /// Sets up a ring of `entries` submissions (completions: twice that) and registers `eventfd`
 /// for completions. -errno on failure; -EOPNOTSUPP if the kernel lacks IORING_FEAT_SUBMIT_STABLE
-/// (iovec arrays must be reusable once submitted), IORING_FEAT_NODROP or IORING_FEAT_CQE_SKIP
-/// (5.17).
+/// (iovec arrays must be reusable once submitted) or IORING_FEAT_NODROP (5.5).
 int kiln_uring_create(unsigned entries, int eventfd, kiln_uring **out);
 void kiln_uring_destroy(kiln_uring *ring);
 
-/// Queues one operation (not yet submitted). `iov` points to `count` struct iovec; `flags` are
-/// `kiln_uring_flags` (no IOSQE_IO_DRAIN: the kernel refuses it on a ring that ever used
-/// IOSQE_CQE_SKIP_SUCCESS). 1 if it was linked after the previous one, 0 if not, -EBUSY when the
-/// submission queue is full.
+/// Queues one operation (not yet submitted). `iov` points to `count` struct iovec. 0, or -EBUSY
+/// when the submission queue is full.
 int kiln_uring_prepare(kiln_uring *ring, int op, int fd, const void *iov, unsigned count,
-                       uint64_t offset, uint64_t user_data, int flags);
+                       uint64_t offset, uint64_t user_data);
 
 /// Submits what was prepared: count submitted, or -errno. What the kernel did not take (it
 /// could not allocate) stays queued, in order, for the next call.

@@ -89,7 +89,7 @@ private func waitFor(_ condition: () -> Bool) -> Bool {
     /// (processQueue returns with it in flight); answers go out in completion order.
     @Test func asyncCompletionsArePublishedOutOfOrder() {
         let disk = StalledDisk()
-        let bench = BlockBench(backend: disk.backend, engine: .async)
+        let bench = BlockBench(backend: disk.ringWrites, engine: .async)
         #expect(bench.block.ioEngine == .async)
         let (stalled, stalledStatus) = bench.submitRead(sector: 0)
         bench.queue.notify()  // returns: the read is in flight, not blocking the thread

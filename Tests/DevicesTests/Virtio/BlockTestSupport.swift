@@ -53,6 +53,29 @@ final class MemoryBackend: BlockBackend {
 /// A FIFO as a disk: a read waits in the kernel until the test writes bytes into the pipe, so
 /// the async engine holds it in flight as long as the test wants; a write completes at once
 /// (and feeds a waiting read). Stands in for a slow or stalled disk.
+/// `file` as a file system that takes non-blocking writes (XFS, btrfs) sees it: a write that
+/// would wait is EAGAIN, so the async engine hands it to the ring. For a FIFO, whose writes have
+/// no offset (ESPIPE) and could not run on the sync path.
+final class NonBlockingWritesDisk: BlockBackend {
+    let file: FileBlockBackend
+    var size: UInt64 { file.size }
+    var isReadOnly: Bool { file.isReadOnly }
+    var fileDescriptor: Int32? { file.fileDescriptor }
+
+    init(_ file: FileBlockBackend) { self.file = file }
+
+    func writeImmediately(from segments: UnsafeMutableBufferPointer<iovec>, at offset: UInt64) -> ImmediateTransfer {
+        .wouldBlock
+    }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        try file.read(into: buffer, at: offset)
+    }
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(BlockIOError) {
+        try file.write(buffer, at: offset)
+    }
+    func flush() throws(BlockIOError) { try file.flush() }
+}
+
 final class StalledDisk {
     let path: String
     let writer: Int32
@@ -66,6 +89,9 @@ final class StalledDisk {
         precondition(fd >= 0 && writer >= 0)
         backend = FileBlockBackend(adopting: fd, size: sectors * 512, readOnly: false)
     }
+
+    /// The disk as the async engine's ring takes its writes (`NonBlockingWritesDisk`).
+    var ringWrites: NonBlockingWritesDisk { NonBlockingWritesDisk(backend) }
 
     deinit {
         close(writer)
@@ -193,4 +219,9 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+/// 512-byte pieces: writes in flight together may reach a FIFO in any order.
+func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
+    stride(from: 0, to: bytes.count, by: 512).map { Array(bytes[$0..<min($0 + 512, bytes.count)]) }
 }

@@ -10,13 +10,14 @@ import Synchronization
 /// a request is validated as a whole before any I/O and nothing is allocated. Its data goes
 /// to the host in one call: a preadv/pwritev on the thread that processes the queue (the
 /// `sync` engine), or an io_uring submission (`async`, see `AsyncBlockEngine`) that
-/// completes later, in any order, through an eventfd the device thread's loop watches.
+/// completes later, in any order, through an eventfd the drive's loop watches (the async
+/// engine runs writes the backend cannot start without blocking as the sync one does).
 /// Answers: a malformed chain (a descriptor outside RAM, a loop, no writable status byte) is
 /// returned with used length 0; everything else gets a status byte, and used length = bytes
 /// written into guest buffers + 1.
 ///
 /// A `RateLimiter` gates requests (one op and the data bytes of a read or write each); a
-/// refused request stays in the ring until the limiter's timer fires on the device loop.
+/// refused request stays in the ring until the limiter's timer fires on the drive's loop.
 /// The backing file can be replaced while the guest runs (`replaceBackend`).
 public final class Block: EventDrivenDevice {
     public static let defaultQueueSize: UInt16 = 256

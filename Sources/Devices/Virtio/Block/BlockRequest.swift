@@ -203,7 +203,7 @@ extension BlockRequest {
                                                    chain: chain, data, offset: offset, expected: length, head: head,
                                                    status: status.address, memory: memory)
             switch submission {
-            case .refused: return .notSubmitted
+            case .refused, .blocking: return .notSubmitted
             case .inFlight:
                 if isRead { metrics.readRequests.increment() } else { metrics.writeRequests.increment() }
                 return .inFlight

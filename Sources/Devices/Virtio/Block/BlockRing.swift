@@ -16,7 +16,7 @@ final class BlockRing: @unchecked Sendable {
     }
 
     private let ring: OpaquePointer
-    /// Readable when completions are waiting; watched by the device thread's loop.
+    /// Readable when completions are waiting; watched by the drive's loop.
     let eventFD: Int32
 
     /// - Parameter entries: submissions the ring holds; completions get twice as many, and the
@@ -40,25 +40,15 @@ final class BlockRing: @unchecked Sendable {
         close(eventFD)
     }
 
-    /// What `prepare` did with an operation.
-    enum Prepared { case queued, linked, full }
-
-    /// Queues one operation tagged `tag`. `link`: it starts when the operation prepared just before it ends (`.linked`), if that one
-    /// is not submitted yet (else `.queued`); that one then posts a completion only if it fails,
-    /// before this one's (`KILN_URING_LINK`). `.full` if the submission queue is full.
+    /// Queues one operation tagged `tag`; false if the submission queue is full.
     func prepare(_ operation: Operation, fd: Int32, segments: UnsafeMutableBufferPointer<iovec>?,
-                 offset: UInt64, tag: UInt64, link: Bool = false) -> Prepared {
-        let flags = link ? Int32(KILN_URING_LINK.rawValue) : 0
-        switch kiln_uring_prepare(ring, operation.rawValue, fd, segments?.baseAddress, UInt32(segments?.count ?? 0),
-                                  offset, tag, flags) {
-        case 1: return .linked
-        case 0: return .queued
-        default: return .full
-        }
+                 offset: UInt64, tag: UInt64) -> Bool {
+        kiln_uring_prepare(ring, operation.rawValue, fd, segments?.baseAddress, UInt32(segments?.count ?? 0),
+                           offset, tag) == 0
     }
 
     /// Whether an entry the kernel refuses leaves the rest of a submission going
-    /// (IORING_SETUP_SUBMIT_ALL): then only a failed request allocation can split a chain.
+    /// (IORING_SETUP_SUBMIT_ALL).
     var submitsAll: Bool { kiln_uring_submits_all(ring) == 1 }
 
     /// Submits what was prepared; -errno on failure.
