@@ -20,8 +20,8 @@ public struct DriveConfig: Sendable, Equatable {
     public var id: String?
 
     /// The engine a drive gets when its configuration does not name one: Async, by blk-bench
-    /// (cold reads 1.9-4x Sync's, a stalled disk no longer stalls net and vsock); Sync stays
-    /// better for write-heavy drives on a warm cache (README, Benchmarks).
+    /// (cold reads 1.2-5.7x Sync's, warm reads at or above Sync, writes at Sync's speed since
+    /// they run on the drive's thread; README, Benchmarks).
     public static let defaultIOEngine = BlockIOEngine.async
 
     public init(path: String, readOnly: Bool, rateLimiter: RateLimiterConfig = .unlimited,
