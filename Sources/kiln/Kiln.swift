@@ -78,8 +78,13 @@ struct Kiln: ParsableCommand {
             try command.run()
         } catch let error as SandboxHostError {
             fail("\(error)")
+        } catch let code as ExitCode {
+            // A command's own status (every `kiln run` ends with one) exits at once:
+            // exit(withError:) would first build the root command's usage text, which it then
+            // does not print for an ExitCode.
+            Glibc.exit(code.rawValue)
         } catch {
-            if FailureExit.status == FailureExit.sandboxStatus, !(error is ExitCode), exitCode(for: error) != .success {
+            if FailureExit.status == FailureExit.sandboxStatus, exitCode(for: error) != .success {
                 printError(fullMessage(for: error))
                 Glibc.exit(FailureExit.status)
             }
