@@ -38,7 +38,7 @@ public struct SessionLimits: Sendable, Equatable {
 /// Does not own or close `fd`.
 public struct AgentClient: ~Copyable {
     private var channel: FrameChannel
-    private let limits: SessionLimits
+    private var limits: SessionLimits
 
     /// Exchanges hellos; throws if the agent speaks another version or is not an agent, or does
     /// not answer within the limits' setup timeout.
@@ -51,6 +51,14 @@ public struct AgentClient: ~Copyable {
         guard version == FrameLimits.version else {
             throw .protocolError(.badHello("agent speaks version \(version), host \(FrameLimits.version)"))
         }
+        channel.deadline = limits.deadline
+    }
+
+    /// The session, its hellos exchanged, under other limits from here on: a session opened
+    /// while waiting for the agent (a few seconds' deadline) carries a request that keeps to
+    /// the job's.
+    public mutating func relimit(_ limits: SessionLimits) {
+        self.limits = limits
         channel.deadline = limits.deadline
     }
 

@@ -26,21 +26,27 @@ public struct SandboxJob: Sendable {
     /// Runs the job; `signals` is a descriptor whose bytes are signal numbers to forward.
     /// Returns the command's status. Copy-outs run only when the command ran. Every session
     /// (connect, hello, copies, the command) keeps to `limits`.
-    public func run(endpoint: AgentEndpoint, signals: Int32?, limits: SessionLimits = SessionLimits()) throws(SandboxError) -> ExitStatus {
+    /// `first`: a session already open (the one `openSession` found the agent with) for the
+    /// first step, so the job needs one connection fewer; it is closed here.
+    public func run(endpoint: AgentEndpoint, signals: Int32?, limits: SessionLimits = SessionLimits(),
+                    first: consuming ReadySession? = nil) throws(SandboxError) -> ExitStatus {
+        var first = first
+        defer { if let unused = first.take() { close(unused.fd) } }
         for copy in copyIn {
             onSession?("copy-in \(copy.destination)", false)
-            let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
+            let session = try Self.session(reusing: &first, endpoint: endpoint, limits: limits)
+            let fd = session.fd
             defer { close(fd) }
-            try AgentClient(fd: fd, limits: limits).copyIn(source: copy.source, destination: copy.destination)
+            try session.client.copyIn(source: copy.source, destination: copy.destination)
             onSession?("copy-in \(copy.destination)", true)
         }
         let status: ExitStatus
         do {
             onSession?("exec", false)
-            let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
+            let session = try Self.session(reusing: &first, endpoint: endpoint, limits: limits)
+            let fd = session.fd
             defer { close(fd) }
-            status = try AgentClient(fd: fd, limits: limits)
-                .run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
+            status = try session.client.run(request, stdin: request.stdin ? 0 : nil, stdout: 1, stderr: 2, signals: signals)
             onSession?("exec", true)
         }
         for copy in copyOut {
@@ -49,6 +55,22 @@ public struct SandboxJob: Sendable {
             try AgentClient(fd: fd, limits: limits).copyOut(source: copy.source, destination: copy.destination)
         }
         return status
+    }
+
+    /// The open session `first` (taken, under `limits` from now on), else a new one.
+    private static func session(reusing first: inout ReadySession?, endpoint: AgentEndpoint,
+                                limits: SessionLimits) throws(SandboxError) -> ReadySession {
+        if var session = first.take() {
+            session.client.relimit(limits)
+            return session
+        }
+        let fd = try endpoint.connect(deadline: limits.deadline(within: limits.setupTimeout))
+        do throws(SandboxError) {
+            return ReadySession(fd: fd, client: try AgentClient(fd: fd, limits: limits), found: .polled)
+        } catch {
+            close(fd)
+            throw error
+        }
     }
 
     /// Asks the agent to power the VM off. Every step of the session gives up after `timeout`
@@ -82,6 +104,39 @@ public struct SandboxJob: Sendable {
     public static func waitForAgent(endpoint: AgentEndpoint, deadline: Double, ready: AgentReadySignal? = nil,
                                     announcingRestore: Bool = false,
                                     givesUp: () -> Bool) throws(SandboxError) -> AgentFound {
+        try untilAnswered(deadline: deadline, ready: ready, givesUp: givesUp) { announced, attempt throws(SandboxError) in
+            let fd = try endpoint.connect(deadline: attempt)
+            defer { close(fd) }
+            // A hello and a clean close: the agent counts it as an empty session.
+            let client = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+            if announcingRestore { try client.announceRestore() }
+            return announced ? .announced : .polled
+        }
+    }
+
+    /// As `waitForAgent`, but the session that answered stays open, its hellos exchanged, for
+    /// `run` to carry the job's first request: `kiln run` opens one connection fewer between
+    /// the guest's boot and the command. The caller owns the session's descriptor.
+    public static func openSession(endpoint: AgentEndpoint, deadline: Double, ready: AgentReadySignal? = nil,
+                                   givesUp: () -> Bool) throws(SandboxError) -> ReadySession {
+        try untilAnswered(deadline: deadline, ready: ready, givesUp: givesUp) { announced, attempt throws(SandboxError) in
+            let fd = try endpoint.connect(deadline: attempt)
+            do throws(SandboxError) {
+                let client = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
+                return ReadySession(fd: fd, client: client, found: announced ? .announced : .polled)
+            } catch {
+                close(fd)
+                throw error
+            }
+        }
+    }
+
+    /// Calls `attempt` (whether the agent announced itself, the attempt's deadline) when the
+    /// agent announces itself or the fallback period passes, until it returns.
+    private static func untilAnswered<Answer: ~Copyable>(
+        deadline: Double, ready: AgentReadySignal?, givesUp: () -> Bool,
+        attempt: (_ announced: Bool, _ deadline: Double) throws(SandboxError) -> Answer
+    ) throws(SandboxError) -> Answer {
         var lastError: SandboxError = .protocolError(.timedOut("waiting for the agent to answer"))
         let limits = SessionLimits(deadline: deadline)
         let fallbackPeriod = 0.5
@@ -98,13 +153,7 @@ public struct SandboxJob: Sendable {
             do {
                 // Each attempt gets a few seconds, so a connection the guest never answers is
                 // retried (the agent may not have been listening yet) rather than waited on.
-                let attempt = limits.deadline(within: 5)
-                let fd = try endpoint.connect(deadline: attempt)
-                defer { close(fd) }
-                // A hello and a clean close: the agent counts it as an empty session.
-                let client = try AgentClient(fd: fd, limits: SessionLimits(deadline: attempt))
-                if announcingRestore { try client.announceRestore() }
-                return announced ? .announced : .polled
+                return try attempt(announced, limits.deadline(within: 5))
             } catch {
                 lastError = error
             }
@@ -113,6 +162,21 @@ public struct SandboxJob: Sendable {
             usleep(10_000)
         }
         throw .protocolError(.timedOut("waiting for the agent to answer (last attempt: \(lastError))"))
+    }
+}
+
+/// An agent session whose hellos are exchanged and that has carried no request yet. Whoever
+/// holds it closes `fd` once the session is over.
+public struct ReadySession: ~Copyable {
+    public let fd: Int32
+    public var client: AgentClient
+    /// How the agent was found (`SandboxJob.openSession`).
+    public let found: SandboxJob.AgentFound
+
+    public init(fd: Int32, client: consuming AgentClient, found: SandboxJob.AgentFound) {
+        self.fd = fd
+        self.client = client
+        self.found = found
     }
 }
 

@@ -21,6 +21,7 @@ enum MachineBuilder {
             try kvm.checkRequiredCapabilities()
         } catch { throw .kvm(error) }
         try config.validate(maxVcpus: maxVcpus(kvm), hostMemoryMiB: VMConfig.hostMemoryMiB())
+        BootClock.markStep("kvm")
         let stop = StopCoordinator()
         // The VM's threads start now and load their filters on the other core while this one
         // builds; before that vCPU 0's thread reads what KVM supports (HostSupport). They are
@@ -34,9 +35,11 @@ enum MachineBuilder {
         // A build that fails from here on must not leave them waiting (one of them unconfined).
         var handedOver = false
         defer { if !handedOver { threads.dismiss() } }
+        BootClock.markStep("threads")
 
         let kernelImage = try MappedFile(path: config.kernelPath)
         let initrdImage = try config.initrdPath.map { (path) throws(VMMError) in try MappedFile(path: path) }
+        BootClock.markStep("map")
 
         let memory: GuestMemory
         do {
@@ -46,6 +49,7 @@ enum MachineBuilder {
         } catch let error as GuestMemoryError {
             throw .memory(error)
         } catch { throw .boot("\(error)") }
+        BootClock.markStep("memory")
 
         let vm = try createVM(kvm, memory: memory, logDirtyPages: config.trackDirtyPages)
         if config.trackDirtyPages { memory.startDeviceWriteLog() }
@@ -53,6 +57,7 @@ enum MachineBuilder {
         // worker, ~0.1 ms with a core free for it; beside this thread and another busy on both
         // cores it took 1-4 ms and held up the start.
         do { try vm.createPIT2() } catch { throw .kvm(error) }
+        BootClock.markStep("vm")
 
         let loops = try DeviceLoops(driveCount: config.drives.count)
         let virtio = try VirtioDevices.attach(try virtioDevices(config), vm: vm, memory: memory, loops: loops)
@@ -60,6 +65,7 @@ enum MachineBuilder {
         // which cost a scan of every protocol conformance in the binary at start-up.
         var commandLine = config.commandLine
         if !config.acpi { for entry in virtio.commandLineEntries { commandLine += " " + entry } }
+        BootClock.markStep("virtio")
 
         let boot: BootSetup
         do {
@@ -67,6 +73,7 @@ enum MachineBuilder {
             boot = try BootConfigurator.configure(memory: memory, kernel: kernel, initrd: initrdImage?.bytes,
                                                   commandLine: commandLine, vcpuCount: config.vcpuCount)
         } catch { throw .boot("\(config.kernelPath): \(error)") }
+        BootClock.markStep("load")
         var generation: VMGeneration?
         if config.acpi {
             generation = VMGeneration(memory: memory, line: try IRQFDLine(vm: vm, gsi: ACPILayout.gedGSI))
@@ -85,6 +92,7 @@ enum MachineBuilder {
         for entry in legacy.entries { try inventory.add(entry) }
         var portBus = Bus(space: .portIO), mmioBus = Bus(space: .mmio)
         try inventory.place(portBus: &portBus, mmioBus: &mmioBus)
+        BootClock.markStep("devices")
 
         guard try threads.vcpus[0].waitUntilReady(milliseconds: 10_000) else {
             throw .thread(operation: "read KVM's supported CPUID (not done within 10 s)", errno: ETIMEDOUT)
@@ -110,6 +118,7 @@ enum MachineBuilder {
             } catch { throw .kvm(error) }
         }
 
+        BootClock.markStep("vcpus")
         // Generous: under load the threads may wait long for a core.
         guard try threads.waitUntilReady(milliseconds: 10_000) else {
             throw .thread(operation: "start the VM's threads (not confined within 10 s)", errno: ETIMEDOUT)

@@ -13,7 +13,7 @@ struct ImageOptions: ParsableArguments {
     var entrypoint: String?
 
     @Option(name: .customLong("tls-verify"), help: "Verify the registry's TLS certificate when --image has to be pulled (false: plain HTTP or self-signed).")
-    var tlsVerify: Bool = true
+    var tlsVerify: Bool = RunDefaults.tlsVerify
 
     init() {}
 

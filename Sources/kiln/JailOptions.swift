@@ -8,7 +8,7 @@ struct JailOptions: ParsableArguments {
     var noJail = false
 
     @Option(help: ArgumentHelp("User the jailed VMM runs as.", valueName: "uid"))
-    var jailUid: UInt32 = 65534
+    var jailUid: UInt32 = RunDefaults.jailUid
 
     @Option(help: ArgumentHelp("Group the jailed VMM runs as (default: the uid's number).", valueName: "gid"))
     var jailGid: UInt32?

@@ -71,6 +71,7 @@ struct Kiln: ParsableCommand {
         _ = kiln_single_malloc_arena()
         let arguments = CommandLine.arguments.dropFirst()
         startVMMIfPlain(arguments)
+        runIfPlain(arguments)
         if FailureExit.namesSandboxCommand(arguments) { FailureExit.status = FailureExit.sandboxStatus }
         do {
             var command = try parseAsRoot(Array(arguments))
@@ -78,8 +79,13 @@ struct Kiln: ParsableCommand {
             try command.run()
         } catch let error as SandboxHostError {
             fail("\(error)")
+        } catch let code as ExitCode {
+            // A command's own status (every `kiln run` ends with one) exits at once:
+            // exit(withError:) would first build the root command's usage text, which it then
+            // does not print for an ExitCode.
+            Glibc.exit(code.rawValue)
         } catch {
-            if FailureExit.status == FailureExit.sandboxStatus, !(error is ExitCode), exitCode(for: error) != .success {
+            if FailureExit.status == FailureExit.sandboxStatus, exitCode(for: error) != .success {
                 printError(fullMessage(for: error))
                 Glibc.exit(FailureExit.status)
             }
@@ -107,6 +113,28 @@ struct Kiln: ParsableCommand {
         } catch let code as ExitCode {
             Glibc.exit(code.rawValue)
         } catch {
+            exit(withError: error)
+        }
+        Glibc.exit(0)
+    }
+
+    /// `kiln run ...` written plainly runs without ArgumentParser too (RunFastPath); anything
+    /// else (help, `-v`, `--name=value`, a value that is not a number...) returns, and
+    /// ArgumentParser parses it or says what is wrong.
+    static func runIfPlain(_ arguments: ArraySlice<String>) {
+        guard arguments.first == "run", let run = RunFastPath.run(arguments.dropFirst()) else { return }
+        FailureExit.status = FailureExit.sandboxStatus
+        do {
+            try run.run()
+        } catch let error as SandboxHostError {
+            fail("\(error)")
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) != .success {
+                printError(fullMessage(for: error))
+                Glibc.exit(FailureExit.status)
+            }
             exit(withError: error)
         }
         Glibc.exit(0)

@@ -121,16 +121,21 @@ struct Run: ParsableCommand {
         let exit: CommandExit
         do {
             let givesUp = { kiln_run_timed_out() != 0 || kiln_run_interrupts() > 1 || vmm.hasExited() }
+            // The session that found a booted guest's agent carries the job's first request.
+            var first: ReadySession?
             if restored {
                 try FromSnapshot.waitAndAnnounce(vmm, deadline: monotonicNow() + bootTimeout, givesUp: givesUp)
             } else {
-                timing.agentFound = try SandboxJob.waitForAgent(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
-                                                                ready: vmm.readySignal, givesUp: givesUp)
+                let session = try SandboxJob.openSession(endpoint: vmm.endpoint, deadline: monotonicNow() + bootTimeout,
+                                                         ready: vmm.readySignal, givesUp: givesUp)
+                timing.agentFound = session.found
+                first = consume session
             }
             timing.agentReady = monotonicNow()
             // --timeout's alarm kills the VMM, which ends every session; the deadline is the
             // backstop should anything still wait after that.
-            exit = .ran(try job.run(endpoint: vmm.endpoint, signals: signals, limits: .within(timeout.map { Double($0) + 5 })))
+            exit = .ran(try job.run(endpoint: vmm.endpoint, signals: signals, limits: .within(timeout.map { Double($0) + 5 }),
+                                    first: first.take()))
         } catch {
             let failure = CommandExit.RunFailure(hasTimeout: timeout != nil, alarmFired: kiln_run_timed_out() != 0,
                                                  interrupts: kiln_run_interrupts(), agentAnswered: timing.agentReady != nil,

@@ -7,10 +7,10 @@ import VMM
 /// The VM flags `kiln run` and `kiln create` share, and their checks.
 struct VMOptions: ParsableArguments {
     @Option(help: "Number of vCPUs.")
-    var cpus: Int = 1
+    var cpus: Int = RunDefaults.cpus
 
     @Option(help: ArgumentHelp("Guest memory in MiB.", valueName: "MiB"))
-    var memory: Int = 256
+    var memory: Int = RunDefaults.memory
 
     @Option(help: ArgumentHelp("Root filesystem image (ext4 with kiln-agent as /sbin/init; default $KILN_SANDBOX_ROOTFS). With neither this nor --image, kiln runs its default image kiln.local/default:latest (Debian with python3, Rootfs/build-default-image.sh).", valueName: "img"))
     var rootfs: String?
@@ -36,7 +36,7 @@ struct VMOptions: ParsableArguments {
     /// The nested test harness boots a guest in seconds, a hardware host in well under one; ten
     /// cold boots at once on the harness's one emulated CPU took over two minutes.
     @Option(help: ArgumentHelp("Seconds the guest may take to boot and its agent to answer before kiln gives up (exit 125); 1 to 3600. Raise it where boots are slow, such as nested emulation.", valueName: "s"))
-    var bootTimeout: Double = 120
+    var bootTimeout: Double = RunDefaults.bootTimeout
 
     @Flag(help: .hidden)
     var noSeccomp = false

@@ -112,6 +112,23 @@ import Testing
         #expect(vmm.counters.attempts.load(ordering: .relaxed) == 1)
     }
 
+    /// `kiln run`: the session that found the agent carries the command, so the whole job is
+    /// one connection; a job given no open session connects for each step as before.
+    @Test func theSessionThatFoundTheAgentRunsTheCommand() throws {
+        let vmm = try FakeVMM()
+        let ready = try AgentReadySignal(vsockSocket: vmm.path)
+        vmm.announce()
+        let endpoint = AgentEndpoint.hybridVsock(udsPath: vmm.path)
+        let session = try SandboxJob.openSession(endpoint: endpoint, deadline: MonotonicClock.now() + 20, ready: ready) { false }
+        #expect(session.found == .announced)
+        let job = SandboxJob(request: ExecRequest(argv: ["/bin/sh", "-c", "exit 7"]))
+        // The wait's few-second deadline is not the command's: an unlimited job keeps none.
+        #expect(try job.run(endpoint: endpoint, signals: nil, limits: SessionLimits(), first: session) == .exited(7))
+        #expect(vmm.counters.attempts.load(ordering: .relaxed) == 1)
+        #expect(try job.run(endpoint: endpoint, signals: nil) == .exited(7))
+        #expect(vmm.counters.attempts.load(ordering: .relaxed) == 2)
+    }
+
     /// A hostile guest connecting to the readiness port over and over only makes the host try
     /// (at most every 10 ms); the wait still ends at its deadline.
     @Test func aGuestFloodingTheReadinessPortCannotHoldTheHost() throws {

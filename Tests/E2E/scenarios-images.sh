@@ -160,10 +160,13 @@ scenario_images-bench() {
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
         { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; rm -rf "$stage"; return 0; }
     # The order changes each round as a balanced Latin square (Williams): over four rounds each
-    # variant runs once in each place and after each other variant once. A jailed `kiln run`
-    # right after a plain `kiln boot` sets its VMM up in ~300 ms instead of ~120 (image and
-    # busybox alike; a second's pause between runs changed nothing; the cause is not known), so a
-    # fixed order charged that to whichever variant came next.
+    # variant runs once in each place and after each other variant once. A VMM started right
+    # after a plain `kiln boot` sets up in ~300 ms instead of ~120: its `load` step (the kernel
+    # and initramfs copied into fresh guest memory; the set-up line's steps) takes ~280 instead
+    # of ~85 ms, jailed or not, a quiet plain boot after a verbose one too, and a 2 s pause
+    # changes nothing (README, images). A fixed order charged that to whichever variant came next;
+    # this one still charges it to the image run in half its rounds and to the quiet plain boot
+    # in a quarter (a plain kind of boot cannot follow itself): the run lines show each set-up.
     local variants=(image builtin plain plain-quiet) orders=("0 1 3 2" "1 2 0 3" "2 3 1 0" "3 0 2 1") k
     for i in $(seq 1 "$runs"); do
         for k in ${orders[$(( (i - 1) % 4 ))]}; do

@@ -47,6 +47,68 @@ import Testing
         }
     }
 
+    /// `kiln run`: every option by its long name (`-v` is `--volume`'s short one, left to
+    /// ArgumentParser), the command after `--` its one positional argument.
+    @Test func runOptionsAreArgumentParsersRunOptions() throws {
+        let result = try KilnProcess.run(["run", "--experimental-dump-help"])
+        #expect(result.status == 0, "\(result)")
+        let root = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let command = try #require(root?["command"] as? [String: Any])
+        var definition: [OptionSpec] = []
+        for argument in try #require(command["arguments"] as? [[String: Any]]) {
+            let names = (argument["names"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "long" }
+                .compactMap { $0["name"] as? String }
+            if names.contains("help") || names.contains("version") { continue }
+            let kind = argument["kind"] as? String
+            if kind == "positional" { continue }
+            #expect(names.count == 1, "\(names)")
+            let arity: OptionArity = kind == "flag" ? .flag : (argument["isRepeating"] as? Bool == true ? .repeating : .single)
+            definition += names.map { OptionSpec("--" + $0, arity) }
+        }
+        #expect(definition.count == RunCommandLine.options.count)
+        #expect(Set(definition.map(\.name)) == Set(RunCommandLine.options.map(\.name)))
+        for option in definition {
+            #expect(RunCommandLine.options.contains(option), "kiln run \(option.name) is \(option.arity) in Run")
+        }
+    }
+
+    @Test func runSplitsAtTheFirstTerminator() {
+        let (options, command) = RunCommandLine.split(["--image", "x", "--", "sh", "-c", "--", "--"][...])
+        #expect(Array(options) == ["--image", "x"] && command == ["sh", "-c", "--", "--"])
+        let (all, none) = RunCommandLine.split(["--image", "x"][...])
+        #expect(Array(all) == ["--image", "x"] && none.isEmpty)
+    }
+
+    /// Through the binary: the fast path's `kiln run` and ArgumentParser's (`--name=value`
+    /// spellings, which the fast path declines) end alike, each option's checks included.
+    @Test(arguments: [
+        ["--kernel", "/nonexistent-kernel", "--rootfs", "/nonexistent-rootfs"],
+        ["--timeout", "0"], ["--boot-timeout", "0"], ["--cpus", "0", "--rootfs", "/nonexistent-rootfs"],
+        ["--memory", "abc"], ["--tls-verify", "maybe"], ["--jail-uid", "x"], ["--timeout", "1.5"],
+        ["--env", "A=1", "--workdir", "/w", "--user", "1:2", "--copy-in", "/nonexistent-src:/dst", "--image", "oci:/nonexistent-layout",
+         "--entrypoint", "/bin/e", "--tls-verify", "false", "--cpus", "2", "--memory", "64", "--disk-size", "1G", "--volume", "/a:/b",
+         "--boot-timeout", "30", "--no-jail", "--jail-uid", "7", "--jail-gid", "8", "--timeout", "9", "--report-timing"],
+    ])
+    func runEndsAsArgumentParsersRun(options: [String]) throws {
+        var spelled: [String] = []
+        var index = 0
+        while index < options.count {
+            let name = options[index]
+            let takesValue = RunCommandLine.options.first { $0.name == name }?.arity != .flag
+            if takesValue && index + 1 < options.count {
+                spelled.append(name + "=" + options[index + 1])
+                index += 2
+            } else {
+                spelled.append(name)
+                index += 1
+            }
+        }
+        let quick = try KilnProcess.run(["run"] + options + ["--", "true"])
+        let parsed = try KilnProcess.run(["run"] + spelled + ["--", "true"])
+        #expect(quick.status == 125 && quick.status == parsed.status, "\(quick) \(parsed)")
+        #expect(quick.stderr == parsed.stderr && !quick.stderr.isEmpty, "\(quick) \(parsed)")
+    }
+
     static let options = [OptionSpec("--kernel", .single), OptionSpec("--drive", .repeating), OptionSpec("--no-stdin", .flag)]
 
     @Test func takesThePlainSpelling() throws {
