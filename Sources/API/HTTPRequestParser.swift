@@ -1,5 +1,5 @@
 /// What one complete request on a connection came to.
-enum HTTPParseOutcome: Equatable {
+public enum HTTPParseOutcome: Equatable, Sendable {
     /// A request to hand to the VMM thread; the connection stays open after the answer when
     /// `keepAlive`.
     case request(method: String, path: String, body: [UInt8], keepAlive: Bool)
@@ -17,9 +17,9 @@ enum HTTPParseOutcome: Equatable {
 /// is refused, and nothing is buffered beyond one request: a body over the limit is consumed
 /// and dropped. Requests follow each other on a keep-alive connection (pipelining): each call
 /// returns the next one.
-struct HTTPRequestParser {
-    static let maxHeadBytes = 80 * 1024
-    static let maxChunkLineBytes = 1024
+public struct HTTPRequestParser: Sendable {
+    public static let maxHeadBytes = 80 * 1024
+    public static let maxChunkLineBytes = 1024
 
     private enum State: Equatable {
         case head
@@ -30,7 +30,7 @@ struct HTTPRequestParser {
         case trailers(seen: Int)
     }
 
-    let maxBodyBytes: Int
+    public let maxBodyBytes: Int
     private var state = State.head
     /// Bytes after the start already searched for the end of the head (a head that arrives in
     /// pieces is not searched again from its start).
@@ -41,17 +41,20 @@ struct HTTPRequestParser {
     private var body: [UInt8] = []
     private var tooLarge = false
 
-    init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
+    public init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
 
     /// Reads from `input[start...]`, advancing `start` over what it consumed. nil: the request
     /// is not complete yet (everything given was consumed or is kept for the next call).
-    mutating func next(_ input: [UInt8], start: inout Int) -> HTTPParseOutcome? {
+    public mutating func next(_ input: [UInt8], start: inout Int) -> HTTPParseOutcome? {
         while true {
             switch state {
             case .head:
                 guard let end = Self.find(crlfcrlf, in: input, from: max(start, start + scanned - 3)) else {
                     scanned = input.count - start
-                    if scanned > Self.maxHeadBytes { return .malformed(headTooLong) }
+                    // The end may still begin in the last 3 bytes: only past that is it too long
+                    // whatever comes next (as when the end is there: the outcome must not depend
+                    // on how the bytes were split across reads).
+                    if scanned - 3 > Self.maxHeadBytes { return .malformed(headTooLong) }
                     return nil
                 }
                 scanned = 0
@@ -80,10 +83,12 @@ struct HTTPRequestParser {
                 return complete()
             case .chunkSize:
                 guard let end = Self.find(crlf, in: input, from: start) else {
-                    if input.count - start > Self.maxChunkLineBytes { return .malformed("malformed HTTP request: chunk size line too long") }
+                    // The line is at least this long (its CR may be the last byte here).
+                    if input.count - start - 1 > Self.maxChunkLineBytes { return .malformed(chunkLineTooLong) }
                     return nil
                 }
-                guard end - start <= Self.maxChunkLineBytes, let size = Self.chunkSize(input[start..<end]) else {
+                if end - start > Self.maxChunkLineBytes { return .malformed(chunkLineTooLong) }
+                guard let size = Self.chunkSize(input[start..<end]) else {
                     return .malformed("malformed HTTP request: invalid chunk size")
                 }
                 start = end + 2
@@ -107,7 +112,9 @@ struct HTTPRequestParser {
                 state = .chunkSize
             case .trailers(let seen):
                 guard let end = Self.find(crlf, in: input, from: start) else {
-                    if seen + input.count - start > Self.maxHeadBytes { return .malformed(headTooLong) }
+                    // A line of at least `available - 1` bytes, which cannot be the empty last one.
+                    let available = input.count - start
+                    if available >= 2 && seen + available + 1 > Self.maxHeadBytes { return .malformed(headTooLong) }
                     return nil
                 }
                 let line = end - start
@@ -120,6 +127,7 @@ struct HTTPRequestParser {
     }
 
     private let headTooLong = "malformed HTTP request: header section longer than \(HTTPRequestParser.maxHeadBytes) bytes"
+    private let chunkLineTooLong = "malformed HTTP request: chunk size line too long"
 
     /// Moves up to `count` body bytes (dropped once the body is too large).
     private mutating func take(_ input: [UInt8], start: inout Int, upTo count: Int) -> Int {
