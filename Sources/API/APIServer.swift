@@ -37,6 +37,13 @@ public final class APIServer: Sendable {
         }
         guard socketPath.utf8.count < 108 else { throw ConfigurationError("API socket path \(socketPath) is longer than 107 bytes") }
         self.socketPath = socketPath
+        // glibc opens /proc/sys/vm/overcommit_memory (openat) the first time a thread arena's
+        // heap shrinks: under the filter (no open) a request with ~90 KiB of headers, once freed,
+        // killed kiln. With one arena (kiln's main sets it first; again here for any other
+        // process) the API thread allocates from the main arena, which shrinks with brk and
+        // opens nothing. (It used to grow and shrink an arena of its own before its filter: ten
+        // page faults of start-up.)
+        _ = kiln_single_malloc_arena()
         let listener = try Self.listen(on: socketPath)
         let epoll = kiln_epoll_create()
         guard epoll >= 0, kiln_epoll_add(epoll, listener, KILN_EPOLLIN) == 0 else {
@@ -73,17 +80,6 @@ public final class APIServer: Sendable {
             throw ConfigurationError("API socket \(path): \(bound == 0 ? "listen" : "bind"): \(String(cString: strerror(code)))")
         }
         return fd
-    }
-
-    /// glibc opens /proc/sys/vm/overcommit_memory (openat) the first time a thread arena's heap
-    /// shrinks, and caches the answer for the process. Under the filter (no open) that first
-    /// shrink killed kiln: a request with ~90 KiB of headers grew this thread's arena, and freeing
-    /// it was fatal. Growing and shrinking the arena once here, before the filter, does that read.
-    static func primeHeapShrinkCheck() {
-        // Below the mmap threshold (128 KiB), so they come from this thread's arena; freed from
-        // the top down, they merge into the top chunk, which then exceeds the trim threshold.
-        let blocks = (0..<8).map { _ in malloc(96 * 1024) }
-        for block in blocks.reversed() { free(block) }
     }
 
     /// Removes the socket file (the process is about to exit).
@@ -138,7 +134,6 @@ final class APIServerLoop: @unchecked Sendable {
         sigemptyset(&set)
         sigaddset(&set, SIGPIPE)
         pthread_sigmask(SIG_BLOCK, &set, nil)
-        APIServer.primeHeapShrinkCheck()
         // Allocated before the filter, once: the read buffer every connection shares.
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         connections.reserveCapacity(APIServer.maxConnections)
