@@ -18,6 +18,8 @@ final class APIConnection {
     private(set) var closing = false
     /// Something went wrong on the socket, or the connection is done: the server closes it.
     private(set) var finished = false
+    /// The server's event count when this connection last had something happen.
+    var lastActive: UInt64 = 0
     /// `output` holds an answer the VMM thread gave (RequestChannel.delivered once it is out).
     private var awaitingDelivery = false
 

@@ -16,8 +16,9 @@ import Glibc
 public final class APIServer: Sendable {
     /// Firecracker's limit on a request body.
     public static let maxBodyBytes = 51_200
-    /// Connections open at once; more are closed as they are accepted (each holds up to ~200
-    /// KiB of buffers while a request arrives).
+    /// Connections open at once (each holds up to ~200 KiB of buffers while a request arrives);
+    /// a new one beyond them closes the one that has been quiet longest, so clients that open
+    /// connections and say nothing cannot lock the others out.
     static let maxConnections = 32
 
     private let socketPath: String
@@ -97,6 +98,8 @@ final class APIServerLoop: @unchecked Sendable {
     private let ready: Int32
     private let failure = Mutex<String?>(nil)
     private var connections: [APIConnection] = []
+    /// Counts events, to tell which connection has been quiet longest.
+    private var tick: UInt64 = 0
 
     init(listener: Int32, epoll: Int32, channel: RequestChannel, seccomp: Bool) {
         self.listener = listener
@@ -168,6 +171,8 @@ final class APIServerLoop: @unchecked Sendable {
                 }
                 guard let position = connections.firstIndex(where: { $0.fd == fds[index] }) else { continue }
                 let connection = connections[position]
+                tick &+= 1
+                connection.lastActive = tick
                 let wasWriting = connection.wantsWrite
                 if wasWriting {
                     if events[index] & (KILN_EPOLLOUT | KILN_EPOLLERR | KILN_EPOLLHUP) != 0 { connection.writable() }
@@ -175,14 +180,18 @@ final class APIServerLoop: @unchecked Sendable {
                     connection.readable(scratch)
                 }
                 if connection.finished {
-                    _ = kiln_epoll_remove(epoll, connection.fd)
-                    connection.close()
-                    connections.remove(at: position)
+                    drop(at: position)
                 } else if connection.wantsWrite != wasWriting {
                     _ = kiln_epoll_modify(epoll, connection.fd, connection.wantsWrite ? KILN_EPOLLOUT : KILN_EPOLLIN)
                 }
             }
         }
+    }
+
+    private func drop(at position: Int) {
+        let connection = connections.remove(at: position)
+        _ = kiln_epoll_remove(epoll, connection.fd)
+        connection.close()
     }
 
     private func acceptAll() {
@@ -192,11 +201,18 @@ final class APIServerLoop: @unchecked Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return  // EAGAIN: no more; EMFILE and the like: the client is refused by its own timeout
             }
-            guard connections.count < APIServer.maxConnections, kiln_epoll_add(epoll, fd, KILN_EPOLLIN) == 0 else {
+            if connections.count >= APIServer.maxConnections,
+               let quietest = connections.indices.min(by: { connections[$0].lastActive < connections[$1].lastActive }) {
+                drop(at: quietest)
+            }
+            guard kiln_epoll_add(epoll, fd, KILN_EPOLLIN) == 0 else {
                 close(fd)
                 continue
             }
-            connections.append(APIConnection(fd: fd, channel: channel))
+            tick &+= 1
+            let connection = APIConnection(fd: fd, channel: channel)
+            connection.lastActive = tick
+            connections.append(connection)
         }
     }
 }
