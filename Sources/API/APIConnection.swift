@@ -38,9 +38,13 @@ final class APIConnection {
     var wantsWrite: Bool { written < output.count }
 
     /// The socket is readable (or hung up): reads what is there, answers every complete request.
-    /// `scratch` is the API thread's read buffer.
+    /// `scratch` is the API thread's read buffer. At most four reads per wake-up (as swift-nio's
+    /// default), so that a client streaming a large body does not hold up the other connections:
+    /// epoll is level-triggered and reports the rest again.
     func readable(_ scratch: UnsafeMutableRawBufferPointer) {
-        while !finished && !closing && !wantsWrite {
+        var reads = 0
+        while !finished && !closing && !wantsWrite && reads < 4 {
+            reads += 1
             let count = read(fd, scratch.baseAddress, scratch.count)
             if count < 0 {
                 if errno == EINTR { continue }
