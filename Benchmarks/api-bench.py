@@ -15,12 +15,19 @@
             started by `kiln boot` (no API) against one started through the API: the API's
             cost to a running VM
 
-Usage: python3 Benchmarks/api-bench.py [-n STARTS] [-r REQUESTS]   (KILN=... picks the binary;
-default: the release build if present)"""
+Every kiln runs from a copy made in a temporary directory (exec of the linker's own output file
+is slower than of a copy, see README "Start-up"); the start measurements run in a fresh random
+order each round. With --kiln-before PATH (an older kiln), its start and --version are measured
+in the same rounds.
+
+Usage: python3 Benchmarks/api-bench.py [-n STARTS] [-r REQUESTS] [--kiln-before PATH] [--start-only]
+(KILN=... picks the binary; default: the release build if present)"""
 import argparse
 import http.client
 import json
 import os
+import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -37,11 +44,11 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def time_starts(n):
+def time_starts(n, binary=None):
     """Seconds from Popen to GET / answered, n times (each a fresh process and socket)."""
     times = []
     for _ in range(n):
-        kiln = Kiln(instance_id="bench", wait=False)
+        kiln = Kiln(instance_id="bench", wait=False, binary=binary)
         deadline = kiln.started + 20
         while True:
             try:
@@ -63,12 +70,12 @@ def time_starts(n):
     return times
 
 
-def time_version(n):
+def time_version(n, binary=None):
     """Seconds for `kiln --version` to run and exit."""
     times = []
     for _ in range(n):
         started = time.monotonic()
-        subprocess.run([kiln_binary(), "--version"], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run([binary or kiln_binary(), "--version"], stdout=subprocess.DEVNULL, check=True)
         times.append(time.monotonic() - started)
     return times
 
@@ -248,6 +255,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--starts", type=int, default=20)
     parser.add_argument("-r", "--requests", type=int, default=1000)
+    parser.add_argument("--kiln-before", help="an older kiln binary whose start is measured in the same rounds")
+    parser.add_argument("--start-only", action="store_true", help="measure the starts only")
     args = parser.parse_args()
     binary = kiln_binary()
     body = {"vcpu_count": 2, "mem_size_mib": 256}
@@ -256,12 +265,46 @@ def main():
                      + json.dumps(body).encode())
 
     with tempfile.TemporaryDirectory(prefix="kiln-api-bench-") as directory:
-        # Interleaved, so a burst of load on this shared host hits each kind alike.
-        version, starts, python_starts = [], [], []
+        copy = os.path.join(directory, "kiln")
+        shutil.copy2(binary, copy)
+        os.environ["KILN"] = copy  # every Kiln() and kiln_binary() below runs the copy
+        before = None
+        if args.kiln_before:
+            before = os.path.join(directory, "kiln-before")
+            shutil.copy2(args.kiln_before, before)
+        # Written back, so that smaps counts the binary's pages as clean: page-cache pages not
+        # yet written back count as Private_Dirty in every process that maps them.
+        os.sync()
+        # Interleaved in a fresh order each round, so a burst of load on this shared host hits
+        # each kind alike.
+        version, starts, python_starts, version_before, starts_before = [], [], [], [], []
+        runs = {"version": lambda: version.extend(time_version(1)),
+                "starts": lambda: starts.extend(time_starts(1)),
+                "python": lambda: python_starts.extend(time_python_starts(1, directory))}
+        if before:
+            runs["version_before"] = lambda: version_before.extend(time_version(1, before))
+            runs["starts_before"] = lambda: starts_before.extend(time_starts(1, before))
         for _ in range(args.starts):
-            version += time_version(1)
-            starts += time_starts(1)
-            python_starts += time_python_starts(1, directory)
+            order = list(runs)
+            random.shuffle(order)
+            for name in order:
+                runs[name]()
+        ms = lambda seconds: f"{seconds * 1000:.2f} ms"  # noqa: E731
+        if args.start_only:
+            print(f"API start benchmark: {binary}" + (f", before: {args.kiln_before}" if before else ""))
+            print(f"{args.starts} rounds, each kind once per round in a random order")
+            print()
+            print("| measure | median | p99 | min |")
+            print("| --- | --- | --- | --- |")
+            rows = [("kiln --api-sock: start until GET / answers", starts),
+                    ("kiln --version (exec, runtime, exit)", version)]
+            if before:
+                rows += [("before: kiln --api-sock: start until GET / answers", starts_before),
+                         ("before: kiln --version", version_before)]
+            rows.append(("python3 Unix-socket server: start until it answers", python_starts))
+            for label, values in rows:
+                print(f"| {label} | {ms(statistics.median(values))} | {ms(percentile(values, 99))} | {ms(min(values))} |")
+            return
 
         kiln = Kiln(instance_id="bench")
         try:
@@ -293,6 +336,11 @@ def main():
           f"| {ms(percentile(starts, 99))} | {ms(min(starts))} |")
     print(f"| baseline: kiln --version (exec, runtime, exit) | {ms(statistics.median(version))} "
           f"| {ms(percentile(version, 99))} | {ms(min(version))} |")
+    if before:
+        print(f"| before ({args.kiln_before}): start until GET / answers | {ms(statistics.median(starts_before))} "
+              f"| {ms(percentile(starts_before, 99))} | {ms(min(starts_before))} |")
+        print(f"| before: kiln --version | {ms(statistics.median(version_before))} "
+              f"| {ms(percentile(version_before, 99))} | {ms(min(version_before))} |")
     print(f"| baseline: python3 Unix-socket server: start until it answers | "
           f"{ms(statistics.median(python_starts))} | {ms(percentile(python_starts, 99))} | {ms(min(python_starts))} |")
     print(f"| PUT /machine-config, keep-alive (http.client) | {us(statistics.median(put))} "
@@ -315,7 +363,7 @@ def main():
     print(f"| running idle.elf (32 MiB), twin running: kiln boot (no API) | {mib(cli_total)} | {mib(cli_dirty)} | |")
     print(f"| running idle.elf (32 MiB), twin running: kiln --api-sock + InstanceStart | {mib(api_total)} "
           f"| {mib(api_dirty)} | |")
-    print(f"| what the API (kiln_api thread, swift-nio, request channel) adds to a running VM "
+    print(f"| what the API (kiln_api thread, its buffers, request channel) adds to a running VM "
           f"| {mib(api_total - cli_total)} | {mib(api_dirty - cli_dirty)} | |")
 
 

@@ -13,7 +13,7 @@ extension FuzzTarget {
     static let all: [FuzzTarget] = [
         queueTarget, mmioTarget, rngTarget, blockTarget, netTarget, vsockTarget, fsTarget,
         elfTarget, bzImageTarget, apiTarget, configTarget, agentTarget, imageReferenceTarget,
-        layerTarget, snapshotTarget, restoreTarget, ociConfigTarget,
+        layerTarget, snapshotTarget, restoreTarget, ociConfigTarget, httpTarget,
     ]
 
     static func named(_ name: String) -> FuzzTarget? { all.first { $0.name == name } }

@@ -1,26 +1,33 @@
 import CKiln
 import Devices
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import Seccomp
+import Synchronization
 import VMM
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The HTTP/1.1 server on the API Unix socket: swift-nio's parser on one event-loop thread
-/// (`kiln_api`), which forwards each complete request to the VMM thread and writes the answer.
+/// The HTTP/1.1 server on the API Unix socket: one thread (`kiln_api`) waits in epoll for
+/// connections, parses requests (HTTPRequestParser), hands each complete one to the VMM thread
+/// and writes the answer, as Firecracker's API thread does with its own small HTTP parser.
+/// It replaced swift-nio, whose first connection alone cost ~8 M instructions (the Swift
+/// runtime scanning every protocol conformance of the static binary for its generic handlers),
+/// more than the rest of kiln's start-up (README, "Start-up").
 public final class APIServer: Sendable {
     /// Firecracker's limit on a request body.
     public static let maxBodyBytes = 51_200
+    /// Connections open at once (each holds up to ~200 KiB of buffers while a request arrives);
+    /// a new one beyond them closes the one that has been quiet longest, so clients that open
+    /// connections and say nothing cannot lock the others out.
+    static let maxConnections = 32
 
-    private let group: MultiThreadedEventLoopGroup
     private let socketPath: String
 
     /// Binds `socketPath` (which must not exist, or be a stale socket: one a killed VMM left),
-    /// names the thread, and confines it with the API role's seccomp filter before the first
-    /// request is read.
+    /// starts the thread and waits until it has named itself and installed the API role's
+    /// seccomp filter; it accepts nothing before that. A client that connects earlier waits in
+    /// the listen queue (had it been served first, its request, which waits for the VMM thread,
+    /// would deadlock with the VMM thread waiting here).
     public init(socketPath: String, channel: RequestChannel, seccomp: Bool) throws(ConfigurationError) {
         // A killed VMM cannot remove its socket; its replacement, started on the same path,
         // takes it over rather than making the caller clean up.
@@ -30,125 +37,182 @@ public final class APIServer: Sendable {
             throw ConfigurationError("API socket \(socketPath) already exists (another kiln running? remove it first)")
         }
         guard socketPath.utf8.count < 108 else { throw ConfigurationError("API socket path \(socketPath) is longer than 107 bytes") }
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.socketPath = socketPath
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(ChannelOptions.backlog, value: 16)
-            // No accept until the thread is named and confined (below): a client that connects
-            // the moment the socket appears was served first, and its request, which waits for
-            // the VMM thread, deadlocked with the VMM thread waiting for that set-up.
-            .serverChannelOption(ChannelOptions.autoRead, value: false)
-            .childChannelInitializer { child in
-                child.pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
-                    .flatMap { child.pipeline.addHandler(APIHTTPHandler(channel: channel)) }
-            }
-        do {
-            let server = try bootstrap.bind(unixDomainSocketPath: socketPath).wait()
-            try group.next().submit {
-                _ = kiln_set_thread_name("kiln_api")
-                ThreadCapabilities.enterThread(.none)
-                APIServer.primeHeapShrinkCheck()
-                if seccomp { try Seccomp.install(.api) }
-            }.wait()
-            // Not waited for: accepting can serve a request at once, which needs this thread.
-            _ = server.setOption(ChannelOptions.autoRead, value: true)
-        } catch {
-            try? group.syncShutdownGracefully()
+        // glibc opens /proc/sys/vm/overcommit_memory (openat) the first time a thread arena's
+        // heap shrinks: under the filter (no open) a request with ~90 KiB of headers, once freed,
+        // killed kiln. With one arena (kiln's main sets it first; again here for any other
+        // process) the API thread allocates from the main arena, which shrinks with brk and
+        // opens nothing. (It used to grow and shrink an arena of its own before its filter: ten
+        // page faults of start-up.)
+        _ = kiln_single_malloc_arena()
+        let listener = try Self.listen(on: socketPath)
+        let epoll = kiln_epoll_create()
+        guard epoll >= 0, kiln_epoll_add(epoll, listener, KILN_EPOLLIN) == 0 else {
+            let code = errno
+            if epoll >= 0 { close(epoll) }
+            close(listener)
             unlink(socketPath)
-            throw ConfigurationError("API socket \(socketPath): \(error)")
+            throw ConfigurationError("API socket \(socketPath): epoll: \(String(cString: strerror(code)))")
+        }
+        let loop = APIServerLoop(listener: listener, epoll: epoll, channel: channel, seccomp: seccomp)
+        if let failure = loop.start() {
+            close(epoll)
+            close(listener)
+            unlink(socketPath)
+            throw ConfigurationError("API socket \(socketPath): \(failure)")
         }
     }
 
-    /// glibc opens /proc/sys/vm/overcommit_memory (openat) the first time a thread arena's heap
-    /// shrinks, and caches the answer for the process. Under the filter (no open) that first
-    /// shrink killed kiln: a request with ~90 KiB of headers grew this thread's arena, and freeing
-    /// it was fatal. Growing and shrinking the arena once here, before the filter, does that read.
-    static func primeHeapShrinkCheck() {
-        // Below the mmap threshold (128 KiB), so they come from this thread's arena; freed from
-        // the top down, they merge into the top chunk, which then exceeds the trim threshold.
-        let blocks = (0..<8).map { _ in malloc(96 * 1024) }
-        for block in blocks.reversed() { free(block) }
+    private static func listen(on path: String) throws(ConfigurationError) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { throw ConfigurationError("API socket \(path): socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: path.utf8)  // shorter than sun_path (checked): NUL-terminated
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
+            let code = errno
+            close(fd)
+            if bound == 0 { unlink(path) }
+            throw ConfigurationError("API socket \(path): \(bound == 0 ? "listen" : "bind"): \(String(cString: strerror(code)))")
+        }
+        return fd
     }
 
     /// Removes the socket file (the process is about to exit).
     public func removeSocket() { unlink(socketPath) }
 }
 
-/// Collects one request (head, bounded body), asks the VMM thread, writes the JSON answer.
-/// Malformed HTTP and oversized requests get a 400/413 with a fault_message and the connection
-/// is closed: after a parse error the stream position is unknown.
-final class APIHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
+/// The `kiln_api` thread: its set-up (name, no capabilities, SIGPIPE blocked, filter), then
+/// accepting and serving connections for the rest of the process.
+final class APIServerLoop: @unchecked Sendable {
+    private let listener: Int32
+    private let epoll: Int32
     private let channel: RequestChannel
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-    private var tooLarge = false
+    private let seccomp: Bool
+    /// Written by the thread once set up: 1 ready, 2 failed (`failure` says why).
+    private let ready: Int32
+    private let failure = Mutex<String?>(nil)
+    private var connections: [APIConnection] = []
+    /// Counts events, to tell which connection has been quiet longest.
+    private var tick: UInt64 = 0
 
-    init(channel: RequestChannel) { self.channel = channel }
+    init(listener: Int32, epoll: Int32, channel: RequestChannel, seccomp: Bool) {
+        self.listener = listener
+        self.epoll = epoll
+        self.channel = channel
+        self.seccomp = seccomp
+        ready = kiln_eventfd(0, KILN_EFD_CLOEXEC)
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case let .head(requestHead):
-            head = requestHead
-            body.removeAll(keepingCapacity: true)
-            tooLarge = false
-        case var .body(buffer):
-            guard !tooLarge else { return }
-            if body.count + buffer.readableBytes > APIServer.maxBodyBytes {
-                tooLarge = true
-                body.removeAll()
-            } else {
-                body += buffer.readBytes(length: buffer.readableBytes) ?? []
+    /// Starts the thread and waits for its set-up; nil when it serves, else why not.
+    func start() -> String? {
+        guard ready >= 0 else { return "eventfd: \(String(cString: strerror(errno)))" }
+        defer { close(ready) }
+        var thread = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { raw in
+            Unmanaged<APIServerLoop>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<APIServerLoop>.fromOpaque(context).release()
+            return "pthread_create: \(String(cString: strerror(created)))"
+        }
+        pthread_detach(thread)
+        var value: UInt64 = 0
+        while read(ready, &value, 8) < 0 && errno == EINTR {}
+        return value == 1 ? nil : failure.withLock { $0 } ?? "the API thread did not start"
+    }
+
+    private func run() {
+        _ = kiln_set_thread_name("kiln_api")
+        ThreadCapabilities.enterThread(.none)
+        // A client that hangs up before its answer is written: EPIPE, not a process-wide SIGPIPE.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        // Allocated before the filter, once: the read buffer every connection shares.
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        connections.reserveCapacity(APIServer.maxConnections)
+        if seccomp {
+            do {
+                try Seccomp.install(.api)
+            } catch {
+                failure.withLock { $0 = "seccomp filter for the API thread: \(error)" }
+                var failed: UInt64 = 2
+                _ = write(ready, &failed, 8)
+                return
             }
-        case .end:
-            guard let head else { return }
-            self.head = nil
-            if tooLarge {
-                let response = APIResponse(status: 413, body: .object([("fault_message", .string(
-                    "request body larger than \(APIServer.maxBodyBytes) bytes"))]))
-                write(response, keepAlive: false, context: context)
-            } else {
-                let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-                let response = channel.call(APIRequest(method: head.method.rawValue, path: path, body: body))
-                // The VMM may exit once this answer is out (RequestChannel.waitUntilDelivered).
-                let channel = self.channel
-                write(response, keepAlive: head.isKeepAlive, context: context).whenComplete { _ in channel.delivered() }
+        }
+        var started: UInt64 = 1
+        _ = write(ready, &started, 8)
+        serve(scratch)
+    }
+
+    private func serve(_ scratch: UnsafeMutableRawBufferPointer) {
+        var fds = [Int32](repeating: 0, count: 16)
+        var events = [UInt32](repeating: 0, count: 16)
+        while true {
+            let count = kiln_epoll_wait(epoll, &fds, &events, Int32(fds.count), -1)
+            if count < 0 {
+                if errno == EINTR { continue }
+                fatalError("kiln_api: epoll_wait: \(String(cString: strerror(errno)))")
+            }
+            for index in 0..<Int(count) {
+                if fds[index] == listener {
+                    acceptAll()
+                    continue
+                }
+                guard let position = connections.firstIndex(where: { $0.fd == fds[index] }) else { continue }
+                let connection = connections[position]
+                tick &+= 1
+                connection.lastActive = tick
+                let wasWriting = connection.wantsWrite
+                if wasWriting {
+                    if events[index] & (KILN_EPOLLOUT | KILN_EPOLLERR | KILN_EPOLLHUP) != 0 { connection.writable() }
+                } else {
+                    connection.readable(scratch)
+                }
+                if connection.finished {
+                    drop(at: position)
+                } else if connection.wantsWrite != wasWriting {
+                    _ = kiln_epoll_modify(epoll, connection.fd, connection.wantsWrite ? KILN_EPOLLOUT : KILN_EPOLLIN)
+                }
             }
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let message: String
-        if let parseError = error as? HTTPParserError {
-            message = "malformed HTTP request: \(parseError)"
-        } else {
-            message = "bad request: \(error)"
-        }
-        write(.badRequest(message), keepAlive: false, context: context)
+    private func drop(at position: Int) {
+        let connection = connections.remove(at: position)
+        _ = kiln_epoll_remove(epoll, connection.fd)
+        connection.close()
     }
 
-    @discardableResult
-    private func write(_ response: APIResponse, keepAlive: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
-        let text = response.body?.serialized ?? ""
-        var headers = HTTPHeaders()
-        headers.add(name: "Server", value: "Kiln API")
-        headers.add(name: "Content-Length", value: String(text.utf8.count))
-        if !text.isEmpty { headers.add(name: "Content-Type", value: "application/json") }
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        let status = HTTPResponseStatus(statusCode: response.status)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !text.isEmpty {
-            var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-            buffer.writeString(text)
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    private func acceptAll() {
+        while true {
+            let fd = kiln_accept_nonblocking(listener)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return  // EAGAIN: no more; EMFILE and the like: the client is refused by its own timeout
+            }
+            if connections.count >= APIServer.maxConnections,
+               let quietest = connections.indices.min(by: { connections[$0].lastActive < connections[$1].lastActive }) {
+                drop(at: quietest)
+            }
+            guard kiln_epoll_add(epoll, fd, KILN_EPOLLIN) == 0 else {
+                close(fd)
+                continue
+            }
+            tick &+= 1
+            let connection = APIConnection(fd: fd, channel: channel)
+            connection.lastActive = tick
+            connections.append(connection)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
-            let connection = context.channel
-            done.whenComplete { _ in connection.close(promise: nil) }
-        }
-        return done
     }
 }

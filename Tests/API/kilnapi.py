@@ -63,12 +63,12 @@ class Response:
 class Kiln:
     """One `kiln --api-sock` process in its own temporary directory."""
 
-    def __init__(self, *extra, instance_id="conformance", seccomp=True, wait=True):
+    def __init__(self, *extra, instance_id="conformance", seccomp=True, wait=True, binary=None):
         self.dir = tempfile.mkdtemp(prefix="kiln-api-")
         self.sock = os.path.join(self.dir, "api.sock")
         self.stdout_path = os.path.join(self.dir, "stdout")
         self.stderr_path = os.path.join(self.dir, "stderr")
-        args = [kiln_binary(), "--api-sock", self.sock, "--id", instance_id, *extra]
+        args = [binary or kiln_binary(), "--api-sock", self.sock, "--id", instance_id, *extra]
         if not seccomp:
             args.append("--no-seccomp")
         self.started = time.monotonic()

@@ -11,7 +11,7 @@ import Testing
     }
 
     static let targets = ["queue", "mmio", "rng", "block", "net", "vsock", "fs", "elf", "bzimage", "api", "config",
-                          "agent", "imageref", "layer", "snapshot", "restore", "ociconfig"]
+                          "agent", "imageref", "layer", "snapshot", "restore", "ociconfig", "http"]
 
     @Test func listsEveryTarget() throws {
         let list = try KilnProcess.execute(Self.binary, ["list"], timeout: 30)

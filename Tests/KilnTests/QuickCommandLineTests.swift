@@ -147,6 +147,11 @@ import Testing
         #expect(twice.status == 0 && twice.stdout.contains("hello from guest"), "\(twice)")
         let help = try KilnProcess.run(["boot", "--kernel", guest, "--help"])
         #expect(help.status == 0 && help.stdout.contains("USAGE: kiln boot"), "\(help)")
+        // `kiln --version` alone is answered before ArgumentParser, with what it would print.
+        let version = try KilnProcess.run(["--version"])
+        let argumentParserVersion = try KilnProcess.run(["--version", "--id", "x"])
+        #expect(version.status == 0 && !version.stdout.isEmpty && version.stdout == argumentParserVersion.stdout,
+                "\(version) \(argumentParserVersion)")
         let nothing = try KilnProcess.run(["--id", "x"])
         #expect(nothing.status == 0 && nothing.stdout.contains("OVERVIEW: A microVM monitor"), "\(nothing)")
     }

@@ -164,6 +164,7 @@ int kiln_epoll_wait(int ep, int32_t *fds, uint32_t *events, int max, int timeout
 static const uint32_t KILN_EPOLLIN = 0x001;
 static const uint32_t KILN_EPOLLHUP = 0x010;
 static const uint32_t KILN_EPOLLERR = 0x008;
+static const uint32_t KILN_EPOLLOUT = 0x004;
 
 // preadv2/pwritev2 with RWF_NOWAIT (_GNU_SOURCE, which Swift's Glibc module lacks): move what the
 // page cache holds without waiting for the disk. `iov` points to `count` struct iovec. Bytes
