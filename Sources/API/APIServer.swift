@@ -100,6 +100,11 @@ final class APIServerLoop: @unchecked Sendable {
     private var connections: [APIConnection] = []
     /// Counts events, to tell which connection has been quiet longest.
     private var tick: UInt64 = 0
+    /// The listener is out of the epoll set: the process had no descriptor left for a new
+    /// connection and none to free (level-triggered, it would report the waiting client again
+    /// and again). It goes back after `listenerPauseMilliseconds`.
+    private var listenerPaused = false
+    static let listenerPauseMilliseconds: Int32 = 100
 
     init(listener: Int32, epoll: Int32, channel: RequestChannel, seccomp: Bool) {
         self.listener = listener
@@ -159,7 +164,11 @@ final class APIServerLoop: @unchecked Sendable {
         var fds = [Int32](repeating: 0, count: 16)
         var events = [UInt32](repeating: 0, count: 16)
         while true {
-            let count = kiln_epoll_wait(epoll, &fds, &events, Int32(fds.count), -1)
+            let count = kiln_epoll_wait(epoll, &fds, &events, Int32(fds.count),
+                                        listenerPaused ? Self.listenerPauseMilliseconds : -1)
+            if listenerPaused {
+                listenerPaused = kiln_epoll_add(epoll, listener, KILN_EPOLLIN) != 0
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 fatalError("kiln_api: epoll_wait: \(String(cString: strerror(errno)))")
@@ -198,8 +207,20 @@ final class APIServerLoop: @unchecked Sendable {
         while true {
             let fd = kiln_accept_nonblocking(listener)
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return  // EAGAIN: no more; EMFILE and the like: the client is refused by its own timeout
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE:
+                    // Out of descriptors: the quietest connection makes room for the new client,
+                    // as past maxConnections; with none to close, stop watching the listener
+                    // for a while rather than wake for the same client in a loop.
+                    if let quietest = connections.indices.min(by: { connections[$0].lastActive < connections[$1].lastActive }) {
+                        drop(at: quietest)
+                        continue
+                    }
+                    listenerPaused = kiln_epoll_remove(epoll, listener) == 0
+                    return
+                default: return  // EAGAIN: no more
+                }
             }
             if connections.count >= APIServer.maxConnections,
                let quietest = connections.indices.min(by: { connections[$0].lastActive < connections[$1].lastActive }) {

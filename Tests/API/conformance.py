@@ -511,8 +511,75 @@ def early_clients(starts=50):
           not hung, f"{len(hung)} of {starts} never answered")
 
 
+def descriptor_exhaustion():
+    """A kiln out of file descriptors neither spins nor locks clients out: with room for a few
+    connections, idle clients past that are made room for by closing the quietest; with none,
+    the API thread stops watching its listener for a while instead of waking for the same client
+    again and again, and answers it once descriptors are back."""
+    import resource
+    import socket
+    kiln = Kiln(instance_id="nofile")
+    idle = []
+    try:
+        base = len(os.listdir(f"/proc/{kiln.pid}/fd"))
+        soft, hard = resource.prlimit(kiln.pid, resource.RLIMIT_NOFILE)
+
+        def get_root(timeout):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            try:
+                s.connect(kiln.sock)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return s.recv(64).startswith(b"HTTP/1.1 200")
+            except OSError:
+                return False
+            finally:
+                s.close()
+
+        resource.prlimit(kiln.pid, resource.RLIMIT_NOFILE, (base + 3, hard))
+        for _ in range(8):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(kiln.sock)
+            idle.append(c)
+        time.sleep(0.2)
+        before = kiln.thread_cpu_ms("kiln_api")
+        time.sleep(1.0)
+        spent = kiln.thread_cpu_ms("kiln_api") - before
+        check("out of descriptors with idle clients: kiln_api does not spin", spent < 100, f"{spent:.0f} ms of CPU in 1 s")
+        check("out of descriptors with idle clients: a new client is answered (the quietest is closed)",
+              get_root(3), kiln.stderr()[-300:])
+        for c in idle:
+            c.close()
+        idle.clear()
+        time.sleep(0.2)
+        # No room at all: every descriptor the process may have is in use by kiln itself.
+        resource.prlimit(kiln.pid, resource.RLIMIT_NOFILE, (len(os.listdir(f"/proc/{kiln.pid}/fd")), hard))
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.settimeout(5)
+        waiting.connect(kiln.sock)
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        idle.append(waiting)
+        time.sleep(0.2)
+        before = kiln.thread_cpu_ms("kiln_api")
+        time.sleep(1.0)
+        spent = kiln.thread_cpu_ms("kiln_api") - before
+        check("no descriptor to spare: kiln_api does not spin on the waiting client", spent < 100,
+              f"{spent:.0f} ms of CPU in 1 s")
+        resource.prlimit(kiln.pid, resource.RLIMIT_NOFILE, (soft, hard))
+        try:
+            answered = waiting.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            answered = False
+        check("no descriptor to spare: the waiting client is answered once descriptors are back", answered)
+        check("kiln still runs", kiln.alive(), kiln.stderr()[-300:])
+    finally:
+        for c in idle:
+            c.close()
+        kiln.stop()
+
+
 def main():
-    for scenario in (lifecycle, idle_ctrl_alt_del, failed_start, early_clients):
+    for scenario in (lifecycle, idle_ctrl_alt_del, failed_start, early_clients, descriptor_exhaustion):
         try:
             scenario()
         except Exception as error:  # a broken scenario is a failure, not a skip
