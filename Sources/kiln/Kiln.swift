@@ -83,20 +83,23 @@ struct Kiln: ParsableCommand {
             var command = try parseAsRoot(Array(arguments))
             FailureExit.status = command is any SandboxCommand ? FailureExit.sandboxStatus : 1
             try command.run()
-        } catch let error as SandboxHostError {
-            fail("\(error)")
-        } catch let code as ExitCode {
-            // A command's own status (every `kiln run` ends with one) exits at once:
-            // exit(withError:) would first build the root command's usage text, which it then
-            // does not print for an ExitCode.
-            Glibc.exit(code.rawValue)
         } catch {
-            if FailureExit.status == FailureExit.sandboxStatus, exitCode(for: error) != .success {
-                printError(fullMessage(for: error))
-                Glibc.exit(FailureExit.status)
-            }
-            exit(withError: error)
+            exitAfter(error)
         }
+    }
+
+    /// Ends the process for a command's error: a sandbox error as one line, a command's own
+    /// status at once (every `kiln run` ends with one: exit(withError:) would first build the
+    /// root command's usage text, which it then does not print for an ExitCode), a sandbox
+    /// command's failure with kiln's own status, anything else as ArgumentParser reports it.
+    static func exitAfter(_ error: any Error) -> Never {
+        if let error = error as? SandboxHostError { fail("\(error)") }
+        if let code = error as? ExitCode { Glibc.exit(code.rawValue) }
+        if FailureExit.status == FailureExit.sandboxStatus, exitCode(for: error) != .success {
+            printError(fullMessage(for: error))
+            Glibc.exit(FailureExit.status)
+        }
+        exit(withError: error)
     }
 
     /// The command lines that start a VMM (`kiln boot ...`, `kiln --api-sock ...`), when written
@@ -132,16 +135,8 @@ struct Kiln: ParsableCommand {
         FailureExit.status = FailureExit.sandboxStatus
         do {
             try run.run()
-        } catch let error as SandboxHostError {
-            fail("\(error)")
-        } catch let code as ExitCode {
-            Glibc.exit(code.rawValue)
         } catch {
-            if exitCode(for: error) != .success {
-                printError(fullMessage(for: error))
-                Glibc.exit(FailureExit.status)
-            }
-            exit(withError: error)
+            exitAfter(error)
         }
         Glibc.exit(0)
     }
