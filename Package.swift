@@ -60,7 +60,7 @@ let package = Package(
         // (docs/agent-protocol.md). No Foundation: the agent is linked -static-executable.
         .target(name: "AgentProtocol", swiftSettings: agentModule),
         .target(name: "CExecReport"),
-        .target(name: "CAgent", dependencies: ["CExecReport"]),
+        .target(name: "CAgent"),
         // Interface ioctls (up, IPv4 address) both sides use: the agent on eth0/lo, the host on its TAPs.
         .target(name: "CNetInterface"),
         // kiln-agent only: mounts /proc before the static Swift runtime needs it (PID 1).
@@ -108,7 +108,7 @@ let package = Package(
         .target(name: "Jailer", dependencies: ["CCap", "CJailer"], swiftSettings: strict),
         .executableTarget(
             name: "kiln-jailer",
-            dependencies: ["Jailer", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Jailer", "KilnCommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict),
 
         // Image layers -> read-only ext4 rootfs (issue 15): libarchive reads the hostile tarballs,
@@ -142,7 +142,7 @@ let package = Package(
         // Boots the freestanding guests in Tests/Guests with the built `kiln` binary.
         .testTarget(name: "KilnTests", dependencies: ["ChildProcessSupport", "KilnCommandLine"], exclude: []),
         // Unit parts of the jailer, and real jails (as root) around the static release kiln.
-        .testTarget(name: "JailerTests", dependencies: ["Jailer", "ChildProcessSupport"]),
+        .testTarget(name: "JailerTests", dependencies: ["Jailer", "kiln-jailer", "ChildProcessSupport"]),
         .testTarget(name: "ImageLayersTests", dependencies: ["ImageLayers", "ChildProcessSupport"],
                     exclude: ["Fixtures"]),
     ],

@@ -9,6 +9,7 @@
 #include <net/route.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -22,7 +23,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "CExecReport.h"
 #include <linux/vm_sockets.h>
 
 #ifndef SYS_pidfd_open
@@ -104,56 +104,103 @@ int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
     return kiln_agent_spawn_with(argv, envp, cwd, uid, gid, stdin_fd, stdout_fd, stderr_fd, NULL, pid_out);
 }
 
+// What the child of kiln_agent_spawn_with works from. It shares the agent's memory until it
+// execs, so `error` is how it says why it could not.
+struct spawn_request {
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    uint32_t uid, gid;
+    int stdin_fd, stdout_fd, stderr_fd;
+    const struct kiln_agent_spawn_extras *extras;
+    volatile int error;
+};
+
+static _Noreturn void spawn_fail(struct spawn_request *request, int err) {
+    request->error = err ? err : EIO;
+    _exit(127);
+}
+
+// The child, on a stack of its own in the agent's memory, with every signal blocked: only
+// system calls, no allocation, and no glibc call that acts on the agent's threads (glibc's
+// setuid, setgid and setgroups signal every thread of the process to change them all:
+// here the process is the child alone, so the raw system calls are the right ones).
+static int spawn_child(void *opaque) {
+    struct spawn_request *request = opaque;
+    // Handlers first, while signals are still blocked: one that ran now would run the agent's
+    // code on the agent's memory.
+    for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    int in = request->stdin_fd, out = request->stdout_fd, err = request->stderr_fd;
+    // Any source that sits on a lower standard slot is copied up first.
+    if (in >= 0 && in <= 2 && in != 0) in = fcntl(in, F_DUPFD_CLOEXEC, 3);
+    if (out >= 0 && out <= 2 && out != 1) out = fcntl(out, F_DUPFD_CLOEXEC, 3);
+    if (err >= 0 && err <= 2 && err != 2) err = fcntl(err, F_DUPFD_CLOEXEC, 3);
+    if (in < 0 || out < 0 || err < 0) spawn_fail(request, errno ? errno : EBADF);
+    if (move_fd(in, 0) < 0 || move_fd(out, 1) < 0 || move_fd(err, 2) < 0) spawn_fail(request, errno);
+    syscall(SYS_close_range, 3, ~0U, 0);
+    const struct kiln_agent_spawn_extras *extras = request->extras;
+    if (extras) {
+        for (size_t i = 0; i < extras->limit_count; i++) {
+            struct rlimit limit = { extras->limits[i].soft, extras->limits[i].hard };
+            if (setrlimit((int)extras->limits[i].resource, &limit) < 0) spawn_fail(request, errno);
+        }
+        if (extras->make_cwd && request->cwd && chdir(request->cwd) < 0) {
+            if (errno != ENOENT) spawn_fail(request, errno);
+            int made = make_directories(request->cwd);
+            if (made != 0) spawn_fail(request, made);
+        }
+    }
+    if (request->gid != UINT32_MAX) {
+        size_t count = extras ? extras->group_count : 0;
+        const gid_t *list = count ? (const gid_t *)extras->groups : NULL;
+        if (syscall(SYS_setgroups, count, list) < 0 && (count > 0 || errno != EPERM)) spawn_fail(request, errno);
+        if (syscall(SYS_setgid, request->gid) < 0) spawn_fail(request, errno);
+    }
+    if (request->uid != UINT32_MAX && syscall(SYS_setuid, request->uid) < 0) spawn_fail(request, errno);
+    if (request->cwd && chdir(request->cwd) < 0) spawn_fail(request, errno);
+    spawn_fail(request, exec_searching(request->argv, request->envp));
+}
+
+// The child's stack: exec_searching and make_directories hold a PATH_MAX buffer each.
+#define SPAWN_STACK_SIZE (128 * 1024)
+
+// clone(CLONE_VM | CLONE_VFORK) rather than fork: the agent (a static binary with several
+// threads) is not copied, page table by page table, for a child that execs at once, and
+// neither process then takes a copy-on-write fault for each page it writes; this thread waits
+// until the child has exec'd or exited (as posix_spawn does).
 int kiln_agent_spawn_with(char *const argv[], char *const envp[], const char *cwd,
                           uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
                           const struct kiln_agent_spawn_extras *extras, pid_t *pid_out) {
     if (!argv || !argv[0]) return EINVAL;
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0) return errno;
-    pid_t pid = fork();
-    if (pid < 0) { int err = errno; close(report[0]); close(report[1]); return err; }
-    if (pid == 0) {
-        // Child: async-signal-safe calls only.
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
-        setsid();
-        // Park the report pipe above the standard descriptors so dup2 cannot clobber it.
-        int rp = report[1];
-        if (rp <= 2) { rp = fcntl(report[1], F_DUPFD_CLOEXEC, 3); if (rp < 0) kiln_exec_report_and_exit(report[1], errno); }
-        int in = stdin_fd, out = stdout_fd, err = stderr_fd;
-        // Any source that sits on a lower standard slot is copied up first.
-        if (in >= 0 && in <= 2 && in != 0) in = fcntl(in, F_DUPFD_CLOEXEC, 3);
-        if (out >= 0 && out <= 2 && out != 1) out = fcntl(out, F_DUPFD_CLOEXEC, 3);
-        if (err >= 0 && err <= 2 && err != 2) err = fcntl(err, F_DUPFD_CLOEXEC, 3);
-        if (in < 0 || out < 0 || err < 0) kiln_exec_report_and_exit(rp, errno ? errno : EBADF);
-        if (move_fd(in, 0) < 0 || move_fd(out, 1) < 0 || move_fd(err, 2) < 0) kiln_exec_report_and_exit(rp, errno);
-        // Everything else is closed except the report pipe (close-on-exec).
-        if (rp > 3) syscall(SYS_close_range, 3, rp - 1, 0);
-        syscall(SYS_close_range, rp + 1, ~0U, 0);
-        if (extras) {
-            for (size_t i = 0; i < extras->limit_count; i++) {
-                struct rlimit limit = { extras->limits[i].soft, extras->limits[i].hard };
-                if (setrlimit((int)extras->limits[i].resource, &limit) < 0) kiln_exec_report_and_exit(rp, errno);
-            }
-            if (extras->make_cwd && cwd && chdir(cwd) < 0) {
-                if (errno != ENOENT) kiln_exec_report_and_exit(rp, errno);
-                int made = make_directories(cwd);
-                if (made != 0) kiln_exec_report_and_exit(rp, made);
-            }
-        }
-        if (gid != UINT32_MAX) {
-            size_t count = extras ? extras->group_count : 0;
-            const gid_t *list = count ? (const gid_t *)extras->groups : NULL;
-            if (setgroups(count, list) < 0 && (count > 0 || errno != EPERM)) kiln_exec_report_and_exit(rp, errno);
-            if (setgid(gid) < 0) kiln_exec_report_and_exit(rp, errno);
-        }
-        if (uid != UINT32_MAX && setuid(uid) < 0) kiln_exec_report_and_exit(rp, errno);
-        if (cwd && chdir(cwd) < 0) kiln_exec_report_and_exit(rp, errno);
-        kiln_exec_report_and_exit(rp, exec_searching(argv, envp));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *stack = mmap(NULL, SPAWN_STACK_SIZE + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    // A guard page below the stack: an overflow faults rather than writes the agent's memory.
+    if (mprotect(stack, page, PROT_NONE) < 0) { int err = errno; munmap(stack, SPAWN_STACK_SIZE + page); return err; }
+    struct spawn_request request = {
+        .argv = argv, .envp = envp, .cwd = cwd, .uid = uid, .gid = gid,
+        .stdin_fd = stdin_fd, .stdout_fd = stdout_fd, .stderr_fd = stderr_fd, .extras = extras, .error = 0,
+    };
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    pid_t pid = clone(spawn_child, stack + page + SPAWN_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    int clone_error = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    munmap(stack, SPAWN_STACK_SIZE + page);
+    if (pid < 0) return clone_error;
+    if (request.error != 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        return request.error;
     }
-    return kiln_exec_await_report(report, pid, pid_out);
+    *pid_out = pid;
+    return 0;
 }
 
 int kiln_agent_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// The jailer's arguments as given on the command line, before validation.
-public struct JailRequest: Sendable {
+public struct JailRequest: Sendable, Equatable {
     public var id: String
     public var execFile: String
     public var uid: UInt32

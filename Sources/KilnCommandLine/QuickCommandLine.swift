@@ -57,6 +57,13 @@ public struct QuickCommandLine: Sendable, Equatable {
         }
     }
 
+    /// The arguments before the first `--`, and those after it (empty without one), as
+    /// ArgumentParser splits them for a post-terminator argument.
+    public static func splitAtTerminator(_ arguments: ArraySlice<String>) -> (options: ArraySlice<String>, rest: [String]) {
+        guard let terminator = arguments.firstIndex(of: "--") else { return (arguments, []) }
+        return (arguments[..<terminator], Array(arguments[(terminator + 1)...]))
+    }
+
     /// The value of a single-valued option, if given.
     public func value(_ name: String) -> String? { given.first { $0.name == name }?.value }
 

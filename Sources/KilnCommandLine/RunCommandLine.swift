@@ -19,7 +19,7 @@ public enum RunCommandLine {
     /// The options before the first `--`, and the command after it (empty without one), as
     /// ArgumentParser splits them for `run`'s post-terminator argument.
     public static func split(_ arguments: ArraySlice<String>) -> (options: ArraySlice<String>, command: [String]) {
-        guard let terminator = arguments.firstIndex(of: "--") else { return (arguments, []) }
-        return (arguments[..<terminator], Array(arguments[(terminator + 1)...]))
+        let (options, rest) = QuickCommandLine.splitAtTerminator(arguments)
+        return (options, rest)
     }
 }

@@ -70,7 +70,8 @@ struct JailerCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "Arguments for the VMM, after `--`.")
     var execArguments: [String] = []
 
-    func run() throws {
+    /// The request this line makes, as the fast path builds it for the same line.
+    func request() -> JailRequest {
         var request = JailRequest(id: id, execFile: execFile, uid: uid, gid: gid)
         request.chrootBaseDir = chrootBaseDir
         request.netns = netns
@@ -86,6 +87,14 @@ struct JailerCommand: ParsableCommand {
         request.allowRoot = allowRoot
         request.keepDacReadSearch = keepDacReadSearch
         request.execArguments = execArguments
+        return request
+    }
+
+    func run() throws {
+        Self.jail(request())
+    }
+
+    static func jail(_ request: JailRequest) -> Never {
         do {
             try Jail.run(try JailConfig.validate(request))
         } catch {
@@ -93,8 +102,10 @@ struct JailerCommand: ParsableCommand {
         }
     }
 
-    /// Argument errors as one line (ArgumentParser's default adds the usage text).
+    /// Argument errors as one line (ArgumentParser's default adds the usage text). kiln's own
+    /// line (JailerFastPath) skips ArgumentParser.
     static func main() {
+        if let request = JailerFastPath.request(CommandLine.arguments.dropFirst()) { jail(request) }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -13,8 +13,9 @@
 // `envp`, working directory `cwd` (NULL: inherit), and uid/gid (UINT32_MAX: keep). The child's
 // stdin/stdout/stderr become the given descriptors, every other descriptor is closed, and all
 // signals are reset to their defaults and unblocked. Returns 0 and sets *pid, or an errno that
-// says why the child could not start (it has then already been reaped): the child reports a
-// failing chdir/setgid/setuid/execve through a close-on-exec pipe before it exits.
+// says why the child could not start (it has then already been reaped): the child, which
+// shares the agent's memory until it execs (vfork), leaves the errno of a failing
+// chdir/setgid/setuid/execve there before it exits.
 int kiln_agent_spawn(char *const argv[], char *const envp[], const char *cwd,
                      uint32_t uid, uint32_t gid, int stdin_fd, int stdout_fd, int stderr_fd,
                      pid_t *pid);
