@@ -9,7 +9,11 @@ enum FileBytes {
         guard fd >= 0 else { throw .system("open", path) }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        // Chunks the size of the file (bounded): kiln run reads small JSON files here, and a
+        // zero-filled 64 KiB chunk per file cost more than the read.
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        var chunk = [UInt8](repeating: 0, count: min(64 << 10, max(size, 4096 - 1) + 1))
         while true {
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {

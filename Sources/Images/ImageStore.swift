@@ -71,6 +71,10 @@ public struct ImageStore: Sendable {
         let staging = work + "/image"
         try FileBytes.makeDirectory(staging)
         try FileBytes.create(staging + "/config.json", image.config)
+        // Checked by the caller: the config decodes.
+        if let config = try? ImageConfig.decode(configBlob: image.config, reference: name) {
+            try FileBytes.create(staging + "/" + StoreLayout.savedConfigName, Array(config.savedText.utf8))
+        }
         try FileBytes.create(staging + "/manifest.json", image.manifest)
         progress("Converting \(image.layers.count) layers to a root filesystem")
         let rootfs = staging + "/rootfs.ext4"
@@ -232,14 +236,25 @@ public struct ImageStore: Sendable {
         allRefs().filter { $0.id == id }.map(\.name).sorted { $0.canonical < $1.canonical }
     }
 
+    /// The run fields saved at conversion (ImageConfig+Saved), nil if there are none.
+    private func savedConfig(_ id: String) -> ImageConfig? {
+        guard let bytes = try? FileBytes.read(layout.image(id) + "/" + StoreLayout.savedConfigName,
+                                              limit: OCILayoutReader.maxJSONSize) else { return nil }
+        return ImageConfig(savedText: String(decoding: bytes, as: UTF8.self))
+    }
+
+    private func decodedConfig(_ id: String) -> ImageConfig? {
+        guard let bytes = try? FileBytes.read(layout.image(id) + "/config.json", limit: OCILayoutReader.maxJSONSize) else { return nil }
+        return try? ImageConfig.decode(configBlob: bytes, reference: id)
+    }
+
     private func storedImage(_ id: String, names: [StoredName]) -> StoredImage? {
         let rootfs = layout.rootfs(id)
         var info = stat()
         guard lstat(rootfs, &info) == 0 else { return nil }
         var directory = stat()
         _ = lstat(layout.image(id), &directory)
-        guard let configBytes = try? FileBytes.read(layout.image(id) + "/config.json", limit: OCILayoutReader.maxJSONSize),
-              let config = try? ImageConfig.decode(configBlob: configBytes, reference: id) else { return nil }
+        guard let config = savedConfig(id) ?? decodedConfig(id) else { return nil }
         let manifest = try? FileBytes.read(layout.image(id) + "/manifest.json", limit: OCILayoutReader.maxJSONSize)
         return StoredImage(id: id, storedNames: names, rootfsPath: rootfs, config: config, size: Int64(info.st_size),
                            created: Int(directory.st_mtim.tv_sec), manifestDigest: manifest.map { SHA256.digest(of: $0) })

@@ -6,7 +6,8 @@ import Glibc
 ///     pulls.lock              shared by pulls (downloads included), exclusive for rmi and prune,
 ///                             so nothing a pull is still using is removed under it
 ///     blobs/sha256/<hex>      blobs, shared by every image (skopeo's --dest-shared-blob-dir)
-///     images/<id>/            rootfs.ext4 (0444), config.json, manifest.json; renamed in whole
+///     images/<id>/            rootfs.ext4 (0444), config.json, manifest.json, run-config (the
+///                             config's run fields: ImageConfig+Saved); renamed in whole
 ///     refs/<sha256 of name>   "<id>\n<canonical name>\n<repository>\n<tag>\n", written then renamed
 ///     tmp/                    pulls in progress; anything left there is a killed pull's
 ///     locks/convert-<id>      one conversion per image id at a time (kept: removing a lock file
@@ -15,6 +16,9 @@ public struct StoreLayout: Sendable {
     public let root: String
 
     public init(root: String) { self.root = root }
+
+    /// ImageConfig+Saved's file in an image's directory.
+    public static let savedConfigName = "run-config"
 
     /// `$KILN_IMAGE_STORE`, else `/var/lib/kiln/images` as root, else
     /// `$XDG_DATA_HOME/kiln/images` (`~/.local/share/kiln/images`).
