@@ -22,11 +22,13 @@ public struct StoreLayout: Sendable {
 
     /// `$KILN_IMAGE_STORE`, else `/var/lib/kiln/images` as root, else
     /// `$XDG_DATA_HOME/kiln/images` (`~/.local/share/kiln/images`).
-    public static func defaultRoot(environment: [String: String], isRoot: Bool) -> String {
-        if let root = environment["KILN_IMAGE_STORE"], !root.isEmpty { return root }
+    /// `environment` looks a variable up (a closure, not a Dictionary: building a
+    /// [String: String] cost `kiln run` a scan of the binary's protocol conformances).
+    public static func defaultRoot(environment: (String) -> String?, isRoot: Bool) -> String {
+        if let root = environment("KILN_IMAGE_STORE"), !root.isEmpty { return root }
         if isRoot { return "/var/lib/kiln/images" }
-        if let data = environment["XDG_DATA_HOME"], data.hasPrefix("/") { return data + "/kiln/images" }
-        return (environment["HOME"] ?? "/") + "/.local/share/kiln/images"
+        if let data = environment("XDG_DATA_HOME"), data.hasPrefix("/") { return data + "/kiln/images" }
+        return (environment("HOME") ?? "/") + "/.local/share/kiln/images"
     }
 
     var lock: String { root + "/lock" }

@@ -5,11 +5,7 @@ import Images
 /// The store every image command uses: `$KILN_IMAGE_STORE`, /var/lib/kiln/images as root, else
 /// under `$XDG_DATA_HOME`.
 func currentImageStore() -> ImageStore {
-    var environment: [String: String] = [:]
-    for key in ["KILN_IMAGE_STORE", "XDG_DATA_HOME", "HOME"] {
-        if let value = getenv(key) { environment[key] = String(cString: value) }
-    }
-    let root = StoreLayout.defaultRoot(environment: environment, isRoot: geteuid() == 0)
+    let root = StoreLayout.defaultRoot(environment: { getenv($0).map { String(cString: $0) } }, isRoot: geteuid() == 0)
     return ImageStore(root: root, progressingConverter: ImageConversion.progressingConverter)
 }
 

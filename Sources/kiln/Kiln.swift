@@ -76,8 +76,8 @@ struct Kiln: ParsableCommand {
             print(KilnVersion.string)
             Glibc.exit(0)
         }
-        startVMMIfPlain(arguments)
         runIfPlain(arguments)
+        startVMMIfPlain(arguments)
         if FailureExit.namesSandboxCommand(arguments) { FailureExit.status = FailureExit.sandboxStatus }
         do {
             var command = try parseAsRoot(Array(arguments))
@@ -111,9 +111,11 @@ struct Kiln: ParsableCommand {
         if arguments.first == "boot" {
             startVMM = QuickCommandLine(arguments.dropFirst(), options: VMMCommandLine.boot)
                 .flatMap(BootSettings.init).map { boot in { try boot.run() } }
-        } else {
+        } else if arguments.first?.hasPrefix("--") == true {
             startVMM = QuickCommandLine(arguments, options: VMMCommandLine.root)
                 .flatMap(RootSettings.init).map { root in { try root.run() } }
+        } else {
+            startVMM = nil   // a subcommand: the root's options come first or not at all
         }
         guard let run = startVMM else { return }
         FailureExit.status = 1

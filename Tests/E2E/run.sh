@@ -209,7 +209,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" oci-containerd "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bench "* ]] && boots=$((boots + 3 * ${KILN_OCI_BENCH_RUNS:-5} + 3 * ${KILN_OCI_BENCH_PROFILES:-1}))
 [[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 12))
-[[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 4 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))
+[[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 8 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))   # each with a spacer run
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-snapshot "* ]] && boots=$((boots + ${KILN_SNAPSHOT_CLONES:-10} + 4))
 [[ " ${scenarios[*]} " == *" sandbox-snapshot-bench "* ]] && boots=$((boots + 2 * ${KILN_SNAPSHOT_BENCH_RUNS:-7} + 2 * ${KILN_SNAPSHOT_CLONES:-10} + 3))

@@ -160,16 +160,23 @@ scenario_images-bench() {
     timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/warmup.err" ||
         { fail "warm-up kiln run --image failed: $(tail -c 300 "$dir/warmup.err")"; rm -rf "$stage"; return 0; }
     # The order changes each round as a balanced Latin square (Williams): over four rounds each
-    # variant runs once in each place and after each other variant once. A VMM started right
-    # after a plain `kiln boot` sets up in ~300 ms instead of ~120: its `load` step (the kernel
-    # and initramfs copied into fresh guest memory; the set-up line's steps) takes ~280 instead
-    # of ~85 ms, jailed or not, a quiet plain boot after a verbose one too, and a 2 s pause
-    # changes nothing (README, images). A fixed order charged that to whichever variant came next;
-    # this one still charges it to the image run in half its rounds and to the quiet plain boot
-    # in a quarter (a plain kind of boot cannot follow itself): the run lines show each set-up.
+    # variant runs once in each place. Which VM ran just before decides a boot's time here: a VM
+    # started right after a plain `kiln boot` (verbose or quiet, jailed or not, with a 2 s pause
+    # or not) is ~300-400 ms slower, whichever it is. With the kernel and initramfs copied into
+    # fresh guest memory, the VMM's `load` step takes it (~280-500 instead of ~100-150 ms); with
+    # them mapped instead (tried 2026-12-07), `load` took 6-35 ms and the guest took the same
+    # cost itself (README, images). It is an artefact of L0's emulation (a host has none), and
+    # the Latin square alone charged it to the image run in half its rounds and to the quiet
+    # plain boot in a quarter (a plain kind cannot follow itself). So every measured boot
+    # follows the same kind of VM: a spacer `kiln run --image -- true`, not timed, runs before
+    # each one (KILN_IMAGES_BENCH_SPACER=0 leaves them out).
     local variants=(image builtin plain plain-quiet) orders=("0 1 3 2" "1 2 0 3" "2 3 1 0" "3 0 2 1") k
     for i in $(seq 1 "$runs"); do
         for k in ${orders[$(( (i - 1) % 4 ))]}; do
+            if [ "${KILN_IMAGES_BENCH_SPACER:-1}" = 1 ] &&
+               ! timeout -k 5 "$KILN_E2E_L2_TIMEOUT" "${image_cmd[@]}" </dev/null >/dev/null 2>"$dir/spacer.err"; then
+                note "images-bench: a spacer run failed: $(tail -c 200 "$dir/spacer.err")"
+            fi
             images_bench_variant "${variants[$k]}" "$i"
         done
     done
@@ -177,7 +184,9 @@ scenario_images-bench() {
     image=$(median <"$dir/image"); image_wall=$(median <"$dir/image-wall"); builtin=$(median <"$dir/builtin")
     builtin_wall=$(median <"$dir/builtin-wall"); plain=$(median <"$dir/plain"); plain_quiet=$(median <"$dir/plain-quiet")
     ims=$(median <"$dir/image-ms")
-    local summary="medians of $(wc -l <"$dir/image") rounds (wall / kiln's total-ms): kiln run --image (Debian test image) -- true ${image_wall} / ${image} ms, kiln run -- true (busybox sandbox image) ${builtin_wall} / ${builtin} ms, plain kiln boot to /init ${plain} ms (quiet: ${plain_quiet} ms); image/plain $(images_bench_ratio "$image_wall" "$plain") wall, $(images_bench_ratio "$image" "$plain") total-ms; image/plain-quiet $(images_bench_ratio "$image_wall" "$plain_quiet") wall, $(images_bench_ratio "$image" "$plain_quiet") total-ms; image/builtin $(images_bench_ratio "$image" "$builtin"); image-ms (store lookup + config) ${ims}"
+    local spacing="each boot after a spacer kiln run"
+    [ "${KILN_IMAGES_BENCH_SPACER:-1}" = 1 ] || spacing="no spacers"
+    local summary="medians of $(wc -l <"$dir/image") rounds ($spacing; wall / kiln's total-ms): kiln run --image (Debian test image) -- true ${image_wall} / ${image} ms, kiln run -- true (busybox sandbox image) ${builtin_wall} / ${builtin} ms, plain kiln boot to /init ${plain} ms (quiet: ${plain_quiet} ms); image/plain $(images_bench_ratio "$image_wall" "$plain") wall, $(images_bench_ratio "$image" "$plain") total-ms; image/plain-quiet $(images_bench_ratio "$image_wall" "$plain_quiet") wall, $(images_bench_ratio "$image" "$plain_quiet") total-ms; image/builtin $(images_bench_ratio "$image" "$builtin"); image-ms (store lookup + config) ${ims}"
     note "images-bench: $summary"
     rm -rf "$stage"
     if [ -n "$bad" ]; then fail "incomplete:$bad; $summary"; else pass "$summary"; fi

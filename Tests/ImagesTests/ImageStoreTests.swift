@@ -219,9 +219,9 @@ import Testing
     }
 
     @Test func storeRoot() {
-        #expect(StoreLayout.defaultRoot(environment: ["KILN_IMAGE_STORE": "/s", "HOME": "/h"], isRoot: true) == "/s")
-        #expect(StoreLayout.defaultRoot(environment: ["HOME": "/h"], isRoot: true) == "/var/lib/kiln/images")
-        #expect(StoreLayout.defaultRoot(environment: ["XDG_DATA_HOME": "/d", "HOME": "/h"], isRoot: false) == "/d/kiln/images")
-        #expect(StoreLayout.defaultRoot(environment: ["HOME": "/h"], isRoot: false) == "/h/.local/share/kiln/images")
+        #expect(StoreLayout.defaultRoot(environment: { ["KILN_IMAGE_STORE": "/s", "HOME": "/h"][$0] }, isRoot: true) == "/s")
+        #expect(StoreLayout.defaultRoot(environment: { ["HOME": "/h"][$0] }, isRoot: true) == "/var/lib/kiln/images")
+        #expect(StoreLayout.defaultRoot(environment: { ["XDG_DATA_HOME": "/d", "HOME": "/h"][$0] }, isRoot: false) == "/d/kiln/images")
+        #expect(StoreLayout.defaultRoot(environment: { ["HOME": "/h"][$0] }, isRoot: false) == "/h/.local/share/kiln/images")
     }
 }

@@ -1,13 +1,12 @@
 import ChildProcessSupport
 import Foundation
 import Jailer
-import KilnCommandLine
 import Testing
 @testable import kiln_jailer
 
-/// kiln-jailer reads kiln's plain line without ArgumentParser (JailerFastPath). Its option list
-/// must be ArgumentParser's definition of the jailer, the two parsers must make the same request
-/// of every line the fast path takes, and it must decline every spelling it does not take.
+/// kiln-jailer reads kiln's plain line without ArgumentParser (JailerFastPath). The two parsers
+/// must make the same request of every line the fast path takes, and it must decline every
+/// spelling it does not take (KilnTests check its option list against ArgumentParser's).
 @Suite struct JailerFastPathTests {
     static let everything = [
         "--id", "vm-1", "--exec-file", "/usr/bin/kiln", "--uid", "123", "--gid", "456", "--chroot-base-dir", "/srv/j",
@@ -53,28 +52,6 @@ import Testing
     ])
     func declinesWhatItDoesNotTake(line: [String]) {
         #expect(JailerFastPath.request(line[...]) == nil, "\(line)")
-    }
-
-    /// Through the binary: the option list is ArgumentParser's own (`--experimental-dump-help`).
-    @Test func optionsAreArgumentParsersOptions() throws {
-        let result = try ChildProcess.run(JailerHarness.jailerBinary, ["--experimental-dump-help"], timeout: 60)
-        #expect(result.status == 0, "\(result.stderr)")
-        let root = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
-        let command = try #require(root?["command"] as? [String: Any])
-        var definition: [OptionSpec] = []
-        for argument in try #require(command["arguments"] as? [[String: Any]]) {
-            let names = (argument["names"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "long" }
-                .compactMap { $0["name"] as? String }
-            let kind = argument["kind"] as? String
-            if names.contains("help") || names.contains("version") || kind == "positional" { continue }
-            #expect(names.count == 1, "\(names)")
-            let arity: OptionArity = kind == "flag" ? .flag : (argument["isRepeating"] as? Bool == true ? .repeating : .single)
-            definition += names.map { OptionSpec("--" + $0, arity) }
-        }
-        #expect(definition.count == JailerCommandLine.options.count)
-        for option in definition {
-            #expect(JailerCommandLine.options.contains(option), "kiln-jailer \(option.name) is \(option.arity) in JailerCommand")
-        }
     }
 
     /// Through the binary, a line the fast path takes and the same line spelled `--name=value`

@@ -7,10 +7,10 @@ import Testing
 /// the built binary's `--experimental-dump-help`), and it must decline every spelling it does
 /// not take, so that ArgumentParser handles (or rejects) those.
 @Suite struct QuickCommandLineTests {
-    /// (long name, arity) of every option ArgumentParser defines for `kiln ARGUMENTS`, without
-    /// its built-in --help and --version.
-    static func argumentParserOptions(_ arguments: [String]) throws -> [OptionSpec] {
-        let result = try KilnProcess.run(arguments + ["--experimental-dump-help"])
+    /// (long name, arity) of every option ArgumentParser defines for `kiln ARGUMENTS` (or
+    /// `binary ARGUMENTS`), without its built-in --help and --version, nor positional arguments.
+    static func argumentParserOptions(_ arguments: [String], binary: String = KilnProcess.binary) throws -> [OptionSpec] {
+        let result = try KilnProcess.execute(binary, arguments + ["--experimental-dump-help"], timeout: 60)
         #expect(result.status == 0, "\(result)")
         let root = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         let command = try #require(root?["command"] as? [String: Any])
@@ -18,7 +18,7 @@ import Testing
         var options: [OptionSpec] = []
         for definition in definitions {
             let names = (definition["names"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-            if names.contains("help") || names.contains("version") { continue }
+            if names.contains("help") || names.contains("version") || definition["kind"] as? String == "positional" { continue }
             #expect(names.count == 1, "\(names): the fast path knows one long name per option")
             let kinds = (definition["names"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
             #expect(kinds == ["long"], "\(names): \(kinds)")
@@ -36,6 +36,16 @@ import Testing
         #expect(Set(definition.map(\.name)) == Set(VMMCommandLine.boot.map(\.name)))
         for option in definition {
             #expect(VMMCommandLine.boot.contains(option), "kiln boot \(option.name) is \(option.arity) in Boot")
+        }
+    }
+
+    /// kiln-jailer (built next to kiln) reads kiln's plain line with JailerFastPath.
+    @Test func jailerOptionsAreArgumentParsersJailerOptions() throws {
+        let jailer = URL(fileURLWithPath: KilnProcess.binary).deletingLastPathComponent().appendingPathComponent("kiln-jailer").path
+        let definition = try Self.argumentParserOptions([], binary: jailer)
+        #expect(definition.count == JailerCommandLine.options.count)
+        for option in definition {
+            #expect(JailerCommandLine.options.contains(option), "kiln-jailer \(option.name) is \(option.arity) in JailerCommand")
         }
     }
 
