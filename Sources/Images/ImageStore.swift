@@ -44,9 +44,9 @@ public struct ImageStore: Sendable {
                           sharedBlobs: layout.blobs, heldLock: pullsLock, progress: progress)
         let reader = OCILayoutReader(layout: work + "/layout", blobs: layout.blobs, reference: name)
         let image = try reader.read(tag: Self.layoutTag)
-        _ = try ImageConfig.decode(configBlob: image.config, reference: name)
+        let config = try ImageConfig.decode(configBlob: image.config, reference: name)
         let id = image.configDigest.hex
-        try convertOnce(image, id: id, name: name, work: work, progress: progress)
+        try convertOnce(image, config: config, id: id, name: name, work: work, progress: progress)
 
         let record = [id, name, reference.name, reference.tag ?? ""].joined(separator: "\n") + "\n"
         try StoreLock.holding(layout.lock, .exclusive) { () throws(ImageError) in
@@ -58,23 +58,20 @@ public struct ImageStore: Sendable {
 
     /// One conversion per image id, however many pulls of it run at once: the per-id lock makes
     /// the later ones wait and find the image in place.
-    private func convertOnce(_ image: VerifiedImage, id: String, name: String, work: String,
+    private func convertOnce(_ image: VerifiedImage, config: ImageConfig, id: String, name: String, work: String,
                              progress: (String) -> Void) throws(ImageError) {
         try StoreLock.holding("\(layout.locks)/convert-\(id)", .exclusive) { () throws(ImageError) in
-            try convertHoldingIdLock(image, id: id, name: name, work: work, progress: progress)
+            try convertHoldingIdLock(image, config: config, id: id, name: name, work: work, progress: progress)
         }
     }
 
-    private func convertHoldingIdLock(_ image: VerifiedImage, id: String, name: String, work: String,
+    private func convertHoldingIdLock(_ image: VerifiedImage, config: ImageConfig, id: String, name: String, work: String,
                                       progress: (String) -> Void) throws(ImageError) {
         guard !FileBytes.exists(layout.rootfs(id)) else { return }
         let staging = work + "/image"
         try FileBytes.makeDirectory(staging)
         try FileBytes.create(staging + "/config.json", image.config)
-        // Checked by the caller: the config decodes.
-        if let config = try? ImageConfig.decode(configBlob: image.config, reference: name) {
-            try FileBytes.create(staging + "/" + StoreLayout.savedConfigName, Array(config.savedText.utf8))
-        }
+        try FileBytes.create(staging + "/" + StoreLayout.savedConfigName, Array(config.savedText.utf8))
         try FileBytes.create(staging + "/manifest.json", image.manifest)
         progress("Converting \(image.layers.count) layers to a root filesystem")
         let rootfs = staging + "/rootfs.ext4"

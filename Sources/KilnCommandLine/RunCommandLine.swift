@@ -15,11 +15,4 @@ public enum RunCommandLine {
         OptionSpec("--copy-in", .repeating), OptionSpec("--copy-out", .repeating), OptionSpec("--image", .single),
         OptionSpec("--entrypoint", .single), OptionSpec("--tls-verify", .single), OptionSpec("--from", .single),
     ]
-
-    /// The options before the first `--`, and the command after it (empty without one), as
-    /// ArgumentParser splits them for `run`'s post-terminator argument.
-    public static func split(_ arguments: ArraySlice<String>) -> (options: ArraySlice<String>, command: [String]) {
-        let (options, rest) = QuickCommandLine.splitAtTerminator(arguments)
-        return (options, rest)
-    }
 }

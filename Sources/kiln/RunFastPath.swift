@@ -56,7 +56,7 @@ enum RunFastPath {
     /// The run `arguments` (after `run`) describe, or nil: not a plain spelling, a value that is
     /// not a number, or an option without an entry.
     static func run(_ arguments: ArraySlice<String>) -> Run? {
-        let (options, command) = RunCommandLine.split(arguments)
+        let (options, command) = QuickCommandLine.splitAtTerminator(arguments)
         guard let line = QuickCommandLine(options, options: RunCommandLine.options) else { return nil }
         // Assigned outside an initializer: inside one, assigning a wrapped property re-creates
         // its wrapper as a definition (seen with `reportTiming`), which traps when read.

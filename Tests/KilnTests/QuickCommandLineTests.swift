@@ -83,9 +83,9 @@ import Testing
     }
 
     @Test func runSplitsAtTheFirstTerminator() {
-        let (options, command) = RunCommandLine.split(["--image", "x", "--", "sh", "-c", "--", "--"][...])
+        let (options, command) = QuickCommandLine.splitAtTerminator(["--image", "x", "--", "sh", "-c", "--", "--"][...])
         #expect(Array(options) == ["--image", "x"] && command == ["sh", "-c", "--", "--"])
-        let (all, none) = RunCommandLine.split(["--image", "x"][...])
+        let (all, none) = QuickCommandLine.splitAtTerminator(["--image", "x"][...])
         #expect(Array(all) == ["--image", "x"] && none.isEmpty)
     }
 

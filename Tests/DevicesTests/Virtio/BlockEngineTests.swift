@@ -169,12 +169,7 @@ private func waitFor(_ condition: () -> Bool) -> Bool {
         let (data, _) = bench.submitRead(sector: 0)
         bench.queue.notify()
         #expect(bench.queue.takeUsed().isEmpty)
-        let replaced = Flag()
-        let path = image.path, block = bench.block
-        let vmm = TestThread {
-            _ = try? block.replaceBackend(try FileBlockBackend(path: path, readOnly: false))
-            replaced.set()
-        }
+        let (vmm, replaced) = swapBackendInBackground(bench.block, to: image.path)
         usleep(50_000)
         #expect(!replaced.isSet)  // held off while the read is in flight
         #expect(bench.block.capacity == 8)
@@ -183,12 +178,7 @@ private func waitFor(_ condition: () -> Bool) -> Bool {
         #expect(replaced.isSet && bench.block.capacity == 2048)
         // The swap took the completion from the ring; the device loop's eventfd handler still
         // publishes it (the eventfd stays readable, and the parked answer is seen).
-        let events = MockDeviceEvents(transport: bench.driver.transport)
-        try bench.block.connect(events: events)
-        let fd = try #require(bench.block.completionFD)
-        var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        #expect(poll(&ready, 1, 2000) == 1)
-        #expect(events.fireReadable(fd))
+        try publishParkedCompletions(bench)
         #expect(bench.queue.takeUsed() == [UsedElement(id: 0, length: 513)])
         #expect(bench.driver.bytes(of: data) == [UInt8](repeating: 0x33, count: 512))
         let after = bench.driver.writable(512)

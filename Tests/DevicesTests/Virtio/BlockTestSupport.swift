@@ -221,6 +221,28 @@ final class Flag: Sendable {
     var isSet: Bool { value.load(ordering: .acquiring) }
 }
 
+/// PATCH /drives from the VMM thread: `block`'s backend swapped for the file at `path` on a thread
+/// of its own, so the test can see the swap wait; `replaced` is set once it returned.
+func swapBackendInBackground(_ block: Block, to path: String) -> (thread: TestThread, replaced: Flag) {
+    let replaced = Flag()
+    let thread = TestThread {
+        _ = try? block.replaceBackend(try FileBlockBackend(path: path, readOnly: false))
+        replaced.set()
+    }
+    return (thread, replaced)
+}
+
+/// After a swap that took completions from the ring: the device loop's completion eventfd is
+/// still readable, and its handler (run through mock events) publishes the parked answers.
+func publishParkedCompletions(_ bench: BlockBench) throws {
+    let events = MockDeviceEvents(transport: bench.driver.transport)
+    try bench.block.connect(events: events)
+    let fd = try #require(bench.block.completionFD)
+    var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    #expect(poll(&ready, 1, 2000) == 1)
+    #expect(events.fireReadable(fd))
+}
+
 /// 512-byte pieces: writes in flight together may reach a FIFO in any order.
 func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
     stride(from: 0, to: bytes.count, by: 512).map { Array(bytes[$0..<min($0 + 512, bytes.count)]) }

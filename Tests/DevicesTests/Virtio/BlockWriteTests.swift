@@ -110,24 +110,14 @@ import Glibc
         #expect(bench.block.ioEngine == .async)
         #expect(bench.queue.takeUsed().isEmpty && bench.block.counters.writeRequests == 4)
         let image = TemporaryFile(contents: diskPattern(2048 * 512))
-        let replaced = Flag()
-        let path = image.path, block = bench.block
-        let vmm = TestThread {
-            _ = try? block.replaceBackend(try FileBlockBackend(path: path, readOnly: false))
-            replaced.set()
-        }
+        let (vmm, replaced) = swapBackendInBackground(bench.block, to: image.path)
         usleep(50_000)
         #expect(!replaced.isSet)  // held off while the writes wait
         let written = disk.drain(filled + payload.count)
         vmm.join()
         #expect(replaced.isSet && bench.block.capacity == 2048)
         #expect(Set(chunks(Array(written.dropFirst(filled)))) == Set(chunks(payload)))
-        let events = MockDeviceEvents(transport: bench.driver.transport)
-        try bench.block.connect(events: events)
-        let fd = try #require(bench.block.completionFD)
-        var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        #expect(poll(&ready, 1, 2000) == 1)
-        #expect(events.fireReadable(fd))
+        try publishParkedCompletions(bench)
         let used = bench.queue.takeUsed()
         #expect(used.count == 4 && used.allSatisfy { $0.length == 1 } && Set(used.map(\.id)).count == 4)
         #expect(bench.block.counters.ioErrors == 0 && bench.block.counters.bytesWritten == 2048)
