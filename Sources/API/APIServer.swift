@@ -64,23 +64,14 @@ public final class APIServer: Sendable {
     }
 
     private static func listen(on path: String) throws(ConfigurationError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw ConfigurationError("API socket \(path): socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: path.utf8)  // shorter than sun_path (checked): NUL-terminated
+        switch ListeningUnixSocket.create(at: path, backlog: 16) {
+        case .success(let fd):
+            return fd
+        case .failure(let failure) where failure.operation == "link" && failure.errno == EEXIST:
+            throw ConfigurationError("API socket \(path) already exists (another kiln running? remove it first)")
+        case .failure(let failure):
+            throw ConfigurationError("API socket \(path): \(failure.operation): \(String(cString: strerror(failure.errno)))")
         }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
-            let code = errno
-            close(fd)
-            if bound == 0 { unlink(path) }
-            throw ConfigurationError("API socket \(path): \(bound == 0 ? "listen" : "bind"): \(String(cString: strerror(code)))")
-        }
-        return fd
     }
 
     /// Removes the socket file (the process is about to exit).

@@ -20,8 +20,8 @@ enum VsockHostSockets {
     /// `sun_path` holds 108 bytes including the terminating NUL.
     static let maxPathLength = 107
 
-    /// The listening socket at `path` (which must not exist yet: a stale socket file is the
-    /// user's to remove, not ours to guess about).
+    /// The listening socket at `path`, which must not exist yet unless as a stale socket (one
+    /// nobody listens on). It appears there only once it listens (ListeningUnixSocket).
     static func listen(path: String) throws(VsockSocketError) -> Int32 {
         var address = sockaddr_un()
         guard fill(&address, path: Array(path.utf8), port: nil) else {
@@ -29,23 +29,12 @@ enum VsockHostSockets {
         }
         // A VMM killed with SIGKILL cannot remove its socket: its replacement takes it over.
         if StaleSocket.isStale(path) { unlink(path) }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw VsockSocketError("socket(AF_UNIX) for \(path)", errno: errno) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        switch ListeningUnixSocket.create(at: path, backlog: 128) {
+        case .success(let fd):
+            return fd
+        case .failure(let failure):
+            throw VsockSocketError("\(failure.operation == "socket" ? "socket(AF_UNIX) for" : failure.operation) \(path)", errno: failure.errno)
         }
-        guard bound == 0 else {
-            let error = errno
-            close(fd)
-            throw VsockSocketError("bind \(path)", errno: error)
-        }
-        guard Glibc.listen(fd, 128) == 0 else {
-            let error = errno
-            close(fd)
-            unlink(path)
-            throw VsockSocketError("listen \(path)", errno: error)
-        }
-        return fd
     }
 
     /// A non-blocking connection from the listener, or -errno (-EAGAIN when none is waiting).
