@@ -9,8 +9,9 @@ import Glibc
 /// tools do) would otherwise race bind(2) against listen(2) and be refused (CI saw it under
 /// load), and a second VMM starting on the path would take the not-yet-listening socket for a
 /// stale one. link(2), unlike rename(2), never replaces a file that appeared meanwhile: that is
-/// EEXIST. A path too long for the staging name is bound directly. Only before the calling
-/// thread's seccomp filter (no filter allows bind or link).
+/// EEXIST. A path too long for the staging name, or on a file system without hard links, is
+/// bound directly. Only before the calling thread's seccomp filter (no filter allows bind or
+/// link).
 public enum ListeningUnixSocket {
     public struct Failure: Error, Sendable {
         /// "socket", "bind", "listen" or "link"; errno EEXIST from "link" means the path exists.
@@ -25,9 +26,25 @@ public enum ListeningUnixSocket {
     /// `sun_path` holds 108 bytes with the terminating NUL; `path` must fit (callers check).
     public static func create(at path: String, backlog: Int32) -> Result<Int32, Failure> {
         let staging = path + ".\(getpid()).tmp"
-        let staged = staging.utf8.count < 108
-        let bindPath = staged ? staging : path
-        if staged { unlinkLeftoverStaging(staging) }
+        guard staging.utf8.count < 108 else { return bindAndListen(at: path, announcing: path, backlog: backlog) }
+        unlinkLeftoverStaging(staging)
+        let fd: Int32
+        switch bindAndListen(at: staging, announcing: path, backlog: backlog) {
+        case .success(let listening): fd = listening
+        case .failure(let failure): return .failure(failure)
+        }
+        let linked = link(staging, path)
+        let code = errno
+        unlink(staging)
+        if linked == 0 { return .success(fd) }
+        close(fd)
+        // A file system without hard links (some FUSE and network ones): bound in place, as
+        // before, with the race this avoids elsewhere.
+        if code == EPERM || code == EOPNOTSUPP || code == EMLINK { return bindAndListen(at: path, announcing: path, backlog: backlog) }
+        return .failure(Failure(operation: "link", errno: code))
+    }
+
+    private static func bindAndListen(at bindPath: String, announcing path: String, backlog: Int32) -> Result<Int32, Failure> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return .failure(Failure(operation: "socket", errno: errno)) }
         var address = sockaddr_un()
@@ -44,14 +61,6 @@ public enum ListeningUnixSocket {
             close(fd)
             if bound == 0 { unlink(bindPath) }
             return .failure(Failure(operation: bound == 0 ? "listen" : "bind", errno: code))
-        }
-        guard staged else { return .success(fd) }
-        let linked = link(staging, path)
-        let code = errno
-        unlink(staging)
-        guard linked == 0 else {
-            close(fd)
-            return .failure(Failure(operation: "link", errno: code))
         }
         return .success(fd)
     }
