@@ -15,6 +15,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
     case notInStore(reference: String)
     case badUser(spec: String, problem: String)
     case system(operation: String, path: String, errno: Int32)
+    /// A pull into a store this user may only read (a system-wide one, as a user).
+    case storeNotWritable(root: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -40,6 +42,8 @@ public enum ImageError: Error, Equatable, Sendable, CustomStringConvertible {
             return "user \(quoted(spec)): \(problem)"
         case .system(let operation, let path, let code):
             return "\(operation) \(path): \(String(cString: strerror(code))) (errno \(code))"
+        case .storeNotWritable(let root, let code):
+            return "the image store \(root) is not writable here (\(String(cString: strerror(code)))): pull as its owner, or point KILN_IMAGE_STORE or XDG_DATA_HOME at a store of your own"
         }
     }
 

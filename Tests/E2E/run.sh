@@ -149,7 +149,7 @@ fi
 
 # Images: the test image is built, pushed to a registry on 127.0.0.1 and pulled into a store of
 # this run on the host (none of it needs KVM, so it stays out of the slow emulated L1).
-if { [[ " ${scenarios[*]} " == *" images-run "* ]] || [[ " ${scenarios[*]} " == *" images-bench "* ]]; } && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
+if { [[ " ${scenarios[*]} " == *" images-run "* ]] || [[ " ${scenarios[*]} " == *" images-user "* ]] || [[ " ${scenarios[*]} " == *" images-bench "* ]]; } && [ "$vmm" = kiln ] && [ -n "${KILN:-}" ]; then
     ti=$EPOCHREALTIME
     if images_env=$(bash "$here/images/prepare.sh" "$KILN" "$RUN/images" "$RUN/images-work" 2>"$RUN/images-prepare.log"); then
         eval "$images_env"
@@ -209,6 +209,7 @@ boots=${#scenarios[@]}
 [[ " ${scenarios[*]} " == *" oci-containerd "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" oci-bench "* ]] && boots=$((boots + 3 * ${KILN_OCI_BENCH_RUNS:-5} + 3 * ${KILN_OCI_BENCH_PROFILES:-1}))
 [[ " ${scenarios[*]} " == *" images-run "* ]] && boots=$((boots + 12))
+[[ " ${scenarios[*]} " == *" images-user "* ]] && boots=$((boots + 2))
 [[ " ${scenarios[*]} " == *" images-bench "* ]] && boots=$((boots + 8 * ${KILN_IMAGES_BENCH_RUNS:-7} + 1))   # each with a spacer run
 [[ " ${scenarios[*]} " == *" sandbox-bench "* ]] && boots=$((boots + 2 * ${KILN_SANDBOX_BENCH_RUNS:-10} + 1))
 [[ " ${scenarios[*]} " == *" sandbox-snapshot "* ]] && boots=$((boots + ${KILN_SNAPSHOT_CLONES:-10} + 4))

@@ -1,7 +1,7 @@
 # Images (issue 15): an OCI image built from Debian packages by Tests/E2E/images/prepare.sh on the
 # host (no KVM needed there: pulled from a docker-registry on 127.0.0.1, from oci: and from
 # docker-archive: into the store $KILN_IMAGE_STORE), run here with `kiln run --image`.
-ALL_SCENARIOS="$ALL_SCENARIOS images-run"
+ALL_SCENARIOS="$ALL_SCENARIOS images-run images-user"
 
 # images-run: the image's config (Env, WorkingDir, User by name, Cmd), --env/--workdir/--user/
 # --entrypoint overrides, whiteouts and an opaque directory, ownership and modes, a symlink, a
@@ -92,6 +92,79 @@ scenario_images-run() {
     fi
     if [ -n "$SX_FAILED" ]; then fail "kiln run --image:$SX_FAILED"; return 0; fi
     pass "kiln run --image $image (pulled by registry reference and oci: to one image id, run by both names; the docker-archive: pull, its own config, runs too): Cmd as kilnuser:kilngroup in WorkingDir, Env, overrides, --entrypoint, python3, whiteouts + opaque dir, ownership/setuid/setgid/sticky, symlink, hard link, xattr, 2 concurrent runs; image unchanged; kiln create --image + exec (image config, overrides) + rm; kiln run without --image: the default image's python3 prints 42, its CA bundle is there"
+}
+
+# images-user: `kiln run --image` as an ordinary user (uid/gid 65534, /dev/kvm through its
+# group), not root: no jail, its state under its own XDG directories and $TMPDIR, the image
+# from a store it may only read (the run's store, bind-mounted read-only where that user can
+# reach it, as a system-wide /var/lib/kiln would be). The image's config, its ownership and
+# modes, an exit code passed through, kiln's own failure as 125, nothing left behind.
+scenario_images-user() {
+    sandbox_prereqs || return 0
+    if [ -z "${KILN_E2E_IMAGE_REF:-}" ] || [ -z "${KILN_IMAGE_STORE:-}" ]; then
+        fail "no test image: the host-side preparation failed (${KILN_E2E_IMAGE_PREP_ERROR:-see images-prepare.log in the run directory})"; return 0
+    fi
+    command -v setpriv >/dev/null || { fail "setpriv (util-linux) not found"; return 0; }
+    [ -c /dev/kvm ] || { fail "no /dev/kvm in L1"; return 0; }
+    B_DIR=$RUN/boots/images-user
+    rm -rf "$B_DIR"; mkdir -p "$B_DIR"
+    local u=$E2E_LOCAL_TMP/images-user-$$ m rc kvm_group
+    mkdir -p "$u/bin" "$u/home" "$u/store" "$u/kernel" "$u/agent"
+    cp "$KILN" "$u/bin/kiln"
+    chmod 755 "$u" "$u/bin" "$u/bin/kiln"
+    chown 65534:65534 "$u/home"; chmod 700 "$u/home"
+    # Read-only bind mounts: the user reaches them without traversing root's home.
+    for m in "$KILN_IMAGE_STORE:$u/store" "$(dirname "$KILN_VMLINUX"):$u/kernel" "$(dirname "$KILN_AGENT_INITRD"):$u/agent"; do
+        mount --bind "${m%%:*}" "${m#*:}" && mount -o remount,ro,bind "${m#*:}" || {
+            fail "cannot bind-mount ${m%%:*} read-only at ${m#*:}"; images_user_cleanup "$u"; return 0; }
+    done
+    # /dev/kvm by its group, as udev sets it up on a host (root:kvm 0660). L1's own devtmpfs
+    # has no udev: there (only there) the node gets that group and mode.
+    if [ "$(( 0$(stat -c %a /dev/kvm) & 060 ))" != 48 ] || [ "$(stat -c %g /dev/kvm)" = 0 ]; then
+        if [ "${KILN_E2E_IN_L1:-}" = 1 ]; then
+            kvm_group=$(getent group kvm | cut -d: -f3)
+            chgrp "${kvm_group:-65534}" /dev/kvm && chmod 660 /dev/kvm
+        else
+            fail "/dev/kvm ($(stat -c '%U:%G %a' /dev/kvm)) is not open to a group: this host's /dev/kvm is not changed by a test"
+            images_user_cleanup "$u"; return 0
+        fi
+    fi
+    kvm_group=$(stat -c %g /dev/kvm)
+    images_user_kiln() {   # images_user_kiln NAME ARGS...: kiln as 65534, stdout/stderr in $B_DIR/NAME.*
+        local name=$1; shift
+        touch "$RUN/progress"
+        timeout -k 5 "$KILN_E2E_L2_TIMEOUT" setpriv --reuid=65534 --regid=65534 --groups="$kvm_group" --inh-caps=-all \
+            env -i PATH=/usr/bin:/bin HOME="$u/home" XDG_DATA_HOME="$u/home/data" XDG_STATE_HOME="$u/home/state" \
+                XDG_RUNTIME_DIR="$u/home/run" TMPDIR="$u/home/tmp" KILN_IMAGE_STORE="$u/store" \
+                KILN_AGENT_INITRD="$u/agent/$(basename "$KILN_AGENT_INITRD")" \
+            "$u/bin/kiln" "$@" </dev/null >"$B_DIR/$name.out" 2>"$B_DIR/$name.err"
+    }
+    setpriv --reuid=65534 --regid=65534 --clear-groups mkdir -m 700 "$u/home/run" "$u/home/tmp"
+    SX_FAILED=
+    local kernel=$u/kernel/$(basename "$KILN_VMLINUX")
+    rc=0; images_user_kiln config run --kernel "$kernel" --image "$KILN_E2E_IMAGE_REF" -- sh -c \
+        'echo "$GREETING $(pwd) $(id -un):$(id -gn)"; stat -c "%u:%g %a" /opt/kiln-test/owned /opt/kiln-test/suid; exit 7' || rc=$?
+    sx_expect config "exit, output" "$rc $(tr '\n' '|' <"$B_DIR/config.out")" \
+        "7 hello-image /opt/kiln-test kilnuser:kilngroup|1234:5678 640|0:0 4755|"
+    rc=0; images_user_kiln missing run --kernel "$kernel" --image "oci:$u/no-such-layout:x" -- true || rc=$?
+    # Not in the store, which this user may only read: no pull is tried, one line says why.
+    sx_expect missing "exit, lines on stderr, the store named not writable" \
+        "$rc $(wc -l <"$B_DIR/missing.err") $(grep -c "image store $u/store is not writable" "$B_DIR/missing.err")" "125 1 1"
+    rc=0; images_user_kiln images images || rc=$?
+    sx_expect images "exit, the image listed" "$rc $(awk -v n="${KILN_E2E_IMAGE_REF%:*}" '$1 == n' "$B_DIR/images.out" | wc -l)" "0 1"
+    # Nothing left: no run directory, no temporary file; the store unchanged (read-only anyway).
+    local leftovers
+    leftovers=$(find "$u/home/run" "$u/home/tmp" -mindepth 1 2>/dev/null | head -n 5 | tr '\n' ' ')
+    sx_expect leftovers "files left in XDG_RUNTIME_DIR and TMPDIR" "$leftovers" ""
+    images_user_cleanup "$u"
+    if [ -n "$SX_FAILED" ]; then fail "kiln run --image as uid 65534:$SX_FAILED (see $B_DIR)"; return 0; fi
+    pass "kiln run --image as uid 65534 (no root, no jail; /dev/kvm by group; XDG state and TMPDIR its own; the store read-only): the image's Env, WorkingDir and User, ownership 1234:5678 640 and setuid 4755 as converted, exit 7 passed through; an image not in the store: one line naming the store not writable, exit 125; kiln images lists the image; nothing left behind"
+}
+
+images_user_cleanup() {
+    local m
+    for m in store kernel agent; do umount "$1/$m" 2>/dev/null || true; done
+    rm -rf "$1"
 }
 
 # images-bench (EXTRA_SCENARIOS; issue 15's benchmark): interleaved rounds of `kiln run --image

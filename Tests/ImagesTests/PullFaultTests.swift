@@ -107,4 +107,32 @@ import Testing
         let image = try store.pull(reference)
         #expect(image.id == digests.config)
     }
+
+    /// A store this process may only read (here a read-only mount; for a user, the system-wide
+    /// store) still runs its images; a pull into it is one line saying so and changes nothing.
+    @Test
+    func aReadOnlyStoreRunsItsImagesAndRefusesPullsInOneLine() throws {
+        let scratch = TestDirectory()
+        let digests = try Self.bigLayout(scratch.path + "/layout")
+        let root = scratch.path + "/store"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        guard mount("tmpfs", root, "tmpfs", 0, "size=64m,mode=0755") == 0 else {
+            throw RegistryError(description: "mounting a tmpfs on \(root) (needs root): errno \(errno)")
+        }
+        defer { umount2(root, Int32(MNT_DETACH)) }
+        let name = "oci:\(scratch.path)/layout:v1"
+        let reference = try ImageReference(parsing: name)
+        let store = ImageStore(root: root, converter: FakeConverter().converter)
+        let image = try store.pull(reference)
+        guard mount("tmpfs", root, "tmpfs", UInt(MS_REMOUNT | MS_RDONLY), "size=64m,mode=0755") == 0 else {
+            throw RegistryError(description: "remounting \(root) read-only: errno \(errno)")
+        }
+        #expect(store.lookup(reference)?.id == digests.config)
+        #expect(store.lookup(reference)?.rootfsPath == image.rootfsPath)
+        #expect(throws: ImageError.storeNotWritable(root: root, errno: EROFS)) { try store.pull(reference) }
+
+        let failed = try Self.pullWithKiln(name, store: root)
+        Self.expectOneLineFailure(failed, naming: root)
+        #expect(failed.stderr.contains("not writable"), "\(failed.stderr)")
+    }
 }
