@@ -28,6 +28,16 @@ import Testing
                 "\(result)", sourceLocation: sourceLocation)
     }
 
+    /// `scratch`/store on a tmpfs of its own (the caller unmounts it).
+    static func storeOnTmpfs(_ scratch: TestDirectory, options: String) throws -> String {
+        let root = scratch.path + "/store"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        guard mount("tmpfs", root, "tmpfs", 0, options) == 0 else {
+            throw RegistryError(description: "mounting a tmpfs on \(root) (needs root): errno \(errno)")
+        }
+        return root
+    }
+
     /// Nothing in the store names an image, no pull's temporaries are left, and each blob left
     /// is intact (a later pull may reuse it); after `kiln gc` nothing at all.
     static func expectNothingUsable(_ root: String, _ reference: ImageReference,
@@ -85,12 +95,8 @@ import Testing
     func aFullImageStoreFailsCleanlyThenPullsOnceThereIsRoom() throws {
         let scratch = TestDirectory()
         let digests = try Self.bigLayout(scratch.path + "/layout")
-        let root = scratch.path + "/store"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         // 2 MiB: the store's directories fit, the 4 MiB layer does not.
-        guard mount("tmpfs", root, "tmpfs", 0, "size=2m,mode=0700") == 0 else {
-            throw RegistryError(description: "mounting a tmpfs on \(root) (needs root): errno \(errno)")
-        }
+        let root = try Self.storeOnTmpfs(scratch, options: "size=2m,mode=0700")
         defer { umount2(root, Int32(MNT_DETACH)) }
         let name = "oci:\(scratch.path)/layout:v1"
         let reference = try ImageReference(parsing: name)
@@ -114,11 +120,7 @@ import Testing
     func aReadOnlyStoreRunsItsImagesAndRefusesPullsInOneLine() throws {
         let scratch = TestDirectory()
         let digests = try Self.bigLayout(scratch.path + "/layout")
-        let root = scratch.path + "/store"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        guard mount("tmpfs", root, "tmpfs", 0, "size=64m,mode=0755") == 0 else {
-            throw RegistryError(description: "mounting a tmpfs on \(root) (needs root): errno \(errno)")
-        }
+        let root = try Self.storeOnTmpfs(scratch, options: "size=64m,mode=0755")
         defer { umount2(root, Int32(MNT_DETACH)) }
         let name = "oci:\(scratch.path)/layout:v1"
         let reference = try ImageReference(parsing: name)
