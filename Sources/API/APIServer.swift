@@ -67,10 +67,10 @@ public final class APIServer: Sendable {
         switch ListeningUnixSocket.create(at: path, backlog: 16) {
         case .success(let fd):
             return fd
-        case .failure(let failure) where failure.operation == "link" && failure.errno == EEXIST:
+        case .failure(let failure) where failure.pathExists:
             throw ConfigurationError("API socket \(path) already exists (another kiln running? remove it first)")
         case .failure(let failure):
-            throw ConfigurationError("API socket \(path): \(failure.operation): \(String(cString: strerror(failure.errno)))")
+            throw ConfigurationError("API socket \(path): \(failure.operation.rawValue): \(String(cString: strerror(failure.errno)))")
         }
     }
 

@@ -14,9 +14,11 @@ import Glibc
 /// link).
 public enum ListeningUnixSocket {
     public struct Failure: Error, Sendable {
-        /// "socket", "bind", "listen" or "link"; errno EEXIST from "link" means the path exists.
-        public let operation: String
+        public enum Operation: String, Sendable { case socket, bind, listen, link }
+        public let operation: Operation
         public let errno: Int32
+        /// Something appeared at the path meanwhile (link's EEXIST): never replaced.
+        public var pathExists: Bool { operation == .link && errno == EEXIST }
     }
 
     /// Called with the public path between bind(2) and listen(2): lets a test look at the
@@ -41,12 +43,12 @@ public enum ListeningUnixSocket {
         // A file system without hard links (some FUSE and network ones): bound in place, as
         // before, with the race this avoids elsewhere.
         if code == EPERM || code == EOPNOTSUPP || code == EMLINK { return bindAndListen(at: path, announcing: path, backlog: backlog) }
-        return .failure(Failure(operation: "link", errno: code))
+        return .failure(Failure(operation: .link, errno: code))
     }
 
     private static func bindAndListen(at bindPath: String, announcing path: String, backlog: Int32) -> Result<Int32, Failure> {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { return .failure(Failure(operation: "socket", errno: errno)) }
+        guard fd >= 0 else { return .failure(Failure(operation: .socket, errno: errno)) }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -60,7 +62,7 @@ public enum ListeningUnixSocket {
             let code = errno
             close(fd)
             if bound == 0 { unlink(bindPath) }
-            return .failure(Failure(operation: bound == 0 ? "listen" : "bind", errno: code))
+            return .failure(Failure(operation: bound == 0 ? .listen : .bind, errno: code))
         }
         return .success(fd)
     }

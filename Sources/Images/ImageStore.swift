@@ -30,8 +30,9 @@ public struct ImageStore: Sendable {
         let name = reference.canonicalName
         // A store that exists but is not ours to write (a system-wide one, as a user; a
         // read-only mount): a line that says so, rather than the first mkdir or lock that fails.
-        if access(layout.root, F_OK) == 0, access(layout.root, W_OK) != 0, errno == EACCES || errno == EROFS {
-            throw .storeNotWritable(root: layout.root, errno: errno)
+        if access(layout.root, F_OK) == 0, access(layout.root, W_OK) != 0 {
+            let code = errno
+            if code == EACCES || code == EROFS { throw .storeNotWritable(root: layout.root, errno: code) }
         }
         try layout.prepare()
         return try StoreLock.holdingDescriptor(layout.pullsLock, .shared) { (pullsLock: Int32) throws(ImageError) -> StoredImage in

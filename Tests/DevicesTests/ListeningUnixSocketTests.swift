@@ -50,7 +50,7 @@ import Glibc
         FileManager.default.createFile(atPath: path, contents: Data("mine".utf8))
         let result = ListeningUnixSocket.create(at: path, backlog: 4)
         guard case .failure(let failure) = result else { Issue.record("replaced a file: \(result)"); return }
-        #expect(failure.operation == "link" && failure.errno == EEXIST)
+        #expect(failure.operation == .link && failure.errno == EEXIST && failure.pathExists)
         #expect(FileManager.default.contents(atPath: path) == Data("mine".utf8))
         #expect(try entries() == ["api.sock"])
     }
@@ -72,7 +72,7 @@ import Glibc
         FileManager.default.createFile(atPath: staging, contents: Data("keep".utf8))
         let result = ListeningUnixSocket.create(at: path, backlog: 4)
         guard case .failure(let failure) = result else { Issue.record("bound over a regular file: \(result)"); return }
-        #expect(failure.operation == "bind" && failure.errno == EADDRINUSE)
+        #expect(failure.operation == .bind && failure.errno == EADDRINUSE)
         #expect(FileManager.default.contents(atPath: staging) == Data("keep".utf8))
         #expect(try entries() == ["api.sock.\(getpid()).tmp"])
     }

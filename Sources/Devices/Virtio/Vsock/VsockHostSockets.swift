@@ -33,7 +33,7 @@ enum VsockHostSockets {
         case .success(let fd):
             return fd
         case .failure(let failure):
-            throw VsockSocketError("\(failure.operation == "socket" ? "socket(AF_UNIX) for" : failure.operation) \(path)", errno: failure.errno)
+            throw VsockSocketError("\(failure.operation == .socket ? "socket(AF_UNIX) for" : failure.operation.rawValue) \(path)", errno: failure.errno)
         }
     }
 
